@@ -1,0 +1,102 @@
+//! nacsim-core: the foundation shared by every nacsim crate.
+//!
+//! # Overview
+//!
+//! | module | what it models |
+//! |---|---|
+//! | [`units`] | [`Cycles`], [`Picojoules`], [`Hertz`], [`Seconds`] and the report formulas ([`gops`], [`tops_per_watt`]) |
+//! | [`counters`] | [`Counters`]: named action counts (`shift_adds`, `sram_reads`) bumped by timing models |
+//! | [`energy`] | [`EnergyTable`]: pJ per action with its source; `E = Σ count_a · e_a` |
+//! | [`rng`] | [`Stream`]: keyed counter-based random draws, a pure function of `(seed, purpose, layer, trial, index)` |
+//! | [`config`] | RON loading ([`config::load`]) with errors naming file, line/column or field path, value and rule |
+//! | [`trace`] | [`TraceSink`] and its VCD, Perfetto, CSV and null implementations |
+//!
+//! # Layer
+//!
+//! Cost: counters × energy table after a run, and the time/throughput conversions of a report.
+//! The other modules serve every layer (configs, randomness, traces).
+//!
+//! # Example
+//!
+//! ```
+//! use std::path::Path;
+//! use nacsim_core::{Counters, Cycles, EnergyTable, Hertz, config, gops, tops_per_watt};
+//!
+//! let table: EnergyTable = config::parse(
+//!     r#"(schema_version: 1, name: "demo", source: "made-up numbers for the example",
+//!         energy_pj: {"shift_adds": 0.05, "sram_reads": 2.0})"#,
+//!     Path::new("demo.ron"),
+//! )?;
+//!
+//! let mut counters = Counters::new();
+//! counters.add("shift_adds", 1_000);
+//! counters.add("sram_reads", 10);
+//!
+//! let energy = table.cost(&counters)?;
+//! assert_eq!(energy.total.0, 70.0); // 1000·0.05 + 10·2.0 pJ
+//!
+//! let clock = Hertz::from_mhz(500.0);
+//! let t = Cycles(250).at(clock); // 500 ns
+//! let ops = 2_000;
+//! println!("{:.1} GOPS @ {clock}, {:.1} TOPS/W", gops(ops, t), tops_per_watt(ops, energy.total));
+//! assert!((gops(ops, t) - 4.0).abs() < 1e-9);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod counters;
+pub mod energy;
+pub mod rng;
+pub mod trace;
+pub mod units;
+
+pub use config::{Checks, ConfigError, FieldError, Validate};
+pub use counters::Counters;
+pub use energy::{ENERGY_SCHEMA_VERSION, EnergyError, EnergyReport, EnergyTable};
+pub use rng::{Purpose, RngKey, Stream};
+pub use trace::{CsvSink, NullSink, PerfettoSink, SignalId, Tee, TraceSink, VcdSink};
+pub use units::{Cycles, Hertz, Picojoules, Seconds, gops, tops_per_watt};
+
+/// Re-exported so downstream crates name the same generator type as [`Stream::rng`] returns.
+pub use rand_chacha::ChaCha8Rng;
+
+/// Any error from this crate, for callers that handle them together.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Loading or writing a config failed.
+    Config(ConfigError),
+    /// Costing counters failed.
+    Energy(EnergyError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::Energy(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(e) => e.source(),
+            Error::Energy(e) => e.source(),
+        }
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+impl From<EnergyError> for Error {
+    fn from(e: EnergyError) -> Self {
+        Error::Energy(e)
+    }
+}

@@ -1,0 +1,548 @@
+//! The one training loop, with its two seams, and the float plugs.
+//!
+//! - The **product kernel** ([`ProductKernel`]) computes the forward and backward matrix products.
+//! - The **weight store** ([`WeightStore`]) owns the weight state: it hands the forward pass the
+//!   weights it should see and turns gradients into a new state (float SGD/Adam here;
+//!   block-circulant projection with power-of-two straight-through, or crossbar pulse programming,
+//!   in the engine crates).
+//!
+//! Every variant is therefore the same loop with different plugs and can be compared with the
+//! float baseline on the same data and seed. The loop is deterministic: shuffling draws from a
+//! keyed stream (`Purpose::Shuffle`, trial = epoch) and every parallel step splits over outputs
+//! only, so the trained weights are bit-identical for any thread count.
+
+use std::time::Instant;
+
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+pub use crate::forward::{FloatKernel, ProductKernel};
+use crate::forward::{argmax, forward_with, layer_backward, layer_forward, softmax_cross_entropy};
+use crate::model::Param;
+use crate::network::ResolvedLayer;
+
+/// The weight seam of the training loop.
+pub trait WeightStore {
+    /// The parameters the forward and backward passes use now (one entry per layer).
+    fn params(&self) -> &[Option<Param>];
+    /// Apply one step's gradients (`[out, fan_in]` weights and `[out]` biases, one entry per
+    /// layer) at learning rate `lr`.
+    fn update(&mut self, grads: &[Option<Param>], lr: f32);
+    /// The float parameters to save as the trained model.
+    fn export(&self) -> Vec<Option<Param>>;
+}
+
+/// Optimiser, with PyTorch's update rules (`torch.optim.SGD`, `torch.optim.Adam`; weight decay
+/// is L2 added to the gradient).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Optimizer {
+    /// SGD with momentum μ: `v ← μ·v + g + λ·w`, `w ← w − lr·v`.
+    Sgd {
+        /// Momentum μ (0 = plain SGD).
+        momentum: f32,
+        /// L2 weight decay λ.
+        weight_decay: f32,
+    },
+    /// Adam (Kingma & Ba 2015) with bias correction.
+    Adam {
+        /// β₁ (PyTorch default 0.9).
+        beta1: f32,
+        /// β₂ (PyTorch default 0.999).
+        beta2: f32,
+        /// ε (PyTorch default 1e-8).
+        eps: f32,
+        /// L2 weight decay λ.
+        weight_decay: f32,
+    },
+}
+
+/// Learning-rate schedule over epochs (the rate is constant within an epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Schedule {
+    /// The base rate throughout.
+    Constant,
+    /// Multiply by `gamma` every `every_epochs` epochs.
+    Step {
+        /// Period in epochs.
+        every_epochs: usize,
+        /// Factor.
+        gamma: f32,
+    },
+    /// Cosine annealing from the base rate (epoch 0) towards `min_lr` (after the last epoch).
+    Cosine {
+        /// Floor of the rate.
+        min_lr: f32,
+    },
+}
+
+impl Schedule {
+    /// Learning rate of epoch `e` (0-based) of `epochs`, from base rate `lr`.
+    pub fn rate(&self, lr: f32, e: usize, epochs: usize) -> f32 {
+        match *self {
+            Schedule::Constant => lr,
+            Schedule::Step {
+                every_epochs,
+                gamma,
+            } => lr * gamma.powi((e / every_epochs.max(1)) as i32),
+            Schedule::Cosine { min_lr } => {
+                let t = e as f64 / epochs.max(1) as f64;
+                (f64::from(min_lr)
+                    + 0.5 * f64::from(lr - min_lr) * (1.0 + (std::f64::consts::PI * t).cos()))
+                    as f32
+            }
+        }
+    }
+}
+
+/// Settings of one training run (the part of a training config the loop needs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSettings {
+    /// Seed of shuffling (and, in the config, of initialisation).
+    pub seed: u64,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Base learning rate.
+    pub lr: f32,
+    /// Optimiser.
+    pub optimizer: Optimizer,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+}
+
+/// A float weight store: plain parameters updated by an [`Optimizer`].
+#[derive(Clone, Debug)]
+pub struct FloatStore {
+    params: Vec<Option<Param>>,
+    opt: Optimizer,
+    /// First moment / momentum buffer per layer.
+    m: Vec<Option<Param>>,
+    /// Second moment per layer (Adam).
+    v: Vec<Option<Param>>,
+    step: i32,
+}
+
+fn zeros_like(p: &Option<Param>) -> Option<Param> {
+    p.as_ref().map(|p| Param {
+        weight: Array2::zeros(p.weight.raw_dim()),
+        bias: p.bias.as_ref().map(|b| ndarray::Array1::zeros(b.len())),
+    })
+}
+
+impl FloatStore {
+    /// A store holding `params`, updated by `opt`.
+    pub fn new(params: Vec<Option<Param>>, opt: Optimizer) -> Self {
+        let m = params.iter().map(zeros_like).collect();
+        let v = params.iter().map(zeros_like).collect();
+        Self {
+            params,
+            opt,
+            m,
+            v,
+            step: 0,
+        }
+    }
+}
+
+/// Elements per parallel task of an optimiser step (fixed, so results do not depend on the
+/// thread count; the update is element-wise anyway).
+const UPDATE_CHUNK: usize = 8192;
+
+/// Moments below this magnitude are flushed to zero. A weight whose gradient is exactly zero
+/// (a dead ReLU, an always-black pixel) has its first moment decay geometrically into the f32
+/// subnormal range, where every multiply takes a slow microcode path on x86 (measured: the Adam
+/// step went from ~1 to ~7 ns per weight). The flushed value is below any update that could
+/// change an f32 weight of magnitude ≥ 1e-20.
+pub const MOMENT_FLOOR: f32 = 1e-30;
+
+#[inline(always)]
+fn flush(x: f32) -> f32 {
+    if x.abs() < MOMENT_FLOOR { 0.0 } else { x }
+}
+
+fn update_slices<F>(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], f: &F)
+where
+    F: Fn(&mut f32, f32, &mut f32, &mut f32) + Sync,
+{
+    if w.len() < UPDATE_CHUNK {
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            f(w, g, m, v);
+        }
+        return;
+    }
+    w.par_chunks_mut(UPDATE_CHUNK)
+        .zip(g.par_chunks(UPDATE_CHUNK))
+        .zip(m.par_chunks_mut(UPDATE_CHUNK))
+        .zip(v.par_chunks_mut(UPDATE_CHUNK))
+        .for_each(|(((w, g), m), v)| {
+            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                f(w, g, m, v);
+            }
+        });
+}
+
+fn for_each_tensor<F>(p: &mut Param, g: &Param, m: &mut Param, v: &mut Param, f: &F)
+where
+    F: Fn(&mut f32, f32, &mut f32, &mut f32) + Sync,
+{
+    let sl = "parameters are standard-layout arrays";
+    update_slices(
+        p.weight.as_slice_mut().expect(sl),
+        g.weight.as_slice().expect(sl),
+        m.weight.as_slice_mut().expect(sl),
+        v.weight.as_slice_mut().expect(sl),
+        f,
+    );
+    if let (Some(b), Some(gb), Some(mb), Some(vb)) = (&mut p.bias, &g.bias, &mut m.bias, &mut v.bias) {
+        update_slices(
+            b.as_slice_mut().expect(sl),
+            gb.as_slice().expect(sl),
+            mb.as_slice_mut().expect(sl),
+            vb.as_slice_mut().expect(sl),
+            f,
+        );
+    }
+}
+
+impl WeightStore for FloatStore {
+    fn params(&self) -> &[Option<Param>] {
+        &self.params
+    }
+
+    fn update(&mut self, grads: &[Option<Param>], lr: f32) {
+        self.step += 1;
+        let t = self.step;
+        for (((p, g), m), v) in self
+            .params
+            .iter_mut()
+            .zip(grads)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
+            let (Some(p), Some(g), Some(m), Some(v)) = (p, g, m, v) else {
+                continue;
+            };
+            match self.opt {
+                Optimizer::Sgd {
+                    momentum,
+                    weight_decay,
+                } => {
+                    for_each_tensor(p, g, m, v, &|w: &mut f32, g: f32, m: &mut f32, _: &mut f32| {
+                        let d = g + weight_decay * *w;
+                        *m = flush(momentum * *m + d);
+                        *w -= lr * *m;
+                    });
+                }
+                Optimizer::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                } => {
+                    let c1 = 1.0 - beta1.powi(t);
+                    let c2 = 1.0 - beta2.powi(t);
+                    let step = lr / c1;
+                    let c2s = c2.sqrt();
+                    for_each_tensor(p, g, m, v, &|w: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+                        let d = g + weight_decay * *w;
+                        *m = flush(beta1 * *m + (1.0 - beta1) * d);
+                        *v = flush(beta2 * *v + (1.0 - beta2) * d * d);
+                        *w -= step * *m / (v.sqrt() / c2s + eps);
+                    });
+                }
+            }
+        }
+    }
+
+    fn export(&self) -> Vec<Option<Param>> {
+        self.params.clone()
+    }
+}
+
+/// Progress of the loop, reported after every step.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Steps done in this epoch.
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps: usize,
+    /// Mean loss of this epoch so far.
+    pub loss: f32,
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Mean training loss.
+    pub loss: f32,
+    /// Training accuracy during the epoch (fraction, on the fly).
+    pub train_accuracy: f64,
+    /// Accuracy on the evaluation set after the epoch (fraction), if one was given.
+    pub eval_accuracy: Option<f64>,
+    /// Wall time of the epoch in seconds (training only).
+    pub seconds: f64,
+}
+
+/// Fisher–Yates permutation of `0..n`, a pure function of `(seed, epoch)` through the keyed
+/// stream with purpose `Shuffle`.
+pub fn shuffled(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let s =
+        nacsim_core::rng::Stream::new(seed, nacsim_core::rng::Purpose::Shuffle, 0, epoch as u32);
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (s.uniform(i as u64) * (i + 1) as f64) as usize;
+        idx.swap(i, j.min(i));
+    }
+    idx
+}
+
+/// Run the training loop: `epochs` passes of shuffled mini-batches of `train` through the layers,
+/// with products by `kernel` and weights in `store`; after each epoch, evaluate on `eval` if given.
+/// A final partial batch is used, not dropped. `progress` is called after every step.
+pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
+    layers: &[ResolvedLayer],
+    kernel: &K,
+    store: &mut S,
+    train: &Dataset,
+    eval: Option<&Dataset>,
+    settings: &TrainSettings,
+    progress: &mut dyn FnMut(Progress),
+) -> Vec<EpochRecord> {
+    let n = train.len();
+    let bs = settings.batch_size.max(1);
+    let steps = n.div_ceil(bs);
+    let mut records = Vec::with_capacity(settings.epochs);
+    for epoch in 0..settings.epochs {
+        let t0 = Instant::now();
+        let lr = settings.schedule.rate(settings.lr, epoch, settings.epochs);
+        let order = shuffled(n, settings.seed, epoch);
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for (step, idx) in order.chunks(bs).enumerate() {
+            let x = train.batch(idx);
+            let labels = train.labels_of(idx);
+            let params = store.params();
+            let mut caches = Vec::with_capacity(layers.len());
+            let mut h = x;
+            for (i, (l, p)) in layers.iter().zip(params).enumerate() {
+                let (y, c) = layer_forward(kernel, i, l, p.as_ref(), h, true);
+                caches.push(c);
+                h = y;
+            }
+            let (loss, mut dy, ok) = softmax_cross_entropy(h.view(), &labels);
+            loss_sum += f64::from(loss) * idx.len() as f64;
+            correct += ok;
+            let first_param = layers.iter().position(|l| l.has_params()).unwrap_or(0);
+            let mut grads: Vec<Option<Param>> = vec![None; layers.len()];
+            for i in (first_param..layers.len()).rev() {
+                let (dx, g) = layer_backward(
+                    kernel,
+                    i,
+                    &layers[i],
+                    params[i].as_ref(),
+                    &caches[i],
+                    dy,
+                    i > first_param,
+                );
+                grads[i] = g;
+                match dx {
+                    Some(d) => dy = d,
+                    None => break,
+                }
+            }
+            drop(caches);
+            store.update(&grads, lr);
+            progress(Progress {
+                epoch,
+                step: step + 1,
+                steps,
+                loss: (loss_sum / ((step * bs + idx.len()) as f64)) as f32,
+            });
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let eval_accuracy = eval.map(|d| accuracy(kernel, layers, store.params(), d, 1000));
+        records.push(EpochRecord {
+            epoch: epoch + 1,
+            lr,
+            loss: (loss_sum / n.max(1) as f64) as f32,
+            train_accuracy: correct as f64 / n.max(1) as f64,
+            eval_accuracy,
+            seconds,
+        });
+    }
+    records
+}
+
+/// Top-1 accuracy (fraction) of the layers with `params` over `data`, in batches of `batch`.
+pub fn accuracy<K: ProductKernel + ?Sized>(
+    kernel: &K,
+    layers: &[ResolvedLayer],
+    params: &[Option<Param>],
+    data: &Dataset,
+    batch: usize,
+) -> f64 {
+    let n = data.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let mut correct = 0;
+    let all: Vec<usize> = (0..n).collect();
+    for idx in all.chunks(batch.max(1)) {
+        let y = forward_with(kernel, layers, params, data.batch(idx));
+        let labels = data.labels_of(idx);
+        correct += y
+            .axis_iter(Axis(0))
+            .zip(&labels)
+            .filter(|(r, l)| argmax(r.as_slice().expect("contiguous")) == **l)
+            .count();
+    }
+    correct as f64 / n as f64
+}
+
+/// Which dataset a training config trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum DatasetName {
+    /// Fashion-MNIST (Xiao et al. 2017), IDX files; default folder
+    /// `/usr/share/datasets/fashion-mnist` (Debian package `dataset-fashion-mnist`).
+    FashionMnist,
+    /// MNIST (LeCun et al. 1998), IDX files; no default folder (pass `--data DIR`).
+    Mnist,
+}
+
+impl DatasetName {
+    /// Default folder of the IDX files, if the dataset has a standard install location.
+    pub fn default_dir(&self) -> Option<&'static str> {
+        match self {
+            DatasetName::FashionMnist => Some("/usr/share/datasets/fashion-mnist"),
+            DatasetName::Mnist => None,
+        }
+    }
+}
+
+/// A training config (`models/training/*.ron`): the network to train, the data, the loop
+/// settings and where the trained model goes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// File format version; must be 1.
+    pub schema_version: u32,
+    /// Name of the run; also the default stem of the output files.
+    pub name: String,
+    /// Dataset to train on (its `train` split) and evaluate on (its `t10k` split).
+    pub dataset: DatasetName,
+    /// Folder of the IDX files; empty means the dataset's default folder. `--data` overrides.
+    #[serde(default)]
+    pub data_dir: String,
+    /// The network topology to train (weights are initialised from `train.seed`).
+    pub network: crate::network::NetworkSpec,
+    /// Where to write the trained network file (RON; the weights go beside it as
+    /// `<stem>.safetensors`), relative to the config file. `--out DIR` overrides the folder.
+    pub output: String,
+    /// Loop settings.
+    pub train: TrainSettings,
+}
+
+impl nacsim_core::config::Validate for TrainConfig {
+    fn validate(&self) -> Result<(), Vec<nacsim_core::config::FieldError>> {
+        use nacsim_core::config::FieldError;
+        let mut e = Vec::new();
+        let mut rule =
+            |path: &str, value: String, rule: &str| e.push(FieldError::new(path, value, rule));
+        if self.schema_version != 1 {
+            rule(
+                "schema_version",
+                self.schema_version.to_string(),
+                "must be 1",
+            );
+        }
+        if self.train.epochs == 0 {
+            rule("train.epochs", "0".into(), "must be at least 1");
+        }
+        if self.train.batch_size == 0 {
+            rule("train.batch_size", "0".into(), "must be at least 1");
+        }
+        if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
+            rule(
+                "train.lr",
+                self.train.lr.to_string(),
+                "must be a positive finite number",
+            );
+        }
+        if self.output.is_empty() {
+            rule(
+                "output",
+                "\"\"".into(),
+                "must name the network file to write, e.g. \"../networks/x.ron\"",
+            );
+        }
+        if let Err(t) = self.network.resolve() {
+            let f = t.to_field_error().within("network");
+            rule(&f.field, f.value, &f.rule);
+        }
+        match self.train.optimizer {
+            Optimizer::Sgd {
+                momentum,
+                weight_decay,
+            } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    rule(
+                        "train.optimizer.Sgd.momentum",
+                        momentum.to_string(),
+                        "must be in [0, 1)",
+                    );
+                }
+                if weight_decay.is_nan() || weight_decay < 0.0 {
+                    rule(
+                        "train.optimizer.Sgd.weight_decay",
+                        weight_decay.to_string(),
+                        "must be ≥ 0",
+                    );
+                }
+            }
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => {
+                if !(0.0..1.0).contains(&beta1) {
+                    rule(
+                        "train.optimizer.Adam.beta1",
+                        beta1.to_string(),
+                        "must be in [0, 1)",
+                    );
+                }
+                if !(0.0..1.0).contains(&beta2) {
+                    rule(
+                        "train.optimizer.Adam.beta2",
+                        beta2.to_string(),
+                        "must be in [0, 1)",
+                    );
+                }
+                if eps.is_nan() || eps <= 0.0 {
+                    rule("train.optimizer.Adam.eps", eps.to_string(), "must be > 0");
+                }
+                if weight_decay.is_nan() || weight_decay < 0.0 {
+                    rule(
+                        "train.optimizer.Adam.weight_decay",
+                        weight_decay.to_string(),
+                        "must be ≥ 0",
+                    );
+                }
+            }
+        }
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}

@@ -1,0 +1,94 @@
+//! `nacsim eval`: float top-1 accuracy of a trained network.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use nacsim_nn::data::Split;
+use nacsim_nn::model::Model;
+use nacsim_nn::train::{FloatKernel, accuracy};
+use serde::Serialize;
+
+use super::data::Source;
+use crate::CliResult;
+
+/// The default network, embedded so that `nacsim` with no arguments needs no files.
+const DEFAULT_NETWORK: &str = include_str!("../../models/networks/fmnist-mlp.ron");
+const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../models/networks/fmnist-mlp.safetensors");
+const DEFAULT_LABEL: &str = "models/networks/fmnist-mlp.ron (embedded)";
+
+/// Arguments of `nacsim eval`.
+#[derive(Args, Debug, Default)]
+pub struct EvalArgs {
+    /// Network file (RON) naming its safetensors weights. Default: the embedded
+    /// models/networks/fmnist-mlp.ron.
+    #[arg(long, value_name = "N.ron")]
+    pub network: Option<PathBuf>,
+    /// Folder with IDX files (`t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`),
+    /// e.g. /usr/share/datasets/fashion-mnist. Default: the bundled 2,000-image Fashion-MNIST
+    /// test sample.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Evaluate only the first K images.
+    #[arg(long, value_name = "K")]
+    pub limit: Option<usize>,
+    /// Print one JSON object (keys: network, data, images, correct, accuracy, seconds) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct EvalReport {
+    network: String,
+    data: String,
+    images: usize,
+    correct: usize,
+    accuracy: f64,
+    seconds: f64,
+}
+
+/// Run `nacsim eval`.
+pub fn run(a: &EvalArgs) -> CliResult<()> {
+    let (model, label) = match &a.network {
+        Some(p) => (Model::load(p)?, p.display().to_string()),
+        None => (
+            Model::from_bytes(DEFAULT_NETWORK, DEFAULT_WEIGHTS, DEFAULT_LABEL)?,
+            DEFAULT_LABEL.to_string(),
+        ),
+    };
+    let src = Source::from_arg(a.data.as_deref());
+    let data = src.load(Split::Test, a.limit)?;
+    if data.shape.len() != model.spec.input.len() {
+        return Err(format!(
+            "{}: images are {}x{} but the network {label} expects input {}; pass a dataset that fits",
+            src.describe(),
+            data.shape.h,
+            data.shape.w,
+            model.spec.input
+        )
+        .into());
+    }
+    let t0 = Instant::now();
+    let acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
+    let seconds = t0.elapsed().as_secs_f64();
+    let r = EvalReport {
+        network: label,
+        data: src.describe(),
+        images: data.len(),
+        correct: (acc * data.len() as f64).round() as usize,
+        accuracy: acc,
+        seconds,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("nacsim eval — float reference (no hardware model yet)");
+        println!("  network   {}", r.network);
+        println!("  data      {}", r.data);
+        println!("  images    {}", r.images);
+        println!("  correct   {}", r.correct);
+        println!("  accuracy  {:.2} %", 100.0 * r.accuracy);
+        println!("  time      {:.3} s", r.seconds);
+    }
+    Ok(())
+}

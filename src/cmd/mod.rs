@@ -1,0 +1,5 @@
+//! Subcommands of the `nacsim` binary.
+
+pub mod data;
+pub mod eval;
+pub mod train;

@@ -1,0 +1,210 @@
+//! `nacsim train`: train a network from a training config.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use nacsim_nn::data::Split;
+use nacsim_nn::model::Model;
+use nacsim_nn::train::{
+    EpochRecord, FloatKernel, FloatStore, TrainConfig, WeightStore, accuracy, train,
+};
+use serde::Serialize;
+
+use super::data::Source;
+use crate::CliResult;
+
+/// Arguments of `nacsim train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training config (RON), e.g. models/training/fmnist-mlp.ron.
+    #[arg(value_name = "CONFIG.ron")]
+    pub config: PathBuf,
+    /// Folder for the trained network file; default: the folder of the config's `output` path.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Folder with the dataset's IDX files (train-* and t10k-*, gz or raw); default: the config's
+    /// `data_dir`, else the dataset's standard folder (/usr/share/datasets/fashion-mnist).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Override the number of epochs of the config.
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Train on the first K training images only (for quick checks).
+    #[arg(long, value_name = "K")]
+    pub limit: Option<usize>,
+    /// Evaluate on the first K test images after each epoch (default: all).
+    #[arg(long, value_name = "K")]
+    pub eval_limit: Option<usize>,
+    /// Print one JSON object (keys: name, accuracy, images, epochs, seconds, output, history).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Serialize)]
+struct TrainReport {
+    name: String,
+    config: String,
+    seed: u64,
+    accuracy: f64,
+    images: usize,
+    epochs: usize,
+    seconds: f64,
+    threads: usize,
+    output: String,
+    history: Vec<EpochRecord>,
+}
+
+/// Run `nacsim train`.
+pub fn run(a: &TrainArgs) -> CliResult<()> {
+    let mut cfg: TrainConfig = nacsim_core::config::load(&a.config)?;
+    if let Some(e) = a.epochs {
+        if e == 0 {
+            return Err("--epochs 0: must be at least 1".into());
+        }
+        cfg.train.epochs = e;
+    }
+    let base = a.config.parent().unwrap_or_else(|| Path::new("."));
+    let data_dir: PathBuf = match (&a.data, cfg.data_dir.as_str(), cfg.dataset.default_dir()) {
+        (Some(d), _, _) => d.clone(),
+        (None, d, _) if !d.is_empty() => base.join(d),
+        (None, _, Some(d)) => PathBuf::from(d),
+        (None, _, None) => {
+            return Err(format!(
+                "{}: dataset {:?} has no standard folder and data_dir is empty; pass --data DIR",
+                a.config.display(),
+                cfg.dataset
+            )
+            .into());
+        }
+    };
+    let src = Source::Dir(data_dir);
+    let train_set = src.load(Split::Train, a.limit)?;
+    let test_set = src.load(Split::Test, a.eval_limit)?;
+    if train_set.shape.len() != cfg.network.input.len() {
+        return Err(format!(
+            "{}: network.input = {} but the images in {} are {}x{}",
+            a.config.display(),
+            cfg.network.input,
+            src.describe(),
+            train_set.shape.h,
+            train_set.shape.w
+        )
+        .into());
+    }
+    let out_path = {
+        let o = base.join(&cfg.output);
+        match &a.out {
+            Some(dir) => dir.join(o.file_name().ok_or("config output has no file name")?),
+            None => o,
+        }
+    };
+    if let Some(dir) = out_path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create folder: {e}", dir.display()))?;
+    }
+
+    let model = Model::init(cfg.network.clone(), cfg.train.seed)?;
+    let mut store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
+    let steps = train_set.len().div_ceil(cfg.train.batch_size);
+    let pb = crate::progress_bar((steps * cfg.train.epochs) as u64, a.quiet || a.json);
+    pb.set_prefix(cfg.name.clone());
+    let t0 = Instant::now();
+    let mut last_epoch = usize::MAX;
+    let history = train(
+        &model.layers,
+        &FloatKernel,
+        &mut store,
+        &train_set,
+        Some(&test_set),
+        &cfg.train,
+        &mut |p| {
+            if p.epoch != last_epoch {
+                last_epoch = p.epoch;
+            }
+            pb.inc(1);
+            if p.step == p.steps || p.step % 50 == 0 {
+                pb.set_message(format!(
+                    "epoch {}/{} loss {:.4}",
+                    p.epoch + 1,
+                    cfg.train.epochs,
+                    p.loss
+                ));
+            }
+        },
+    );
+    pb.finish_and_clear();
+    let seconds = t0.elapsed().as_secs_f64();
+    let mut trained = model;
+    trained.params = store.export();
+    let acc = history
+        .last()
+        .and_then(|r| r.eval_accuracy)
+        .unwrap_or_else(|| {
+            accuracy(
+                &FloatKernel,
+                &trained.layers,
+                &trained.params,
+                &test_set,
+                1000,
+            )
+        });
+    trained.spec.notes = format!(
+        "Trained by `nacsim train {}` (seed {}, {} epochs, batch {}, {} training images): test accuracy {:.4} on {} images of {}.",
+        a.config.display(),
+        cfg.train.seed,
+        cfg.train.epochs,
+        cfg.train.batch_size,
+        train_set.len(),
+        acc,
+        test_set.len(),
+        src.describe()
+    );
+    trained.save(&out_path)?;
+    let report = TrainReport {
+        name: cfg.name.clone(),
+        config: a.config.display().to_string(),
+        seed: cfg.train.seed,
+        accuracy: acc,
+        images: test_set.len(),
+        epochs: cfg.train.epochs,
+        seconds,
+        threads: rayon::current_num_threads(),
+        output: out_path.display().to_string(),
+        history,
+    };
+    let hist_path = out_path.with_extension("train.json");
+    std::fs::write(&hist_path, serde_json::to_string_pretty(&report)?)
+        .map_err(|e| format!("{}: cannot write: {e}", hist_path.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{:>5} {:>9} {:>10} {:>10} {:>10} {:>8}",
+            "epoch", "lr", "loss", "train acc", "test acc", "time s"
+        );
+        for r in &report.history {
+            println!(
+                "{:>5} {:>9.2e} {:>10.4} {:>10.4} {:>10} {:>8.2}",
+                r.epoch,
+                r.lr,
+                r.loss,
+                r.train_accuracy,
+                r.eval_accuracy.map_or("-".into(), |v| format!("{v:.4}")),
+                r.seconds
+            );
+        }
+        println!(
+            "{}: test accuracy {:.2} % on {} images, {:.1} s; wrote {} (+ .safetensors, .train.json)",
+            report.name,
+            100.0 * acc,
+            report.images,
+            seconds,
+            report.output
+        );
+    }
+    Ok(())
+}

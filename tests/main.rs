@@ -1,0 +1,7 @@
+//! Workspace integration tests: one binary, a module per topic.
+
+mod bad_input;
+mod determinism;
+mod end_to_end;
+mod mnist;
+mod util;

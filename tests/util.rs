@@ -1,0 +1,54 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run the `nacsim` binary with `args` in the workspace root.
+pub fn nacsim(args: &[&str]) -> Output {
+    nacsim_env(args, &[])
+}
+
+/// Run the `nacsim` binary with extra environment variables.
+pub fn nacsim_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nacsim"));
+    c.args(args).current_dir(root());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the nacsim binary runs")
+}
+
+/// stdout and stderr as text.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The full Fashion-MNIST folder (Debian package `dataset-fashion-mnist`). CI installs it; the
+/// tests that need it fail with this message when it is missing rather than pass silently.
+pub fn fashion_mnist_dir() -> &'static Path {
+    let d = Path::new("/usr/share/datasets/fashion-mnist");
+    assert!(
+        d.join("train-images-idx3-ubyte.gz").exists(),
+        "Fashion-MNIST is not installed: run `apt-get install dataset-fashion-mnist` (.ci/run does)"
+    );
+    d
+}
+
+/// The MNIST test set shipped beside the checkout (`../shared/data/mnist`).
+pub fn mnist_dir() -> PathBuf {
+    let d = root().join("../shared/data/mnist");
+    assert!(
+        d.join("t10k-images-idx3-ubyte.gz").exists(),
+        "MNIST test set not found at {}: it is shipped in shared/data/mnist beside the checkout",
+        d.display()
+    );
+    d
+}
