@@ -199,7 +199,9 @@ where
         v.weight.as_slice_mut().expect(sl),
         f,
     );
-    if let (Some(b), Some(gb), Some(mb), Some(vb)) = (&mut p.bias, &g.bias, &mut m.bias, &mut v.bias) {
+    if let (Some(b), Some(gb), Some(mb), Some(vb)) =
+        (&mut p.bias, &g.bias, &mut m.bias, &mut v.bias)
+    {
         update_slices(
             b.as_slice_mut().expect(sl),
             gb.as_slice().expect(sl),
@@ -233,11 +235,17 @@ impl WeightStore for FloatStore {
                     momentum,
                     weight_decay,
                 } => {
-                    for_each_tensor(p, g, m, v, &|w: &mut f32, g: f32, m: &mut f32, _: &mut f32| {
-                        let d = g + weight_decay * *w;
-                        *m = flush(momentum * *m + d);
-                        *w -= lr * *m;
-                    });
+                    for_each_tensor(
+                        p,
+                        g,
+                        m,
+                        v,
+                        &|w: &mut f32, g: f32, m: &mut f32, _: &mut f32| {
+                            let d = g + weight_decay * *w;
+                            *m = flush(momentum * *m + d);
+                            *w -= lr * *m;
+                        },
+                    );
                 }
                 Optimizer::Adam {
                     beta1,
@@ -249,12 +257,18 @@ impl WeightStore for FloatStore {
                     let c2 = 1.0 - beta2.powi(t);
                     let step = lr / c1;
                     let c2s = c2.sqrt();
-                    for_each_tensor(p, g, m, v, &|w: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-                        let d = g + weight_decay * *w;
-                        *m = flush(beta1 * *m + (1.0 - beta1) * d);
-                        *v = flush(beta2 * *v + (1.0 - beta2) * d * d);
-                        *w -= step * *m / (v.sqrt() / c2s + eps);
-                    });
+                    for_each_tensor(
+                        p,
+                        g,
+                        m,
+                        v,
+                        &|w: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+                            let d = g + weight_decay * *w;
+                            *m = flush(beta1 * *m + (1.0 - beta1) * d);
+                            *v = flush(beta2 * *v + (1.0 - beta2) * d * d);
+                            *w -= step * *m / (v.sqrt() / c2s + eps);
+                        },
+                    );
                 }
             }
         }
