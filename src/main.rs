@@ -12,8 +12,10 @@ mod cmd;
 
 /// nacsim — a cycle-accurate simulator of multiplier-light neural accelerators.
 ///
-/// With no command, evaluates the default network (models/networks/fmnist-mlp.ron, embedded in
-/// the binary) on the bundled 2,000-image Fashion-MNIST sample and prints a table.
+/// With no command, runs the main job: simulates the default design (models/designs/systolic-int8.ron,
+/// a 32x32 int8 systolic array) running the default network (models/networks/fmnist-mlp.ron) on
+/// the bundled 2,000-image Fashion-MNIST sample, all embedded in the binary, and prints accuracy,
+/// cycles, latency, GOPS, TOPS/W and the energy split.
 #[derive(Parser, Debug)]
 #[command(name = "nacsim", version, about, long_about)]
 struct Cli {
@@ -23,6 +25,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Simulate a design running a quantized network over a dataset: accuracy, cycles, latency,
+    /// GOPS, energy by component, TOPS/W, per layer and in total.
+    Run(cmd::run::RunArgs),
+    /// What is known without data: peak GOPS, analytic cycles per layer, storage, traffic.
+    Info(cmd::info::InfoArgs),
+    /// Cycle trace of one layer for one image: VCD signals and Perfetto spans.
+    Trace(cmd::trace::TraceArgs),
     /// Train a network from a training config (models/training/*.ron) and write the trained
     /// network file (RON topology + safetensors weights).
     Train(cmd::train::TrainArgs),
@@ -36,7 +45,10 @@ pub type CliResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => cmd::eval::run(&cmd::eval::EvalArgs::default()),
+        None => cmd::run::run(&cmd::run::RunArgs::default()),
+        Some(Command::Run(a)) => cmd::run::run(&a),
+        Some(Command::Info(a)) => cmd::info::run(&a),
+        Some(Command::Trace(a)) => cmd::trace::run(&a),
         Some(Command::Train(a)) => cmd::train::run(&a),
         Some(Command::Eval(a)) => cmd::eval::run(&a),
     };

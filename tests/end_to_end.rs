@@ -3,8 +3,8 @@
 use crate::util::{nacsim, text};
 
 #[test]
-fn default_run_evaluates_the_embedded_model_on_the_bundled_sample() {
-    let o = nacsim(&[]);
+fn eval_of_the_embedded_model_on_the_bundled_sample() {
+    let o = nacsim(&["eval"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "stderr: {err}");
     assert!(out.contains("images    2000"), "{out}");
@@ -43,7 +43,7 @@ fn eval_json_has_the_documented_keys() {
 #[test]
 fn help_documents_every_command() {
     let (out, _) = text(&nacsim(&["--help"]));
-    for c in ["train", "eval"] {
+    for c in ["run", "info", "trace", "train", "eval"] {
         assert!(out.contains(c), "{out}");
     }
     let (out, _) = text(&nacsim(&["eval", "--help"]));

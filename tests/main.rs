@@ -4,4 +4,5 @@ mod bad_input;
 mod determinism;
 mod end_to_end;
 mod mnist;
+mod scheduler;
 mod util;

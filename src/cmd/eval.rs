@@ -5,20 +5,14 @@ use std::time::Instant;
 
 use clap::Args;
 use nacsim_nn::data::Split;
-use nacsim_nn::model::Model;
 use nacsim_nn::train::{FloatKernel, accuracy};
 use serde::Serialize;
 
 use super::data::Source;
 use crate::CliResult;
 
-/// The default network, embedded so that `nacsim` with no arguments needs no files.
-const DEFAULT_NETWORK: &str = include_str!("../../models/networks/fmnist-mlp.ron");
-const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../models/networks/fmnist-mlp.safetensors");
-const DEFAULT_LABEL: &str = "models/networks/fmnist-mlp.ron (embedded)";
-
 /// Arguments of `nacsim eval`.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Network file (RON) naming its safetensors weights. Default: the embedded
     /// models/networks/fmnist-mlp.ron.
@@ -49,13 +43,7 @@ struct EvalReport {
 
 /// Run `nacsim eval`.
 pub fn run(a: &EvalArgs) -> CliResult<()> {
-    let (model, label) = match &a.network {
-        Some(p) => (Model::load(p)?, p.display().to_string()),
-        None => (
-            Model::from_bytes(DEFAULT_NETWORK, DEFAULT_WEIGHTS, DEFAULT_LABEL)?,
-            DEFAULT_LABEL.to_string(),
-        ),
-    };
+    let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
     let data = src.load(Split::Test, a.limit)?;
     if data.shape.len() != model.spec.input.len() {
@@ -82,7 +70,7 @@ pub fn run(a: &EvalArgs) -> CliResult<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        println!("nacsim eval — float reference (no hardware model yet)");
+        println!("nacsim eval — float reference model");
         println!("  network   {}", r.network);
         println!("  data      {}", r.data);
         println!("  images    {}", r.images);

@@ -1,5 +1,9 @@
 //! Subcommands of the `nacsim` binary.
 
 pub mod data;
+pub mod defaults;
 pub mod eval;
+pub mod info;
+pub mod run;
+pub mod trace;
 pub mod train;

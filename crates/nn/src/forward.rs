@@ -48,11 +48,14 @@ pub fn par_matmul_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewM
                 general_mat_mul(1.0, &a, &bb, 0.0, &mut cc);
             });
     } else {
-        c.axis_chunks_iter_mut(Axis(0), BLOCK)
+        // Tall products (im2col rows): blocks of at least BLOCK rows and about 2^18 MACs each,
+        // so that a task is worth scheduling. The block depends on the shape only.
+        let rows = (BLOCK.max((1usize << 18) / (a.ncols() * n).max(1))).next_multiple_of(BLOCK);
+        c.axis_chunks_iter_mut(Axis(0), rows)
             .into_par_iter()
             .enumerate()
             .for_each(|(i, mut cc)| {
-                let i0 = i * BLOCK;
+                let i0 = i * rows;
                 let aa = a.slice(s![i0..i0 + cc.nrows(), ..]);
                 general_mat_mul(1.0, &aa, &b, 0.0, &mut cc);
             });

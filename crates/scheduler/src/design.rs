@@ -1,0 +1,423 @@
+//! Hardware design descriptions (`models/designs/*.ron`): clock, engines, on-chip buffers,
+//! off-chip DRAM, energy table and the mapping of layers to engines.
+
+use std::path::{Path, PathBuf};
+
+use nacsim_core::config::{Checks, ConfigError, FieldError, Validate};
+use nacsim_core::energy::EnergyTable;
+use nacsim_nn::network::{LayerSpec, ResolvedLayer};
+use nacsim_nn::qnet::QuantConfig;
+use nacsim_systolic::SystolicConfig;
+use serde::{Deserialize, Serialize};
+
+/// One on-chip SRAM buffer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SramBuffer {
+    /// Capacity in bytes.
+    pub capacity_bytes: u64,
+    /// Bytes one bank delivers per cycle.
+    pub width_bytes: u64,
+    /// Independent banks; peak bandwidth is `width_bytes · banks` bytes per cycle.
+    pub banks: u64,
+    /// Read energy in pJ per byte.
+    pub read_pj_per_byte: f64,
+    /// Write energy in pJ per byte.
+    pub write_pj_per_byte: f64,
+}
+
+impl SramBuffer {
+    /// Peak bandwidth in bytes per cycle.
+    pub fn bytes_per_cycle(&self) -> u64 {
+        self.width_bytes * self.banks
+    }
+}
+
+impl Validate for SramBuffer {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut c = Checks::new();
+        c.check(
+            self.capacity_bytes > 0,
+            "capacity_bytes",
+            self.capacity_bytes,
+            "must be at least 1",
+        );
+        c.check(
+            self.width_bytes > 0,
+            "width_bytes",
+            self.width_bytes,
+            "must be at least 1",
+        );
+        c.check(self.banks > 0, "banks", self.banks, "must be at least 1");
+        for (f, v) in [
+            ("read_pj_per_byte", self.read_pj_per_byte),
+            ("write_pj_per_byte", self.write_pj_per_byte),
+        ] {
+            c.check(
+                v.is_finite() && v >= 0.0,
+                f,
+                v,
+                "must be a finite energy ≥ 0 pJ",
+            );
+        }
+        c.finish()
+    }
+}
+
+/// The on-chip buffers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SramConfig {
+    /// Weight buffer (double-buffered: holds two tiles of weights while streaming from DRAM).
+    pub weights: SramBuffer,
+    /// Activation buffer (inputs and outputs of the current layer, ping-pong).
+    pub activations: SramBuffer,
+}
+
+/// Off-chip DRAM.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DramConfig {
+    /// Sustained bandwidth in bytes per cycle of the design clock.
+    pub bytes_per_cycle: f64,
+    /// Latency of a transfer's first byte, in cycles.
+    pub latency_cycles: u64,
+    /// Energy per bit transferred, in pJ.
+    pub pj_per_bit: f64,
+}
+
+/// The vector unit: pooling, element-wise activations by table, and the layout changes between
+/// layers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorUnitConfig {
+    /// Elements processed per cycle.
+    pub lanes: u64,
+}
+
+/// The engine of a slot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum EngineConfig {
+    /// The int8 systolic MAC array (the baseline).
+    Systolic(SystolicConfig),
+}
+
+impl EngineConfig {
+    /// Short kind name for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineConfig::Systolic(_) => "systolic",
+        }
+    }
+}
+
+/// A named engine instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSlot {
+    /// Name used by the mapping and in reports (e.g. `"mac"`).
+    pub name: String,
+    /// The engine and its parameters.
+    pub engine: EngineConfig,
+}
+
+/// Layer kinds the mapping can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LayerKind {
+    /// Fully connected.
+    Dense,
+    /// Convolution.
+    Conv2d,
+}
+
+impl LayerKind {
+    /// The kind of a layer with products, if it has any.
+    pub fn of(l: &ResolvedLayer) -> Option<LayerKind> {
+        match l.spec {
+            LayerSpec::Dense { .. } => Some(LayerKind::Dense),
+            LayerSpec::Conv2d { .. } => Some(LayerKind::Conv2d),
+            _ => None,
+        }
+    }
+}
+
+/// Which engine runs which layer: by layer index first, then by kind, then the default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// Engine for layers not matched below.
+    pub default: String,
+    /// `(kind, engine)` pairs.
+    #[serde(default)]
+    pub by_kind: Vec<(LayerKind, String)>,
+    /// `(layer index, engine)` pairs; the index counts every layer of the network file from 0.
+    #[serde(default)]
+    pub by_index: Vec<(usize, String)>,
+}
+
+/// Where the energy table comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum EnergySource {
+    /// A preset file (`models/energy/*.ron`), relative to the design file.
+    Preset(String),
+    /// A table written in the design.
+    Table(EnergyTable),
+}
+
+/// A design file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesignConfig {
+    /// File format version; must be 1.
+    pub schema_version: u32,
+    /// Design name.
+    pub name: String,
+    /// Where the design and its numbers come from.
+    pub source: String,
+    /// Clock in MHz.
+    pub clock_mhz: f64,
+    /// Engines by name.
+    pub engines: Vec<EngineSlot>,
+    /// Vector unit.
+    pub vector_unit: VectorUnitConfig,
+    /// On-chip buffers.
+    pub sram: SramConfig,
+    /// Off-chip memory.
+    pub dram: DramConfig,
+    /// Energy per action (compute and control; memory energies are in `sram` and `dram`).
+    pub energy: EnergySource,
+    /// Layer-to-engine mapping.
+    pub mapping: MappingConfig,
+    /// Quantization at the network boundary (default: calibrated int8).
+    #[serde(default)]
+    pub quant: QuantConfig,
+    /// Images processed together per pass over the weights (default 64).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+}
+
+fn default_batch() -> usize {
+    64
+}
+
+impl Validate for DesignConfig {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut c = Checks::new();
+        c.check(
+            self.schema_version == 1,
+            "schema_version",
+            self.schema_version,
+            "must be 1",
+        );
+        c.check(
+            self.clock_mhz.is_finite() && self.clock_mhz > 0.0,
+            "clock_mhz",
+            self.clock_mhz,
+            "must be a positive finite frequency in MHz",
+        );
+        c.check(
+            !self.engines.is_empty(),
+            "engines",
+            "[]",
+            "name at least one engine",
+        );
+        for (i, e) in self.engines.iter().enumerate() {
+            if self.engines[..i].iter().any(|o| o.name == e.name) {
+                c.push(FieldError::new(
+                    format!("engines[{i}].name"),
+                    format!("{:?}", e.name),
+                    "engine names must be unique",
+                ));
+            }
+            match &e.engine {
+                EngineConfig::Systolic(s) => {
+                    c.nested(&format!("engines[{i}].engine.Systolic"), s);
+                    let tile = (s.rows * s.cols) as u64 * 2;
+                    c.check(
+                        self.sram.weights.capacity_bytes >= tile,
+                        "sram.weights.capacity_bytes",
+                        self.sram.weights.capacity_bytes,
+                        &format!(
+                            "too small for one double-buffered weight tile of engine {:?} ({}x{} int8 x 2 = {tile} bytes)",
+                            e.name, s.rows, s.cols
+                        ),
+                    );
+                }
+            }
+        }
+        c.nested("sram.weights", &self.sram.weights);
+        c.nested("sram.activations", &self.sram.activations);
+        c.check(
+            self.dram.bytes_per_cycle.is_finite() && self.dram.bytes_per_cycle > 0.0,
+            "dram.bytes_per_cycle",
+            self.dram.bytes_per_cycle,
+            "must be a positive finite number of bytes per cycle",
+        );
+        c.check(
+            self.dram.pj_per_bit.is_finite() && self.dram.pj_per_bit >= 0.0,
+            "dram.pj_per_bit",
+            self.dram.pj_per_bit,
+            "must be a finite energy ≥ 0 pJ",
+        );
+        c.check(
+            self.vector_unit.lanes > 0,
+            "vector_unit.lanes",
+            self.vector_unit.lanes,
+            "must be at least 1",
+        );
+        c.check(self.batch > 0, "batch", self.batch, "must be at least 1");
+        let known = |n: &str| self.engines.iter().any(|e| e.name == n);
+        let names = self
+            .engines
+            .iter()
+            .map(|e| format!("{:?}", e.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        c.check(
+            known(&self.mapping.default),
+            "mapping.default",
+            format!("{:?}", self.mapping.default),
+            &format!("unknown engine; the design has {names}"),
+        );
+        for (i, (_, n)) in self.mapping.by_kind.iter().enumerate() {
+            c.check(
+                known(n),
+                &format!("mapping.by_kind[{i}]"),
+                format!("{n:?}"),
+                &format!("unknown engine; the design has {names}"),
+            );
+        }
+        for (i, (_, n)) in self.mapping.by_index.iter().enumerate() {
+            c.check(
+                known(n),
+                &format!("mapping.by_index[{i}]"),
+                format!("{n:?}"),
+                &format!("unknown engine; the design has {names}"),
+            );
+        }
+        if let EnergySource::Table(t) = &self.energy {
+            c.nested("energy.Table", t);
+        }
+        c.nested("quant", &self.quant);
+        c.finish()
+    }
+}
+
+/// A loaded design with its energy table resolved.
+#[derive(Clone, Debug)]
+pub struct Design {
+    /// The design as written.
+    pub config: DesignConfig,
+    /// The energy table in force.
+    pub energy: EnergyTable,
+    /// File the design came from (for messages).
+    pub path: PathBuf,
+}
+
+/// Errors of design loading and mapping.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DesignError {
+    /// The design or its energy preset does not load.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The design does not fit the network (mapping index out of range, buffers too small).
+    #[error("{path}: {error}")]
+    Mapping {
+        /// Design file.
+        path: PathBuf,
+        /// The broken rule.
+        error: FieldError,
+    },
+}
+
+impl Design {
+    /// Load a design file and its energy preset.
+    ///
+    /// # Errors
+    /// Parse errors with line and column, and every broken rule with its field path.
+    pub fn load(path: &Path) -> Result<Self, DesignError> {
+        let config: DesignConfig = nacsim_core::config::load(path)?;
+        let energy = match &config.energy {
+            EnergySource::Table(t) => t.clone(),
+            EnergySource::Preset(p) => {
+                nacsim_core::config::load(&path.parent().unwrap_or_else(|| Path::new(".")).join(p))?
+            }
+        };
+        Ok(Self {
+            config,
+            energy,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Build from in-memory texts (embedded presets). `energy_text` is used when the design names
+    /// a preset.
+    ///
+    /// # Errors
+    /// As [`Design::load`].
+    pub fn from_texts(
+        design: &str,
+        energy_text: &str,
+        label: &Path,
+        energy_label: &Path,
+    ) -> Result<Self, DesignError> {
+        let config: DesignConfig = nacsim_core::config::parse(design, label)?;
+        let energy = match &config.energy {
+            EnergySource::Table(t) => t.clone(),
+            EnergySource::Preset(_) => nacsim_core::config::parse(energy_text, energy_label)?,
+        };
+        Ok(Self {
+            config,
+            energy,
+            path: label.to_path_buf(),
+        })
+    }
+
+    /// The clock in Hz.
+    pub fn clock_hz(&self) -> f64 {
+        self.config.clock_mhz * 1e6
+    }
+
+    /// Index into `config.engines` of the engine that runs layer `index`, or `None` for layers
+    /// without products (they run on the vector unit).
+    ///
+    /// # Errors
+    /// A mapping entry naming a layer index outside the network.
+    pub fn engine_for(
+        &self,
+        layers: &[ResolvedLayer],
+        index: usize,
+    ) -> Result<Option<usize>, DesignError> {
+        let m = &self.config.mapping;
+        for (i, (li, _)) in m.by_index.iter().enumerate() {
+            if *li >= layers.len() {
+                return Err(DesignError::Mapping {
+                    path: self.path.clone(),
+                    error: FieldError::new(
+                        format!("mapping.by_index[{i}]"),
+                        li,
+                        format!(
+                            "layer index out of range: the network has {} layers (0..{})",
+                            layers.len(),
+                            layers.len()
+                        ),
+                    ),
+                });
+            }
+        }
+        let Some(kind) = LayerKind::of(&layers[index]) else {
+            return Ok(None);
+        };
+        let name = m
+            .by_index
+            .iter()
+            .find(|(li, _)| *li == index)
+            .map(|(_, n)| n)
+            .or_else(|| m.by_kind.iter().find(|(k, _)| *k == kind).map(|(_, n)| n))
+            .unwrap_or(&m.default);
+        Ok(self.config.engines.iter().position(|e| &e.name == name))
+    }
+}

@@ -1,0 +1,390 @@
+//! Reports of a run (`nacsim run`) and of what is known without data (`nacsim info`).
+//! The JSON keys are stable and documented in `docs/report-format.md`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::sim::{LayerCost, SimError, Simulation};
+
+/// Per-layer figures of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerReport {
+    /// Layer name.
+    pub name: String,
+    /// Engine name, or `vector` for layers on the vector unit.
+    pub engine: String,
+    /// Layer kind.
+    pub kind: String,
+    /// Cycles (compute + DRAM stalls).
+    pub cycles: u64,
+    /// `cycles / clock_hz`, seconds.
+    pub latency_s: f64,
+    /// Operations (2 per MAC).
+    pub ops: u64,
+    /// `ops / latency_s / 1e9`.
+    pub gops: f64,
+    /// Energy in pJ.
+    pub energy_pj: f64,
+    /// Energy by component in pJ.
+    pub energy_breakdown_pj: BTreeMap<String, f64>,
+    /// `ops / energy` in TOPS/W (= ops per pJ).
+    pub tops_per_watt: f64,
+    /// MACs over (engine MAC slots × cycles); 0 on the vector unit.
+    pub utilization: f64,
+    /// Cycles spent waiting for DRAM.
+    pub stall_cycles: u64,
+    /// DRAM bytes read.
+    pub dram_read_bytes: u64,
+    /// DRAM bytes written.
+    pub dram_write_bytes: u64,
+    /// SRAM bytes read (weights + activations).
+    pub sram_read_bytes: u64,
+    /// SRAM bytes written.
+    pub sram_write_bytes: u64,
+    /// Action counts.
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// A run report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Design name.
+    pub design: String,
+    /// Network name.
+    pub network: String,
+    /// Data description.
+    pub data: String,
+    /// Top-1 accuracy of the hardware run (fraction).
+    pub accuracy: f64,
+    /// Top-1 accuracy of the float model on the same images (fraction).
+    pub float_accuracy: f64,
+    /// Images evaluated.
+    pub images: usize,
+    /// Design clock in Hz.
+    pub clock_hz: f64,
+    /// Images per pass over the weights.
+    pub batch: usize,
+    /// Total cycles for all images.
+    pub cycles: u64,
+    /// `cycles / clock_hz`, seconds.
+    pub latency_s: f64,
+    /// Operations (2 per MAC).
+    pub ops: u64,
+    /// `ops / latency_s / 1e9`.
+    pub gops: f64,
+    /// Peak GOPS of the design's engines.
+    pub peak_gops: f64,
+    /// Energy in pJ.
+    pub energy_pj: f64,
+    /// Energy by component in pJ.
+    pub energy_breakdown_pj: BTreeMap<String, f64>,
+    /// Energy by unit and action in pJ.
+    pub energy_by_action_pj: BTreeMap<String, f64>,
+    /// TOPS/W.
+    pub tops_per_watt: f64,
+    /// Overall MAC utilization.
+    pub utilization: f64,
+    /// DRAM bytes read.
+    pub dram_read_bytes: u64,
+    /// DRAM bytes written.
+    pub dram_write_bytes: u64,
+    /// SRAM bytes read.
+    pub sram_read_bytes: u64,
+    /// SRAM bytes written.
+    pub sram_write_bytes: u64,
+    /// Simulator wall time in seconds (functional + timing).
+    pub wall_seconds: f64,
+    /// Per-layer figures.
+    pub layers: Vec<LayerReport>,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+/// Build the per-layer reports and the totals for `images` images.
+///
+/// # Errors
+/// An action missing from the energy table.
+pub fn layer_reports(
+    sim: &Simulation,
+    images: usize,
+) -> Result<(Vec<LayerReport>, LayerCost, crate::sim::Energy), SimError> {
+    let hz = sim.design.clock_hz();
+    let costs = sim.dataset_cost(images);
+    let mut out = Vec::new();
+    let mut total = LayerCost::default();
+    let mut energy = crate::sim::Energy::default();
+    for (p, c) in sim.plan.iter().zip(&costs) {
+        let e = sim.energy(c, p.engine)?;
+        let ops = 2 * c.macs;
+        let latency_s = c.cycles as f64 / hz;
+        let slots = p
+            .engine
+            .map_or(0, |i| sim.engines[i].peak_ops_per_cycle() / 2);
+        out.push(LayerReport {
+            name: p.name.clone(),
+            engine: p
+                .engine
+                .map_or("vector".into(), |i| sim.engines[i].name().to_string()),
+            kind: p.kind.to_string(),
+            cycles: c.cycles,
+            latency_s,
+            ops,
+            gops: ratio(ops as f64, latency_s) / 1e9,
+            energy_pj: e.total_pj,
+            energy_breakdown_pj: e.by_component_pj.clone(),
+            tops_per_watt: ratio(ops as f64, e.total_pj),
+            utilization: ratio(c.macs as f64, (slots * c.cycles) as f64),
+            stall_cycles: c.stall_cycles,
+            dram_read_bytes: c.dram_read_bytes,
+            dram_write_bytes: c.dram_write_bytes,
+            sram_read_bytes: c.sram_weight_read_bytes + c.sram_act_read_bytes,
+            sram_write_bytes: c.sram_weight_write_bytes + c.sram_act_write_bytes,
+            counters: c.counters.iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        });
+        total.cycles += c.cycles;
+        total.macs += c.macs;
+        total.stall_cycles += c.stall_cycles;
+        total.dram_read_bytes += c.dram_read_bytes;
+        total.dram_write_bytes += c.dram_write_bytes;
+        total.sram_weight_read_bytes += c.sram_weight_read_bytes;
+        total.sram_weight_write_bytes += c.sram_weight_write_bytes;
+        total.sram_act_read_bytes += c.sram_act_read_bytes;
+        total.sram_act_write_bytes += c.sram_act_write_bytes;
+        energy.total_pj += e.total_pj;
+        for (k, v) in e.by_component_pj {
+            *energy.by_component_pj.entry(k).or_default() += v;
+        }
+        for (k, v) in e.by_action_pj {
+            *energy.by_action_pj.entry(k).or_default() += v;
+        }
+    }
+    Ok((out, total, energy))
+}
+
+impl RunReport {
+    /// Assemble a run report from measured accuracies and the analytic costs for `images`.
+    ///
+    /// # Errors
+    /// An action missing from the energy table.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        sim: &Simulation,
+        network: &str,
+        data: &str,
+        images: usize,
+        accuracy: f64,
+        float_accuracy: f64,
+        wall_seconds: f64,
+    ) -> Result<Self, SimError> {
+        let hz = sim.design.clock_hz();
+        let (layers, t, e) = layer_reports(sim, images)?;
+        let ops = 2 * t.macs;
+        let latency_s = t.cycles as f64 / hz;
+        let slots: u64 = sim.engines.iter().map(|e| e.peak_ops_per_cycle() / 2).sum();
+        Ok(Self {
+            design: sim.design.config.name.clone(),
+            network: network.to_string(),
+            data: data.to_string(),
+            accuracy,
+            float_accuracy,
+            images,
+            clock_hz: hz,
+            batch: sim.design.config.batch,
+            cycles: t.cycles,
+            latency_s,
+            ops,
+            gops: ratio(ops as f64, latency_s) / 1e9,
+            peak_gops: sim.peak_gops(),
+            energy_pj: e.total_pj,
+            energy_breakdown_pj: e.by_component_pj,
+            energy_by_action_pj: e.by_action_pj,
+            tops_per_watt: ratio(ops as f64, e.total_pj),
+            utilization: ratio(t.macs as f64, (slots * t.cycles) as f64),
+            dram_read_bytes: t.dram_read_bytes,
+            dram_write_bytes: t.dram_write_bytes,
+            sram_read_bytes: t.sram_weight_read_bytes + t.sram_act_read_bytes,
+            sram_write_bytes: t.sram_weight_write_bytes + t.sram_act_write_bytes,
+            wall_seconds,
+            layers,
+        })
+    }
+
+    /// The human table.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "nacsim run — design {} · network {}",
+            self.design, self.network
+        );
+        let _ = writeln!(
+            s,
+            "  data        {} ({} images, batch {})",
+            self.data, self.images, self.batch
+        );
+        let _ = writeln!(
+            s,
+            "  accuracy    {:.2} % (float model {:.2} %)",
+            100.0 * self.accuracy,
+            100.0 * self.float_accuracy
+        );
+        let _ = writeln!(s, "  clock       {:.0} MHz", self.clock_hz / 1e6);
+        let _ = writeln!(s, "  cycles      {}", self.cycles);
+        let _ = writeln!(
+            s,
+            "  latency     {:.3e} s ({:.3e} s per image)",
+            self.latency_s,
+            self.latency_s / self.images.max(1) as f64
+        );
+        let _ = writeln!(s, "  ops         {}", self.ops);
+        let _ = writeln!(
+            s,
+            "  GOPS        {:.2} (peak {:.1}, utilization {:.1} %)",
+            self.gops,
+            self.peak_gops,
+            100.0 * self.utilization
+        );
+        let _ = writeln!(
+            s,
+            "  energy      {:.4e} pJ ({:.3} µJ per image)",
+            self.energy_pj,
+            self.energy_pj / 1e6 / self.images.max(1) as f64
+        );
+        let _ = writeln!(s, "  TOPS/W      {:.3}", self.tops_per_watt);
+        let _ = writeln!(
+            s,
+            "  DRAM        {} B read, {} B written",
+            self.dram_read_bytes, self.dram_write_bytes
+        );
+        let _ = writeln!(
+            s,
+            "  SRAM        {} B read, {} B written",
+            self.sram_read_bytes, self.sram_write_bytes
+        );
+        let _ = writeln!(s, "  energy split");
+        for (k, v) in &self.energy_breakdown_pj {
+            let _ = writeln!(
+                s,
+                "    {:<13} {:>12.4e} pJ  {:>5.1} %",
+                k,
+                v,
+                100.0 * ratio(*v, self.energy_pj)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  {:<8} {:<8} {:<8} {:>12} {:>8} {:>9} {:>12} {:>8} {:>6}",
+            "layer", "kind", "engine", "cycles", "stall %", "GOPS", "energy pJ", "TOPS/W", "util %"
+        );
+        for l in &self.layers {
+            let _ = writeln!(
+                s,
+                "  {:<8} {:<8} {:<8} {:>12} {:>8.1} {:>9.2} {:>12.4e} {:>8.3} {:>6.1}",
+                l.name,
+                l.kind,
+                l.engine,
+                l.cycles,
+                100.0 * ratio(l.stall_cycles as f64, l.cycles as f64),
+                l.gops,
+                l.energy_pj,
+                l.tops_per_watt,
+                100.0 * l.utilization
+            );
+        }
+        let _ = writeln!(s, "  (simulated in {:.2} s)", self.wall_seconds);
+        s
+    }
+}
+
+/// Per-layer entry of `nacsim info`.
+#[derive(Clone, Debug, Serialize)]
+pub struct InfoLayer {
+    /// Layer name.
+    pub name: String,
+    /// Engine name or `vector`.
+    pub engine: String,
+    /// Layer kind.
+    pub kind: String,
+    /// Analytic cycles for one pass of the design's batch.
+    pub cycles: u64,
+    /// Operations per pass (2 per MAC).
+    pub ops: u64,
+    /// Parameter storage in bits.
+    pub storage_bits: u64,
+    /// Weight (parameter) bytes fetched from DRAM per pass.
+    pub weight_bytes: u64,
+    /// Activation bytes moved to or from DRAM per pass.
+    pub activation_dram_bytes: u64,
+}
+
+/// `nacsim info`: what is known without data.
+#[derive(Clone, Debug, Serialize)]
+pub struct InfoReport {
+    /// Design name.
+    pub design: String,
+    /// Network name.
+    pub network: String,
+    /// Peak GOPS of the engines.
+    pub peak_gops: f64,
+    /// Clock in Hz.
+    pub clock_hz: f64,
+    /// Images per pass.
+    pub batch: usize,
+    /// Total analytic cycles of one pass.
+    pub cycles: u64,
+    /// Parameter storage in bits.
+    pub storage_bits: u64,
+    /// Float32 storage of the same parameters in bits (for the compression ratio).
+    pub fp32_storage_bits: u64,
+    /// Per-layer figures.
+    pub layers: Vec<InfoLayer>,
+}
+
+impl InfoReport {
+    /// Build from a simulation (one pass of the design's batch).
+    pub fn build(sim: &Simulation, network: &str) -> Self {
+        let b = sim.design.config.batch;
+        let costs = sim.pass_cost(b);
+        let layers: Vec<InfoLayer> = sim
+            .plan
+            .iter()
+            .zip(&costs)
+            .map(|(p, c)| InfoLayer {
+                name: p.name.clone(),
+                engine: p
+                    .engine
+                    .map_or("vector".into(), |i| sim.engines[i].name().to_string()),
+                kind: p.kind.to_string(),
+                cycles: c.cycles,
+                ops: 2 * c.macs,
+                storage_bits: p.storage_bits,
+                weight_bytes: p.param_bytes,
+                activation_dram_bytes: c.dram_read_bytes + c.dram_write_bytes - p.param_bytes,
+            })
+            .collect();
+        let fp32: u64 = sim
+            .qnet
+            .layers
+            .iter()
+            .map(|l| match l {
+                nacsim_nn::qnet::QLayer::Gemm(q) => 32 * (q.weight.len() + q.bias.len()) as u64,
+                _ => 0,
+            })
+            .sum();
+        Self {
+            design: sim.design.config.name.clone(),
+            network: network.to_string(),
+            peak_gops: sim.peak_gops(),
+            clock_hz: sim.design.clock_hz(),
+            batch: b,
+            cycles: layers.iter().map(|l| l.cycles).sum(),
+            storage_bits: layers.iter().map(|l| l.storage_bits).sum(),
+            fp32_storage_bits: fp32,
+            layers,
+        }
+    }
+}

@@ -1,0 +1,657 @@
+//! Mapping a quantized network onto a design, running it, and costing it.
+
+use std::collections::BTreeMap;
+
+use nacsim_core::counters::Counters;
+use nacsim_core::energy::EnergyTable;
+use nacsim_core::trace::TraceSink;
+use nacsim_nn::data::Dataset;
+use nacsim_nn::model::Model;
+use nacsim_nn::network::ResolvedLayer;
+use nacsim_nn::qnet::{IntGemm, QLayer, QNetwork};
+use ndarray::{Array2, ArrayView2};
+use serde::Serialize;
+
+use crate::design::{Design, DesignError};
+use crate::engine::{Compiled, EngineError, EngineImpl, gemm_rows};
+use crate::memory::{DramTiming, LayerDemand, schedule};
+
+/// Errors of building or running a simulation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The design does not load or does not fit the network.
+    #[error(transparent)]
+    Design(#[from] DesignError),
+    /// An engine cannot take a layer.
+    #[error("{design}: {source}")]
+    Engine {
+        /// Design file.
+        design: String,
+        /// The engine's complaint.
+        source: EngineError,
+    },
+    /// Quantization failed.
+    #[error("quantizing {network}: {msg}")]
+    Quantize {
+        /// Network name.
+        network: String,
+        /// What failed.
+        msg: String,
+    },
+    /// The energy table lacks an action the run performed.
+    #[error("{design}: {source}")]
+    Energy {
+        /// Design file.
+        design: String,
+        /// Which actions are missing.
+        source: nacsim_core::energy::EnergyError,
+    },
+    /// The data do not fit the network.
+    #[error("{0}")]
+    Data(String),
+}
+
+/// How one quantized layer is executed.
+#[derive(Clone, Debug)]
+pub struct LayerPlan {
+    /// Layer name (`fc1`, `conv2`, `pool1`, ...).
+    pub name: String,
+    /// `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`.
+    pub kind: &'static str,
+    /// Index of the layer in the network file.
+    pub network_index: usize,
+    /// Engine (index into [`Simulation::engines`]) for layers with products.
+    pub engine: Option<usize>,
+    /// The layer compiled for its engine.
+    pub compiled: Option<Compiled>,
+    /// Input features per image (bytes at int8).
+    pub in_features: u64,
+    /// Output features per image.
+    pub out_features: u64,
+    /// Multiply-accumulates per image.
+    pub macs_per_image: u64,
+    /// Parameter bytes fetched from DRAM per pass: int8 weights, int32 biases, 8-byte
+    /// requantization parameters per channel.
+    pub param_bytes: u64,
+    /// Storage of the parameters in bits (weights at their bit width, biases at 32).
+    pub storage_bits: u64,
+}
+
+/// Cost of one layer for one pass of `batch` images.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LayerCost {
+    /// Cycles attributed to the layer (compute plus DRAM stalls).
+    pub cycles: u64,
+    /// Compute cycles (engine or vector unit, SRAM-bandwidth limits included).
+    pub compute_cycles: u64,
+    /// Cycles waiting for DRAM.
+    pub stall_cycles: u64,
+    /// Multiply-accumulates.
+    pub macs: u64,
+    /// Action counts (engine actions, `vector_ops`, `control_cycles`).
+    pub counters: Counters,
+    /// DRAM bytes read.
+    pub dram_read_bytes: u64,
+    /// DRAM bytes written.
+    pub dram_write_bytes: u64,
+    /// Weight-buffer bytes read.
+    pub sram_weight_read_bytes: u64,
+    /// Weight-buffer bytes written (filled from DRAM).
+    pub sram_weight_write_bytes: u64,
+    /// Activation-buffer bytes read.
+    pub sram_act_read_bytes: u64,
+    /// Activation-buffer bytes written.
+    pub sram_act_write_bytes: u64,
+}
+
+impl LayerCost {
+    fn add_scaled(&mut self, o: &LayerCost, times: u64) {
+        self.cycles += o.cycles * times;
+        self.compute_cycles += o.compute_cycles * times;
+        self.stall_cycles += o.stall_cycles * times;
+        self.macs += o.macs * times;
+        for (k, v) in o.counters.iter() {
+            self.counters.add(k, v * times);
+        }
+        self.dram_read_bytes += o.dram_read_bytes * times;
+        self.dram_write_bytes += o.dram_write_bytes * times;
+        self.sram_weight_read_bytes += o.sram_weight_read_bytes * times;
+        self.sram_weight_write_bytes += o.sram_weight_write_bytes * times;
+        self.sram_act_read_bytes += o.sram_act_read_bytes * times;
+        self.sram_act_write_bytes += o.sram_act_write_bytes * times;
+    }
+}
+
+/// Energy of a cost, in pJ, by component and by action.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Energy {
+    /// Total in pJ.
+    pub total_pj: f64,
+    /// By component: `compute`, `accumulators`, `requant`, `vector`, `sram`, `dram`, `control`.
+    pub by_component_pj: BTreeMap<String, f64>,
+    /// By action, `<unit>.<action>` (e.g. `mac.macs`, `sram.activations.read_bytes`).
+    pub by_action_pj: BTreeMap<String, f64>,
+}
+
+/// Engine actions costed by the energy table, and their component.
+const ENGINE_ACTIONS: [(&str, &str); 6] = [
+    ("macs", "compute"),
+    ("pe_cycles_idle", "compute"),
+    ("weight_loads", "compute"),
+    ("psum_reads", "accumulators"),
+    ("psum_writes", "accumulators"),
+    ("requants", "requant"),
+];
+
+/// A network mapped onto a design.
+#[derive(Debug)]
+pub struct Simulation {
+    /// The design.
+    pub design: Design,
+    /// The quantized network.
+    pub qnet: QNetwork,
+    /// Engines of the design, in the design's order.
+    pub engines: Vec<EngineImpl>,
+    /// One plan per quantized layer.
+    pub plan: Vec<LayerPlan>,
+}
+
+fn kind_of(l: &QLayer) -> &'static str {
+    match l {
+        QLayer::Gemm(q) => match q.kind {
+            nacsim_nn::qnet::GemmKind::Dense => "dense",
+            nacsim_nn::qnet::GemmKind::Conv { .. } => "conv2d",
+        },
+        QLayer::MaxPool { .. } => "maxpool",
+        QLayer::AvgPool { .. } => "avgpool",
+        QLayer::Flatten => "flatten",
+        QLayer::Lut { .. } => "lut",
+    }
+}
+
+impl Simulation {
+    /// Quantize `model` (calibrating on `calib`) and map it onto `design`.
+    ///
+    /// # Errors
+    /// Quantization, mapping (layer index out of range) and engine errors.
+    pub fn new(design: Design, model: &Model, calib: &Dataset) -> Result<Self, SimError> {
+        let qnet = QNetwork::quantize(model, calib, &design.config.quant).map_err(|e| {
+            SimError::Quantize {
+                network: model.spec.name.clone(),
+                msg: e.to_string(),
+            }
+        })?;
+        Self::from_qnet(design, qnet, &model.layers)
+    }
+
+    /// Map an already quantized network (whose float layers are `layers`) onto `design`.
+    ///
+    /// # Errors
+    /// Mapping and engine errors.
+    pub fn from_qnet(
+        design: Design,
+        qnet: QNetwork,
+        layers: &[ResolvedLayer],
+    ) -> Result<Self, SimError> {
+        let engines: Vec<EngineImpl> = design
+            .config
+            .engines
+            .iter()
+            .map(|s| EngineImpl::build(&s.name, &s.engine))
+            .collect();
+        // Walk float and quantized layers together: a quantized layer is the next float layer
+        // of the same kind (fused ReLUs and the like have no quantized layer).
+        let mut fi = 0usize;
+        let mut plan = Vec::with_capacity(qnet.layers.len());
+        let wbits = u64::from(design.config.quant.weight_bits);
+        for q in &qnet.layers {
+            let kind = kind_of(q);
+            let matches = |l: &ResolvedLayer| {
+                use nacsim_nn::network::LayerSpec as S;
+                matches!(
+                    (&l.spec, kind),
+                    (S::Dense { .. }, "dense")
+                        | (S::Conv2d { .. }, "conv2d")
+                        | (S::MaxPool2d { .. }, "maxpool")
+                        | (S::AvgPool2d { .. }, "avgpool")
+                        | (S::Flatten, "flatten")
+                        | (S::Act(_), "lut")
+                )
+            };
+            while fi < layers.len() && !matches(&layers[fi]) {
+                fi += 1;
+            }
+            let Some(fl) = layers.get(fi) else {
+                return Err(SimError::Quantize {
+                    network: qnet.name.clone(),
+                    msg: format!("quantized layer {kind} has no float counterpart"),
+                });
+            };
+            let engine = design.engine_for(layers, fi)?;
+            let (compiled, param_bytes, storage_bits) = match (q, engine) {
+                (QLayer::Gemm(g), Some(e)) => {
+                    let c = engines[e].compile(g).map_err(|source| SimError::Engine {
+                        design: design.path.display().to_string(),
+                        source,
+                    })?;
+                    let n = g.weight.nrows() as u64;
+                    let w = g.weight.len() as u64;
+                    let b = g.bias.len() as u64;
+                    (Some(c), w + 4 * b + 8 * n, w * wbits + 32 * b)
+                }
+                _ => (None, 0, 0),
+            };
+            plan.push(LayerPlan {
+                name: fl.name.clone(),
+                kind,
+                network_index: fi,
+                engine,
+                compiled,
+                in_features: fl.input.len() as u64,
+                out_features: fl.output.len() as u64,
+                macs_per_image: fl.macs(),
+                param_bytes,
+                storage_bits,
+            });
+            fi += 1;
+        }
+        design.engine_for(layers, 0)?; // checks by_index ranges even for networks without products
+        Ok(Self {
+            design,
+            qnet,
+            engines,
+            plan,
+        })
+    }
+
+    /// Peak operations per second of the design's engines together, in GOPS.
+    pub fn peak_gops(&self) -> f64 {
+        let ops: u64 = self.engines.iter().map(|e| e.peak_ops_per_cycle()).sum();
+        ops as f64 * self.design.clock_hz() / 1e9
+    }
+
+    fn vector_engine(&self) -> u64 {
+        self.design.config.vector_unit.lanes
+    }
+
+    /// Cost of every layer for one pass of `batch` images (analytic; data-independent).
+    pub fn pass_cost(&self, batch: usize) -> Vec<LayerCost> {
+        let cfg = &self.design.config;
+        let b = batch as u64;
+        let cap = cfg.sram.activations.capacity_bytes;
+        let last = self.plan.len().saturating_sub(1);
+        // Does the tensor entering layer i (i ≥ 1) stay on chip?
+        let fits: Vec<bool> = self
+            .plan
+            .iter()
+            .map(|p| {
+                let need = if p.kind == "flatten" {
+                    p.in_features
+                } else {
+                    p.in_features + p.out_features
+                };
+                need * b <= cap
+            })
+            .collect();
+        let spilled_in = |i: usize| i == 0 || !(fits[i] && fits[i - 1]);
+        let spilled_out = |i: usize| i == last || !(fits[i] && fits[i + 1]);
+        let mut costs = Vec::with_capacity(self.plan.len());
+        let act_bw = cfg.sram.activations.bytes_per_cycle();
+        let w_bw = cfg.sram.weights.bytes_per_cycle();
+        for (i, p) in self.plan.iter().enumerate() {
+            let mut c = LayerCost::default();
+            let in_bytes = p.in_features * b;
+            let out_bytes = p.out_features * b;
+            match (&self.qnet.layers[i], p.engine, &p.compiled) {
+                (QLayer::Gemm(q), Some(e), Some(comp)) => {
+                    let ec = self.engines[e].cost(comp, gemm_rows(q, batch));
+                    c.macs = ec.macs;
+                    c.sram_weight_read_bytes = ec.weight_sram_read_bytes;
+                    c.sram_act_read_bytes = ec.act_sram_read_bytes;
+                    c.sram_act_write_bytes = ec.act_sram_write_bytes;
+                    c.sram_weight_write_bytes = p.param_bytes;
+                    c.dram_read_bytes += p.param_bytes;
+                    let sram_cycles = (c.sram_act_read_bytes + c.sram_act_write_bytes)
+                        .div_ceil(act_bw)
+                        .max(c.sram_weight_read_bytes.div_ceil(w_bw));
+                    c.compute_cycles = ec.cycles.max(sram_cycles);
+                    c.counters = ec.counters;
+                }
+                (QLayer::Flatten, _, _) => {}
+                _ => {
+                    // Vector unit: pooling reads every input element, tables every element.
+                    let elems = in_bytes;
+                    c.counters.add("vector_ops", elems);
+                    c.sram_act_read_bytes = in_bytes;
+                    c.sram_act_write_bytes = out_bytes;
+                    let vec_cycles = elems.div_ceil(self.vector_engine());
+                    c.compute_cycles = vec_cycles.max((in_bytes + out_bytes).div_ceil(act_bw));
+                }
+            }
+            if p.kind != "flatten" {
+                if spilled_in(i) {
+                    c.dram_read_bytes += in_bytes;
+                }
+                if spilled_out(i) {
+                    c.dram_write_bytes += out_bytes;
+                }
+            }
+            costs.push(c);
+        }
+        let demands: Vec<LayerDemand> = costs
+            .iter()
+            .map(|c| LayerDemand {
+                compute_cycles: c.compute_cycles,
+                dram_read_bytes: c.dram_read_bytes,
+                dram_write_bytes: c.dram_write_bytes,
+            })
+            .collect();
+        let dram = DramTiming {
+            bytes_per_cycle: cfg.dram.bytes_per_cycle,
+            latency_cycles: cfg.dram.latency_cycles,
+            chunk_bytes: (cfg.sram.weights.capacity_bytes / 2).max(1),
+        };
+        for (c, t) in costs.iter_mut().zip(schedule(&demands, &dram)) {
+            c.cycles = t.cycles;
+            c.stall_cycles = t.stall_cycles;
+            c.counters.add("control_cycles", t.cycles);
+        }
+        costs
+    }
+
+    /// Cost of every layer for `images` images processed in passes of the design's batch.
+    pub fn dataset_cost(&self, images: usize) -> Vec<LayerCost> {
+        let b = self.design.config.batch.max(1);
+        let (full, rem) = (images / b, images % b);
+        let mut total: Vec<LayerCost> = vec![LayerCost::default(); self.plan.len()];
+        if full > 0 {
+            for (t, c) in total.iter_mut().zip(self.pass_cost(b)) {
+                t.add_scaled(&c, full as u64);
+            }
+        }
+        if rem > 0 {
+            for (t, c) in total.iter_mut().zip(self.pass_cost(rem)) {
+                t.add_scaled(&c, 1);
+            }
+        }
+        total
+    }
+
+    /// Energy of a layer cost.
+    ///
+    /// # Errors
+    /// An action the run performed is missing from the energy table.
+    pub fn energy(&self, c: &LayerCost, engine: Option<usize>) -> Result<Energy, SimError> {
+        let cfg = &self.design.config;
+        let table: &EnergyTable = &self.design.energy;
+        let mut e = Energy::default();
+        let mut add = |component: &str, action: String, pj: f64| {
+            *e.by_component_pj.entry(component.to_string()).or_default() += pj;
+            *e.by_action_pj.entry(action).or_default() += pj;
+            e.total_pj += pj;
+        };
+        let unit = engine.map_or("vector".to_string(), |i| self.engines[i].name().to_string());
+        let mut priced = Counters::new();
+        for (name, _) in ENGINE_ACTIONS {
+            if c.counters.get(name) > 0 {
+                priced.add(name, c.counters.get(name));
+            }
+        }
+        for name in ["vector_ops", "control_cycles"] {
+            if c.counters.get(name) > 0 {
+                priced.add(name, c.counters.get(name));
+            }
+        }
+        let rep = table.cost(&priced).map_err(|source| SimError::Energy {
+            design: self.design.path.display().to_string(),
+            source,
+        })?;
+        for (action, pj) in &rep.by_action {
+            let component = ENGINE_ACTIONS
+                .iter()
+                .find(|(a, _)| a == action)
+                .map(|(_, c)| *c)
+                .unwrap_or(if action == "vector_ops" {
+                    "vector"
+                } else {
+                    "control"
+                });
+            let who = if component == "control" {
+                "control"
+            } else {
+                unit.as_str()
+            };
+            add(component, format!("{who}.{action}"), pj.0);
+        }
+        let sw = &cfg.sram.weights;
+        let sa = &cfg.sram.activations;
+        add(
+            "sram",
+            "sram.weights.read_bytes".into(),
+            c.sram_weight_read_bytes as f64 * sw.read_pj_per_byte,
+        );
+        add(
+            "sram",
+            "sram.weights.write_bytes".into(),
+            c.sram_weight_write_bytes as f64 * sw.write_pj_per_byte,
+        );
+        add(
+            "sram",
+            "sram.activations.read_bytes".into(),
+            c.sram_act_read_bytes as f64 * sa.read_pj_per_byte,
+        );
+        add(
+            "sram",
+            "sram.activations.write_bytes".into(),
+            c.sram_act_write_bytes as f64 * sa.write_pj_per_byte,
+        );
+        add(
+            "dram",
+            "dram.read_bytes".into(),
+            c.dram_read_bytes as f64 * 8.0 * cfg.dram.pj_per_bit,
+        );
+        add(
+            "dram",
+            "dram.write_bytes".into(),
+            c.dram_write_bytes as f64 * 8.0 * cfg.dram.pj_per_bit,
+        );
+        Ok(e)
+    }
+
+    /// Int8 logits of a batch of float images through the engines (functional).
+    pub fn forward(&self, x: ArrayView2<f32>) -> Array2<i8> {
+        self.qnet
+            .forward(&EngineGemm { sim: self }, self.qnet.quantize_input(x))
+    }
+
+    /// Top-1 accuracy over `data` through the engines (functional), in batches of 1,000 (the
+    /// result does not depend on the batch: every engine is exact per row).
+    pub fn accuracy(&self, data: &Dataset) -> f64 {
+        self.qnet.accuracy(&EngineGemm { sim: self }, data, 1000)
+    }
+
+    /// Run layer `index` of one batch on the cycle-stepped engine, tracing to `sink`. Returns
+    /// the accumulators and the stepped cost (equal to the analytic one).
+    ///
+    /// # Errors
+    /// The layer has no engine, or the stepped model rejects it.
+    pub fn trace_layer(
+        &self,
+        index: usize,
+        x: Array2<i8>,
+        sink: &mut dyn TraceSink,
+    ) -> Result<(Array2<i32>, crate::engine::EngineCost), SimError> {
+        let (QLayer::Gemm(q), Some(e), Some(c)) = (
+            &self.qnet.layers[index],
+            self.plan[index].engine,
+            &self.plan[index].compiled,
+        ) else {
+            return Err(SimError::Data(format!(
+                "layer {} ({}) runs on the vector unit, which has no cycle-stepped model; pick a dense or conv layer",
+                index, self.plan[index].name
+            )));
+        };
+        let cols = match q.kind {
+            nacsim_nn::qnet::GemmKind::Dense => x,
+            nacsim_nn::qnet::GemmKind::Conv {
+                kernel,
+                stride,
+                padding,
+            } => nacsim_nn::qnet::im2col_i8(x.view(), q.input, q.output, kernel, stride, padding),
+        };
+        self.engines[e]
+            .run_stepped(c, cols.view(), sink)
+            .map_err(|source| SimError::Engine {
+                design: self.design.path.display().to_string(),
+                source,
+            })
+    }
+}
+
+/// The engines as the integer product of the quantized forward pass.
+struct EngineGemm<'a> {
+    sim: &'a Simulation,
+}
+
+impl IntGemm for EngineGemm<'_> {
+    fn gemm(&self, layer: usize, x: ArrayView2<i8>, _w: ArrayView2<i8>) -> Array2<i32> {
+        let p = &self.sim.plan[layer];
+        match (p.engine, &p.compiled) {
+            (Some(e), Some(c)) => self.sim.engines[e].run(c, x),
+            _ => unreachable!("products only on layers with an engine"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::design::{DesignConfig, EngineConfig};
+    use nacsim_nn::network::NetworkSpec;
+    use nacsim_nn::qnet::RefGemm;
+    use proptest::prelude::*;
+
+    const DESIGN: &str = include_str!("../../../models/designs/systolic-int8.ron");
+    const ENERGY: &str = include_str!("../../../models/energy/horowitz-45nm.ron");
+
+    fn design(rows: usize, cols: usize, bw: f64, batch: usize) -> Design {
+        let mut d =
+            Design::from_texts(DESIGN, ENERGY, Path::new("d.ron"), Path::new("e.ron")).unwrap();
+        let EngineConfig::Systolic(s) = &mut d.config.engines[0].engine;
+        s.rows = rows;
+        s.cols = cols;
+        d.config.dram.bytes_per_cycle = bw;
+        d.config.batch = batch;
+        d
+    }
+
+    fn model(hidden: usize, conv: bool, seed: u64) -> Model {
+        let layers = if conv {
+            "[Conv2d(out_channels: 3, kernel: 3, padding: 1), Act(ReLU), MaxPool2d(kernel: 2, stride: 2), Flatten, Dense(out: HID), Act(ReLU), Dense(out: 10)]"
+        } else {
+            "[Flatten, Dense(out: HID), Act(ReLU), Dense(out: 10)]"
+        }
+        .replace("HID", &hidden.to_string());
+        let spec: NetworkSpec = ron::from_str(&format!(
+            "(schema_version: 1, name: \"p\", input: (c: 1, h: 28, w: 28), classes: 10, layers: {layers})"
+        ))
+        .unwrap();
+        Model::init(spec, seed).unwrap()
+    }
+
+    fn cycles(sim: &Simulation, images: usize) -> u64 {
+        sim.dataset_cost(images).iter().map(|c| c.cycles).sum()
+    }
+
+    use std::path::Path;
+
+    fn cases() -> ProptestConfig {
+        ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(24),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        #[test]
+        fn doubling_dram_bandwidth_never_increases_cycles(
+            rows in 1usize..40, cols in 1usize..40, bw in 0.5f64..64.0, batch in 1usize..80,
+            hidden in 1usize..300, conv: bool, images in 1usize..200,
+        ) {
+            let m = model(hidden, conv, 1);
+            let calib = Dataset::bundled_sample().limit(16);
+            let slow = Simulation::new(design(rows, cols, bw, batch), &m, &calib).unwrap();
+            let fast = Simulation::new(design(rows, cols, 2.0 * bw, batch), &m, &calib).unwrap();
+            prop_assert!(cycles(&fast, images) <= cycles(&slow, images));
+        }
+
+        #[test]
+        fn halving_the_array_never_decreases_cycles(
+            rows in 2usize..40, cols in 2usize..40, bw in 0.5f64..64.0, batch in 1usize..80,
+            hidden in 1usize..300, conv: bool, images in 1usize..200, halve_rows: bool,
+        ) {
+            let m = model(hidden, conv, 2);
+            let calib = Dataset::bundled_sample().limit(16);
+            let big = Simulation::new(design(rows, cols, bw, batch), &m, &calib).unwrap();
+            let (r2, c2) = if halve_rows { (rows / 2, cols) } else { (rows, cols / 2) };
+            let small = Simulation::new(design(r2, c2, bw, batch), &m, &calib).unwrap();
+            prop_assert!(cycles(&small, images) >= cycles(&big, images));
+        }
+    }
+
+    #[test]
+    fn engine_forward_equals_the_integer_reference() {
+        let calib = Dataset::bundled_sample().limit(32);
+        for conv in [false, true] {
+            let m = model(37, conv, 3);
+            let sim = Simulation::new(design(8, 8, 16.0, 64), &m, &calib).unwrap();
+            let x = calib.batch_range(0, 32);
+            let reference = sim
+                .qnet
+                .forward(&RefGemm, sim.qnet.quantize_input(x.view()));
+            assert_eq!(sim.forward(x.view()), reference);
+        }
+    }
+
+    #[test]
+    fn peak_gops_is_two_r_c_f() {
+        let m = model(10, false, 4);
+        let calib = Dataset::bundled_sample().limit(8);
+        let sim = Simulation::new(design(16, 8, 16.0, 64), &m, &calib).unwrap();
+        assert!((sim.peak_gops() - 2.0 * 16.0 * 8.0 * 500e6 / 1e9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn stepped_trace_cost_equals_the_analytic_cost() {
+        let m = model(20, true, 5);
+        let calib = Dataset::bundled_sample().limit(8);
+        let sim = Simulation::new(design(4, 4, 16.0, 1), &m, &calib).unwrap();
+        let mut h = sim.qnet.quantize_input(calib.batch_range(0, 1).view());
+        for i in 0..sim.plan.len() {
+            if let (Some(e), Some(c)) = (sim.plan[i].engine, &sim.plan[i].compiled) {
+                let QLayer::Gemm(q) = &sim.qnet.layers[i] else {
+                    unreachable!()
+                };
+                let (_, stepped) = sim
+                    .trace_layer(i, h.clone(), &mut nacsim_core::trace::NullSink)
+                    .unwrap();
+                let analytic = sim.engines[e].cost(c, gemm_rows(q, 1));
+                assert_eq!(stepped, analytic, "layer {}", sim.plan[i].name);
+            }
+            h = sim.qnet.layer_forward(&RefGemm, i, h);
+        }
+    }
+
+    #[test]
+    fn a_design_round_trips_through_ron() {
+        let d = design(8, 8, 16.0, 64);
+        let text = nacsim_core::config::ron_pretty(&d.config).unwrap();
+        let back: DesignConfig = nacsim_core::config::parse(&text, Path::new("x.ron")).unwrap();
+        assert_eq!(back, d.config);
+    }
+}

@@ -1,0 +1,81 @@
+//! `nacsim info`: what can be known about a design running a network without data.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use nacsim_nn::data::Dataset;
+use nacsim_nn::model::{Model, load_spec};
+use nacsim_scheduler::report::InfoReport;
+use nacsim_scheduler::sim::Simulation;
+
+use crate::CliResult;
+
+/// Arguments of `nacsim info`.
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Design file (RON). Default: the embedded models/designs/systolic-int8.ron.
+    #[arg(long, value_name = "D.ron")]
+    pub design: Option<PathBuf>,
+    /// Network file (RON); its weights are not needed (a topology-only file works). Default:
+    /// the embedded models/networks/fmnist-mlp.ron.
+    #[arg(long, value_name = "N.ron")]
+    pub network: Option<PathBuf>,
+    /// Print one JSON object (keys: peak_gops, clock_hz, storage_bits, layers[name, engine,
+    /// cycles, ops, storage_bits, ...]).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `nacsim info`.
+pub fn run(a: &InfoArgs) -> CliResult<()> {
+    let design = super::defaults::design(a.design.as_deref())?;
+    // Timing and storage do not depend on weight values: a topology-only network gets seeded
+    // initial weights, calibrated on the bundled sample.
+    let (model, label) = match &a.network {
+        Some(p) => {
+            let spec = load_spec(p)?;
+            (Model::init(spec, 0)?, p.display().to_string())
+        }
+        None => super::defaults::network(None)?,
+    };
+    let calib = Dataset::bundled_sample();
+    let calib = if calib.shape.len() == model.spec.input.len() {
+        calib.limit(64)
+    } else {
+        Dataset::synthetic(
+            64,
+            model.spec.input.h,
+            model.spec.input.w,
+            model.spec.classes,
+            0,
+        )
+    };
+    let sim = Simulation::new(design, &model, &calib)?;
+    let r = InfoReport::build(&sim, &label);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!("nacsim info — design {} · network {}", r.design, r.network);
+    println!("  clock        {:.0} MHz", r.clock_hz / 1e6);
+    println!("  peak         {:.1} GOPS", r.peak_gops);
+    println!("  batch        {} images per pass", r.batch);
+    println!("  cycles/pass  {}", r.cycles);
+    println!(
+        "  storage      {} bits ({:.1}x smaller than fp32's {} bits)",
+        r.storage_bits,
+        r.fp32_storage_bits as f64 / r.storage_bits.max(1) as f64,
+        r.fp32_storage_bits
+    );
+    println!(
+        "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>12}",
+        "layer", "kind", "engine", "cycles", "ops", "weight B", "act DRAM B"
+    );
+    for l in &r.layers {
+        println!(
+            "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>12}",
+            l.name, l.kind, l.engine, l.cycles, l.ops, l.weight_bytes, l.activation_dram_bytes
+        );
+    }
+    Ok(())
+}

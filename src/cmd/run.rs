@@ -1,0 +1,89 @@
+//! `nacsim run`: simulate a design running a network over a dataset.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use nacsim_nn::data::{Dataset, Split};
+use nacsim_nn::train::{FloatKernel, accuracy};
+use nacsim_scheduler::report::RunReport;
+use nacsim_scheduler::sim::Simulation;
+
+use super::data::Source;
+use crate::CliResult;
+
+/// Arguments of `nacsim run`.
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// Design file (RON, models/designs/*.ron). Default: the embedded
+    /// models/designs/systolic-int8.ron (32x32 int8 weight-stationary array).
+    #[arg(long, value_name = "D.ron")]
+    pub design: Option<PathBuf>,
+    /// Network file (RON) naming its safetensors weights. Default: the embedded
+    /// models/networks/fmnist-mlp.ron.
+    #[arg(long, value_name = "N.ron")]
+    pub network: Option<PathBuf>,
+    /// Folder with IDX files (t10k-* for evaluation; train-* if present for calibration).
+    /// Default: the bundled 2,000-image Fashion-MNIST test sample.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Evaluate only the first K test images.
+    #[arg(long, value_name = "K")]
+    pub limit: Option<usize>,
+    /// Print one JSON object (keys in docs/report-format.md) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Calibration images: the training split of `--data` when it has one (so no test image is
+/// used to set the scales), else the evaluation images themselves (said in the report).
+pub fn calibration_set(src: &Source, eval: &Dataset) -> (Dataset, String) {
+    if let Source::Dir(d) = src
+        && let Ok(t) = Dataset::load_dir(d, Split::Train)
+    {
+        return (t, format!("{} (train split)", d.display()));
+    }
+    (
+        eval.clone(),
+        "the evaluation images (no training split available)".into(),
+    )
+}
+
+/// Run `nacsim run`.
+pub fn run(a: &RunArgs) -> CliResult<()> {
+    let t0 = Instant::now();
+    let design = super::defaults::design(a.design.as_deref())?;
+    let (model, label) = super::defaults::network(a.network.as_deref())?;
+    let src = Source::from_arg(a.data.as_deref());
+    let data = src.load(Split::Test, a.limit)?;
+    if data.shape.len() != model.spec.input.len() {
+        return Err(format!(
+            "{}: images are {}x{} but the network {label} expects input {}",
+            src.describe(),
+            data.shape.h,
+            data.shape.w,
+            model.spec.input
+        )
+        .into());
+    }
+    let (calib, calib_label) = calibration_set(&src, &data);
+    let sim = Simulation::new(design, &model, &calib)?;
+    let acc = sim.accuracy(&data);
+    let float_acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
+    let report = RunReport::build(
+        &sim,
+        &label,
+        &src.describe(),
+        data.len(),
+        acc,
+        float_acc,
+        t0.elapsed().as_secs_f64(),
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+        println!("  calibration {calib_label}");
+    }
+    Ok(())
+}
