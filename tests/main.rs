@@ -3,6 +3,7 @@
 mod bad_input;
 mod determinism;
 mod end_to_end;
+mod golden;
 mod mnist;
 mod scheduler;
 mod util;

@@ -467,8 +467,38 @@ impl Simulation {
 
     /// Top-1 accuracy over `data` through the engines (functional), in batches of 1,000 (the
     /// result does not depend on the batch: every engine is exact per row).
+    ///
+    /// Pixels are quantized by a 256-entry table built with
+    /// [`QNetwork::quantize_input`] itself from `byte / 255` (exactly what
+    /// [`Dataset::batch`] feeds it), so the codes are identical and no pixel is rounded twice.
     pub fn accuracy(&self, data: &Dataset) -> f64 {
-        self.qnet.accuracy(&EngineGemm { sim: self }, data, 1000)
+        let n = data.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let levels = Array2::from_shape_fn((1, 256), |(_, p)| p as f32 / 255.0);
+        let lut = self.qnet.quantize_input(levels.view());
+        let lut = lut.as_slice().expect("standard layout");
+        let il = data.image_len();
+        let g = EngineGemm { sim: self };
+        let mut correct = 0usize;
+        for start in (0..n).step_by(1000) {
+            let end = (start + 1000).min(n);
+            let px = &data.pixels[start * il..end * il];
+            let x = Array2::from_shape_vec(
+                (end - start, il),
+                px.iter().map(|&b| lut[b as usize]).collect(),
+            )
+            .expect("pixels of whole images");
+            let y = self.qnet.forward(&g, x);
+            correct += y
+                .rows()
+                .into_iter()
+                .zip(data.labels_range(start, end))
+                .filter(|(r, l)| argmax_i8(r.as_slice().expect("standard layout")) == *l)
+                .count();
+        }
+        correct as f64 / n as f64
     }
 
     /// Run layer `index` of one batch on the cycle-stepped engine, tracing to `sink`. Returns
@@ -507,6 +537,17 @@ impl Simulation {
                 source,
             })
     }
+}
+
+/// Index of the first largest code (as [`QNetwork::predict`]).
+fn argmax_i8(v: &[i8]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// The engines as the integer product of the quantized forward pass.
@@ -616,6 +657,14 @@ mod tests {
                 .forward(&RefGemm, sim.qnet.quantize_input(x.view()));
             assert_eq!(sim.forward(x.view()), reference);
         }
+    }
+
+    #[test]
+    fn table_quantized_accuracy_equals_the_reference_path() {
+        let data = Dataset::bundled_sample().limit(700);
+        let m = model(50, true, 6);
+        let sim = Simulation::new(design(8, 8, 16.0, 64), &m, &data).unwrap();
+        assert_eq!(sim.accuracy(&data), sim.qnet.accuracy(&RefGemm, &data, 256));
     }
 
     #[test]

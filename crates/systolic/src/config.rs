@@ -80,7 +80,7 @@ pub struct SystolicConfig {
     /// WS: shadow weight registers; the next tile's weights are written while the current tile
     /// computes and swapped in at no cost. OS: shadow output registers; a finished tile's outputs
     /// move there at no cost and are read out while the next tile computes. Without them the
-    /// weight load (WS) or the output read-out (OS) stalls the array. See `TIMING.md`.
+    /// weight load (WS) or the output read-out (OS) stalls the array. See `docs/engines/systolic.md`.
     #[serde(default = "default_double_buffer")]
     pub double_buffer: bool,
     /// Lanes of the vector unit behind the array that requantizes outputs and pools, in

@@ -18,7 +18,7 @@
 //! | [`stepped`] | timing | [`SystolicSim`]: registers moving one PE per cycle, with traces; [`run_stepped`] |
 //!
 //! The stepped and analytic models give the same cycles and counters, and the stepped model's
-//! result equals [`gemm`] (property-tested). `crates/systolic/TIMING.md` derives the cycle
+//! result equals [`gemm`] (property-tested). `docs/engines/systolic.md` derives the cycle
 //! formulas and compares them with SCALE-Sim v2.
 //!
 //! # Example

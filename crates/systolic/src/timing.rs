@@ -1,7 +1,7 @@
 //! Timing of the R×C array: the analytic fast path, the report both timing models produce, and
 //! the peak rate. The cycle-stepped model is [`SystolicSim`](crate::SystolicSim).
 //!
-//! # Model (full derivation in `crates/systolic/TIMING.md`)
+//! # Model (full derivation in `docs/engines/systolic.md`)
 //!
 //! A GEMM `x [M, K] · w [N, K]ᵀ` runs as tiles (see [`Tiling`]): N-blocks of `c ≤ C` outputs on
 //! the columns (outer loop) × row tiles of `a ≤ R` on the rows (inner loop): K-tiles under WS,
@@ -30,7 +30,7 @@
 //!
 //! A smaller array is never faster without double buffering; with it, only when the GEMM is
 //! latency-bound (`S + min(N, C) ≤ R`), where a shallower array can overlap one short tile's
-//! compute with the next tile's transfer (example and proof sketch in `TIMING.md`).
+//! compute with the next tile's transfer (example and argument in `docs/engines/systolic.md`).
 //!
 //! # Counters
 //!
