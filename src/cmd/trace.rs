@@ -101,26 +101,27 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
         }
         None => None,
     };
+    // The one-image schedule: which layer computes, DRAM transfers, and the weight buffer's
+    // occupancy, cycle by cycle; the traced layer's array signals sit at their place in it.
+    let timeline = sim.pass_timeline(1);
+    let origin = timeline
+        .iter()
+        .find(|c| c.layer == layer)
+        .map_or(0, |c| c.compute_start);
     let cost = {
         let mut sinks: Vec<&mut dyn TraceSink> = vec![&mut vcd];
         if let Some(p) = perfetto.as_mut() {
             sinks.push(p);
         }
         let mut tee = nacsim_core::trace::Tee::new(sinks);
-        sim.trace_layer(layer, h, &mut tee)?.1
+        schedule_trace(&sim, &timeline, &mut tee);
+        let mut shifted = Offset {
+            inner: &mut tee,
+            origin,
+        };
+        sim.trace_layer(layer, h, &mut shifted)?.1
     };
     if let Some(p) = perfetto.as_mut() {
-        // The whole one-image schedule, layer by layer, on its own track.
-        let mut t = 0u64;
-        for (pl, c) in sim.plan.iter().zip(sim.pass_cost(1)) {
-            if c.cycles > 0 {
-                p.span(&pl.name, pl.kind, t, t + c.cycles, "schedule (1 image)");
-                if c.stall_cycles > 0 {
-                    p.span("dram stall", "dram", t, t + c.stall_cycles, "dram");
-                }
-            }
-            t += c.cycles;
-        }
         p.finish()
             .map_err(|e| format!("writing the Perfetto trace: {e}"))?;
     }
@@ -139,4 +140,92 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
             .map_or(String::new(), |p| format!(" and {}", p.display()))
     );
     Ok(())
+}
+
+/// Forwards to `inner` with every cycle shifted by `origin`.
+struct Offset<'a> {
+    inner: &'a mut dyn TraceSink,
+    origin: u64,
+}
+
+impl TraceSink for Offset<'_> {
+    fn enabled(&self) -> bool {
+        self.inner.enabled()
+    }
+    fn declare_signal(
+        &mut self,
+        scope: &str,
+        name: &str,
+        width: u32,
+    ) -> nacsim_core::trace::SignalId {
+        self.inner.declare_signal(scope, name, width)
+    }
+    fn change(&mut self, cycle: u64, id: nacsim_core::trace::SignalId, value: u64) {
+        self.inner.change(cycle + self.origin, id, value);
+    }
+    fn span(&mut self, name: &str, cat: &str, start_cycle: u64, end_cycle: u64, track: &str) {
+        self.inner.span(
+            name,
+            cat,
+            start_cycle + self.origin,
+            end_cycle + self.origin,
+            track,
+        );
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.inner.finish()
+    }
+}
+
+/// Schedule-level signals and spans of a one-image pass: `schedule.layer` (1-based index of the
+/// computing layer, 0 when waiting), `dram.busy`, `dram.transfer_bytes`, and
+/// `sram.weights.occupancy_bytes` (bytes of chunks loaded and not yet consumed).
+fn schedule_trace(
+    sim: &Simulation,
+    timeline: &[nacsim_scheduler::memory::Chunk],
+    sink: &mut dyn TraceSink,
+) {
+    let layer_sig = sink.declare_signal("schedule", "layer", 16);
+    let busy = sink.declare_signal("dram", "busy", 1);
+    let bytes_sig = sink.declare_signal("dram", "transfer_bytes", 32);
+    let occ = sink.declare_signal("sram.weights", "occupancy_bytes", 32);
+    // Occupancy events: +bytes at load start, −bytes at compute end.
+    let mut events: Vec<(u64, i64)> = Vec::new();
+    sink.change(0, layer_sig, 0);
+    sink.change(0, busy, 0);
+    sink.change(0, occ, 0);
+    for c in timeline {
+        let end = c.compute_start + c.compute;
+        if c.compute > 0 {
+            sink.change(c.compute_start, layer_sig, c.layer as u64 + 1);
+            sink.change(end, layer_sig, 0);
+            let p = &sim.plan[c.layer];
+            sink.span(&p.name, p.kind, c.compute_start, end, "schedule (1 image)");
+        }
+        if c.bytes > 0 {
+            sink.change(c.load_start, busy, 1);
+            sink.change(c.load_start, bytes_sig, c.bytes);
+            sink.change(c.load_start + c.transfer, busy, 0);
+            sink.span(
+                "transfer",
+                "dram",
+                c.load_start,
+                c.load_start + c.transfer,
+                "dram",
+            );
+            events.push((c.load_start, c.bytes as i64));
+            events.push((end, -(c.bytes as i64)));
+        }
+    }
+    events.sort();
+    let mut level = 0i64;
+    let mut i = 0;
+    while i < events.len() {
+        let t = events[i].0;
+        while i < events.len() && events[i].0 == t {
+            level += events[i].1;
+            i += 1;
+        }
+        sink.change(t, occ, level.max(0) as u64);
+    }
 }

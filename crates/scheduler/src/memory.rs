@@ -49,15 +49,31 @@ pub struct DramTiming {
     pub chunk_bytes: u64,
 }
 
-/// Schedule the layers of one pass; returns the per-layer timing (the total is their sum).
-pub fn schedule(layers: &[LayerDemand], dram: &DramTiming) -> Vec<LayerTiming> {
-    // Build the chunk sequence: (layer, transfer cycles, compute cycles).
-    let mut chunks: Vec<(usize, u64, u64)> = Vec::new();
+/// One DRAM transfer of the pass schedule and the compute that uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Layer index.
+    pub layer: usize,
+    /// Bytes moved (0 for a layer with no DRAM traffic).
+    pub bytes: u64,
+    /// Transfer cycles `X`.
+    pub transfer: u64,
+    /// Compute cycles `C`.
+    pub compute: u64,
+    /// Cycle the transfer starts.
+    pub load_start: u64,
+    /// Cycle the compute starts (after its transfer and the previous compute).
+    pub compute_start: u64,
+}
+
+fn chunks(layers: &[LayerDemand], dram: &DramTiming) -> Vec<(usize, u64, u64, u64)> {
+    // (layer, bytes, transfer cycles, compute cycles)
+    let mut chunks = Vec::new();
     let chunk = dram.chunk_bytes.max(1);
     for (li, l) in layers.iter().enumerate() {
         let bytes = l.dram_read_bytes + l.dram_write_bytes;
         if bytes == 0 {
-            chunks.push((li, 0, l.compute_cycles));
+            chunks.push((li, 0, 0, l.compute_cycles));
             continue;
         }
         let n = bytes.div_ceil(chunk);
@@ -71,9 +87,41 @@ pub fn schedule(layers: &[LayerDemand], dram: &DramTiming) -> Vec<LayerTiming> {
             let c =
                 (u128::from(l.compute_cycles) * u128::from(b)).div_ceil(u128::from(bytes)) as u64;
             let x = dram.latency_cycles + (b as f64 / dram.bytes_per_cycle).ceil() as u64;
-            chunks.push((li, x, c));
+            chunks.push((li, b, x, c));
         }
     }
+    chunks
+}
+
+/// The chunk timeline of one pass: when each transfer and each compute runs. Step `i` starts
+/// when chunk `i`'s data are in and chunk `i−1`'s compute is done; chunk `i+1` loads meanwhile.
+pub fn timeline(layers: &[LayerDemand], dram: &DramTiming) -> Vec<Chunk> {
+    let cs = chunks(layers, dram);
+    let mut out = Vec::with_capacity(cs.len());
+    let mut t = cs.first().map_or(0, |c| c.2);
+    let mut load_start = 0;
+    for (i, &(layer, bytes, transfer, compute)) in cs.iter().enumerate() {
+        out.push(Chunk {
+            layer,
+            bytes,
+            transfer,
+            compute,
+            load_start,
+            compute_start: t,
+        });
+        let next_x = cs.get(i + 1).map_or(0, |n| n.2);
+        load_start = t;
+        t += compute.max(next_x);
+    }
+    out
+}
+
+/// Schedule the layers of one pass; returns the per-layer timing (the total is their sum).
+pub fn schedule(layers: &[LayerDemand], dram: &DramTiming) -> Vec<LayerTiming> {
+    let chunks: Vec<(usize, u64, u64)> = chunks(layers, dram)
+        .into_iter()
+        .map(|(l, _, x, c)| (l, x, c))
+        .collect();
     let mut out = vec![LayerTiming::default(); layers.len()];
     if chunks.is_empty() {
         return out;
@@ -182,6 +230,40 @@ mod tests {
         let t = schedule(&l, &d);
         assert_eq!(t[0].cycles + t[1].cycles, 100 + 500 + 50);
         assert_eq!(t[1].stall_cycles, 0);
+    }
+
+    #[test]
+    fn timeline_ends_when_the_schedule_does() {
+        let d = DramTiming {
+            bytes_per_cycle: 2.0,
+            latency_cycles: 7,
+            chunk_bytes: 100,
+        };
+        let l = [
+            LayerDemand {
+                compute_cycles: 90,
+                dram_read_bytes: 250,
+                dram_write_bytes: 0,
+            },
+            LayerDemand {
+                compute_cycles: 30,
+                dram_read_bytes: 0,
+                dram_write_bytes: 0,
+            },
+            LayerDemand {
+                compute_cycles: 500,
+                dram_read_bytes: 120,
+                dram_write_bytes: 40,
+            },
+        ];
+        let tl = timeline(&l, &d);
+        let last = tl.last().unwrap();
+        assert_eq!(last.compute_start + last.compute, total(&l, &d));
+        for w in tl.windows(2) {
+            // A chunk computes after its own transfer and after the previous compute.
+            assert!(w[1].compute_start >= w[1].load_start + w[1].transfer);
+            assert!(w[1].compute_start >= w[0].compute_start + w[0].compute);
+        }
     }
 
     proptest! {

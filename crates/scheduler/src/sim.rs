@@ -347,17 +347,38 @@ impl Simulation {
                 dram_write_bytes: c.dram_write_bytes,
             })
             .collect();
-        let dram = DramTiming {
-            bytes_per_cycle: cfg.dram.bytes_per_cycle,
-            latency_cycles: cfg.dram.latency_cycles,
-            chunk_bytes: (cfg.sram.weights.capacity_bytes / 2).max(1),
-        };
-        for (c, t) in costs.iter_mut().zip(schedule(&demands, &dram)) {
+        for (c, t) in costs
+            .iter_mut()
+            .zip(schedule(&demands, &self.dram_timing()))
+        {
             c.cycles = t.cycles;
             c.stall_cycles = t.stall_cycles;
             c.counters.add("control_cycles", t.cycles);
         }
         costs
+    }
+
+    fn dram_timing(&self) -> DramTiming {
+        let cfg = &self.design.config;
+        DramTiming {
+            bytes_per_cycle: cfg.dram.bytes_per_cycle,
+            latency_cycles: cfg.dram.latency_cycles,
+            chunk_bytes: (cfg.sram.weights.capacity_bytes / 2).max(1),
+        }
+    }
+
+    /// The DRAM/compute chunk timeline of one pass of `batch` images (for traces).
+    pub fn pass_timeline(&self, batch: usize) -> Vec<crate::memory::Chunk> {
+        let demands: Vec<LayerDemand> = self
+            .pass_cost(batch)
+            .iter()
+            .map(|c| LayerDemand {
+                compute_cycles: c.compute_cycles,
+                dram_read_bytes: c.dram_read_bytes,
+                dram_write_bytes: c.dram_write_bytes,
+            })
+            .collect();
+        crate::memory::timeline(&demands, &self.dram_timing())
     }
 
     /// Cost of every layer for `images` images processed in passes of the design's batch.
