@@ -116,7 +116,7 @@ pub fn layer_reports(
     let mut out = Vec::new();
     let mut total = LayerCost::default();
     let mut energy = crate::sim::Energy::default();
-    for (p, c) in sim.plan.iter().zip(&costs) {
+    for (li, (p, c)) in sim.plan.iter().zip(&costs).enumerate() {
         let e = sim.energy(c, p.engine)?;
         let ops = 2 * c.macs;
         let latency_s = c.cycles as f64 / hz;
@@ -125,9 +125,7 @@ pub fn layer_reports(
             .map_or(0, |i| sim.engines[i].peak_ops_per_cycle() / 2);
         out.push(LayerReport {
             name: p.name.clone(),
-            engine: p
-                .engine
-                .map_or("vector".into(), |i| sim.engines[i].name().to_string()),
+            engine: sim.unit_name(li),
             kind: p.kind.to_string(),
             cycles: c.cycles,
             latency_s,
@@ -144,15 +142,7 @@ pub fn layer_reports(
             sram_write_bytes: c.sram_weight_write_bytes + c.sram_act_write_bytes,
             counters: c.counters.iter().map(|(k, v)| (k.to_string(), v)).collect(),
         });
-        total.cycles += c.cycles;
-        total.macs += c.macs;
-        total.stall_cycles += c.stall_cycles;
-        total.dram_read_bytes += c.dram_read_bytes;
-        total.dram_write_bytes += c.dram_write_bytes;
-        total.sram_weight_read_bytes += c.sram_weight_read_bytes;
-        total.sram_weight_write_bytes += c.sram_weight_write_bytes;
-        total.sram_act_read_bytes += c.sram_act_read_bytes;
-        total.sram_act_write_bytes += c.sram_act_write_bytes;
+        total.add_scaled(c, 1);
         energy.total_pj += e.total_pj;
         for (k, v) in e.by_component_pj {
             *energy.by_component_pj.entry(k).or_default() += v;
@@ -353,11 +343,10 @@ impl InfoReport {
             .plan
             .iter()
             .zip(&costs)
-            .map(|(p, c)| InfoLayer {
+            .enumerate()
+            .map(|(li, (p, c))| InfoLayer {
                 name: p.name.clone(),
-                engine: p
-                    .engine
-                    .map_or("vector".into(), |i| sim.engines[i].name().to_string()),
+                engine: sim.unit_name(li),
                 kind: p.kind.to_string(),
                 cycles: c.cycles,
                 ops: 2 * c.macs,

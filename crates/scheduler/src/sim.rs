@@ -106,7 +106,8 @@ pub struct LayerCost {
 }
 
 impl LayerCost {
-    fn add_scaled(&mut self, o: &LayerCost, times: u64) {
+    /// Add `times` copies of `o`.
+    pub fn add_scaled(&mut self, o: &LayerCost, times: u64) {
         self.cycles += o.cycles * times;
         self.compute_cycles += o.compute_cycles * times;
         self.stall_cycles += o.stall_cycles * times;
@@ -263,6 +264,13 @@ impl Simulation {
             engines,
             plan,
         })
+    }
+
+    /// Name of the unit that runs plan entry `i`: its engine, or `vector`.
+    pub fn unit_name(&self, i: usize) -> String {
+        self.plan[i]
+            .engine
+            .map_or("vector".into(), |e| self.engines[e].name().to_string())
     }
 
     /// Peak operations per second of the design's engines together, in GOPS.
@@ -445,28 +453,31 @@ impl Simulation {
             };
             add(component, format!("{who}.{action}"), pj.0);
         }
-        let sw = &cfg.sram.weights;
-        let sa = &cfg.sram.activations;
-        add(
-            "sram",
-            "sram.weights.read_bytes".into(),
-            c.sram_weight_read_bytes as f64 * sw.read_pj_per_byte,
-        );
-        add(
-            "sram",
-            "sram.weights.write_bytes".into(),
-            c.sram_weight_write_bytes as f64 * sw.write_pj_per_byte,
-        );
-        add(
-            "sram",
-            "sram.activations.read_bytes".into(),
-            c.sram_act_read_bytes as f64 * sa.read_pj_per_byte,
-        );
-        add(
-            "sram",
-            "sram.activations.write_bytes".into(),
-            c.sram_act_write_bytes as f64 * sa.write_pj_per_byte,
-        );
+        let (sw, sa) = (&cfg.sram.weights, &cfg.sram.activations);
+        for (action, bytes, pj) in [
+            (
+                "sram.weights.read_bytes",
+                c.sram_weight_read_bytes,
+                sw.read_pj_per_byte,
+            ),
+            (
+                "sram.weights.write_bytes",
+                c.sram_weight_write_bytes,
+                sw.write_pj_per_byte,
+            ),
+            (
+                "sram.activations.read_bytes",
+                c.sram_act_read_bytes,
+                sa.read_pj_per_byte,
+            ),
+            (
+                "sram.activations.write_bytes",
+                c.sram_act_write_bytes,
+                sa.write_pj_per_byte,
+            ),
+        ] {
+            add("sram", action.into(), bytes as f64 * pj);
+        }
         add(
             "dram",
             "dram.read_bytes".into(),
