@@ -32,6 +32,10 @@ enum Command {
     Info(cmd::info::InfoArgs),
     /// Cycle trace of one layer for one image: VCD signals and Perfetto spans.
     Trace(cmd::trace::TraceArgs),
+    /// Sweep one design field over values × Monte Carlo trials; shardable and resumable.
+    Sweep(cmd::sweep::SweepArgs),
+    /// Join the points of a sweep into a CSV table (mean, std, min, max) and an SVG plot.
+    Merge(cmd::sweep::MergeArgs),
     /// Train a network from a training config (models/training/*.ron) and write the trained
     /// network file (RON topology + safetensors weights).
     Train(cmd::train::TrainArgs),
@@ -49,6 +53,8 @@ fn main() -> ExitCode {
         Some(Command::Run(a)) => cmd::run::run(&a),
         Some(Command::Info(a)) => cmd::info::run(&a),
         Some(Command::Trace(a)) => cmd::trace::run(&a),
+        Some(Command::Sweep(a)) => cmd::sweep::run(&a),
+        Some(Command::Merge(a)) => cmd::sweep::run_merge(&a),
         Some(Command::Train(a)) => cmd::train::run(&a),
         Some(Command::Eval(a)) => cmd::eval::run(&a),
     };

@@ -6,4 +6,5 @@ mod end_to_end;
 mod golden;
 mod mnist;
 mod scheduler;
+mod sweep;
 mod util;

@@ -5,5 +5,6 @@ pub mod defaults;
 pub mod eval;
 pub mod info;
 pub mod run;
+pub mod sweep;
 pub mod trace;
 pub mod train;

@@ -18,3 +18,4 @@ pub mod engine;
 pub mod memory;
 pub mod report;
 pub mod sim;
+pub mod sweep;

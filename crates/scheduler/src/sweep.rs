@@ -1,0 +1,349 @@
+//! Parameter sweeps: a grid of values of one numeric design field (by its dotted path) × Monte
+//! Carlo trials, run as independent points, sharded deterministically, one result file per point.
+//!
+//! A point is `(value index, trial)`. Shard `i/n` runs the points whose position in the grid
+//! (`value_index · trials + trial`) is `i` modulo `n`. Each finished point is written to
+//! `DIR/points/v{value:04}-t{trial:04}.json` through a temporary file and a rename, so a killed
+//! sweep loses at most the points in flight and a rerun skips every point already on disk.
+//! [`merge`] reads whatever points exist and writes one CSV row per grid value; the CSV depends
+//! only on the point results, so sharded, threaded and resumed runs give the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nacsim_core::config::{Checks, FieldError, Validate};
+use serde::{Deserialize, Serialize};
+
+use crate::design::{DesignConfig, DesignError};
+
+/// The swept parameter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepParameter {
+    /// Dotted path of a numeric field of the design file, with `[i]` for list entries and the
+    /// variant name for enums, e.g. `dram.bytes_per_cycle` or `engines[0].engine.Systolic.rows`.
+    pub path: String,
+    /// Values, in order (the CSV keeps this order).
+    pub values: Vec<f64>,
+}
+
+/// A sweep file (`models/sweeps/*.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// File format version; must be 1.
+    pub schema_version: u32,
+    /// Name of the sweep.
+    pub name: String,
+    /// Design file, relative to the sweep file.
+    pub design: String,
+    /// Network file (with weights), relative to the sweep file.
+    pub network: String,
+    /// Folder of IDX test files; empty means the bundled 2,000-image Fashion-MNIST sample.
+    #[serde(default)]
+    pub data: String,
+    /// Evaluate only the first `limit` test images; 0 means all.
+    #[serde(default)]
+    pub limit: usize,
+    /// The swept field and its values.
+    pub parameter: SweepParameter,
+    /// Monte Carlo trials per value (≥ 1); trial `t` of a stochastic design draws from its keyed
+    /// streams with `trial = t`.
+    pub trials: u32,
+    /// Base seed of the trials.
+    pub seed: u64,
+}
+
+impl Validate for SweepConfig {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut c = Checks::new();
+        c.check(
+            self.schema_version == 1,
+            "schema_version",
+            self.schema_version,
+            "must be 1",
+        );
+        c.check(
+            self.trials >= 1,
+            "trials",
+            self.trials,
+            "must be at least 1",
+        );
+        c.check(
+            !self.parameter.values.is_empty(),
+            "parameter.values",
+            "[]",
+            "give at least one value",
+        );
+        for (i, v) in self.parameter.values.iter().enumerate() {
+            c.check(
+                v.is_finite(),
+                &format!("parameter.values[{i}]"),
+                v,
+                "must be finite",
+            );
+        }
+        c.check(
+            !self.parameter.path.is_empty(),
+            "parameter.path",
+            "\"\"",
+            "name a design field",
+        );
+        c.finish()
+    }
+}
+
+/// The result of one point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointResult {
+    /// Index of the value in `parameter.values`.
+    pub value_index: usize,
+    /// The value.
+    pub value: f64,
+    /// Trial number.
+    pub trial: u32,
+    /// Top-1 accuracy (fraction).
+    pub accuracy: f64,
+    /// Energy in pJ.
+    pub energy_pj: f64,
+    /// Cycles.
+    pub cycles: u64,
+    /// Latency in seconds.
+    pub latency_s: f64,
+    /// GOPS.
+    pub gops: f64,
+    /// TOPS/W.
+    pub tops_per_watt: f64,
+}
+
+/// Set the numeric field at `path` of a design to `value`, keeping integers integral.
+///
+/// # Errors
+/// The path does not name a numeric field, or the value does not fit it (e.g. 2.5 for an
+/// integer field, or a value the design's rules reject), as a [`DesignError`] naming the path.
+pub fn with_field(
+    design: &DesignConfig,
+    path: &str,
+    value: f64,
+    file: &Path,
+) -> Result<DesignConfig, DesignError> {
+    let bad = |rule: String| DesignError::Mapping {
+        path: file.to_path_buf(),
+        error: FieldError::new(format!("parameter.path = {path:?}"), value, rule),
+    };
+    let mut v = serde_json::to_value(design).map_err(|e| bad(e.to_string()))?;
+    let mut cur = &mut v;
+    for part in split_path(path) {
+        cur = match part {
+            Part::Key(k) => cur
+                .get_mut(k.as_str())
+                .ok_or_else(|| bad(format!("no field `{k}` here")))?,
+            Part::Index(i) => cur
+                .get_mut(i)
+                .ok_or_else(|| bad(format!("no list entry [{i}] here")))?,
+        };
+    }
+    *cur = match cur {
+        serde_json::Value::Number(n) if n.is_f64() => serde_json::json!(value),
+        serde_json::Value::Number(_) => {
+            if value.fract() != 0.0 || value < 0.0 {
+                return Err(bad(
+                    "the field is a whole number; give whole, non-negative values".into(),
+                ));
+            }
+            serde_json::json!(value as u64)
+        }
+        _ => return Err(bad("the field is not a number".into())),
+    };
+    let out: DesignConfig = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+    out.validate().map_err(|errs| DesignError::Mapping {
+        path: file.to_path_buf(),
+        error: errs
+            .into_iter()
+            .next()
+            .expect("validate returns at least one error"),
+    })?;
+    Ok(out)
+}
+
+enum Part {
+    Key(String),
+    Index(usize),
+}
+
+fn split_path(path: &str) -> Vec<Part> {
+    let mut out = Vec::new();
+    for seg in path.split('.') {
+        let (key, rest) = seg.split_once('[').map_or((seg, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(Part::Key(key.to_string()));
+        }
+        for idx in rest.split('[') {
+            if let Ok(i) = idx.trim_end_matches(']').parse::<usize>() {
+                out.push(Part::Index(i));
+            }
+        }
+    }
+    out
+}
+
+/// The points of the grid that shard `shard` of `shards` runs, in grid order.
+pub fn shard_points(values: usize, trials: u32, shard: usize, shards: usize) -> Vec<(usize, u32)> {
+    (0..values)
+        .flat_map(|v| (0..trials).map(move |t| (v, t)))
+        .enumerate()
+        .filter(|(i, _)| i % shards.max(1) == shard)
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// File of a point's result.
+pub fn point_path(dir: &Path, value_index: usize, trial: u32) -> PathBuf {
+    dir.join("points")
+        .join(format!("v{value_index:04}-t{trial:04}.json"))
+}
+
+/// Write a point's result atomically (temporary file, then rename).
+///
+/// # Errors
+/// I/O errors.
+pub fn write_point(dir: &Path, r: &PointResult) -> std::io::Result<()> {
+    let path = point_path(dir, r.value_index, r.trial);
+    std::fs::create_dir_all(path.parent().expect("points folder"))?;
+    let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// Statistics of one grid value over its trials.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MergedRow {
+    /// The value.
+    pub value: f64,
+    /// Trials found.
+    pub trials: usize,
+    /// Mean accuracy.
+    pub accuracy_mean: f64,
+    /// Sample standard deviation of the accuracy (0 for one trial).
+    pub accuracy_std: f64,
+    /// Lowest accuracy.
+    pub accuracy_min: f64,
+    /// Highest accuracy.
+    pub accuracy_max: f64,
+    /// Mean energy in pJ.
+    pub energy_pj_mean: f64,
+    /// Mean cycles.
+    pub cycles_mean: f64,
+    /// Mean TOPS/W.
+    pub tops_per_watt_mean: f64,
+}
+
+/// Read every point file under `dir` and summarise per grid value (ordered by value index;
+/// trials in trial order, so the sums do not depend on the order the points were run in).
+///
+/// # Errors
+/// A missing folder or an unreadable point file, naming it.
+pub fn merge(dir: &Path) -> Result<Vec<MergedRow>, String> {
+    let pdir = dir.join("points");
+    let entries = std::fs::read_dir(&pdir).map_err(|e| {
+        format!(
+            "{}: {e}; run `nacsim sweep` with --out {} first",
+            pdir.display(),
+            dir.display()
+        )
+    })?;
+    let mut by_value: BTreeMap<usize, BTreeMap<u32, PointResult>> = BTreeMap::new();
+    for e in entries {
+        let p = e.map_err(|e| e.to_string())?.path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let r: PointResult = serde_json::from_slice(
+            &std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )
+        .map_err(|e| format!("{}: not a point result: {e}", p.display()))?;
+        by_value
+            .entry(r.value_index)
+            .or_default()
+            .insert(r.trial, r);
+    }
+    Ok(by_value
+        .values()
+        .map(|trials| {
+            let rs: Vec<&PointResult> = trials.values().collect();
+            let n = rs.len() as f64;
+            let mean = |f: &dyn Fn(&PointResult) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / n;
+            let acc_mean = mean(&|r| r.accuracy);
+            let var = if rs.len() > 1 {
+                rs.iter()
+                    .map(|r| (r.accuracy - acc_mean).powi(2))
+                    .sum::<f64>()
+                    / (n - 1.0)
+            } else {
+                0.0
+            };
+            MergedRow {
+                value: rs[0].value,
+                trials: rs.len(),
+                accuracy_mean: acc_mean,
+                accuracy_std: var.sqrt(),
+                accuracy_min: rs.iter().map(|r| r.accuracy).fold(f64::INFINITY, f64::min),
+                accuracy_max: rs
+                    .iter()
+                    .map(|r| r.accuracy)
+                    .fold(f64::NEG_INFINITY, f64::max),
+                energy_pj_mean: mean(&|r| r.energy_pj),
+                cycles_mean: mean(&|r| r.cycles as f64),
+                tops_per_watt_mean: mean(&|r| r.tops_per_watt),
+            }
+        })
+        .collect())
+}
+
+/// The merged table as CSV (fixed column order and number formatting).
+pub fn to_csv(rows: &[MergedRow]) -> String {
+    let mut s = String::from(
+        "value,trials,accuracy_mean,accuracy_std,accuracy_min,accuracy_max,energy_pj_mean,cycles_mean,tops_per_watt_mean\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.1},{:.6}\n",
+            r.value,
+            r.trials,
+            r.accuracy_mean,
+            r.accuracy_std,
+            r.accuracy_min,
+            r.accuracy_max,
+            r.energy_pj_mean,
+            r.cycles_mean,
+            r.tops_per_watt_mean
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_grid() {
+        let all = shard_points(7, 3, 0, 1);
+        assert_eq!(all.len(), 21);
+        let mut joined: Vec<_> = (0..4).flat_map(|s| shard_points(7, 3, s, 4)).collect();
+        joined.sort();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(joined, sorted);
+    }
+
+    #[test]
+    fn paths_split_into_keys_and_indices() {
+        let p = split_path("engines[0].engine.Systolic.rows");
+        assert_eq!(p.len(), 5);
+        assert!(matches!(p[1], Part::Index(0)));
+    }
+}
