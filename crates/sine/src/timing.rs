@@ -1,0 +1,269 @@
+//! Datapath timing of the sine MAC unit: lanes, pipeline stages and table ROM ports (note §2.6,
+//! §2.5), with an [`analytic`] fast path. The cycle-stepped model is [`SineSim`](crate::SineSim);
+//! both give the same cycles and counters (property-tested).
+//!
+//! # Model
+//!
+//! A job is a list of dot products `y_o = Σ_k P(a_ok, b_ok)`. Their products form one stream, in
+//! order, issued into `L` lanes (`lanes`). Each product flows through the pipeline of its unit:
+//!
+//! | stage | table units (note §2.6) | CORDIC (note §2.5) |
+//! |---|---|---|
+//! | S0 | read `i`, `j` | read `i`, `j` |
+//! | S1 | `s = i+j`, `d = i−j` | `s = i+j`, `d = i−j` |
+//! | S2 | `\|s\|`, `\|d\|` | `\|s\|`, `\|d\|` |
+//! | S3 | two table reads | `n` stages, one iteration each, two cosines in parallel |
+//! | S4 | `P = G[\|s\|] − G[\|d\|]` | `P = (x_d − x_s)` rounded |
+//! | S5 | `acc += P` | `acc += P` |
+//!
+//! so the depth is `D = 6` for table units and `D = n + 5` for CORDIC. The ROM holds
+//! `copies × ports_per_copy` read ports shared by all lanes; every product reads it twice in S3,
+//! so at most `E = min(L, ⌊ports / 2⌋)` products issue per cycle (`E = L` for CORDIC). With `T`
+//! products in total:
+//!
+//! ```text
+//! cycles = ⌈T / E⌉ + D − 1        (0 for T = 0)
+//! ```
+//!
+//! counted from the first operand read to the last accumulate.
+//!
+//! # Counters
+//!
+//! Table reads are kept apart from adds so the cost of the tables stays visible.
+//!
+//! | counter | value |
+//! |---|---|
+//! | `products` | `T` |
+//! | `operand_reads` | `2T` |
+//! | `table_reads` | `T ·` [`ProductCost::table_reads`] (2 or 0) |
+//! | `adds` | `T ·` [`ProductCost::adds`] (5, or `6n + 5` for CORDIC), accumulation excluded |
+//! | `accumulates` | `T` |
+//! | `output_writes` | number of dot products |
+//! | `lane_cycles_idle` | `L · cycles − T` (issue slots not used: ROM ports, fill, drain) |
+
+use nacsim_core::Counters;
+use nacsim_core::config::{FieldError, Validate};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::product::{ProductConfig, ProductCost, SineProduct, SineUnit};
+
+/// Names of every action counter the timing models report, in lexicographic order.
+pub const COUNTER_NAMES: [&str; 7] = [
+    "accumulates",
+    "adds",
+    "lane_cycles_idle",
+    "operand_reads",
+    "output_writes",
+    "products",
+    "table_reads",
+];
+
+/// Pipeline depth of the table units, stages S0–S5 of note §2.6.
+pub const TABLE_PIPELINE_STAGES: u32 = 6;
+
+/// The table ROM: read ports per copy and number of copies (note §2.6: "dual-port or 2 copies").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RomConfig {
+    /// Read ports per ROM copy (default 2: dual-port).
+    pub ports_per_copy: u32,
+    /// Copies of the table (default 1).
+    pub copies: u32,
+}
+
+impl Default for RomConfig {
+    fn default() -> Self {
+        RomConfig {
+            ports_per_copy: 2,
+            copies: 1,
+        }
+    }
+}
+
+impl RomConfig {
+    /// Total read ports, `ports_per_copy × copies`.
+    pub fn ports(&self) -> u32 {
+        self.ports_per_copy.saturating_mul(self.copies)
+    }
+}
+
+/// A sine MAC datapath: the product unit, the number of lanes and the table ROM.
+///
+/// ```
+/// use nacsim_sine::{DatapathConfig, ProductConfig, ProductFormat, ProductKind, RomConfig, analytic};
+/// let cfg = DatapathConfig {
+///     product: ProductConfig { format: ProductFormat::half_range(10, 24), kind: ProductKind::Versine },
+///     lanes: 4,
+///     rom: RomConfig { ports_per_copy: 2, copies: 2 }, // 4 ports: 2 products per cycle
+/// };
+/// let r = analytic(&cfg.build()?, &[100, 100]);
+/// assert_eq!(r.cycles, 100 + 6 - 1);
+/// assert_eq!(r.counters.get("table_reads"), 400);
+/// # Ok::<(), nacsim_sine::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatapathConfig {
+    /// The product unit (required).
+    pub product: ProductConfig,
+    /// MAC lanes `L` (required; ≥ 1).
+    pub lanes: u32,
+    /// Table ROM ports (default dual-port, one copy). Ignored by CORDIC.
+    #[serde(default)]
+    pub rom: RomConfig,
+}
+
+impl DatapathConfig {
+    /// Builds the datapath.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`]: `sine.lanes = 0: must be at least 1`; for table units
+    /// `sine.rom.ports_per_copy` with the product `ports_per_copy × copies` below 2 (each product
+    /// reads the table twice in one cycle); and every error of [`ProductConfig::build`].
+    pub fn build(&self) -> Result<Datapath, Error> {
+        if self.lanes == 0 {
+            return Err(Error::config("lanes", 0, "must be at least 1"));
+        }
+        let unit = self.product.build().map_err(|e| match e {
+            Error::Config { field, value, rule } => Error::Config {
+                field: field.replacen("sine.", "sine.product.", 1),
+                value,
+                rule,
+            },
+            other => other,
+        })?;
+        let reads = unit.cost().table_reads;
+        if reads > 0 && self.rom.ports() < reads {
+            return Err(Error::config(
+                "rom.ports_per_copy",
+                self.rom.ports_per_copy,
+                format!(
+                    "ports_per_copy × copies = {} but each product reads the table {reads} times \
+                     in one cycle; needs at least {reads}",
+                    self.rom.ports()
+                ),
+            ));
+        }
+        let issue_width = self
+            .rom
+            .ports()
+            .checked_div(reads)
+            .map_or(self.lanes, |e| self.lanes.min(e));
+        let depth = match &unit {
+            SineUnit::Cordic(c) => c.iterations() + 5,
+            _ => TABLE_PIPELINE_STAGES,
+        };
+        Ok(Datapath {
+            unit,
+            lanes: self.lanes,
+            issue_width,
+            depth,
+        })
+    }
+}
+
+/// A built datapath (see [`DatapathConfig`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datapath {
+    /// The product unit.
+    pub unit: SineUnit,
+    /// Lanes `L`.
+    pub lanes: u32,
+    /// Products issued per cycle, `E = min(L, ⌊ports / 2⌋)` (`L` for CORDIC).
+    pub issue_width: u32,
+    /// Pipeline depth `D` in stages (cycles from operand read to accumulate, inclusive).
+    pub depth: u32,
+}
+
+impl Datapath {
+    /// Operations per product.
+    pub fn cost(&self) -> ProductCost {
+        self.unit.cost()
+    }
+}
+
+/// Cycles and action counts of one job, from [`analytic`] or the stepped model (which agree).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimingReport {
+    /// Cycles from the first operand read to the last accumulate.
+    pub cycles: u64,
+    /// Action counts keyed by [`COUNTER_NAMES`] (all present, possibly 0).
+    pub counters: Counters,
+}
+
+/// The counts as plain fields, bumped in the stepped model's loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub accumulates: u64,
+    pub adds: u64,
+    pub operand_reads: u64,
+    pub output_writes: u64,
+    pub products: u64,
+    pub table_reads: u64,
+}
+
+impl Tally {
+    pub(crate) fn report(&self, lanes: u32, cycles: u64) -> TimingReport {
+        let counts = [
+            self.accumulates,
+            self.adds,
+            lanes as u64 * cycles - self.products,
+            self.operand_reads,
+            self.output_writes,
+            self.products,
+            self.table_reads,
+        ];
+        TimingReport {
+            cycles,
+            counters: COUNTER_NAMES.into_iter().zip(counts).collect(),
+        }
+    }
+}
+
+/// Cycles and counters of dot products of lengths `lengths` on `dp`, by the formula in the module
+/// docs; equal to [`SineSim`](crate::SineSim) in every count. `O(len)` time.
+pub fn analytic(dp: &Datapath, lengths: &[usize]) -> TimingReport {
+    let t: u64 = lengths.iter().map(|&n| n as u64).sum();
+    let cycles = if t == 0 {
+        0
+    } else {
+        t.div_ceil(dp.issue_width as u64) + dp.depth as u64 - 1
+    };
+    let c = dp.cost();
+    Tally {
+        accumulates: t,
+        adds: t * c.adds as u64,
+        operand_reads: 2 * t,
+        output_writes: lengths.len() as u64,
+        products: t,
+        table_reads: t * c.table_reads as u64,
+    }
+    .report(dp.lanes, cycles)
+}
+
+/// Maps a build error to the house's validation error, with the path relative to the config.
+fn field_errors(e: Error) -> Vec<FieldError> {
+    match e {
+        Error::Config { field, value, rule } => {
+            let field = field.strip_prefix("sine.").unwrap_or(&field).to_owned();
+            vec![FieldError { field, value, rule }]
+        }
+        other => vec![FieldError::new("product", "(table)", other.to_string())],
+    }
+}
+
+impl Validate for ProductConfig {
+    /// Builds the unit and reports why it cannot be built (one error: the first broken rule).
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        self.build().map(|_| ()).map_err(field_errors)
+    }
+}
+
+impl Validate for DatapathConfig {
+    /// Builds the datapath and reports why it cannot be built (one error: the first broken rule).
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        self.build().map(|_| ()).map_err(field_errors)
+    }
+}
