@@ -102,3 +102,57 @@ fn train_writes_a_model_that_eval_loads() {
         "eval of the saved model equals the accuracy train reported"
     );
 }
+
+/// A block-circulant power-of-two training config saves weights that are block-circulant with
+/// k = 16 and whose every entry is 0 or ±2^e (what the shift-add datapath can hold).
+#[test]
+fn block_circulant_pot_training_saves_circulant_power_of_two_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = crate::util::fashion_mnist_dir();
+    let o = nacsim(&[
+        "train",
+        "models/training/fmnist-mlp-bc16-pot3.ron",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--data",
+        d.to_str().unwrap(),
+        "--limit",
+        "6000",
+        "--eval-limit",
+        "500",
+        "--epochs",
+        "1",
+        "--json",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "stderr: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // One short epoch from scratch with 3-bit weights: well above chance (0.1), far from done.
+    assert!(v["accuracy"].as_f64().unwrap() > 0.3, "{out}");
+    let m = nacsim_nn::model::Model::load(&dir.path().join("fmnist-mlp-bc16-pot3.ron")).unwrap();
+    for p in m.params.iter().flatten() {
+        let w = &p.weight;
+        let (rows, cols) = w.dim();
+        let k = 16;
+        for r in 0..rows {
+            for c in 0..cols {
+                let x = w[[r, c]];
+                assert!(
+                    x == 0.0 || x.abs().log2().fract() == 0.0,
+                    "w[{r},{c}] = {x} is not a power of two"
+                );
+                // First-row convention: entry (i, j) of a block depends on (j − i) mod k only.
+                let (br, bc) = (r / k * k, c / k * k);
+                let (i, j) = (r % k, c % k);
+                let (i0, j0) = (0, (j + k - i) % k);
+                if bc + j0 < cols && br + i0 < rows && (br + k <= rows) && (bc + k <= cols) {
+                    assert_eq!(
+                        x,
+                        w[[br + i0, bc + j0]],
+                        "block at ({br},{bc}) is not circulant at ({i},{j})"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -7,7 +7,8 @@ use clap::Args;
 use nacsim_nn::data::Split;
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{
-    EpochRecord, FloatKernel, FloatStore, TrainConfig, WeightStore, accuracy, train,
+    CirculantConvention, EpochRecord, FloatKernel, FloatStore, KernelChoice, PotChoice,
+    ProductKernel, TrainConfig, WeightStore, accuracy, train,
 };
 use serde::Serialize;
 
@@ -108,6 +109,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     }
 
     let model = Model::init(cfg.network.clone(), cfg.train.seed)?;
+    let kernel = build_kernel(&cfg, &model)?;
     let mut store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
     let steps = train_set.len().div_ceil(cfg.train.batch_size);
     let pb = crate::progress_bar((steps * cfg.train.epochs) as u64, a.quiet || a.json);
@@ -116,7 +118,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let mut last_epoch = usize::MAX;
     let history = train(
         &model.layers,
-        &FloatKernel,
+        &*kernel,
         &mut store,
         &train_set,
         Some(&test_set),
@@ -140,21 +142,28 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let seconds = t0.elapsed().as_secs_f64();
     let mut trained = model;
     trained.params = store.export();
-    let acc = history
-        .last()
-        .and_then(|r| r.eval_accuracy)
-        .unwrap_or_else(|| {
-            accuracy(
-                &FloatKernel,
-                &trained.layers,
-                &trained.params,
-                &test_set,
-                1000,
-            )
-        });
+    // Save the weights the hardware-aware forward pass used (block-circulant, power-of-two):
+    // the saved model is exactly what was evaluated.
+    if let Some(circ) = kernel.as_circulant() {
+        for (li, p) in trained.params.iter_mut().enumerate() {
+            if let Some(p) = p
+                && let Some(w) = circ.effective_weight(li, p.weight.view())
+            {
+                p.weight = w;
+            }
+        }
+    }
+    let acc = accuracy(
+        &FloatKernel,
+        &trained.layers,
+        &trained.params,
+        &test_set,
+        1000,
+    );
     trained.spec.notes = format!(
-        "Trained by `nacsim train {}` (seed {}, {} epochs, batch {}, {} training images): test accuracy {:.4} on {} images of {}.",
+        "Trained by `nacsim train {}` (kernel {:?}; seed {}, {} epochs, batch {}, {} training images): test accuracy {:.4} on {} images of {}.",
         a.config.display(),
+        cfg.kernel,
         cfg.train.seed,
         cfg.train.epochs,
         cfg.train.batch_size,
@@ -207,4 +216,73 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         );
     }
     Ok(())
+}
+
+/// The training kernel of a config.
+trait TrainKernel: ProductKernel {
+    /// The block-circulant kernel, if this is one.
+    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel>;
+}
+
+impl TrainKernel for FloatKernel {
+    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel> {
+        None
+    }
+}
+
+impl TrainKernel for nacsim_circulant::training::BlockCirculantKernel {
+    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel> {
+        Some(self)
+    }
+}
+
+fn build_kernel(cfg: &TrainConfig, model: &Model) -> CliResult<Box<dyn TrainKernel>> {
+    use nacsim_circulant::training::{BlockCirculantKernel, LayerCompression};
+    match &cfg.kernel {
+        KernelChoice::Float => Ok(Box::new(FloatKernel)),
+        KernelChoice::BlockCirculant {
+            block,
+            layers,
+            convention,
+            pot,
+        } => {
+            let convention = match convention {
+                CirculantConvention::FirstRow => nacsim_circulant::Convention::FirstRow,
+                CirculantConvention::FirstColumn => nacsim_circulant::Convention::FirstColumn,
+            };
+            let pot = match pot {
+                PotChoice::Off => None,
+                PotChoice::Bits { bits, rounding } => Some(nacsim_circulant::PotConfig {
+                    bits: *bits,
+                    rounding: *rounding,
+                    range: nacsim_circulant::ExponentRange::InqMaxAbs,
+                }),
+            };
+            let chosen: Vec<usize> = if layers.is_empty() {
+                model
+                    .layers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| matches!(l.spec, nacsim_nn::network::LayerSpec::Dense { .. }))
+                    .map(|(i, _)| i)
+                    .collect()
+            } else {
+                layers.clone()
+            };
+            let layers = chosen
+                .into_iter()
+                .map(|i| {
+                    (
+                        i,
+                        LayerCompression {
+                            k: *block,
+                            convention,
+                            pot,
+                        },
+                    )
+                })
+                .collect();
+            Ok(Box::new(BlockCirculantKernel { layers }))
+        }
+    }
 }

@@ -445,6 +445,64 @@ impl DatasetName {
     }
 }
 
+/// Convention of block-circulant defining vectors (mirrors the circulant engine's; the matrix
+/// does not depend on it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CirculantConvention {
+    /// Each k×k block is defined by its first row (default).
+    #[default]
+    FirstRow,
+    /// Each k×k block is defined by its first column.
+    FirstColumn,
+}
+
+/// Power-of-two quantization of the forward weights during training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum PotChoice {
+    /// Full-precision weights (default).
+    #[default]
+    Off,
+    /// `bits`-bit power-of-two codes (1 sign + exponent bits, a zero code), straight-through
+    /// gradient to the float shadow weights.
+    Bits {
+        /// Code width b, 2..=8.
+        bits: u32,
+        /// Rounding between levels (default log-domain).
+        #[serde(default = "default_pot_rounding")]
+        rounding: crate::quant::PotRounding,
+    },
+}
+
+fn default_pot_rounding() -> crate::quant::PotRounding {
+    crate::quant::PotRounding::LogDomain
+}
+
+/// The product kernel the training loop uses: float, or an engine's hardware-aware kernel.
+/// The engine crates build the kernel from this plain description.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum KernelChoice {
+    /// Float products (default).
+    #[default]
+    Float,
+    /// Block-circulant Dense layers with optional power-of-two weights (circulant engine,
+    /// Qin et al., Electronics 2019).
+    BlockCirculant {
+        /// Block size k.
+        block: usize,
+        /// Indices (in `network.layers`) of the Dense layers to compress; empty = all of them.
+        #[serde(default)]
+        layers: Vec<usize>,
+        /// Convention of the defining vectors.
+        #[serde(default)]
+        convention: CirculantConvention,
+        /// Power-of-two quantization of the forward weights.
+        #[serde(default)]
+        pot: PotChoice,
+    },
+}
+
 /// A training config (`models/training/*.ron`): the network to train, the data, the loop
 /// settings and where the trained model goes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -466,6 +524,9 @@ pub struct TrainConfig {
     pub output: String,
     /// Loop settings.
     pub train: TrainSettings,
+    /// Product kernel (default float).
+    #[serde(default)]
+    pub kernel: KernelChoice,
 }
 
 impl nacsim_core::config::Validate for TrainConfig {
@@ -553,6 +614,40 @@ impl nacsim_core::config::Validate for TrainConfig {
                         "train.optimizer.Adam.weight_decay",
                         weight_decay.to_string(),
                         "must be ≥ 0",
+                    );
+                }
+            }
+        }
+        if let KernelChoice::BlockCirculant {
+            block, layers, pot, ..
+        } = &self.kernel
+        {
+            if *block == 0 {
+                rule(
+                    "kernel.BlockCirculant.block",
+                    "0".into(),
+                    "must be at least 1",
+                );
+            }
+            if let PotChoice::Bits { bits, .. } = pot
+                && !(2..=8).contains(bits)
+            {
+                rule(
+                    "kernel.BlockCirculant.pot.Bits.bits",
+                    bits.to_string(),
+                    "must be in 2..=8",
+                );
+            }
+            for (i, li) in layers.iter().enumerate() {
+                let dense = matches!(
+                    self.network.layers.get(*li),
+                    Some(crate::network::LayerSpec::Dense { .. })
+                );
+                if !dense {
+                    rule(
+                        &format!("kernel.BlockCirculant.layers[{i}]"),
+                        li.to_string(),
+                        "must be the index of a Dense layer in network.layers",
                     );
                 }
             }
