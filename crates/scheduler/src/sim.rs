@@ -106,6 +106,15 @@ pub struct LayerCost {
 }
 
 impl LayerCost {
+    /// What the DRAM schedule needs of this cost.
+    fn demand(&self) -> LayerDemand {
+        LayerDemand {
+            compute_cycles: self.compute_cycles,
+            dram_read_bytes: self.dram_read_bytes,
+            dram_write_bytes: self.dram_write_bytes,
+        }
+    }
+
     /// Add `times` copies of `o`.
     pub fn add_scaled(&mut self, o: &LayerCost, times: u64) {
         self.cycles += o.cycles * times;
@@ -347,14 +356,7 @@ impl Simulation {
             }
             costs.push(c);
         }
-        let demands: Vec<LayerDemand> = costs
-            .iter()
-            .map(|c| LayerDemand {
-                compute_cycles: c.compute_cycles,
-                dram_read_bytes: c.dram_read_bytes,
-                dram_write_bytes: c.dram_write_bytes,
-            })
-            .collect();
+        let demands: Vec<LayerDemand> = costs.iter().map(LayerCost::demand).collect();
         for (c, t) in costs
             .iter_mut()
             .zip(schedule(&demands, &self.dram_timing()))
@@ -380,11 +382,7 @@ impl Simulation {
         let demands: Vec<LayerDemand> = self
             .pass_cost(batch)
             .iter()
-            .map(|c| LayerDemand {
-                compute_cycles: c.compute_cycles,
-                dram_read_bytes: c.dram_read_bytes,
-                dram_write_bytes: c.dram_write_bytes,
-            })
+            .map(LayerCost::demand)
             .collect();
         crate::memory::timeline(&demands, &self.dram_timing())
     }
