@@ -5,6 +5,7 @@ mod determinism;
 mod end_to_end;
 mod golden;
 mod mnist;
+mod presets;
 mod scheduler;
 mod sweep;
 mod util;
