@@ -38,6 +38,28 @@ impl Source {
         Ok(d)
     }
 
+    /// [`Source::load`], checking that the images fit the input of `model` (named `label`).
+    pub fn load_for(
+        &self,
+        split: Split,
+        limit: Option<usize>,
+        model: &nacsim_nn::model::Model,
+        label: &str,
+    ) -> CliResult<Dataset> {
+        let data = self.load(split, limit)?;
+        if data.shape.len() != model.spec.input.len() {
+            return Err(format!(
+                "{}: images are {}x{} but the network {label} expects input {}; pass a dataset that fits",
+                self.describe(),
+                data.shape.h,
+                data.shape.w,
+                model.spec.input
+            )
+            .into());
+        }
+        Ok(data)
+    }
+
     /// Short description for reports.
     pub fn describe(&self) -> String {
         match self {

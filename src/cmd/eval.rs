@@ -45,17 +45,7 @@ struct EvalReport {
 pub fn run(a: &EvalArgs) -> CliResult<()> {
     let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
-    let data = src.load(Split::Test, a.limit)?;
-    if data.shape.len() != model.spec.input.len() {
-        return Err(format!(
-            "{}: images are {}x{} but the network {label} expects input {}; pass a dataset that fits",
-            src.describe(),
-            data.shape.h,
-            data.shape.w,
-            model.spec.input
-        )
-        .into());
-    }
+    let data = src.load_for(Split::Test, a.limit, &model, &label)?;
     let t0 = Instant::now();
     let acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
     let seconds = t0.elapsed().as_secs_f64();

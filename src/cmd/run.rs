@@ -55,17 +55,7 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
     let design = super::defaults::design(a.design.as_deref())?;
     let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
-    let data = src.load(Split::Test, a.limit)?;
-    if data.shape.len() != model.spec.input.len() {
-        return Err(format!(
-            "{}: images are {}x{} but the network {label} expects input {}",
-            src.describe(),
-            data.shape.h,
-            data.shape.w,
-            model.spec.input
-        )
-        .into());
-    }
+    let data = src.load_for(Split::Test, a.limit, &model, &label)?;
     let (calib, calib_label) = calibration_set(&src, &data);
     let sim = Simulation::new(design, &model, &calib)?;
     let acc = sim.accuracy(&data);

@@ -115,7 +115,6 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let pb = crate::progress_bar((steps * cfg.train.epochs) as u64, a.quiet || a.json);
     pb.set_prefix(cfg.name.clone());
     let t0 = Instant::now();
-    let mut last_epoch = usize::MAX;
     let history = train(
         &model.layers,
         &*kernel,
@@ -124,9 +123,6 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         Some(&test_set),
         &cfg.train,
         &mut |p| {
-            if p.epoch != last_epoch {
-                last_epoch = p.epoch;
-            }
             pb.inc(1);
             if p.step == p.steps || p.step % 50 == 0 {
                 pb.set_message(format!(

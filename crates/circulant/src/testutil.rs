@@ -3,10 +3,7 @@
 /// Proptest cases: 64 unless `PROPTEST_CASES` says otherwise (`ProptestConfig::with_cases`
 /// alone ignores the variable).
 pub fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64)
+    nacsim_core::testing::proptest_cases(64)
 }
 
 /// `n` deterministic values in [−1, 1) from a hash of `(seed, index)`.

@@ -100,3 +100,17 @@ impl From<EnergyError> for Error {
         Error::Energy(e)
     }
 }
+
+pub mod testing {
+    //! Helpers for the workspace's tests.
+
+    /// Property-test case count: `PROPTEST_CASES` when set to a number, else `default`.
+    /// (`proptest::test_runner::Config::with_cases` ignores the variable, so CI counts stay
+    /// moderate by default and can be raised locally.)
+    pub fn proptest_cases(default: u32) -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+}

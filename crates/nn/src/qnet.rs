@@ -583,6 +583,18 @@ fn pool_i8(
     y
 }
 
+/// Index of the first largest code of each row.
+fn argmax_rows(y: &Array2<i8>) -> Vec<usize> {
+    y.rows()
+        .into_iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(0, |b, (i, &v)| if v > r[b] { i } else { b })
+        })
+        .collect()
+}
+
 /// A quantized network: integer layers and the scale of the input codes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QNetwork {
@@ -931,26 +943,36 @@ impl QNetwork {
 
     /// Predicted class of each float input (the first largest logit code).
     pub fn predict<G: IntGemm + ?Sized>(&self, g: &G, x: ArrayView2<f32>) -> Vec<usize> {
-        let y = self.forward(g, self.quantize_input(x));
-        y.rows()
-            .into_iter()
-            .map(|r| {
-                r.iter()
-                    .enumerate()
-                    .fold(0, |b, (i, &v)| if v > r[b] { i } else { b })
-            })
-            .collect()
+        argmax_rows(&self.forward(g, self.quantize_input(x)))
     }
 
-    /// Top-1 accuracy over `data`, in batches of `batch` images.
+    /// Input codes of pixel bytes: `table[b]` is the code [`QNetwork::quantize_input`] gives
+    /// `b / 255` (exactly what [`Dataset::batch`] feeds it), so a dataset is quantized by table
+    /// lookup with identical codes and no pixel rounded twice.
+    pub fn pixel_codes(&self) -> Vec<i8> {
+        let levels = Array2::from_shape_fn((1, 256), |(_, p)| p as f32 / 255.0);
+        self.quantize_input(levels.view())
+            .into_raw_vec_and_offset()
+            .0
+    }
+
+    /// Top-1 accuracy over `data`, in batches of `batch` images (pixels quantized through
+    /// [`QNetwork::pixel_codes`]).
     pub fn accuracy<G: IntGemm + ?Sized>(&self, g: &G, data: &Dataset, batch: usize) -> f64 {
         let batch = batch.max(1);
+        let table = self.pixel_codes();
+        let il = data.image_len();
         let correct: usize = (0..data.len())
             .step_by(batch)
             .map(|s| {
-                let p = self.predict(g, data.batch_range(s, s + batch).view());
-                p.iter()
-                    .zip(data.labels_range(s, s + batch))
+                let e = (s + batch).min(data.len());
+                let codes = data.pixels[s * il..e * il]
+                    .iter()
+                    .map(|&b| table[usize::from(b)]);
+                let x = Array2::from_shape_vec((e - s, il), codes.collect()).expect("whole images");
+                argmax_rows(&self.forward(g, x))
+                    .iter()
+                    .zip(data.labels_range(s, e))
                     .filter(|(a, b)| **a == *b)
                     .count()
             })
@@ -993,10 +1015,7 @@ mod tests {
     ];
 
     fn cases() -> u32 {
-        std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(64)
+        nacsim_core::testing::proptest_cases(64)
     }
 
     /// Independent exact reference: `p / 2^s` rounded by `mode`, in i128 by comparing the
@@ -1184,6 +1203,15 @@ mod tests {
         );
         let (fa, qa) = (float_accuracy(&m, &d), q.accuracy(&RefGemm, &d, 500));
         assert!((fa - qa).abs() <= 0.01, "float {fa} int8 {qa}");
+        // The table-quantized accuracy counts exactly what `predict` on float batches predicts.
+        let x = d.batch_range(0, d.len());
+        let hits = q
+            .predict(&RefGemm, x.view())
+            .iter()
+            .zip(d.labels_range(0, d.len()))
+            .filter(|(a, b)| **a == *b)
+            .count();
+        assert_eq!(qa, hits as f64 / d.len() as f64);
     }
 
     /// A small network that exercises every layer kind.

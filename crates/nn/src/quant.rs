@@ -538,10 +538,7 @@ mod tests {
 
     /// Proptest cases: 64 unless `PROPTEST_CASES` says otherwise.
     fn cases() -> u32 {
-        std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(64)
+        nacsim_core::testing::proptest_cases(64)
     }
 
     #[test]

@@ -236,14 +236,6 @@ impl EngineImpl {
             EngineImpl::Systolic(e) => e.peak_ops_per_cycle(),
         }
     }
-
-    /// Vector-unit cycles for `elements` element-wise results on this engine's post-processing
-    /// lanes (used for pooling and table activations mapped next to it).
-    pub fn vector_cycles(&self, elements: u64) -> u64 {
-        match self {
-            EngineImpl::Systolic(e) => nacsim_systolic::vector_cycles(&e.config, elements),
-        }
-    }
 }
 
 /// Rows of the product for a layer over `batch` samples (`batch · output pixels` for a conv).

@@ -267,8 +267,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(
-            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128)))]
+        #![proptest_config(ProptestConfig::with_cases(nacsim_core::testing::proptest_cases(128)))]
 
         #[test]
         fn more_bandwidth_never_adds_cycles(

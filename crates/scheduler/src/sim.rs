@@ -288,10 +288,6 @@ impl Simulation {
         ops as f64 * self.design.clock_hz() / 1e9
     }
 
-    fn vector_engine(&self) -> u64 {
-        self.design.config.vector_unit.lanes
-    }
-
     /// Cost of every layer for one pass of `batch` images (analytic; data-independent).
     pub fn pass_cost(&self, batch: usize) -> Vec<LayerCost> {
         let cfg = &self.design.config;
@@ -342,7 +338,7 @@ impl Simulation {
                     c.counters.add("vector_ops", elems);
                     c.sram_act_read_bytes = in_bytes;
                     c.sram_act_write_bytes = out_bytes;
-                    let vec_cycles = elems.div_ceil(self.vector_engine());
+                    let vec_cycles = elems.div_ceil(cfg.vector_unit.lanes);
                     c.compute_cycles = vec_cycles.max((in_bytes + out_bytes).div_ceil(act_bw));
                 }
             }
@@ -497,38 +493,8 @@ impl Simulation {
 
     /// Top-1 accuracy over `data` through the engines (functional), in batches of 1,000 (the
     /// result does not depend on the batch: every engine is exact per row).
-    ///
-    /// Pixels are quantized by a 256-entry table built with
-    /// [`QNetwork::quantize_input`] itself from `byte / 255` (exactly what
-    /// [`Dataset::batch`] feeds it), so the codes are identical and no pixel is rounded twice.
     pub fn accuracy(&self, data: &Dataset) -> f64 {
-        let n = data.len();
-        if n == 0 {
-            return 0.0;
-        }
-        let levels = Array2::from_shape_fn((1, 256), |(_, p)| p as f32 / 255.0);
-        let lut = self.qnet.quantize_input(levels.view());
-        let lut = lut.as_slice().expect("standard layout");
-        let il = data.image_len();
-        let g = EngineGemm { sim: self };
-        let mut correct = 0usize;
-        for start in (0..n).step_by(1000) {
-            let end = (start + 1000).min(n);
-            let px = &data.pixels[start * il..end * il];
-            let x = Array2::from_shape_vec(
-                (end - start, il),
-                px.iter().map(|&b| lut[b as usize]).collect(),
-            )
-            .expect("pixels of whole images");
-            let y = self.qnet.forward(&g, x);
-            correct += y
-                .rows()
-                .into_iter()
-                .zip(data.labels_range(start, end))
-                .filter(|(r, l)| argmax_i8(r.as_slice().expect("standard layout")) == *l)
-                .count();
-        }
-        correct as f64 / n as f64
+        self.qnet.accuracy(&EngineGemm { sim: self }, data, 1000)
     }
 
     /// Run layer `index` of one batch on the cycle-stepped engine, tracing to `sink`. Returns
@@ -567,17 +533,6 @@ impl Simulation {
                 source,
             })
     }
-}
-
-/// Index of the first largest code (as [`QNetwork::predict`]).
-fn argmax_i8(v: &[i8]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// The engines as the integer product of the quantized forward pass.
@@ -638,12 +593,7 @@ mod tests {
     use std::path::Path;
 
     fn cases() -> ProptestConfig {
-        ProptestConfig::with_cases(
-            std::env::var("PROPTEST_CASES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(24),
-        )
+        ProptestConfig::with_cases(nacsim_core::testing::proptest_cases(24))
     }
 
     proptest! {
@@ -690,7 +640,7 @@ mod tests {
     }
 
     #[test]
-    fn table_quantized_accuracy_equals_the_reference_path() {
+    fn engine_accuracy_equals_the_reference_path() {
         let data = Dataset::bundled_sample().limit(700);
         let m = model(50, true, 6);
         let sim = Simulation::new(design(8, 8, 16.0, 64), &m, &data).unwrap();

@@ -71,10 +71,7 @@ pub fn arb_gemm(max: usize) -> impl Strategy<Value = (Array2<i8>, Array2<i8>)> {
 /// Proptest settings with `default` cases unless `PROPTEST_CASES` says otherwise (unlike
 /// `ProptestConfig::with_cases`, which ignores the variable).
 pub fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
+    let cases = nacsim_core::testing::proptest_cases(default);
     ProptestConfig {
         cases,
         ..ProptestConfig::default()

@@ -9,10 +9,7 @@ use proptest::prelude::*;
 /// `proptest-regressions/properties.txt` (an integration test has no `lib.rs` beside it, so
 /// proptest's default `SourceParallel` cannot place the file).
 pub fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
+    let cases = nacsim_core::testing::proptest_cases(default);
     ProptestConfig {
         cases,
         failure_persistence: Some(Box::new(
