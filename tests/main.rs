@@ -1,6 +1,7 @@
 //! Workspace integration tests: one binary, a module per topic.
 
 mod bad_input;
+mod circulant;
 mod determinism;
 mod end_to_end;
 mod golden;

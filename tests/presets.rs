@@ -27,7 +27,15 @@ fn every_committed_config_loads() {
             .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     }
     for p in files("models/networks") {
-        nacsim_nn::model::Model::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        // Topology-only files (no `weights`, e.g. fc4096.ron for `nacsim info`) load as specs.
+        let spec =
+            nacsim_nn::model::load_spec(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        if spec.weights.is_empty() {
+            spec.resolve()
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        } else {
+            nacsim_nn::model::Model::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
     }
     for p in files("models/energy") {
         let _: nacsim_core::energy::EnergyTable =

@@ -50,6 +50,36 @@ fn sharded_threaded_and_resumed_sweeps_merge_to_the_same_csv() {
         );
     }
 
+    // Monte Carlo: σ = 0 is the ideal mapping (trials identical, equal to `nacsim run`); trials
+    // differ at σ > 0 and the mean falls with σ.
+    let col = |row: &str, i: usize| row.split(',').nth(i).unwrap().parse::<f64>().unwrap();
+    let run = nacsim(&[
+        "run",
+        "--design",
+        "models/designs/crossbar-rram.ron",
+        "--limit",
+        "300",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", text(&run).1);
+    let ideal: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let want = ideal["accuracy"].as_f64().unwrap();
+    assert!(
+        (col(lines[1], 2) - want).abs() < 1e-6,
+        "σ = 0: {} vs nacsim run {want}",
+        lines[1]
+    );
+    assert_eq!(col(lines[1], 3), 0.0, "σ = 0 trials are identical");
+    assert!(
+        col(lines[3], 4) < col(lines[3], 5),
+        "trials differ at σ = 0.4: {}",
+        lines[3]
+    );
+    assert!(
+        col(lines[3], 2) < col(lines[1], 2),
+        "accuracy falls with σ:\n{reference}"
+    );
+
     // Three shards as separate processes, two threads each.
     let sharded = tempfile::tempdir().unwrap();
     for s in ["0/3", "1/3", "2/3"] {
@@ -84,8 +114,8 @@ fn a_bad_sweep_path_is_named() {
             &crate::util::root().join("models").display().to_string(),
         )
         .replace(
-            "engines[0].engine.Systolic.rows",
-            "engines[0].engine.Systolic.rowz",
+            "engines[0].engine.Crossbar.nonideal.d2d_sigma_rel",
+            "engines[0].engine.Crossbar.nonideal.d2d_sigma_rle",
         );
     std::fs::write(&p, text_in).unwrap();
     let o = nacsim(&[
@@ -96,5 +126,5 @@ fn a_bad_sweep_path_is_named() {
     ]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("rowz") && err.contains("no field"), "{err}");
+    assert!(err.contains("d2d_sigma_rle") && err.contains("no field"), "{err}");
 }

@@ -20,8 +20,9 @@ pub struct InfoArgs {
     /// the embedded models/networks/fmnist-mlp.ron.
     #[arg(long, value_name = "N.ron")]
     pub network: Option<PathBuf>,
-    /// Print one JSON object (keys: peak_gops, clock_hz, storage_bits, layers[name, engine,
-    /// cycles, ops, storage_bits, ...]).
+    /// Print one JSON object (keys: peak_gops, clock_hz, cycles, storage_bits,
+    /// weight_storage_bits, compression_ratio, energy_pj, tops_per_watt, utilization,
+    /// layers[name, engine, cycles, ops, storage_bits, compression_ratio, energy_pj, ...]).
     #[arg(long)]
     pub json: bool,
 }
@@ -51,7 +52,7 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
         )
     };
     let sim = Simulation::new(design, &model, &calib)?;
-    let r = InfoReport::build(&sim, &label);
+    let r = InfoReport::build(&sim, &label)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
@@ -62,19 +63,40 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
     println!("  batch        {} images per pass", r.batch);
     println!("  cycles/pass  {}", r.cycles);
     println!(
-        "  storage      {} bits ({:.1}x smaller than fp32's {} bits)",
+        "  storage      {} bits with biases ({:.1}x smaller than fp32's {} bits)",
         r.storage_bits,
         r.fp32_storage_bits as f64 / r.storage_bits.max(1) as f64,
         r.fp32_storage_bits
     );
     println!(
-        "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>12}",
-        "layer", "kind", "engine", "cycles", "ops", "weight B", "act DRAM B"
+        "  weights      {} bits stored, {} at fp32: compression {:.2}x",
+        r.weight_storage_bits, r.fp32_weight_bits, r.compression_ratio
+    );
+    println!(
+        "  energy/pass  {:.1} pJ · {:.3} TOPS/W · utilization {:.1} %",
+        r.energy_pj,
+        r.tops_per_watt,
+        100.0 * r.utilization
+    );
+    println!(
+        "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
+        "layer", "kind", "engine", "cycles", "ops", "weight B", "compress", "act DRAM B"
     );
     for l in &r.layers {
         println!(
-            "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>12}",
-            l.name, l.kind, l.engine, l.cycles, l.ops, l.weight_bytes, l.activation_dram_bytes
+            "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
+            l.name,
+            l.kind,
+            l.engine,
+            l.cycles,
+            l.ops,
+            l.weight_bytes,
+            if l.compression_ratio > 0.0 {
+                format!("{:.2}x", l.compression_ratio)
+            } else {
+                "-".into()
+            },
+            l.activation_dram_bytes
         );
     }
     Ok(())

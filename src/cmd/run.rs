@@ -33,6 +33,13 @@ pub struct RunArgs {
     /// Print one JSON object (keys in docs/report-format.md) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Base seed of stochastic engines (device variation, read noise); the same seed and trial
+    /// give the same numbers, bit for bit, on any number of threads.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Monte Carlo trial of stochastic engines (for many trials use `nacsim sweep`).
+    #[arg(long, value_name = "T", default_value_t = 0)]
+    pub trial: u32,
 }
 
 /// Calibration images: the training split of `--data` when it has one (so no test image is
@@ -57,7 +64,7 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
     let src = Source::from_arg(a.data.as_deref());
     let data = src.load_for(Split::Test, a.limit, &model, &label)?;
     let (calib, calib_label) = calibration_set(&src, &data);
-    let sim = Simulation::new(design, &model, &calib)?;
+    let sim = Simulation::with_trial(design, &model, &calib, a.seed, a.trial)?;
     let acc = sim.accuracy(&data);
     let float_acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
     let report = RunReport::build(

@@ -112,7 +112,7 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
                     energy: design.energy.clone(),
                     path: design.path.clone(),
                 };
-                let sim = Simulation::new(d, &model, &calib)?;
+                let sim = Simulation::with_trial(d, &model, &calib, cfg.seed, trial)?;
                 let acc = sim.accuracy(&data);
                 let r = RunReport::build(
                     &sim,

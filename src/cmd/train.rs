@@ -8,7 +8,7 @@ use nacsim_nn::data::Split;
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{
     CirculantConvention, EpochRecord, FloatKernel, FloatStore, KernelChoice, PotChoice,
-    ProductKernel, TrainConfig, WeightStore, accuracy, train,
+    ProductKernel, SineInput, TrainConfig, WeightStore, accuracy, train,
 };
 use serde::Serialize;
 
@@ -108,9 +108,27 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             .map_err(|e| format!("{}: cannot create folder: {e}", dir.display()))?;
     }
 
-    let model = Model::init(cfg.network.clone(), cfg.train.seed)?;
+    let mut model = Model::init(cfg.network.clone(), cfg.train.seed)?;
+    if !cfg.init.is_empty() {
+        let p = base.join(&cfg.init);
+        let start = Model::load(&p)?;
+        if start.layers != model.layers {
+            return Err(format!(
+                "{}: init: {} has a different topology than the config's network; train from it with the same layers",
+                a.config.display(),
+                p.display()
+            )
+            .into());
+        }
+        model.params = start.params;
+    }
     let kernel = build_kernel(&cfg, &model)?;
-    let mut store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
+    let float_store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
+    // The sine kernel may make the learning rate a power of two (a shift).
+    let mut store: Box<dyn WeightStore> = match cfg.kernel {
+        KernelChoice::Sine { lr_shift: true, .. } => Box::new(nacsim_sine::ShiftRate(float_store)),
+        _ => Box::new(float_store),
+    };
     let steps = train_set.len().div_ceil(cfg.train.batch_size);
     let pb = crate::progress_bar((steps * cfg.train.epochs) as u64, a.quiet || a.json);
     pb.set_prefix(cfg.name.clone());
@@ -118,7 +136,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let history = train(
         &model.layers,
         &*kernel,
-        &mut store,
+        &mut *store,
         &train_set,
         Some(&test_set),
         &cfg.train,
@@ -147,6 +165,14 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             {
                 p.weight = w;
             }
+        }
+    }
+    // Sine kernel: the forward pass multiplies by sin(W), so the saved weights are sin(W) and a
+    // plain float evaluation of the saved model is the sine-in-float forward (with the Arcsin
+    // input encoding, exactly). nacsim_sine::SineNetwork takes asin of them back to angles.
+    if let Some(sine) = kernel.as_sine() {
+        for p in trained.params.iter_mut().flatten() {
+            p.weight = sine.effective_weight(p.weight.view());
         }
     }
     let acc = accuracy(
@@ -218,6 +244,10 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
 trait TrainKernel: ProductKernel {
     /// The block-circulant kernel, if this is one.
     fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel>;
+    /// The sine-in-float kernel, if this is one.
+    fn as_sine(&self) -> Option<&nacsim_sine::SineKernel> {
+        None
+    }
 }
 
 impl TrainKernel for FloatKernel {
@@ -232,10 +262,31 @@ impl TrainKernel for nacsim_circulant::training::BlockCirculantKernel {
     }
 }
 
+impl TrainKernel for nacsim_sine::SineKernel {
+    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel> {
+        None
+    }
+    fn as_sine(&self) -> Option<&nacsim_sine::SineKernel> {
+        Some(self)
+    }
+}
+
 fn build_kernel(cfg: &TrainConfig, model: &Model) -> CliResult<Box<dyn TrainKernel>> {
     use nacsim_circulant::training::{BlockCirculantKernel, LayerCompression};
     match &cfg.kernel {
         KernelChoice::Float => Ok(Box::new(FloatKernel)),
+        KernelChoice::Sine { input, .. } => {
+            let input = match *input {
+                SineInput::Arcsin => nacsim_sine::InputEncoding::Arcsin,
+                SineInput::Scale { shift } => nacsim_sine::InputEncoding::Scale { shift },
+            };
+            let first = model
+                .layers
+                .iter()
+                .position(|l| l.has_params())
+                .unwrap_or(0);
+            Ok(Box::new(nacsim_sine::SineKernel::new(first, input)))
+        }
         KernelChoice::BlockCirculant {
             block,
             layers,
@@ -278,7 +329,7 @@ fn build_kernel(cfg: &TrainConfig, model: &Model) -> CliResult<Box<dyn TrainKern
                     )
                 })
                 .collect();
-            Ok(Box::new(BlockCirculantKernel { layers }))
+            Ok(Box::new(BlockCirculantKernel::new(layers)))
         }
     }
 }

@@ -156,6 +156,9 @@ pub fn vector_grad_fft(bc: &BlockCirculant<f64>, x: &[f64], g: &[f64]) -> Result
     Ok(dw)
 }
 
+/// The weights a forward matrix was computed from, and the matrix.
+type CachedWeight = (Vec<f32>, Array2<f32>);
+
 /// Block-circulant settings of one Dense layer trained through [`BlockCirculantKernel`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerCompression {
@@ -189,19 +192,54 @@ pub struct LayerCompression {
 /// block-circulant: its off-circulant part is never seen by the forward pass and never touched
 /// by the gradient (which is constant along wrap-diagonals), so SGD, Adam and weight decay all
 /// act on the projection exactly.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct BlockCirculantKernel {
     /// Compressed layers by index in the network.
     pub layers: BTreeMap<usize, LayerCompression>,
+    /// The last forward matrix of each layer with the weights it came from: the training loop
+    /// asks for the same matrix in `forward` and `backward_input` of one step, and the
+    /// projection and quantization cost as much as a product at batch 64.
+    cache: std::sync::Mutex<BTreeMap<usize, CachedWeight>>,
+}
+
+impl Clone for BlockCirculantKernel {
+    fn clone(&self) -> Self {
+        Self::new(self.layers.clone())
+    }
 }
 
 impl BlockCirculantKernel {
+    /// A kernel compressing `layers` (by index in the network).
+    pub fn new(layers: BTreeMap<usize, LayerCompression>) -> Self {
+        Self {
+            layers,
+            cache: std::sync::Mutex::default(),
+        }
+    }
+
     /// The forward matrix of `layer` for dense weights `w [out, in]` (projected, maybe quantized),
-    /// as `f32`; `None` for an uncompressed layer.
+    /// as `f32`; `None` for an uncompressed layer. Computed once per distinct `w` (the last one
+    /// per layer is cached, compared by value, so the result never depends on the cache).
     ///
     /// # Panics
     /// If `k = 0` or the quantizer cannot be calibrated (a config bug the caller validates).
     pub fn effective_weight(&self, layer: usize, w: ArrayView2<f32>) -> Option<Array2<f32>> {
+        self.layers.get(&layer)?;
+        let key = w.as_slice().map(<[f32]>::to_vec);
+        if let Some(k) = &key
+            && let Some((cw, m)) = self.cache.lock().ok()?.get(&layer)
+            && cw == k
+        {
+            return Some(m.clone());
+        }
+        let m = self.compute_effective_weight(layer, w)?;
+        if let (Some(k), Ok(mut c)) = (key, self.cache.lock()) {
+            c.insert(layer, (k, m.clone()));
+        }
+        Some(m)
+    }
+
+    fn compute_effective_weight(&self, layer: usize, w: ArrayView2<f32>) -> Option<Array2<f32>> {
         let c = self.layers.get(&layer)?;
         let bc = BlockCirculant::project(w.mapv(f64::from).view(), c.k, c.convention)
             .expect("block size validated by the caller");
@@ -242,12 +280,36 @@ impl nacsim_nn::forward::ProductKernel for BlockCirculantKernel {
         let k = c.k;
         let q = cols.div_ceil(k);
         let mut sums = vec![0.0f64; rows.div_ceil(k) * q * k];
-        let at =
-            |r: usize, s: usize| ((r / k) * q + s / k) * k + c.convention.index(r % k, s % k, k);
-        for ((r, s), &v) in dense.indexed_iter() {
-            sums[at(r, s)] += f64::from(v);
+        // Entry (r, s) belongs to vector entry `((r/k)·q + s/k)·k + index(r mod k, s mod k)`;
+        // the in-block index is tabulated once (k² entries) so the loops carry no division.
+        let idx: Vec<usize> = (0..k * k)
+            .map(|i| c.convention.index(i / k, i % k, k))
+            .collect();
+        let dense = dense.as_standard_layout();
+        for (r, row) in dense.rows().into_iter().enumerate() {
+            let (br, rr) = (r / k, r % k);
+            let row = row.as_slice().expect("standard layout");
+            for (bs, chunk) in row.chunks(k).enumerate() {
+                let base = (br * q + bs) * k;
+                let tab = &idx[rr * k..rr * k + chunk.len()];
+                for (&v, &t) in chunk.iter().zip(tab) {
+                    sums[base + t] += f64::from(v);
+                }
+            }
         }
-        Array2::from_shape_fn((rows, cols), |(r, s)| sums[at(r, s)] as f32)
+        let mut out = Array2::<f32>::zeros((rows, cols));
+        for (r, mut row) in out.rows_mut().into_iter().enumerate() {
+            let (br, rr) = (r / k, r % k);
+            let row = row.as_slice_mut().expect("fresh array");
+            for (bs, chunk) in row.chunks_mut(k).enumerate() {
+                let base = (br * q + bs) * k;
+                let tab = &idx[rr * k..rr * k + chunk.len()];
+                for (o, &t) in chunk.iter_mut().zip(tab) {
+                    *o = sums[base + t] as f32;
+                }
+            }
+        }
+        out
     }
 }
 
@@ -313,6 +375,66 @@ mod tests {
                     );
                 }
                 assert!(max_err < 1e-6, "{rows}x{cols} k={k}: {max_err}");
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_weight_grad_is_the_batch_sum_of_vector_gradients() {
+        for (rows, cols, k, first_row) in [
+            (10, 13, 4, true),
+            (10, 13, 4, false),
+            (32, 48, 16, true),
+            (7, 5, 3, false),
+            (20, 33, 16, false),
+        ] {
+            let mut layers = BTreeMap::new();
+            layers.insert(
+                0,
+                LayerCompression {
+                    k,
+                    convention: conv(first_row),
+                    pot: None,
+                },
+            );
+            let kernel = BlockCirculantKernel::new(layers);
+            let n = 3;
+            let x = Array2::from_shape_vec(
+                (n, cols),
+                values(n * cols, 7).iter().map(|&v| v as f32).collect(),
+            )
+            .unwrap();
+            let dy = Array2::from_shape_vec(
+                (n, rows),
+                values(n * rows, 8).iter().map(|&v| v as f32).collect(),
+            )
+            .unwrap();
+            let dw = kernel.weight_grad(0, dy.view(), x.view());
+            let bc = BlockCirculant::new(
+                rows,
+                cols,
+                k,
+                conv(first_row),
+                vec![0.0; rows.div_ceil(k) * cols.div_ceil(k) * k],
+            )
+            .unwrap();
+            let mut want = vec![0.0f64; bc.vectors().len()];
+            for s in 0..n {
+                let xs: Vec<f64> = x.row(s).iter().map(|&v| f64::from(v)).collect();
+                let gs: Vec<f64> = dy.row(s).iter().map(|&v| f64::from(v)).collect();
+                for (w, g) in want.iter_mut().zip(bc.vector_grad(&xs, &gs).unwrap()) {
+                    *w += g;
+                }
+            }
+            let expanded = BlockCirculant::new(rows, cols, k, conv(first_row), want)
+                .unwrap()
+                .to_dense();
+            for ((r, c), &v) in dw.indexed_iter() {
+                assert!(
+                    close(f64::from(v), expanded[[r, c]], 1e-5),
+                    "({rows},{cols},{k}) at ({r},{c}): {v} vs {}",
+                    expanded[[r, c]]
+                );
             }
         }
     }

@@ -49,6 +49,10 @@ pub enum Purpose {
     StuckAt,
     /// Dropout masks (code 8).
     Dropout,
+    /// Programming-voltage error of write pulses or drivers (code 9).
+    ProgrammingVoltage,
+    /// Conductance drift exponents (code 10).
+    Drift,
     /// Any other purpose, code `2^32 + n`.
     Other(u32),
 }
@@ -65,6 +69,8 @@ impl Purpose {
             Purpose::ProgrammingError => 6,
             Purpose::StuckAt => 7,
             Purpose::Dropout => 8,
+            Purpose::ProgrammingVoltage => 9,
+            Purpose::Drift => 10,
             Purpose::Other(n) => (1 << 32) + u64::from(n),
         }
     }
@@ -315,11 +321,13 @@ mod tests {
             Purpose::ProgrammingError,
             Purpose::StuckAt,
             Purpose::Dropout,
+            Purpose::ProgrammingVoltage,
+            Purpose::Drift,
         ]
         .iter()
         .map(|p| p.code())
         .collect();
-        assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         assert_eq!(Purpose::Other(0).code(), 1 << 32);
     }
 

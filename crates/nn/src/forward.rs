@@ -100,6 +100,45 @@ pub const SELU_LAMBDA: f32 = 1.050_701;
 /// SELU α = 1.6732632423543772 rounded to f32 (Klambauer et al., NeurIPS 2017, eq. 2).
 pub const SELU_ALPHA: f32 = 1.673_263_2;
 
+/// `sin x` on `[0, π/2]` (the rectified sine's range) by its Taylor polynomial to `x^15`
+/// (truncation ≤ (π/2)^17/17! ≈ 6e-12), Horner in f32: within a few f32 ulps of libm and several
+/// times faster, which matters because the activation runs on every hidden value of every step.
+#[inline]
+fn rect_sine_sin(x: f32) -> f32 {
+    let x2 = x * x;
+    let mut p = -1.0 / 1_307_674_368_000.0f32;
+    for c in [
+        1.0 / 6_227_020_800.0,
+        -1.0 / 39_916_800.0,
+        1.0 / 362_880.0,
+        -1.0 / 5040.0,
+        1.0 / 120.0,
+        -1.0 / 6.0,
+    ] {
+        p = p * x2 + c;
+    }
+    x + x * x2 * p
+}
+
+/// `cos x` on `[0, π/2]` by its Taylor polynomial to `x^16` (truncation ≤ (π/2)^18/18! ≈ 5e-13).
+#[inline]
+fn rect_sine_cos(x: f32) -> f32 {
+    let x2 = x * x;
+    let mut p = 1.0 / 20_922_789_888_000.0f32;
+    for c in [
+        -1.0 / 87_178_291_200.0,
+        1.0 / 479_001_600.0,
+        -1.0 / 3_628_800.0,
+        1.0 / 40_320.0,
+        -1.0 / 720.0,
+        1.0 / 24.0,
+        -0.5,
+    ] {
+        p = p * x2 + c;
+    }
+    1.0 + x2 * p
+}
+
 impl Activation {
     /// f(x).
     #[inline]
@@ -124,9 +163,17 @@ impl Activation {
                 }
             }
             Activation::Selu => SELU_LAMBDA * if x > 0.0 { x } else { SELU_ALPHA * x.exp_m1() },
+            Activation::RectSine => {
+                if x >= std::f32::consts::FRAC_PI_2 {
+                    1.0
+                } else {
+                    rect_sine_sin(x.max(0.0))
+                }
+            }
         }
     }
-    /// f'(x), taking the right derivative 0 at the kinks of ReLU and HardTanh (as PyTorch).
+    /// f'(x), taking the derivative 0 at the kinks of ReLU, HardTanh and RectSine (as PyTorch
+    /// does for ReLU).
     #[inline]
     pub fn derivative(&self, x: f32) -> f32 {
         match *self {
@@ -164,6 +211,13 @@ impl Activation {
                 }
             }
             Activation::Selu => SELU_LAMBDA * if x > 0.0 { 1.0 } else { SELU_ALPHA * x.exp() },
+            Activation::RectSine => {
+                if x > 0.0 && x < std::f32::consts::FRAC_PI_2 {
+                    rect_sine_cos(x)
+                } else {
+                    0.0
+                }
+            }
         }
     }
 }
@@ -647,4 +701,37 @@ pub fn forward_with<K: ProductKernel + ?Sized>(
         h = layer_forward(kernel, i, l, p.as_ref(), h, false).0;
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rect_sine_is_the_clamped_sine_with_cosine_derivative() {
+        let a = Activation::RectSine;
+        let half_pi = std::f32::consts::FRAC_PI_2;
+        assert_eq!(a.apply(-0.5), 0.0);
+        assert_eq!(a.apply(0.0), 0.0);
+        assert!((a.apply(0.5) - 0.5f32.sin()).abs() <= 6e-8);
+        assert_eq!(a.apply(half_pi), 1.0);
+        assert_eq!(a.apply(3.0), 1.0);
+        // 0 at the kinks and outside, cos inside.
+        for x in [-1.0, 0.0, half_pi, 2.0] {
+            assert_eq!(a.derivative(x), 0.0, "x = {x}");
+        }
+        for i in 0..=1571 {
+            let x = i as f32 * 1e-3;
+            assert!((a.apply(x) - x.sin()).abs() <= 2.5e-7, "sin at {x}");
+            if x > 0.0 && x < half_pi {
+                assert!((a.derivative(x) - x.cos()).abs() <= 2.5e-7, "cos at {x}");
+            }
+        }
+        let h = 1e-3f32;
+        for i in 1..15 {
+            let x = i as f32 * 0.1;
+            let fd = (a.apply(x + h) - a.apply(x - h)) / (2.0 * h);
+            assert!((fd - a.derivative(x)).abs() < 1e-3, "x = {x}: {fd}");
+        }
+    }
 }

@@ -340,6 +340,62 @@ impl QGemm {
         self.weight.nrows()
     }
 
+    /// Product rows per sample: 1 for a Dense layer, output pixels for a convolution.
+    pub fn rows_per_sample(&self) -> usize {
+        match self.kind {
+            GemmKind::Dense => 1,
+            GemmKind::Conv { .. } => self.output.h * self.output.w,
+        }
+    }
+
+    /// The same layer for an engine whose accumulators are at scale `in_scale · w_scale[o]`
+    /// with its own `w_scale` (e.g. power-of-two weight codes, or analog outputs): the bias
+    /// codes and requantization factors are recomputed from the float `bias` exactly as
+    /// [`QNetwork::quantize`] computes them. `weight` is kept (the int8 reference codes).
+    ///
+    /// # Errors
+    /// [`QuantizeError::Multiplier`] when a new factor is not representable, or
+    /// [`QuantizeError::Config`] when `w_scale` does not have one entry per output channel.
+    pub fn rescaled(
+        &self,
+        w_scale: Vec<f32>,
+        bias: Option<&[f32]>,
+    ) -> Result<QGemm, QuantizeError> {
+        if w_scale.len() != self.out_channels() {
+            return Err(QuantizeError::Config(vec![FieldError::new(
+                format!("{}.w_scale", self.name),
+                w_scale.len(),
+                format!(
+                    "needs one weight scale per output channel ({})",
+                    self.out_channels()
+                ),
+            )]));
+        }
+        let acc_scale = |o: usize| f64::from(self.in_scale) * f64::from(w_scale[o]);
+        let bias = bias.map_or_else(Vec::new, |b| {
+            b.iter()
+                .enumerate()
+                .map(|(o, &v)| quantize_value(v.into(), acc_scale(o), i32::MAX, self.rounding))
+                .collect()
+        });
+        let requant = (0..w_scale.len())
+            .map(|o| {
+                let m = acc_scale(o) / f64::from(self.out_scale);
+                Requant::from_real(m).ok_or_else(|| QuantizeError::Multiplier {
+                    layer: self.name.clone(),
+                    channel: o,
+                    value: m,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(QGemm {
+            bias,
+            requant,
+            w_scale,
+            ..self.clone()
+        })
+    }
+
     /// The output code of channel `o` for accumulator `acc` (bias not yet added).
     pub fn requantize(&self, o: usize, acc: i32) -> i8 {
         let acc = acc.saturating_add(self.bias.get(o).copied().unwrap_or(0));
@@ -400,6 +456,20 @@ pub trait IntGemm: Sync {
     /// `y[n, o] = Σ_k x[n, k] · w[o, k]` exactly in `i32` (x `[m, fan_in]`, w `[out, fan_in]`,
     /// result `[m, out]`). `layer` is the index into [`QNetwork::layers`].
     fn gemm(&self, layer: usize, x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32>;
+
+    /// [`gemm`](Self::gemm) for rows that start at row `first_row` of the whole run (image
+    /// index × product rows per image): engines with per-read noise key their draws by it, so
+    /// results do not depend on how the run is batched. The default ignores it.
+    fn gemm_at(
+        &self,
+        layer: usize,
+        first_row: u64,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+    ) -> Array2<i32> {
+        let _ = first_row;
+        self.gemm(layer, x, w)
+    }
 }
 
 /// Rows of `x` per parallel task of [`RefGemm`].
@@ -898,18 +968,34 @@ impl QNetwork {
         index: usize,
         x: Array2<i8>,
     ) -> Array2<i8> {
+        self.layer_forward_at(g, index, x, 0)
+    }
+
+    /// [`layer_forward`](Self::layer_forward) for a batch whose first image is image
+    /// `first_image` of the run (passed to [`IntGemm::gemm_at`]).
+    ///
+    /// # Panics
+    /// As [`layer_forward`](Self::layer_forward).
+    pub fn layer_forward_at<G: IntGemm + ?Sized>(
+        &self,
+        g: &G,
+        index: usize,
+        x: Array2<i8>,
+        first_image: usize,
+    ) -> Array2<i8> {
         match &self.layers[index] {
             QLayer::Gemm(q) => {
                 let b = x.nrows();
+                let row0 = (first_image * q.rows_per_sample()) as u64;
                 let acc = match q.kind {
-                    GemmKind::Dense => g.gemm(index, x.view(), q.weight.view()),
+                    GemmKind::Dense => g.gemm_at(index, row0, x.view(), q.weight.view()),
                     GemmKind::Conv {
                         kernel,
                         stride,
                         padding,
                     } => {
                         let cols = im2col_i8(x.view(), q.input, q.output, kernel, stride, padding);
-                        g.gemm(index, cols.view(), q.weight.view())
+                        g.gemm_at(index, row0, cols.view(), q.weight.view())
                     }
                 };
                 gemm_epilogue(q, acc.view(), b)
@@ -938,7 +1024,18 @@ impl QNetwork {
 
     /// Int8 logits `[batch, classes]` for input codes `x` `[batch, input features]`.
     pub fn forward<G: IntGemm + ?Sized>(&self, g: &G, x: Array2<i8>) -> Array2<i8> {
-        (0..self.layers.len()).fold(x, |h, i| self.layer_forward(g, i, h))
+        self.forward_at(g, x, 0)
+    }
+
+    /// [`forward`](Self::forward) for a batch whose first image is image `first_image` of the
+    /// run (see [`IntGemm::gemm_at`]).
+    pub fn forward_at<G: IntGemm + ?Sized>(
+        &self,
+        g: &G,
+        x: Array2<i8>,
+        first_image: usize,
+    ) -> Array2<i8> {
+        (0..self.layers.len()).fold(x, |h, i| self.layer_forward_at(g, i, h, first_image))
     }
 
     /// Predicted class of each float input (the first largest logit code).
@@ -970,7 +1067,7 @@ impl QNetwork {
                     .iter()
                     .map(|&b| table[usize::from(b)]);
                 let x = Array2::from_shape_vec((e - s, il), codes.collect()).expect("whole images");
-                argmax_rows(&self.forward(g, x))
+                argmax_rows(&self.forward_at(g, x, s))
                     .iter()
                     .zip(data.labels_range(s, e))
                     .filter(|(a, b)| **a == *b)

@@ -478,6 +478,21 @@ fn default_pot_rounding() -> crate::quant::PotRounding {
     crate::quant::PotRounding::LogDomain
 }
 
+/// How the sine kernel turns first-layer inputs (pixels in `[0, 1]`, not small angles) into
+/// angles (sine engine note §1.2; mirrors `nacsim_sine::InputEncoding`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum SineInput {
+    /// `θ0 = arcsin(x0)` (default), so the first product sees `sin θ0 = x0` exactly in float.
+    #[default]
+    Arcsin,
+    /// `θ0 = x0 · 2^-shift` (a wired shift), so the first product sees `sin(x0 · 2^-shift)`.
+    Scale {
+        /// Right shift `s`, 0..=8.
+        shift: u32,
+    },
+}
+
 /// The product kernel the training loop uses: float, or an engine's hardware-aware kernel.
 /// The engine crates build the kernel from this plain description.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -500,6 +515,19 @@ pub enum KernelChoice {
         /// Power-of-two quantization of the forward weights.
         #[serde(default)]
         pot: PotChoice,
+    },
+    /// Sine-approximation products (sine engine, Cai et al., Applied Sciences 2021) in float
+    /// ("sine-in-float"): forward `Σ sin(w)·x`, backward error `sin(Σ sin(w)·sin(δ))` (then
+    /// `· cos z` by a following `Act(RectSine)`), weight gradient `Σ sin(δ)·x`. Use with
+    /// `Act(RectSine)` so that every layer input is a sine.
+    Sine {
+        /// First-layer input encoding (default `Arcsin`).
+        #[serde(default)]
+        input: SineInput,
+        /// Round each epoch's learning rate to the nearest power of two (log domain), so the
+        /// update `−η · sin(δ)·x` is a shift (default false).
+        #[serde(default)]
+        lr_shift: bool,
     },
 }
 
@@ -527,6 +555,12 @@ pub struct TrainConfig {
     /// Product kernel (default float).
     #[serde(default)]
     pub kernel: KernelChoice,
+    /// Start from the weights of a trained network file (relative to the config) instead of
+    /// seeded initial weights, e.g. stage 2 of BPCA's two-stage flow: PoT retraining of a
+    /// block-circulant model trained at full precision. Its topology must equal `network`'s.
+    /// Default: none.
+    #[serde(default)]
+    pub init: String,
 }
 
 impl nacsim_core::config::Validate for TrainConfig {
@@ -651,6 +685,18 @@ impl nacsim_core::config::Validate for TrainConfig {
                     );
                 }
             }
+        }
+        if let KernelChoice::Sine {
+            input: SineInput::Scale { shift },
+            ..
+        } = self.kernel
+            && shift > 8
+        {
+            rule(
+                "kernel.Sine.input.Scale.shift",
+                shift.to_string(),
+                "must be in 0..=8",
+            );
         }
         if e.is_empty() { Ok(()) } else { Err(e) }
     }

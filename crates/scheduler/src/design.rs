@@ -8,6 +8,8 @@ use nacsim_core::energy::EnergyTable;
 use nacsim_nn::network::{LayerSpec, ResolvedLayer};
 use nacsim_nn::qnet::QuantConfig;
 use nacsim_systolic::SystolicConfig;
+
+use crate::engine::CirculantConfig;
 use serde::{Deserialize, Serialize};
 
 /// One on-chip SRAM buffer.
@@ -86,6 +88,21 @@ pub struct DramConfig {
     pub pj_per_bit: f64,
 }
 
+/// What stays in on-chip SRAM across passes instead of moving through DRAM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResidentConfig {
+    /// Parameters are loaded once (at configuration time, not counted per pass) and stay in the
+    /// weight buffer, as in BPCA's design with its codes in 12.7 mm² of SRAM (default false:
+    /// fetched from DRAM every pass).
+    #[serde(default)]
+    pub weights: bool,
+    /// The network's input and output stay on chip (another unit produces and consumes them);
+    /// default false: the first layer reads its input from DRAM and the last writes to it.
+    #[serde(default)]
+    pub io: bool,
+}
+
 /// The vector unit: pooling, element-wise activations by table, and the layout changes between
 /// layers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,6 +118,10 @@ pub struct VectorUnitConfig {
 pub enum EngineConfig {
     /// The int8 systolic MAC array (the baseline).
     Systolic(SystolicConfig),
+    /// The block-circulant power-of-two B-MV accelerator (Qin et al., Electronics 2019).
+    Circulant(CirculantConfig),
+    /// Memristor crossbar arrays (after Liu & Zeng).
+    Crossbar(nacsim_crossbar::CrossbarConfig),
 }
 
 impl EngineConfig {
@@ -108,6 +129,8 @@ impl EngineConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             EngineConfig::Systolic(_) => "systolic",
+            EngineConfig::Circulant(_) => "circulant",
+            EngineConfig::Crossbar(_) => "crossbar",
         }
     }
 }
@@ -186,6 +209,9 @@ pub struct DesignConfig {
     pub sram: SramConfig,
     /// Off-chip memory.
     pub dram: DramConfig,
+    /// What stays on chip (default: nothing; everything streams through DRAM).
+    #[serde(default)]
+    pub resident: ResidentConfig,
     /// Energy per action (compute and control; memory energies are in `sram` and `dram`).
     pub energy: EnergySource,
     /// Layer-to-engine mapping.
@@ -242,6 +268,22 @@ impl Validate for DesignConfig {
                         &format!(
                             "too small for one double-buffered weight tile of engine {:?} ({}x{} int8 x 2 = {tile} bytes)",
                             e.name, s.rows, s.cols
+                        ),
+                    );
+                }
+                EngineConfig::Circulant(k) => {
+                    c.nested(&format!("engines[{i}].engine.Circulant"), k);
+                }
+                EngineConfig::Crossbar(x) => {
+                    let path = format!("engines[{i}].engine.Crossbar");
+                    c.nested(&path, x);
+                    c.check(
+                        x.timing.clock_mhz == self.clock_mhz,
+                        &format!("{path}.timing.clock_mhz"),
+                        x.timing.clock_mhz,
+                        &format!(
+                            "must equal the design's clock_mhz = {} (the crossbar counts cycles of its periphery clock)",
+                            self.clock_mhz
                         ),
                     );
                 }

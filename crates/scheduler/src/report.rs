@@ -120,9 +120,10 @@ pub fn layer_reports(
         let e = sim.energy(c, p.engine)?;
         let ops = 2 * c.macs;
         let latency_s = c.cycles as f64 / hz;
-        let slots = p
-            .engine
-            .map_or(0, |i| sim.engines[i].peak_ops_per_cycle() / 2);
+        let slots = match (p.engine, &p.compiled) {
+            (Some(i), Some(comp)) => sim.engines[i].peak_ops_per_cycle_for(comp) / 2,
+            _ => 0,
+        };
         out.push(LayerReport {
             name: p.name.clone(),
             engine: sim.unit_name(li),
@@ -173,7 +174,7 @@ impl RunReport {
         let (layers, t, e) = layer_reports(sim, images)?;
         let ops = 2 * t.macs;
         let latency_s = t.cycles as f64 / hz;
-        let slots: u64 = sim.engines.iter().map(|e| e.peak_ops_per_cycle() / 2).sum();
+        let slots: u64 = sim.peak_ops_per_cycle() / 2;
         Ok(Self {
             design: sim.design.config.name.clone(),
             network: network.to_string(),
@@ -303,12 +304,23 @@ pub struct InfoLayer {
     pub cycles: u64,
     /// Operations per pass (2 per MAC).
     pub ops: u64,
-    /// Parameter storage in bits.
+    /// Parameter storage in bits (weights as the engine stores them, biases at 32).
     pub storage_bits: u64,
-    /// Weight (parameter) bytes fetched from DRAM per pass.
+    /// Weight storage in bits as the engine stores them (int8 codes, power-of-two codes of
+    /// the defining vectors, ...).
+    pub weight_storage_bits: u64,
+    /// The same weights at fp32, in bits.
+    pub fp32_weight_bits: u64,
+    /// `fp32_weight_bits / weight_storage_bits` (k·32/b for a block-circulant layer); 0 for
+    /// layers without weights.
+    pub compression_ratio: f64,
+    /// Parameter bytes: what one pass fetches from DRAM, or what stays resident in the weight
+    /// buffer with `resident.weights`.
     pub weight_bytes: u64,
     /// Activation bytes moved to or from DRAM per pass.
     pub activation_dram_bytes: u64,
+    /// Energy of one pass in pJ (analytic; data-independent).
+    pub energy_pj: f64,
 }
 
 /// `nacsim info`: what is known without data.
@@ -328,33 +340,69 @@ pub struct InfoReport {
     pub cycles: u64,
     /// Parameter storage in bits.
     pub storage_bits: u64,
-    /// Float32 storage of the same parameters in bits (for the compression ratio).
+    /// Float32 storage of the same parameters in bits.
     pub fp32_storage_bits: u64,
+    /// Weight storage in bits as the engines store them (biases excluded).
+    pub weight_storage_bits: u64,
+    /// The same weights at fp32, in bits.
+    pub fp32_weight_bits: u64,
+    /// Weight compression against fp32: `fp32_weight_bits / weight_storage_bits`.
+    pub compression_ratio: f64,
+    /// Energy of one pass in pJ (analytic).
+    pub energy_pj: f64,
+    /// Operations per pass (2 per MAC).
+    pub ops: u64,
+    /// `ops / energy`: TOPS/W of one pass (compute and memory as modelled).
+    pub tops_per_watt: f64,
+    /// Utilization of the engines' peak over the pass: `ops / (peak ops per cycle · cycles)`.
+    pub utilization: f64,
     /// Per-layer figures.
     pub layers: Vec<InfoLayer>,
 }
 
 impl InfoReport {
     /// Build from a simulation (one pass of the design's batch).
-    pub fn build(sim: &Simulation, network: &str) -> Self {
+    ///
+    /// # Errors
+    /// The energy table lacks an action of the pass.
+    pub fn build(sim: &Simulation, network: &str) -> Result<Self, SimError> {
         let b = sim.design.config.batch;
         let costs = sim.pass_cost(b);
+        let resident = sim.design.config.resident.weights;
+        let ratio = |fp32: u64, stored: u64| {
+            if stored == 0 {
+                0.0
+            } else {
+                fp32 as f64 / stored as f64
+            }
+        };
         let layers: Vec<InfoLayer> = sim
             .plan
             .iter()
             .zip(&costs)
             .enumerate()
-            .map(|(li, (p, c))| InfoLayer {
-                name: p.name.clone(),
-                engine: sim.unit_name(li),
-                kind: p.kind.to_string(),
-                cycles: c.cycles,
-                ops: 2 * c.macs,
-                storage_bits: p.storage_bits,
-                weight_bytes: p.param_bytes,
-                activation_dram_bytes: c.dram_read_bytes + c.dram_write_bytes - p.param_bytes,
+            .map(|(li, (p, c))| {
+                let fp32 = match &sim.qnet.layers[li] {
+                    nacsim_nn::qnet::QLayer::Gemm(q) => 32 * q.weight.len() as u64,
+                    _ => 0,
+                };
+                let fetched = if resident { 0 } else { p.param_bytes };
+                Ok(InfoLayer {
+                    name: p.name.clone(),
+                    engine: sim.unit_name(li),
+                    kind: p.kind.to_string(),
+                    cycles: c.cycles,
+                    ops: 2 * c.macs,
+                    storage_bits: p.storage_bits,
+                    weight_storage_bits: p.weight_storage_bits,
+                    fp32_weight_bits: fp32,
+                    compression_ratio: ratio(fp32, p.weight_storage_bits),
+                    weight_bytes: p.param_bytes,
+                    activation_dram_bytes: c.dram_read_bytes + c.dram_write_bytes - fetched,
+                    energy_pj: sim.energy(c, p.engine)?.total_pj,
+                })
             })
-            .collect();
+            .collect::<Result<_, SimError>>()?;
         let fp32: u64 = sim
             .qnet
             .layers
@@ -364,7 +412,13 @@ impl InfoReport {
                 _ => 0,
             })
             .sum();
-        Self {
+        let wsb: u64 = layers.iter().map(|l| l.weight_storage_bits).sum();
+        let fp32w: u64 = layers.iter().map(|l| l.fp32_weight_bits).sum();
+        let energy_pj: f64 = layers.iter().map(|l| l.energy_pj).sum();
+        let ops: u64 = layers.iter().map(|l| l.ops).sum();
+        let cycles: u64 = layers.iter().map(|l| l.cycles).sum();
+        let peak_ops = sim.peak_ops_per_cycle();
+        Ok(Self {
             design: sim.design.config.name.clone(),
             network: network.to_string(),
             peak_gops: sim.peak_gops(),
@@ -373,7 +427,22 @@ impl InfoReport {
             cycles: layers.iter().map(|l| l.cycles).sum(),
             storage_bits: layers.iter().map(|l| l.storage_bits).sum(),
             fp32_storage_bits: fp32,
+            weight_storage_bits: wsb,
+            fp32_weight_bits: fp32w,
+            compression_ratio: ratio(fp32w, wsb),
+            energy_pj,
+            ops,
+            tops_per_watt: if energy_pj > 0.0 {
+                ops as f64 / energy_pj
+            } else {
+                0.0
+            },
+            utilization: if cycles > 0 {
+                ops as f64 / (peak_ops * cycles) as f64
+            } else {
+                0.0
+            },
             layers,
-        }
+        })
     }
 }

@@ -13,7 +13,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 use crate::design::{Design, DesignError};
-use crate::engine::{Compiled, EngineError, EngineImpl, gemm_rows};
+use crate::engine::{Compiled, EngineError, EngineImpl, LayerSource, gemm_rows};
 use crate::memory::{DramTiming, LayerDemand, schedule};
 
 /// Errors of building or running a simulation.
@@ -74,8 +74,10 @@ pub struct LayerPlan {
     /// Parameter bytes fetched from DRAM per pass: int8 weights, int32 biases, 8-byte
     /// requantization parameters per channel.
     pub param_bytes: u64,
-    /// Storage of the parameters in bits (weights at their bit width, biases at 32).
+    /// Storage of the parameters in bits (weights as the engine stores them, biases at 32).
     pub storage_bits: u64,
+    /// Storage of the weights alone in bits, as the engine stores them (codes).
+    pub weight_storage_bits: u64,
 }
 
 /// Cost of one layer for one pass of `batch` images.
@@ -103,6 +105,8 @@ pub struct LayerCost {
     pub sram_act_read_bytes: u64,
     /// Activation-buffer bytes written.
     pub sram_act_write_bytes: u64,
+    /// Energies the engine computed from its own physics, pJ, keyed `component/action`.
+    pub physics_pj: BTreeMap<String, f64>,
 }
 
 impl LayerCost {
@@ -130,6 +134,9 @@ impl LayerCost {
         self.sram_weight_write_bytes += o.sram_weight_write_bytes * times;
         self.sram_act_read_bytes += o.sram_act_read_bytes * times;
         self.sram_act_write_bytes += o.sram_act_write_bytes * times;
+        for (k, v) in &o.physics_pj {
+            *self.physics_pj.entry(k.clone()).or_default() += v * times as f64;
+        }
     }
 }
 
@@ -143,16 +150,6 @@ pub struct Energy {
     /// By action, `<unit>.<action>` (e.g. `mac.macs`, `sram.activations.read_bytes`).
     pub by_action_pj: BTreeMap<String, f64>,
 }
-
-/// Engine actions costed by the energy table, and their component.
-const ENGINE_ACTIONS: [(&str, &str); 6] = [
-    ("macs", "compute"),
-    ("pe_cycles_idle", "compute"),
-    ("weight_loads", "compute"),
-    ("psum_reads", "accumulators"),
-    ("psum_writes", "accumulators"),
-    ("requants", "requant"),
-];
 
 /// A network mapped onto a design.
 #[derive(Debug)]
@@ -192,18 +189,52 @@ impl Simulation {
                 msg: e.to_string(),
             }
         })?;
-        Self::from_qnet(design, qnet, &model.layers)
+        Self::from_qnet(design, qnet, model, 0)
     }
 
-    /// Map an already quantized network (whose float layers are `layers`) onto `design`.
+    /// [`Simulation::new`] for Monte Carlo trial `trial` of base seed `seed`: stochastic
+    /// engines (device variation) draw their static noise from these.
+    ///
+    /// # Errors
+    /// As [`Simulation::new`].
+    pub fn with_trial(
+        design: Design,
+        model: &Model,
+        calib: &Dataset,
+        seed: u64,
+        trial: u32,
+    ) -> Result<Self, SimError> {
+        let qnet = QNetwork::quantize(model, calib, &design.config.quant).map_err(|e| {
+            SimError::Quantize {
+                network: model.spec.name.clone(),
+                msg: e.to_string(),
+            }
+        })?;
+        Self::build(design, qnet, model, seed, trial)
+    }
+
+    /// Map an already quantized network (quantized from `model`) onto `design`, trial 0 of
+    /// seed 0.
     ///
     /// # Errors
     /// Mapping and engine errors.
     pub fn from_qnet(
         design: Design,
         qnet: QNetwork,
-        layers: &[ResolvedLayer],
+        model: &Model,
+        trial: u32,
     ) -> Result<Self, SimError> {
+        Self::build(design, qnet, model, 0, trial)
+    }
+
+    fn build(
+        design: Design,
+        mut qnet: QNetwork,
+        model: &Model,
+        seed: u64,
+        trial: u32,
+    ) -> Result<Self, SimError> {
+        let layers: &[ResolvedLayer] = &model.layers;
         let engines: Vec<EngineImpl> = design
             .config
             .engines
@@ -214,8 +245,9 @@ impl Simulation {
         // of the same kind (fused ReLUs and the like have no quantized layer).
         let mut fi = 0usize;
         let mut plan = Vec::with_capacity(qnet.layers.len());
-        let wbits = u64::from(design.config.quant.weight_bits);
-        for q in &qnet.layers {
+        let wbits = design.config.quant.weight_bits;
+        for qi in 0..qnet.layers.len() {
+            let q = &qnet.layers[qi];
             let kind = kind_of(q);
             let matches = |l: &ResolvedLayer| {
                 use nacsim_nn::network::LayerSpec as S;
@@ -239,19 +271,57 @@ impl Simulation {
                 });
             };
             let engine = design.engine_for(layers, fi)?;
-            let (compiled, param_bytes, storage_bits) = match (q, engine) {
+            let mut rescaled = None;
+            let (compiled, param_bytes, storage_bits, weight_bits) = match (q, engine) {
                 (QLayer::Gemm(g), Some(e)) => {
-                    let c = engines[e].compile(g).map_err(|source| SimError::Engine {
-                        design: design.path.display().to_string(),
-                        source,
-                    })?;
+                    let Some(Some(p)) = model.params.get(fi) else {
+                        return Err(SimError::Quantize {
+                            network: qnet.name.clone(),
+                            msg: format!("layer {} has no parameters", fl.name),
+                        });
+                    };
+                    let src = LayerSource {
+                        q: g,
+                        weight: p.weight.view(),
+                        bias: p.bias.as_ref().map(|b| b.view()),
+                        index: fi,
+                        seed,
+                        trial,
+                        weight_bits: wbits,
+                    };
+                    let (c, w_scale) =
+                        engines[e]
+                            .compile(&src)
+                            .map_err(|source| SimError::Engine {
+                                design: design.path.display().to_string(),
+                                source,
+                            })?;
+                    if let Some(ws) = w_scale {
+                        let bias = p.bias.as_ref().map(|b| b.to_vec());
+                        rescaled = Some(g.rescaled(ws, bias.as_deref()).map_err(|e| {
+                            SimError::Quantize {
+                                network: qnet.name.clone(),
+                                msg: e.to_string(),
+                            }
+                        })?);
+                    }
                     let n = g.weight.nrows() as u64;
-                    let w = g.weight.len() as u64;
+                    let wb = engines[e].weight_storage_bits(&c);
                     let b = g.bias.len() as u64;
-                    (Some(c), w + 4 * b + 8 * n, w * wbits + 32 * b)
+                    // Codes as stored (whole bytes; none for an engine that holds its weights
+                    // in its arrays), int32 biases, 8-byte requantization parameters per channel.
+                    let code_bytes = if engines[e].holds_weights() {
+                        0
+                    } else {
+                        wb.div_ceil(8)
+                    };
+                    (Some(c), code_bytes + 4 * b + 8 * n, wb + 32 * b, wb)
                 }
-                _ => (None, 0, 0),
+                _ => (None, 0, 0, 0),
             };
+            if let Some(r) = rescaled {
+                qnet.layers[qi] = QLayer::Gemm(r);
+            }
             plan.push(LayerPlan {
                 name: fl.name.clone(),
                 kind,
@@ -263,10 +333,27 @@ impl Simulation {
                 macs_per_image: fl.macs(),
                 param_bytes,
                 storage_bits,
+                weight_storage_bits: weight_bits,
             });
             fi += 1;
         }
         design.engine_for(layers, 0)?; // checks by_index ranges even for networks without products
+        if design.config.resident.weights {
+            let need: u64 = plan.iter().map(|p| p.param_bytes).sum();
+            let have = design.config.sram.weights.capacity_bytes;
+            if need > have {
+                return Err(SimError::Design(DesignError::Mapping {
+                    path: design.path.clone(),
+                    error: nacsim_core::config::FieldError::new(
+                        "resident.weights",
+                        "true",
+                        format!(
+                            "the network's parameters take {need} bytes but sram.weights.capacity_bytes is {have}; raise the capacity or set resident.weights: false"
+                        ),
+                    ),
+                }));
+            }
+        }
         Ok(Self {
             design,
             qnet,
@@ -282,10 +369,31 @@ impl Simulation {
             .map_or("vector".into(), |e| self.engines[e].name().to_string())
     }
 
-    /// Peak operations per second of the design's engines together, in GOPS.
+    /// Peak operations per second of the design's engines together, in GOPS. An engine whose
+    /// size follows the layer (crossbar arrays) counts the largest of its layers.
     pub fn peak_gops(&self) -> f64 {
-        let ops: u64 = self.engines.iter().map(|e| e.peak_ops_per_cycle()).sum();
-        ops as f64 * self.design.clock_hz() / 1e9
+        self.peak_ops_per_cycle() as f64 * self.design.clock_hz() / 1e9
+    }
+
+    /// Peak operations per cycle of the design's engines together (see [`Self::peak_gops`]).
+    pub fn peak_ops_per_cycle(&self) -> u64 {
+        self.engines
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                if e.holds_weights() {
+                    self.plan
+                        .iter()
+                        .filter(|p| p.engine == Some(i))
+                        .filter_map(|p| p.compiled.as_ref())
+                        .map(|c| e.peak_ops_per_cycle_for(c))
+                        .max()
+                        .unwrap_or_else(|| e.peak_ops_per_cycle())
+                } else {
+                    e.peak_ops_per_cycle()
+                }
+            })
+            .sum()
     }
 
     /// Cost of every layer for one pass of `batch` images (analytic; data-independent).
@@ -307,8 +415,21 @@ impl Simulation {
                 need * b <= cap
             })
             .collect();
-        let spilled_in = |i: usize| i == 0 || !(fits[i] && fits[i - 1]);
-        let spilled_out = |i: usize| i == last || !(fits[i] && fits[i + 1]);
+        let io = cfg.resident.io;
+        let spilled_in = |i: usize| {
+            if i == 0 {
+                !io
+            } else {
+                !(fits[i] && fits[i - 1])
+            }
+        };
+        let spilled_out = |i: usize| {
+            if i == last {
+                !io
+            } else {
+                !(fits[i] && fits[i + 1])
+            }
+        };
         let mut costs = Vec::with_capacity(self.plan.len());
         let act_bw = cfg.sram.activations.bytes_per_cycle();
         let w_bw = cfg.sram.weights.bytes_per_cycle();
@@ -323,8 +444,15 @@ impl Simulation {
                     c.sram_weight_read_bytes = ec.weight_sram_read_bytes;
                     c.sram_act_read_bytes = ec.act_sram_read_bytes;
                     c.sram_act_write_bytes = ec.act_sram_write_bytes;
-                    c.sram_weight_write_bytes = p.param_bytes;
-                    c.dram_read_bytes += p.param_bytes;
+                    if !cfg.resident.weights {
+                        c.sram_weight_write_bytes = p.param_bytes;
+                        c.dram_read_bytes += p.param_bytes;
+                    }
+                    for (component, action, pj) in ec.physics_pj {
+                        *c.physics_pj
+                            .entry(format!("{component}/{action}"))
+                            .or_default() += pj;
+                    }
                     let sram_cycles = (c.sram_act_read_bytes + c.sram_act_write_bytes)
                         .div_ceil(act_bw)
                         .max(c.sram_weight_read_bytes.div_ceil(w_bw));
@@ -415,8 +543,9 @@ impl Simulation {
             e.total_pj += pj;
         };
         let unit = engine.map_or("vector".to_string(), |i| self.engines[i].name().to_string());
+        let actions: &[(&str, &str)] = engine.map_or(&[], |i| self.engines[i].priced_actions());
         let mut priced = Counters::new();
-        for (name, _) in ENGINE_ACTIONS {
+        for (name, _) in actions {
             if c.counters.get(name) > 0 {
                 priced.add(name, c.counters.get(name));
             }
@@ -431,7 +560,7 @@ impl Simulation {
             source,
         })?;
         for (action, pj) in &rep.by_action {
-            let component = ENGINE_ACTIONS
+            let component = actions
                 .iter()
                 .find(|(a, _)| a == action)
                 .map(|(_, c)| *c)
@@ -446,6 +575,10 @@ impl Simulation {
                 unit.as_str()
             };
             add(component, format!("{who}.{action}"), pj.0);
+        }
+        for (key, pj) in &c.physics_pj {
+            let (component, action) = key.split_once('/').unwrap_or(("compute", key));
+            add(component, format!("{unit}.{action}"), *pj);
         }
         let (sw, sa) = (&cfg.sram.weights, &cfg.sram.activations);
         for (action, bytes, pj) in [
@@ -527,7 +660,7 @@ impl Simulation {
             } => nacsim_nn::qnet::im2col_i8(x.view(), q.input, q.output, kernel, stride, padding),
         };
         self.engines[e]
-            .run_stepped(c, cols.view(), sink)
+            .run_stepped(c, cols.view(), 0, sink)
             .map_err(|source| SimError::Engine {
                 design: self.design.path.display().to_string(),
                 source,
@@ -541,10 +674,20 @@ struct EngineGemm<'a> {
 }
 
 impl IntGemm for EngineGemm<'_> {
-    fn gemm(&self, layer: usize, x: ArrayView2<i8>, _w: ArrayView2<i8>) -> Array2<i32> {
+    fn gemm(&self, layer: usize, x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32> {
+        self.gemm_at(layer, 0, x, w)
+    }
+
+    fn gemm_at(
+        &self,
+        layer: usize,
+        first_row: u64,
+        x: ArrayView2<i8>,
+        _w: ArrayView2<i8>,
+    ) -> Array2<i32> {
         let p = &self.sim.plan[layer];
         match (p.engine, &p.compiled) {
-            (Some(e), Some(c)) => self.sim.engines[e].run(c, x),
+            (Some(e), Some(c)) => self.sim.engines[e].run(c, x, first_row),
             _ => unreachable!("products only on layers with an engine"),
         }
     }
@@ -564,7 +707,9 @@ mod tests {
     fn design(rows: usize, cols: usize, bw: f64, batch: usize) -> Design {
         let mut d =
             Design::from_texts(DESIGN, ENERGY, Path::new("d.ron"), Path::new("e.ron")).unwrap();
-        let EngineConfig::Systolic(s) = &mut d.config.engines[0].engine;
+        let EngineConfig::Systolic(s) = &mut d.config.engines[0].engine else {
+            unreachable!("the baseline design has a systolic engine")
+        };
         s.rows = rows;
         s.cols = cols;
         d.config.dram.bytes_per_cycle = bw;

@@ -29,6 +29,13 @@ pub enum Error {
         /// The pre-rounding value `2^F · (…)`.
         value: f64,
     },
+    /// A model layer the bit-exact [`SineNetwork`](crate::SineNetwork) cannot run.
+    Unsupported {
+        /// The layer's name in the model.
+        layer: String,
+        /// Why, and what would work.
+        reason: String,
+    },
     /// An operand pair whose table index `|i ± j|` is beyond the built table.
     OutOfRange {
         /// The unit (`versine`, `cos`, `quarter_square`, `cordic`, `sin_cos`).
@@ -64,6 +71,9 @@ impl fmt::Display for Error {
                 "sine: {table} table entry {index} = {value} is within 8 ulps of a rounding tie; \
                  commit the table as golden data instead of generating it"
             ),
+            Error::Unsupported { layer, reason } => {
+                write!(f, "sine: layer {layer}: {reason}")
+            }
             Error::OutOfRange {
                 unit,
                 index,

@@ -21,6 +21,8 @@
 //! | [`reference`](mod@reference) | reference | `sin a sin b`, CORDIC in real arithmetic, the note's error bounds |
 //! | [`timing`] | timing | [`DatapathConfig`] (lanes, ROM ports), [`analytic`] cycles and counters |
 //! | [`stepped`] | timing | [`SineSim`]: products moving one stage per cycle; [`run_stepped`] |
+//! | [`training`] | reference | [`SineKernel`]: the sine-in-float plug of the training loop; [`ShiftRate`] |
+//! | [`network`] | datapath | [`SineNetwork`]: bit-exact fixed-point inference of a sine-trained Dense network, [`SineNetworkConfig`], [`DenseShape`] for [`timing::dense_layer`] |
 //!
 //! # Example
 //!
@@ -50,17 +52,21 @@
 pub mod activation;
 pub mod error;
 pub mod format;
+pub mod network;
 pub mod product;
 pub mod reference;
 pub mod stepped;
 pub mod timing;
+pub mod training;
 
 pub use activation::{InputEncoding, RectifiedSine};
 pub use error::Error;
 pub use format::{ProductFormat, Rounding, quantize, requantize};
+pub use network::{DenseShape, SineNetwork, SineNetworkConfig};
 pub use product::{
     CoarseVersineTable, Cordic, CosTable, ProductConfig, ProductCost, ProductKind,
     QuarterSquareTable, SinCosTable, SineProduct, SineUnit, VersineTable, weight_update,
 };
 pub use stepped::{SineSim, run_stepped};
 pub use timing::{COUNTER_NAMES, Datapath, DatapathConfig, RomConfig, TimingReport, analytic};
+pub use training::{ShiftRate, SineKernel, power_of_two_rate};

@@ -243,6 +243,47 @@ pub fn analytic(dp: &Datapath, lengths: &[usize]) -> TimingReport {
     .report(dp.lanes, cycles)
 }
 
+/// Cycles and counters of one Dense layer over `rows` input vectors: `rows · out` dot products
+/// of length `fan_in` (every product is issued, zeros included, as the datapath has no zero
+/// skipping), by the formula of [`analytic`] without building the list of lengths. Table reads
+/// (`table_reads`) are counted apart from adds (`adds`, accumulation excluded, see
+/// [`COUNTER_NAMES`]).
+///
+/// ```
+/// use nacsim_sine::{DatapathConfig, ProductConfig, ProductFormat, ProductKind, RomConfig};
+/// use nacsim_sine::timing::{analytic, dense_layer};
+/// let dp = DatapathConfig {
+///     product: ProductConfig { format: ProductFormat::half_range(10, 24), kind: ProductKind::Versine },
+///     lanes: 8,
+///     rom: RomConfig { ports_per_copy: 2, copies: 8 },
+/// }
+/// .build()?;
+/// let r = dense_layer(&dp, 1, 784, 256);
+/// assert_eq!(r, analytic(&dp, &vec![784; 256]));
+/// assert_eq!(r.cycles, (784 * 256u64).div_ceil(8) + 5);
+/// assert_eq!(r.counters.get("table_reads"), 2 * 784 * 256);
+/// # Ok::<(), nacsim_sine::Error>(())
+/// ```
+pub fn dense_layer(dp: &Datapath, rows: usize, fan_in: usize, out: usize) -> TimingReport {
+    let dots = rows as u64 * out as u64;
+    let t = dots * fan_in as u64;
+    let cycles = if t == 0 {
+        0
+    } else {
+        t.div_ceil(dp.issue_width as u64) + dp.depth as u64 - 1
+    };
+    let c = dp.cost();
+    Tally {
+        accumulates: t,
+        adds: t * c.adds as u64,
+        operand_reads: 2 * t,
+        output_writes: dots,
+        products: t,
+        table_reads: t * c.table_reads as u64,
+    }
+    .report(dp.lanes, cycles)
+}
+
 /// Maps a build error to the house's validation error, with the path relative to the config.
 fn field_errors(e: Error) -> Vec<FieldError> {
     match e {

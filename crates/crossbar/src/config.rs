@@ -1,0 +1,792 @@
+//! Every knob of a crossbar engine: array size, device conductance range, signed-weight scheme,
+//! mapping, DAC/TIA/ADC periphery, non-idealities, timing and energy constants.
+//!
+//! Provenance tags follow `docs/engines/crossbar.md`: **\[V\]** read in a peer simulator or paper,
+//! **\[I\]** inferred / assumed. Every `[I]` default is a field so that the paper's actual choice
+//! can be selected later.
+
+use nacsim_core::config::{Checks, FieldError, Validate};
+use serde::{Deserialize, Serialize};
+
+/// Largest accepted `array_rows` / `array_cols`.
+pub const MAX_ARRAY_DIM: usize = 4096;
+
+/// Conductance range of the array's devices: `levels` equally spaced conductances from
+/// `g_off_s` to `g_on_s` (the finite-level model of NeuroSim `maxNumLevel`, CrossSim
+/// `cell_bits`, aihwkit `dw_min` \[V\]).
+///
+/// The default is a generic HfOx/TaOx RRAM: NeuroSim V3.0 manual Table II, "TaOx/HfOx
+/// (Wu et al. 2018)": R_ON = 100 kΩ, ON/OFF = 10, 128 states \[V\]. Device physics (pulse
+/// responses, ODE models) lives in `nacsim-device`; this struct only describes the range the
+/// array can be programmed to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceRange {
+    /// Highest (LRS, ON) conductance in siemens (default 1e-5 S = 1/100 kΩ).
+    pub g_on_s: f64,
+    /// Lowest (HRS, OFF) conductance in siemens (default 1e-6 S: ON/OFF = 10).
+    pub g_off_s: f64,
+    /// Number of programmable conductance levels, equally spaced in conductance (in
+    /// resistance for [`SignedScheme::Bridge`]) (default 128; 2..=2^24).
+    pub levels: u32,
+}
+
+impl Default for DeviceRange {
+    fn default() -> Self {
+        DeviceRange {
+            g_on_s: 1e-5,
+            g_off_s: 1e-6,
+            levels: 128,
+        }
+    }
+}
+
+/// How a signed weight is made from non-negative conductances (note §1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum SignedScheme {
+    /// Two columns per output, `w ∝ G⁺ − G⁻`; one device of the pair stays at `g_off_s`
+    /// (CrossSim `BALANCED`, MemTorch `DoubleColumn` \[V\]). Weight unit `Δg = (g_on−g_off)/(levels−1)`,
+    /// `2·levels − 1` distinct weights. The default.
+    #[default]
+    Differential,
+    /// One device per weight and one reference column per tile whose devices sit at
+    /// `G_ref = (g_on+g_off)/2`; the reference current is subtracted in analog before the
+    /// TIA, `w ∝ G − G_ref` (NeuroSim dummy columns \[V\]). `levels` distinct weights.
+    Reference,
+    /// Four-device memristor bridge (Adhikari et al. 2012, the paper's ref. \[3\]):
+    /// `ψ = M2/(M1+M2) − M4/(M3+M4)`, with `M1 = M4 = R_a`, `M2 = M3 = R_b`,
+    /// `R_a + R_b = R_on + R_off` (complementary programming) so that `ψ` is linear in
+    /// resistance; `levels` resistance levels. The bridge output drives a differential amplifier
+    /// of transconductance `g_on_s` \[I\] onto the column. IR drop is not modelled for it.
+    Bridge,
+}
+
+/// Weight → conductance mapping (MemTorch `naive_map` \[V\]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MappingConfig {
+    /// Percentile of `|w|` (over the layer, or the column with `per_column_scale`) that maps to
+    /// the largest conductance difference; larger weights are clipped (default 100 = max |w|;
+    /// range (0, 100]). MemTorch's `p_l` \[V\].
+    pub clip_percentile: f64,
+    /// One `w_max` per output column instead of one per layer (default `false`). The column
+    /// scale is applied digitally after the ADC, so it costs nothing in the array.
+    pub per_column_scale: bool,
+}
+
+impl Default for MappingConfig {
+    fn default() -> Self {
+        MappingConfig {
+            clip_percentile: 100.0,
+            per_column_scale: false,
+        }
+    }
+}
+
+/// How int8 input codes become row voltages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum InputEncoding {
+    /// One multi-bit voltage per input (bipolar DAC, `dac.bits` bits); codes are rounded to the
+    /// DAC grid when `dac.bits < 8`. The default.
+    #[default]
+    Parallel,
+    /// Bit-serial (ISAAC \[V\]): the two's-complement code is cut into slices of
+    /// `bits_per_slice` bits (the top slice signed), applied one per read, and the ADC codes are
+    /// shifted and added digitally.
+    BitSerial {
+        /// Bits per slice, 1..=8 (ISAAC: 1).
+        bits_per_slice: u32,
+    },
+}
+
+/// Row drivers (DACs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DacConfig {
+    /// Resolution of a parallel DAC in bits (default 8, exact for int8 codes; 1..=16).
+    /// Ignored with [`InputEncoding::BitSerial`], where the DAC has `bits_per_slice` bits.
+    pub bits: u32,
+    /// Read voltage in volts of the largest input magnitude (default 0.2 V \[I\]; CrossSim uses
+    /// 0.1 V \[V\]). Must not exceed `read_disturb_v`.
+    pub v_read_v: f64,
+    /// Parallel or bit-serial inputs (default parallel).
+    pub encoding: InputEncoding,
+    /// DAC settling time per read in ns (default 1 ns \[I\]).
+    pub settle_ns: f64,
+}
+
+impl Default for DacConfig {
+    fn default() -> Self {
+        DacConfig {
+            bits: 8,
+            v_read_v: 0.2,
+            encoding: InputEncoding::Parallel,
+            settle_ns: 1.0,
+        }
+    }
+}
+
+/// Transimpedance amplifier on each output column, `v = R_f·(I⁺ − I⁻)` (note §1.4).
+///
+/// The gain `R_f` is not a knob: it is derived per layer so that the ADC's full scale
+/// (`adc.v_full_scale_v`) corresponds to an exact power-of-two number of unit currents, which
+/// keeps the digital shift-and-add integer-exact (see [`ProgrammedLayer::tia_gain_ohm`](crate::ProgrammedLayer::tia_gain_ohm)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TiaConfig {
+    /// Output rail in volts: `|v|` is clamped to it (default 1.0 V \[I\], equal to the ADC full
+    /// scale, so the rails never clip before the ADC does).
+    pub v_sat_v: f64,
+}
+
+impl Default for TiaConfig {
+    fn default() -> Self {
+        TiaConfig { v_sat_v: 1.0 }
+    }
+}
+
+/// Column ADCs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum AdcKind {
+    /// No quantization and no clipping: the ADC returns the column value rounded to one unit
+    /// current (the smallest step the ideal mapping can produce). Timing and energy are still
+    /// those of a `bits`-bit ADC.
+    Ideal,
+    /// A uniform symmetric ADC with codes `−(2^(bits−1)−1)..=2^(bits−1)−1`, rounding to
+    /// nearest with ties to even (default). One bit is read as a comparator with a dead zone,
+    /// codes −1, 0, 1.
+    Uniform,
+}
+
+/// How an ADC's full scale is chosen from the layer's ideal codes `q` (per layer and input
+/// slice, max over row tiles and columns; in unit currents).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum AdcRange {
+    /// `frac × max Σ_k |q_k|·max|digit|`: `frac = 1` never clips (range (0, 1]).
+    WorstCase {
+        /// Fraction of the worst case.
+        frac: f64,
+    },
+    /// `sigmas × max sqrt(Σ_k q_k²)·max|digit|/√3`: `sigmas` standard deviations of a column
+    /// sum with inputs uniform over the digit range, capped at the worst case (> 0). A
+    /// data-free calibration \[I\]: the worst case wastes most codes on sums that never occur
+    /// (column sums grow like `√K`, the worst case like `K`).
+    Statistical {
+        /// Standard deviations covered.
+        sigmas: f64,
+    },
+}
+
+/// Column ADCs: resolution, range and sharing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdcConfig {
+    /// Ideal or quantizing (default [`AdcKind::Uniform`]).
+    pub kind: AdcKind,
+    /// Resolution in bits (default 8, ISAAC \[V\]; 1..=16).
+    pub bits: u32,
+    /// How the full scale is set from the programmed weights (default
+    /// `Statistical(sigmas: 4.0)`). The LSB is then rounded up to a power of two unit currents
+    /// (≥ 1), so the real full scale is at least this.
+    pub range: AdcRange,
+    /// ADC input full scale in volts (default 1.0 V \[I\]); sets the TIA gain.
+    pub v_full_scale_v: f64,
+    /// Output columns sharing one ADC, converted one after another (default 128: one ADC per
+    /// 128-column array, ISAAC \[V\]). Clamped to the columns of a tile.
+    pub cols_per_adc: usize,
+    /// Time of one conversion in ns (default 0.78125 ns: 1.28 GS/s, ISAAC \[V\]).
+    pub conversion_ns: f64,
+}
+
+impl Default for AdcConfig {
+    fn default() -> Self {
+        AdcConfig {
+            kind: AdcKind::Uniform,
+            bits: 8,
+            range: AdcRange::Statistical { sigmas: 4.0 },
+            v_full_scale_v: 1.0,
+            cols_per_adc: 128,
+            conversion_ns: 0.781_25,
+        }
+    }
+}
+
+/// Distribution of device-to-device variation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum D2dDistribution {
+    /// `G·(1 + σ·ξ)`, clamped at 0 S (default).
+    #[default]
+    Normal,
+    /// `G·exp(σ·ξ)` (median-preserving; `σ` is the log-std, ≈ relative σ for small σ).
+    LogNormal,
+}
+
+/// Which programming pulses share one voltage error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum VoltageErrorScope {
+    /// Independent per device (default).
+    #[default]
+    Device,
+    /// One error per row driver, shared by every device of an array row (note §3.2 \[I\]).
+    RowDriver,
+}
+
+/// Where read noise enters the signal chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ReadNoiseModel {
+    /// Before each tile's TIA and ADC (the physical place): one draw per input row, slice, row
+    /// tile and column; the noise is clipped and quantized with the signal. The default.
+    #[default]
+    BeforeAdc,
+    /// Output-referred: the variances of every tile and slice are summed (`4^shift` per slice)
+    /// and one draw per input row and output column is added after the shift-and-add, rounded
+    /// to an output unit. `S·T_r` times fewer draws (the speed option for Monte Carlo sweeps);
+    /// it ignores the ADC's clipping and quantization of the noise.
+    OutputReferred,
+}
+
+/// IR drop along the wires.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum IrDrop {
+    /// Ideal wires (default; IR drop is slow to program).
+    #[default]
+    Off,
+    /// Resistive row and column lines, solved per tile at programming time (see
+    /// [`irdrop`](crate::irdrop) for the nodal model and the linearization used in `run`).
+    Lines {
+        /// Resistance of one wire segment between adjacent crosspoints in ohms (aihwkit's
+        /// `ir_drop` example: 0.35 Ω \[V\]). Must be > 0.
+        segment_ohm: f64,
+    },
+}
+
+/// Every non-ideality, each independently sweepable and seeded from its own
+/// [`Purpose`](nacsim_core::Purpose). All zero (the default) is the ideal crossbar.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NonIdealities {
+    /// Relative σ of static device-to-device conductance variation (fraction: 0.05 = 5 %;
+    /// default 0). Stream `DeviceToDevice`.
+    pub d2d_sigma_rel: f64,
+    /// Distribution of the d2d variation (default normal).
+    pub d2d_distribution: D2dDistribution,
+    /// σ of the additive programming (write-verify) error as a fraction of `g_on − g_off`
+    /// (CrossSim `Independent` \[V\]; default 0). Stream `ProgrammingError`.
+    pub programming_sigma_rel: f64,
+    /// Relative σ of the programming-voltage error `ΔV/V_p` (default 0). Stream
+    /// `ProgrammingVoltage`.
+    pub programming_voltage_sigma_rel: f64,
+    /// Linear sensitivity `s` of the programmed conductance excursion to the relative voltage
+    /// error: `G = g_off + (G_target − g_off)·(1 + s·ΔV/V_p)` (default 1.0 \[I\]; the exact pulse
+    /// physics is a later issue).
+    pub programming_voltage_sensitivity: f64,
+    /// Which devices share a programming-voltage error (default per device).
+    pub programming_voltage_scope: VoltageErrorScope,
+    /// Relative σ of read noise `G·(1 + σ·ξ)`, redrawn for every MVM (NeuroSim `sigmaReadNoise`
+    /// \[V\]; default 0). Stream `ReadNoise`, keyed by input row and column.
+    pub read_noise_sigma_rel: f64,
+    /// Where read noise is added (default before the ADC).
+    pub read_noise_model: ReadNoiseModel,
+    /// Fraction of devices stuck at `g_on_s` (MemTorch `lrs_proportion` \[V\]; default 0).
+    /// Stream `StuckAt`.
+    pub stuck_on_frac: f64,
+    /// Fraction of devices stuck at `g_off_s` (default 0). Stream `StuckAt`.
+    pub stuck_off_frac: f64,
+    /// Mean drift exponent ν of `G(t) = G0·(t/t0)^−ν` (MemTorch `Retention` \[V\]; default 0).
+    pub drift_nu: f64,
+    /// σ of ν across devices (normal, clamped at 0; default 0). Stream `Drift`.
+    pub drift_nu_sigma: f64,
+    /// Time since programming in seconds at which the layer is read (default 1 s).
+    pub drift_time_s: f64,
+    /// Drift reference time t0 in seconds (default 1 s, NeuroSim V1.4 \[V\]).
+    pub drift_t0_s: f64,
+    /// Wire resistance (default off).
+    pub ir_drop: IrDrop,
+}
+
+impl Default for NonIdealities {
+    fn default() -> Self {
+        NonIdealities {
+            d2d_sigma_rel: 0.0,
+            d2d_distribution: D2dDistribution::Normal,
+            programming_sigma_rel: 0.0,
+            programming_voltage_sigma_rel: 0.0,
+            programming_voltage_sensitivity: 1.0,
+            programming_voltage_scope: VoltageErrorScope::Device,
+            read_noise_sigma_rel: 0.0,
+            read_noise_model: ReadNoiseModel::BeforeAdc,
+            stuck_on_frac: 0.0,
+            stuck_off_frac: 0.0,
+            drift_nu: 0.0,
+            drift_nu_sigma: 0.0,
+            drift_time_s: 1.0,
+            drift_t0_s: 1.0,
+            ir_drop: IrDrop::Off,
+        }
+    }
+}
+
+/// Clock and read-phase timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimingConfig {
+    /// Clock of the periphery and digital logic in MHz (default 1000 \[I\]; ISAAC: 1.2 GHz).
+    pub clock_mhz: f64,
+    /// Read (integration) time of one MVM in ns (default 10 ns \[I\]).
+    pub integration_ns: f64,
+    /// Sample-and-hold after the TIA (ISAAC \[V\]; default `true`): the next read overlaps the
+    /// previous read's ADC conversions.
+    pub sample_hold: bool,
+}
+
+impl Default for TimingConfig {
+    fn default() -> Self {
+        TimingConfig {
+            clock_mhz: 1000.0,
+            integration_ns: 10.0,
+            sample_hold: true,
+        }
+    }
+}
+
+/// Energy per action in pJ, priced after the run from the counters.
+///
+/// Sources: ISAAC (Shafiee et al., ISCA 2016, Table 2, per IMA of 8 arrays of 128×128):
+/// ADC 8 bit 1.28 GS/s ×8 = 16 mW; DAC 1 bit ×8×128 = 4 mW; sample-and-hold ×8×128 = 10 µW;
+/// shift-and-add ×4 = 0.2 mW; read cycle 100 ns, digital clock 1.2 GHz.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnergyConstants {
+    /// Energy of one 8-bit ADC conversion in pJ (default 12.5 = 16 mW / 1.28 GS/s, ISAAC \[V\]).
+    /// Scaled by `2^(bits−8)` for other resolutions (Walden figure of merit \[I\]).
+    pub adc_8bit_pj: f64,
+    /// Energy of one 1-bit DAC conversion in pJ (default 3.9e-4 = 4 mW / 1024 DACs / 10 MHz,
+    /// ISAAC \[V\]). Scaled linearly with DAC bits \[I\].
+    pub dac_1bit_pj: f64,
+    /// Energy of one TIA/sample-and-hold read of a column in pJ (default 1e-3 ≈ 10 µW / 1024
+    /// S&H / 10 MHz, ISAAC's S&H \[V\]; a TIA is assumed to cost the same \[I\]).
+    pub tia_pj: f64,
+    /// Energy of one digital shift-and-add in pJ (default 0.05 ≈ 0.2 mW / 4 units / 1.2 GHz,
+    /// ISAAC \[V\], rounded up \[I\]).
+    pub shift_add_pj: f64,
+}
+
+impl Default for EnergyConstants {
+    fn default() -> Self {
+        EnergyConstants {
+            adc_8bit_pj: 12.5,
+            dac_1bit_pj: 3.9e-4,
+            tia_pj: 1e-3,
+            shift_add_pj: 0.05,
+        }
+    }
+}
+
+/// A memristor crossbar engine: every knob, with units in the field names.
+///
+/// Every field has a default ([`CrossbarConfig::default`]), so `()` in RON is a valid config:
+///
+/// ```
+/// use std::path::Path;
+/// use nacsim_crossbar::CrossbarConfig;
+/// let cfg: CrossbarConfig = nacsim_core::config::parse(
+///     "(array_rows: 64, array_cols: 64, adc: (kind: Uniform, bits: 6, range: WorstCase(frac: 0.5),
+///       v_full_scale_v: 1.0, cols_per_adc: 8, conversion_ns: 1.0),
+///       nonideal: (d2d_sigma_rel: 0.05, read_noise_sigma_rel: 0.01))",
+///     Path::new("xbar.ron"),
+/// )?;
+/// assert_eq!(cfg.device.levels, 128);
+/// assert_eq!(cfg.nonideal.d2d_sigma_rel, 0.05);
+/// # Ok::<(), nacsim_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrossbarConfig {
+    /// Rows (word lines) of one physical array (default 128, ISAAC \[V\]; 1..=4096).
+    pub array_rows: usize,
+    /// Columns (bit lines) of one physical array (default 128; 2..=4096). Outputs per array:
+    /// `cols/2` (differential, bridge) or `cols − 1` (reference).
+    pub array_cols: usize,
+    /// Device conductance range (default generic HfOx RRAM).
+    pub device: DeviceRange,
+    /// Signed-weight scheme (default differential pair).
+    pub signed: SignedScheme,
+    /// Weight mapping.
+    pub mapping: MappingConfig,
+    /// Row drivers.
+    pub dac: DacConfig,
+    /// Column TIAs.
+    pub tia: TiaConfig,
+    /// Column ADCs.
+    pub adc: AdcConfig,
+    /// Non-idealities (default: none).
+    pub nonideal: NonIdealities,
+    /// Copies of each layer's arrays working on different input rows (conv: im2col rows). The
+    /// row count, hence latency, is divided by it (default 1).
+    pub replication: usize,
+    /// Largest read voltage in volts that does not disturb the stored state (default 0.5 V
+    /// \[I\]: below the ≈1 V SET voltage of HfOx cells).
+    pub read_disturb_v: f64,
+    /// Clock and read timing.
+    pub timing: TimingConfig,
+    /// Energy per action.
+    pub energy: EnergyConstants,
+}
+
+impl Default for CrossbarConfig {
+    fn default() -> Self {
+        CrossbarConfig {
+            array_rows: 128,
+            array_cols: 128,
+            device: DeviceRange::default(),
+            signed: SignedScheme::Differential,
+            mapping: MappingConfig::default(),
+            dac: DacConfig::default(),
+            tia: TiaConfig::default(),
+            adc: AdcConfig::default(),
+            nonideal: NonIdealities::default(),
+            replication: 1,
+            read_disturb_v: 0.5,
+            timing: TimingConfig::default(),
+            energy: EnergyConstants::default(),
+        }
+    }
+}
+
+impl CrossbarConfig {
+    /// The default config with every non-ideality off, an ideal ADC and an 8-bit (exact) DAC:
+    /// `run` then equals the ideal mapping exactly.
+    pub fn ideal() -> Self {
+        let mut c = CrossbarConfig::default();
+        c.adc.kind = AdcKind::Ideal;
+        c
+    }
+
+    /// Outputs (weight columns) one physical array holds.
+    pub fn outputs_per_array(&self) -> usize {
+        match self.signed {
+            SignedScheme::Differential | SignedScheme::Bridge => self.array_cols / 2,
+            SignedScheme::Reference => self.array_cols.saturating_sub(1),
+        }
+        .max(1)
+    }
+
+    /// Devices per weight: 2 (differential), 1 (reference; plus one reference device per
+    /// array row), 4 (bridge).
+    pub fn devices_per_weight(&self) -> usize {
+        match self.signed {
+            SignedScheme::Differential => 2,
+            SignedScheme::Reference => 1,
+            SignedScheme::Bridge => 4,
+        }
+    }
+
+    /// Input slices per input vector: 1 for parallel inputs, `⌈8/bits_per_slice⌉` bit-serial.
+    pub fn input_slices(&self) -> u32 {
+        match self.dac.encoding {
+            InputEncoding::Parallel => 1,
+            InputEncoding::BitSerial { bits_per_slice } => 8u32.div_ceil(bits_per_slice.max(1)),
+        }
+    }
+
+    /// DAC resolution in bits as built: `dac.bits` (parallel) or `bits_per_slice`.
+    pub fn dac_bits(&self) -> u32 {
+        match self.dac.encoding {
+            InputEncoding::Parallel => self.dac.bits,
+            InputEncoding::BitSerial { bits_per_slice } => bits_per_slice,
+        }
+    }
+
+    /// Peak operations per cycle (2 per MAC) of one layer's array set when every array is full:
+    /// `2 · array_rows · outputs_per_array · replication` MACs every steady-state input vector
+    /// (see [`timing`](crate::timing)), at least 1. Scales with the number of arrays a layer
+    /// occupies; this is the figure for one array (× replication).
+    pub fn peak_ops_per_cycle(&self) -> u64 {
+        let macs = (self.array_rows * self.outputs_per_array() * self.replication.max(1)) as u64;
+        let per_vector = crate::timing::steady_cycles_per_vector(self, self.outputs_per_array());
+        (2 * macs / per_vector.max(1)).max(1)
+    }
+}
+
+fn finite_nonneg(c: &mut Checks, v: f64, field: &str) {
+    c.check(
+        v.is_finite() && v >= 0.0,
+        field,
+        v,
+        "must be finite and >= 0",
+    );
+}
+
+fn finite_pos(c: &mut Checks, v: f64, field: &str) {
+    c.check(v.is_finite() && v > 0.0, field, v, "must be finite and > 0");
+}
+
+impl Validate for DeviceRange {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut c = Checks::new();
+        finite_pos(&mut c, self.g_off_s, "g_off_s");
+        if finite_pos_ok(self.g_on_s) {
+            c.check(
+                self.g_on_s > self.g_off_s,
+                "g_on_s",
+                self.g_on_s,
+                &format!(
+                    "must be > g_off_s = {} (ON is the high conductance)",
+                    self.g_off_s
+                ),
+            );
+        } else {
+            finite_pos(&mut c, self.g_on_s, "g_on_s");
+        }
+        c.check(
+            (2..=1 << 24).contains(&self.levels),
+            "levels",
+            self.levels,
+            "must be in 2..=16777216",
+        );
+        c.finish()
+    }
+}
+
+fn finite_pos_ok(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+
+impl Validate for NonIdealities {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut c = Checks::new();
+        finite_nonneg(&mut c, self.d2d_sigma_rel, "d2d_sigma_rel");
+        finite_nonneg(&mut c, self.programming_sigma_rel, "programming_sigma_rel");
+        finite_nonneg(
+            &mut c,
+            self.programming_voltage_sigma_rel,
+            "programming_voltage_sigma_rel",
+        );
+        c.check(
+            self.programming_voltage_sensitivity.is_finite(),
+            "programming_voltage_sensitivity",
+            self.programming_voltage_sensitivity,
+            "must be finite",
+        );
+        finite_nonneg(&mut c, self.read_noise_sigma_rel, "read_noise_sigma_rel");
+        let frac = "must be a fraction in [0, 1]";
+        c.check(
+            (0.0..=1.0).contains(&self.stuck_on_frac),
+            "stuck_on_frac",
+            self.stuck_on_frac,
+            frac,
+        );
+        c.check(
+            (0.0..=1.0).contains(&self.stuck_off_frac),
+            "stuck_off_frac",
+            self.stuck_off_frac,
+            frac,
+        );
+        c.check(
+            self.stuck_on_frac + self.stuck_off_frac <= 1.0,
+            "stuck_off_frac",
+            self.stuck_off_frac,
+            "stuck_on_frac + stuck_off_frac must be <= 1",
+        );
+        finite_nonneg(&mut c, self.drift_nu, "drift_nu");
+        finite_nonneg(&mut c, self.drift_nu_sigma, "drift_nu_sigma");
+        finite_pos(&mut c, self.drift_time_s, "drift_time_s");
+        finite_pos(&mut c, self.drift_t0_s, "drift_t0_s");
+        if let IrDrop::Lines { segment_ohm } = self.ir_drop {
+            finite_pos(&mut c, segment_ohm, "ir_drop.segment_ohm");
+        }
+        c.finish()
+    }
+}
+
+impl Validate for CrossbarConfig {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut c = Checks::new();
+        c.check(
+            (1..=MAX_ARRAY_DIM).contains(&self.array_rows),
+            "array_rows",
+            self.array_rows,
+            "must be in 1..=4096",
+        );
+        c.check(
+            (2..=MAX_ARRAY_DIM).contains(&self.array_cols),
+            "array_cols",
+            self.array_cols,
+            "must be in 2..=4096 (a signed weight needs two columns or a reference column)",
+        );
+        c.nested("device", &self.device);
+        let p = self.mapping.clip_percentile;
+        c.check(
+            p.is_finite() && p > 0.0 && p <= 100.0,
+            "mapping.clip_percentile",
+            p,
+            "must be in (0, 100]",
+        );
+        c.check(
+            (1..=16).contains(&self.dac.bits),
+            "dac.bits",
+            self.dac.bits,
+            "must be in 1..=16",
+        );
+        if let InputEncoding::BitSerial { bits_per_slice } = self.dac.encoding {
+            c.check(
+                (1..=8).contains(&bits_per_slice),
+                "dac.encoding.bits_per_slice",
+                bits_per_slice,
+                "must be in 1..=8",
+            );
+        }
+        finite_pos(&mut c, self.dac.v_read_v, "dac.v_read_v");
+        finite_pos(&mut c, self.read_disturb_v, "read_disturb_v");
+        if self.dac.v_read_v.is_finite() && self.read_disturb_v.is_finite() {
+            c.check(
+                self.dac.v_read_v <= self.read_disturb_v,
+                "dac.v_read_v",
+                self.dac.v_read_v,
+                &format!(
+                    "must be <= read_disturb_v = {} V (reads would disturb the stored state)",
+                    self.read_disturb_v
+                ),
+            );
+        }
+        finite_nonneg(&mut c, self.dac.settle_ns, "dac.settle_ns");
+        finite_pos(&mut c, self.tia.v_sat_v, "tia.v_sat_v");
+        c.check(
+            (1..=16).contains(&self.adc.bits),
+            "adc.bits",
+            self.adc.bits,
+            "must be in 1..=16",
+        );
+        match self.adc.range {
+            AdcRange::WorstCase { frac } => {
+                c.check(
+                    frac.is_finite() && frac > 0.0 && frac <= 1.0,
+                    "adc.range.frac",
+                    frac,
+                    "must be in (0, 1]",
+                );
+            }
+            AdcRange::Statistical { sigmas } => finite_pos(&mut c, sigmas, "adc.range.sigmas"),
+        }
+        finite_pos(&mut c, self.adc.v_full_scale_v, "adc.v_full_scale_v");
+        c.check(
+            self.adc.cols_per_adc >= 1,
+            "adc.cols_per_adc",
+            self.adc.cols_per_adc,
+            "must be at least 1",
+        );
+        finite_pos(&mut c, self.adc.conversion_ns, "adc.conversion_ns");
+        c.nested("nonideal", &self.nonideal);
+        if self.signed == SignedScheme::Bridge && self.nonideal.ir_drop != IrDrop::Off {
+            c.push(FieldError::new(
+                "nonideal.ir_drop",
+                "Lines",
+                "is not modelled for signed: Bridge; use Off",
+            ));
+        }
+        c.check(
+            self.replication >= 1,
+            "replication",
+            self.replication,
+            "must be at least 1",
+        );
+        finite_pos(&mut c, self.timing.clock_mhz, "timing.clock_mhz");
+        finite_nonneg(&mut c, self.timing.integration_ns, "timing.integration_ns");
+        finite_nonneg(&mut c, self.energy.adc_8bit_pj, "energy.adc_8bit_pj");
+        finite_nonneg(&mut c, self.energy.dac_1bit_pj, "energy.dac_1bit_pj");
+        finite_nonneg(&mut c, self.energy.tia_pj, "energy.tia_pj");
+        finite_nonneg(&mut c, self.energy.shift_add_pj, "energy.shift_add_pj");
+        c.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn errs(cfg: &CrossbarConfig) -> String {
+        cfg.validate()
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn default_and_ideal_validate_and_round_trip() {
+        CrossbarConfig::default().validate().unwrap();
+        CrossbarConfig::ideal().validate().unwrap();
+        let text = nacsim_core::config::ron_pretty(&CrossbarConfig::default()).unwrap();
+        let back: CrossbarConfig = nacsim_core::config::parse(&text, Path::new("x.ron")).unwrap();
+        assert_eq!(back, CrossbarConfig::default());
+        let empty: CrossbarConfig = nacsim_core::config::parse("()", Path::new("x.ron")).unwrap();
+        assert_eq!(empty, CrossbarConfig::default());
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let mut c = CrossbarConfig::default();
+        c.device.g_on_s = 1e-7; // below g_off
+        c.nonideal.d2d_sigma_rel = -0.1;
+        c.adc.bits = 0;
+        c.array_rows = 0;
+        c.dac.v_read_v = 0.8;
+        let e = errs(&c);
+        assert!(
+            e.contains("device.g_on_s = 0.0000001: must be > g_off_s"),
+            "{e}"
+        );
+        assert!(
+            e.contains("nonideal.d2d_sigma_rel = -0.1: must be finite and >= 0"),
+            "{e}"
+        );
+        assert!(e.contains("adc.bits = 0: must be in 1..=16"), "{e}");
+        assert!(e.contains("array_rows = 0: must be in 1..=4096"), "{e}");
+        assert!(
+            e.contains("dac.v_read_v = 0.8: must be <= read_disturb_v = 0.5 V"),
+            "{e}"
+        );
+        let mut c = CrossbarConfig::default();
+        c.adc.bits = 17;
+        c.array_cols = 0;
+        c.signed = SignedScheme::Bridge;
+        c.nonideal.ir_drop = IrDrop::Lines { segment_ohm: 1.0 };
+        c.nonideal.stuck_on_frac = 0.7;
+        c.nonideal.stuck_off_frac = 0.7;
+        let e = errs(&c);
+        assert!(e.contains("adc.bits = 17"), "{e}");
+        assert!(e.contains("array_cols = 0"), "{e}");
+        assert!(e.contains("nonideal.ir_drop = Lines"), "{e}");
+        assert!(
+            e.contains("stuck_on_frac + stuck_off_frac must be <= 1"),
+            "{e}"
+        );
+        let err = nacsim_core::config::parse::<CrossbarConfig>("(adc_bits: 8)", Path::new("x.ron"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("adc_bits"), "{err}");
+    }
+
+    #[test]
+    fn outputs_and_slices_follow_scheme_and_encoding() {
+        let mut c = CrossbarConfig::default();
+        assert_eq!(c.outputs_per_array(), 64);
+        c.signed = SignedScheme::Reference;
+        assert_eq!(c.outputs_per_array(), 127);
+        assert_eq!(c.input_slices(), 1);
+        c.dac.encoding = InputEncoding::BitSerial { bits_per_slice: 3 };
+        assert_eq!(c.input_slices(), 3);
+        assert_eq!(c.dac_bits(), 3);
+        assert!(c.peak_ops_per_cycle() >= 1);
+    }
+}

@@ -1,0 +1,270 @@
+//! Analytic timing, action counts and energy of a programmed layer (timing and cost layers).
+//!
+//! # Model
+//!
+//! A layer with fan-in `K` and `N` outputs sits on `T_r = ⌈K/array_rows⌉` row tiles ×
+//! `T_c = ⌈N/outputs_per_array⌉` column tiles, each a physical array with its own DACs, TIAs
+//! and ADCs, all reading in parallel (per-tile parallelism); `replication` copies of the whole
+//! set take different input rows. An input vector is applied in `S` slices (1 parallel, or
+//! `⌈8/bits_per_slice⌉` bit-serial). Per slice:
+//!
+//! ```text
+//! read  = ⌈(dac.settle_ns + timing.integration_ns)·f⌉            cycles (DAC settle + integration)
+//! adc   = min(adc.cols_per_adc, outputs in the widest tile)·⌈adc.conversion_ns·f⌉   (column sharing)
+//! items = ⌈rows/replication⌉·S
+//! with sample-and-hold:  cycles = read + (items − 1)·max(read, adc) + adc + tail
+//! without:               cycles = items·(read + adc) + tail
+//! tail  = 1 + ⌈log2 T_r⌉       (shift-and-add of the last code, then the adder tree over row tiles)
+//! ```
+//!
+//! With sample-and-hold the array integrates the next slice while the ADCs convert the held
+//! previous one (derivation in the module [`stepped`](crate::stepped), which steps exactly this
+//! pipeline). `items = 0` costs 0 cycles.
+//!
+//! # Counters (`n` = rows, all slices)
+//!
+//! | counter | count |
+//! |---|---|
+//! | `array_reads` | `n·S·T_r·T_c` physical MVMs |
+//! | `device_reads` | `n·S·K·(N·devices_per_weight + T_c)` with the reference column, else `n·S·K·N·devices_per_weight` |
+//! | `dac_conversions` | `n·S·K·T_c` (every array has its own row DACs) |
+//! | `tia_reads`, `adc_conversions`, `shift_adds` | `n·S·T_r·N` |
+//! | `macs` | `n·K·N` useful multiply-accumulates (not priced: the array reads are) |
+//!
+//! # Energy (pJ, by action; constants in [`EnergyConstants`](crate::config::EnergyConstants))
+//!
+//! ```text
+//! array_read = device_reads · v_read² · Ḡ · integration_ns·1e-9 · 1e12   (Ḡ: mean programmed conductance of the layer;
+//!                                                                          v_read: full-scale input, an upper bound)
+//! dac        = dac_conversions · dac_1bit_pj · dac_bits
+//! adc        = adc_conversions · adc_8bit_pj · 2^(adc.bits − 8)
+//! tia        = tia_reads · tia_pj
+//! shift_add  = shift_adds · shift_add_pj
+//! ```
+
+use std::collections::BTreeMap;
+
+use nacsim_core::Counters;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{CrossbarConfig, SignedScheme};
+
+/// Counter names reported by [`cost`](crate::ProgrammedLayer::cost), in lexicographic order.
+pub const COUNTER_NAMES: [&str; 7] = [
+    "adc_conversions",
+    "array_reads",
+    "dac_conversions",
+    "device_reads",
+    "macs",
+    "shift_adds",
+    "tia_reads",
+];
+
+/// Energy action names, in lexicographic order.
+pub const ENERGY_ACTIONS: [&str; 5] = ["adc", "array_read", "dac", "shift_add", "tia"];
+
+/// Timing, action counts and energy of running `rows` input vectors through a layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossbarCost {
+    /// Cycles at `timing.clock_mhz` from the first DAC settle to the last output added.
+    pub cycles: u64,
+    /// Action counts keyed by [`COUNTER_NAMES`] (all present).
+    pub counters: Counters,
+    /// Energy in pJ keyed by [`ENERGY_ACTIONS`] (all present).
+    pub energy_pj: BTreeMap<String, f64>,
+}
+
+impl CrossbarCost {
+    /// Total energy in pJ.
+    pub fn total_energy_pj(&self) -> f64 {
+        self.energy_pj.values().sum()
+    }
+}
+
+/// Shape of a layer on the arrays: everything the timing needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Fan-in `K`.
+    pub fan_in: usize,
+    /// Outputs `N`.
+    pub outputs: usize,
+    /// Row tiles `T_r`.
+    pub row_tiles: usize,
+    /// Column tiles `T_c`.
+    pub col_tiles: usize,
+    /// Input slices `S`.
+    pub slices: usize,
+}
+
+impl Geometry {
+    /// The geometry of a `[outputs, fan_in]` layer on `cfg`'s arrays.
+    pub fn new(cfg: &CrossbarConfig, outputs: usize, fan_in: usize) -> Self {
+        Geometry {
+            fan_in,
+            outputs,
+            row_tiles: fan_in.div_ceil(cfg.array_rows.max(1)),
+            col_tiles: outputs.div_ceil(cfg.outputs_per_array()),
+            slices: cfg.input_slices() as usize,
+        }
+    }
+}
+
+fn ns_to_cycles(ns: f64, clock_mhz: f64) -> u64 {
+    // Round the product to 1e-9 first so that 10 ns at 1000 MHz is exactly 10 cycles.
+    let c = (ns * clock_mhz / 1000.0 * 1e9).round() / 1e9;
+    c.ceil() as u64
+}
+
+/// Cycles of one read (DAC settle + integration), at least 1.
+pub fn read_cycles(cfg: &CrossbarConfig) -> u64 {
+    ns_to_cycles(
+        cfg.dac.settle_ns + cfg.timing.integration_ns,
+        cfg.timing.clock_mhz,
+    )
+    .max(1)
+}
+
+/// Cycles of one ADC conversion, at least 1.
+pub fn conversion_cycles(cfg: &CrossbarConfig) -> u64 {
+    ns_to_cycles(cfg.adc.conversion_ns, cfg.timing.clock_mhz).max(1)
+}
+
+/// Conversions one ADC does per read when the widest tile has `tile_outputs` outputs.
+pub fn conversions_per_adc(cfg: &CrossbarConfig, tile_outputs: usize) -> u64 {
+    cfg.adc.cols_per_adc.clamp(1, tile_outputs.max(1)) as u64
+}
+
+/// Cycles of the ADC phase of one read.
+pub fn adc_cycles(cfg: &CrossbarConfig, tile_outputs: usize) -> u64 {
+    conversions_per_adc(cfg, tile_outputs) * conversion_cycles(cfg)
+}
+
+/// Cycles per input vector in steady state (all slices), for a widest tile of `tile_outputs`.
+pub fn steady_cycles_per_vector(cfg: &CrossbarConfig, tile_outputs: usize) -> u64 {
+    let (r, a) = (read_cycles(cfg), adc_cycles(cfg, tile_outputs));
+    let per = if cfg.timing.sample_hold {
+        r.max(a)
+    } else {
+        r + a
+    };
+    per * u64::from(cfg.input_slices())
+}
+
+/// Latency of the digital tail: one shift-and-add cycle plus the adder tree over row tiles.
+pub fn tail_cycles(row_tiles: usize) -> u64 {
+    1 + u64::from(usize::BITS - row_tiles.max(1).saturating_sub(1).leading_zeros())
+}
+
+/// Pipeline items (reads) for `rows` input vectors: `⌈rows/replication⌉·S`.
+pub fn items(cfg: &CrossbarConfig, geo: &Geometry, rows: usize) -> u64 {
+    (rows.div_ceil(cfg.replication.max(1)) * geo.slices) as u64
+}
+
+/// Analytic cost of `rows` input vectors (module docs); `mean_g_s` is the layer's mean
+/// programmed conductance in siemens.
+pub fn analytic(cfg: &CrossbarConfig, geo: &Geometry, rows: usize, mean_g_s: f64) -> CrossbarCost {
+    let tile_outputs = geo.outputs.min(cfg.outputs_per_array());
+    let (r, a) = (read_cycles(cfg), adc_cycles(cfg, tile_outputs));
+    let n = items(cfg, geo, rows);
+    let cycles = if n == 0 {
+        0
+    } else if cfg.timing.sample_hold {
+        r + (n - 1) * r.max(a) + a + tail_cycles(geo.row_tiles)
+    } else {
+        n * (r + a) + tail_cycles(geo.row_tiles)
+    };
+    let counters = counts(cfg, geo, rows);
+    let energy_pj = energy(cfg, &counters, mean_g_s);
+    CrossbarCost {
+        cycles,
+        counters,
+        energy_pj,
+    }
+}
+
+/// Action counts of `rows` input vectors (module docs).
+pub fn counts(cfg: &CrossbarConfig, geo: &Geometry, rows: usize) -> Counters {
+    let ns = (rows * geo.slices) as u64;
+    let (k, n) = (geo.fan_in as u64, geo.outputs as u64);
+    let (tr, tc) = (geo.row_tiles as u64, geo.col_tiles as u64);
+    let per_weight = cfg.devices_per_weight() as u64;
+    let ref_cols = if cfg.signed == SignedScheme::Reference {
+        tc
+    } else {
+        0
+    };
+    let conv = ns * tr * n;
+    let values = [
+        conv,
+        ns * tr * tc,
+        ns * k * tc,
+        ns * k * (n * per_weight + ref_cols),
+        rows as u64 * k * n,
+        conv,
+        conv,
+    ];
+    COUNTER_NAMES.into_iter().zip(values).collect()
+}
+
+/// Energy by action in pJ from `counters` (module docs).
+pub fn energy(cfg: &CrossbarConfig, counters: &Counters, mean_g_s: f64) -> BTreeMap<String, f64> {
+    let e = &cfg.energy;
+    let v = cfg.dac.v_read_v;
+    let t_s = cfg.timing.integration_ns * 1e-9;
+    let adc = e.adc_8bit_pj * 2f64.powi(cfg.adc.bits as i32 - 8);
+    let c = |name: &str| counters.get(name) as f64;
+    let values = [
+        c("adc_conversions") * adc,
+        c("device_reads") * v * v * mean_g_s * t_s * 1e12,
+        c("dac_conversions") * e.dac_1bit_pj * f64::from(cfg.dac_bits()),
+        c("shift_adds") * e.shift_add_pj,
+        c("tia_reads") * e.tia_pj,
+    ];
+    ENERGY_ACTIONS
+        .into_iter()
+        .map(str::to_owned)
+        .zip(values)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_and_adc_phases_in_cycles() {
+        let cfg = CrossbarConfig::default();
+        assert_eq!(read_cycles(&cfg), 11); // 1 ns settle + 10 ns integration at 1 GHz
+        assert_eq!(conversion_cycles(&cfg), 1); // 0.78 ns → 1 cycle
+        assert_eq!(adc_cycles(&cfg, 64), 64); // 64 outputs on one ADC
+        assert_eq!(tail_cycles(1), 1);
+        assert_eq!(tail_cycles(2), 2);
+        assert_eq!(tail_cycles(7), 4);
+        let geo = Geometry::new(&cfg, 256, 784);
+        assert_eq!((geo.row_tiles, geo.col_tiles), (7, 4));
+        let c = analytic(&cfg, &geo, 3, 5e-6);
+        assert_eq!(c.cycles, 11 + 2 * 64 + 64 + 4);
+        assert_eq!(c.counters.get("adc_conversions"), 3 * 7 * 256);
+        assert_eq!(c.counters.get("device_reads"), 3 * 784 * 256 * 2);
+        assert_eq!(c.counters.get("macs"), 3 * 784 * 256);
+        let adc = c.energy_pj["adc"];
+        assert!((adc - 3.0 * 7.0 * 256.0 * 12.5).abs() < 1e-6);
+        assert_eq!(analytic(&cfg, &geo, 0, 5e-6).cycles, 0);
+    }
+
+    #[test]
+    fn replication_divides_latency_not_energy() {
+        let mut cfg = CrossbarConfig::default();
+        let geo = Geometry::new(&cfg, 64, 128);
+        let one = analytic(&cfg, &geo, 100, 5e-6);
+        cfg.replication = 4;
+        let four = analytic(&cfg, &geo, 100, 5e-6);
+        assert!(
+            four.cycles * 3 < one.cycles,
+            "{} vs {}",
+            four.cycles,
+            one.cycles
+        );
+        assert_eq!(four.energy_pj, one.energy_pj);
+    }
+}

@@ -1,0 +1,120 @@
+//! Speed of in-situ training epochs (issue #6 targets):
+//!
+//! * `neurosim_epoch`: the MLP_NeuroSim V3.0 setting — 400-100-10 sigmoid MLP on 20×20
+//!   binarized images, 8,000 training images at batch 1 with NeuroSim's write rule on Ag:a-Si
+//!   (97/100 pulses, NL 2.40/−4.88, c2c 3.5 %), then 10,000 test images. Target ≤ 4 s
+//!   (NeuroSim takes ~80 s on 2 cores).
+//! * `fmnist_mlp_epoch`: 784-256-128-10 on 60,000 images at batch 64, Ag:a-Si fixed-voltage
+//!   update with stochastic rounding, 2 % read noise and an 8-bit ADC. Target ≤ 1.2 s (aihwkit CPU
+//!   pulsed training ~6 s).
+//!
+//! Data: Fashion-MNIST from `/usr/share/datasets/fashion-mnist` when present, else synthetic
+//! images of the same size. Run: `cargo bench -p nacsim-insitu --bench epoch`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use nacsim_insitu::{CrossbarKernel, CrossbarStore, InSituConfig};
+use nacsim_nn::data::{Dataset, Split};
+use nacsim_nn::model::Model;
+use nacsim_nn::network::NetworkSpec;
+use nacsim_nn::train::{Optimizer, Schedule, TrainSettings, accuracy, train};
+
+const SGD: Optimizer = Optimizer::Sgd {
+    momentum: 0.0,
+    weight_decay: 0.0,
+};
+
+fn load(split: Split, n: usize) -> Dataset {
+    let dir = Path::new("/usr/share/datasets/fashion-mnist");
+    match Dataset::load_dir(dir, split) {
+        Ok(d) => d.limit(n),
+        Err(_) => Dataset::synthetic(n, 28, 28, 10, 1),
+    }
+}
+
+fn net(text: &str) -> NetworkSpec {
+    nacsim_core::config::parse(text, Path::new("bench.ron")).expect("network")
+}
+
+fn settings(text: &str) -> InSituConfig {
+    nacsim_core::config::parse(text, Path::new("bench.ron")).expect("settings")
+}
+
+fn run_epoch(
+    c: &InSituConfig,
+    model: &Model,
+    store: &mut CrossbarStore,
+    tr: &Dataset,
+    te: &Dataset,
+    batch: usize,
+    lr: f32,
+) -> f64 {
+    let kernel = CrossbarKernel::new(c.periphery, c.w_max, 1, model.layers.len());
+    let ts = TrainSettings {
+        seed: 1,
+        epochs: 1,
+        batch_size: batch,
+        lr,
+        optimizer: SGD,
+        schedule: Schedule::Constant,
+    };
+    train(&model.layers, &kernel, store, tr, None, &ts, &mut |_| {});
+    accuracy(
+        &kernel,
+        &model.layers,
+        nacsim_nn::train::WeightStore::params(store),
+        te,
+        1000,
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("insitu");
+    g.sample_size(10);
+
+    let ns = settings(
+        "(device: Preset((preset: AgASi)), scheme: NeuroSim, mapping: Reference, \
+         periphery: (dac_bits: 1, adc_bits: 8), \
+         data: (resize: Some((20, 20)), binarize: Some(0.5), train_images: 8000))",
+    );
+    let tr = nacsim_insitu::data::apply_train(load(Split::Train, 60_000), &ns.data);
+    let te = nacsim_insitu::data::apply(load(Split::Test, 10_000), &ns.data);
+    let spec = net(
+        "(schema_version: 1, name: \"neurosim\", input: (c: 1, h: 20, w: 20), classes: 10, \
+         layers: [Flatten, Dense(out: 100), Act(Sigmoid), Dense(out: 10)])",
+    );
+    let model = Model::init(spec, 1).expect("model");
+    g.bench_function("neurosim_epoch", |b| {
+        b.iter_batched(
+            || CrossbarStore::new(ns.clone(), model.params.clone(), SGD, 1).expect("store"),
+            |mut store| black_box(run_epoch(&ns, &model, &mut store, &tr, &te, 1, 0.3)),
+            BatchSize::PerIteration,
+        );
+    });
+
+    let fx = settings(
+        "(device: Preset((preset: AgASi)), \
+         scheme: FixedVoltage(magnitude: Count, rounding: Stochastic), \
+         periphery: (read_noise_sigma: 0.02, adc_bits: 8))",
+    );
+    let tr = load(Split::Train, 60_000);
+    let te = load(Split::Test, 0);
+    let spec = net(
+        "(schema_version: 1, name: \"mlp\", input: (c: 1, h: 28, w: 28), classes: 10, \
+         layers: [Flatten, Dense(out: 256), Act(ReLU), Dense(out: 128), Act(ReLU), Dense(out: 10)])",
+    );
+    let model = Model::init(spec, 1).expect("model");
+    g.bench_function("fmnist_mlp_epoch", |b| {
+        b.iter_batched(
+            || CrossbarStore::new(fx.clone(), model.params.clone(), SGD, 1).expect("store"),
+            |mut store| black_box(run_epoch(&fx, &model, &mut store, &tr, &te, 64, 0.1)),
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

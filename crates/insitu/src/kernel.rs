@@ -1,0 +1,195 @@
+//! The forward non-idealities of a crossbar during training, as a product kernel.
+//!
+//! A simple model of our own (the crossbar inference crate has the detailed one), after aihwkit's
+//! analog forward with noise management `AbsMax` (note §4.1): per sample, inputs are scaled by
+//! their largest magnitude `a = max|x|`;
+//!
+//! 1. DAC: inputs are rounded to `2^dac_bits − 1` steps of `a` (optional);
+//! 2. MVM: `y = x·Wᵀ` with the store's effective weights (the conductances);
+//! 3. read noise: `y += σ·w_max·a·ξ`, output-referred (aihwkit `out_noise`);
+//! 4. ADC: `y` is clipped to `±adc_bound·w_max·a` and rounded to `2^adc_bits` levels over that
+//!    range (optional).
+//!
+//! The backward products are digital (float), as in-situ training with a digital periphery
+//! computes the errors; the gradient passes straight through the ADC.
+//!
+//! Randomness: read noise from `(seed, ReadNoise, layer, 0)` at index `call·len + element`, where
+//! `call` counts this layer's forward products (the loop calls them in a fixed order), so the
+//! noise is the same for any thread count.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nacsim_core::{Purpose, Stream};
+use nacsim_nn::forward::par_matmul;
+use nacsim_nn::train::ProductKernel;
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::config::Periphery;
+
+/// A float kernel with DAC, read noise and ADC on the forward product.
+#[derive(Debug)]
+pub struct CrossbarKernel {
+    periphery: Periphery,
+    w_max: f64,
+    seed: u64,
+    calls: Vec<AtomicU64>,
+}
+
+impl CrossbarKernel {
+    /// A kernel for a network of `layers` layers.
+    pub fn new(periphery: Periphery, w_max: f64, seed: u64, layers: usize) -> Self {
+        CrossbarKernel {
+            periphery,
+            w_max,
+            seed,
+            calls: (0..layers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// True when the forward product equals the float one.
+    pub fn is_ideal(&self) -> bool {
+        let p = &self.periphery;
+        p.read_noise_sigma == 0.0 && p.adc_bits == 0 && p.dac_bits == 0
+    }
+}
+
+fn row_absmax(x: ArrayView2<f32>) -> Vec<f32> {
+    x.axis_iter(Axis(0))
+        .map(|r| r.iter().fold(0.0f32, |m, v| m.max(v.abs())))
+        .collect()
+}
+
+impl ProductKernel for CrossbarKernel {
+    fn forward(&self, layer: usize, x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
+        if self.is_ideal() {
+            return par_matmul(x, w.t());
+        }
+        let p = &self.periphery;
+        let amax = row_absmax(x);
+        let mut y = if p.dac_bits > 0 {
+            let steps = ((1u64 << p.dac_bits) - 1) as f32;
+            let mut xq = x.to_owned();
+            for (mut r, &a) in xq.axis_iter_mut(Axis(0)).zip(&amax) {
+                if a > 0.0 {
+                    r.mapv_inplace(|v| (v / a * steps).round() * a / steps);
+                }
+            }
+            par_matmul(xq.view(), w.t())
+        } else {
+            par_matmul(x, w.t())
+        };
+        let cols = y.ncols();
+        let len = y.len() as u64;
+        let call = self
+            .calls
+            .get(layer)
+            .map_or(0, |c| c.fetch_add(1, Ordering::Relaxed));
+        let stream = Stream::new(self.seed, Purpose::ReadNoise, layer as u32, 0);
+        let sigma = p.read_noise_sigma;
+        let wm = self.w_max as f32;
+        let levels = if p.adc_bits > 0 {
+            Some((1u64 << p.adc_bits) as f32)
+        } else {
+            None
+        };
+        let bound = p.adc_bound as f32;
+        y.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(amax.par_iter())
+            .enumerate()
+            .for_each(|(n, (mut row, &a))| {
+                let full = wm * a;
+                if sigma > 0.0 {
+                    let mut z = vec![0.0f32; cols];
+                    stream.fill_normal_at(&mut z, call * len + (n * cols) as u64, 0.0, 1.0);
+                    let s = sigma as f32 * full;
+                    for (v, z) in row.iter_mut().zip(&z) {
+                        *v += s * z;
+                    }
+                }
+                if let Some(levels) = levels
+                    && full > 0.0
+                {
+                    let top = bound * full;
+                    let step = 2.0 * top / levels;
+                    for v in row.iter_mut() {
+                        *v = ((v.clamp(-top, top) / step).round() * step).clamp(-top, top);
+                    }
+                }
+            });
+        y
+    }
+
+    fn backward_input(
+        &self,
+        _layer: usize,
+        dy: ArrayView2<f32>,
+        w: ArrayView2<f32>,
+    ) -> Array2<f32> {
+        par_matmul(dy, w)
+    }
+
+    fn weight_grad(&self, _layer: usize, dy: ArrayView2<f32>, x: ArrayView2<f32>) -> Array2<f32> {
+        par_matmul(dy.t(), x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn xw() -> (Array2<f32>, Array2<f32>) {
+        let x = Array2::from_shape_fn((3, 5), |(i, j)| ((i * 5 + j) as f32 * 0.37).sin().abs());
+        let w = Array2::from_shape_fn((4, 5), |(i, j)| ((i * 7 + j) as f32 * 0.91).cos() * 0.5);
+        (x, w)
+    }
+
+    #[test]
+    fn ideal_periphery_is_the_float_product_and_adc_lands_on_its_grid() {
+        let (x, w) = xw();
+        let float = par_matmul(x.view(), w.t());
+        let k = CrossbarKernel::new(Periphery::default(), 1.0, 1, 1);
+        assert!(k.is_ideal());
+        assert_eq!(k.forward(0, x.view(), w.view()), float);
+        let p = Periphery {
+            adc_bits: 4,
+            adc_bound: 2.0,
+            ..Periphery::default()
+        };
+        let y = CrossbarKernel::new(p, 1.0, 1, 1).forward(0, x.view(), w.view());
+        for (n, row) in y.rows().into_iter().enumerate() {
+            let a = x.row(n).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let step = 2.0 * 2.0 * a / 16.0;
+            for (&v, &f) in row.iter().zip(float.row(n)) {
+                let q = v / step;
+                assert!(
+                    (q - q.round()).abs() < 1e-4,
+                    "{v} not on the grid of {step}"
+                );
+                assert!((v - f).abs() <= 0.5 * step + 1e-6 || f.abs() > 2.0 * a);
+            }
+        }
+    }
+
+    #[test]
+    fn read_noise_is_keyed_by_call_and_scales_with_sigma() {
+        let (x, w) = xw();
+        let float = par_matmul(x.view(), w.t());
+        let p = |s: f64| Periphery {
+            read_noise_sigma: s,
+            ..Periphery::default()
+        };
+        let k = CrossbarKernel::new(p(0.1), 1.0, 7, 2);
+        let first = k.forward(1, x.view(), w.view());
+        let second = k.forward(1, x.view(), w.view());
+        assert_ne!(first, second, "a fresh draw per call");
+        let again = CrossbarKernel::new(p(0.1), 1.0, 7, 2).forward(1, x.view(), w.view());
+        assert_eq!(first, again, "same seed, same call index, same noise");
+        let double = CrossbarKernel::new(p(0.2), 1.0, 7, 2).forward(1, x.view(), w.view());
+        for ((a, b), f) in first.iter().zip(&double).zip(&float) {
+            assert!(((b - f) - 2.0 * (a - f)).abs() < 1e-5, "noise ∝ σ");
+        }
+    }
+}

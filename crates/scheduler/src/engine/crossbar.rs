@@ -1,0 +1,147 @@
+//! Memristor crossbar arrays (after Liu & Zeng) as an engine: Dense and Conv2d layers (conv by
+//! im2col rows) programmed as conductances on tiled arrays, int8 codes through the DAC, analog
+//! column sums, ADC codes added digitally ([`nacsim_crossbar::ProgrammedLayer`]).
+//!
+//! The engine's accumulators are the layer's digital outputs in integer units of
+//! [`ProgrammedLayer::out_w_scale`]; the scheduler recomputes the epilogue for that scale.
+//! Static device noise (d2d variation, programming errors, stuck-at faults, drift) is drawn at
+//! compile time from the run's seed and Monte Carlo trial; read noise per MVM is keyed by the
+//! global row index, so results do not depend on batching or threads. Timing and energy come
+//! from the crossbar's own physics ([`ProgrammedLayer::cost`]: V²·G·t array energy, DAC, TIA,
+//! ADC and shift-add energies of its config), reported as engine physics energies; the design's
+//! energy table prices nothing of this engine.
+
+use nacsim_core::trace::TraceSink;
+use nacsim_crossbar::{CrossbarConfig, CrossbarCost, ProgrammedLayer};
+use ndarray::{Array2, ArrayView2};
+
+use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource};
+
+/// The crossbar engine.
+#[derive(Clone, Debug)]
+pub struct CrossbarEngine {
+    /// Parameters (arrays, device range, periphery, non-idealities, timing, energy).
+    pub config: CrossbarConfig,
+    /// Name in the design.
+    pub name: String,
+}
+
+/// A layer programmed on crossbar arrays.
+#[derive(Clone, Debug)]
+pub struct CrossbarLayer {
+    /// Layer name.
+    pub name: String,
+    /// The programmed arrays (boxed: far larger than the other engines' layers).
+    pub layer: Box<ProgrammedLayer>,
+}
+
+/// Map the crossbar's energy actions to the scheduler's components.
+fn component(action: &str) -> &'static str {
+    match action {
+        "array_read" => "array",
+        "adc" | "dac" | "tia" => "converters",
+        _ => "digital",
+    }
+}
+
+impl CrossbarEngine {
+    fn err(&self, layer: &str, msg: impl std::fmt::Display) -> EngineError {
+        EngineError::Unsupported {
+            engine: self.name.clone(),
+            layer: layer.to_string(),
+            msg: msg.to_string(),
+        }
+    }
+}
+
+fn from_cost(c: CrossbarCost, fan_in: usize, out: usize, rows: usize) -> EngineCost {
+    let get = |s: &str| c.counters.get(s);
+    EngineCost {
+        cycles: c.cycles,
+        // Inputs are read once per row from the activation buffer; outputs written once.
+        weight_sram_read_bytes: 0,
+        act_sram_read_bytes: (fan_in * rows) as u64,
+        act_sram_write_bytes: (out * rows) as u64,
+        macs: get("macs"),
+        physics_pj: c
+            .energy_pj
+            .iter()
+            .map(|(a, pj)| (component(a).to_string(), a.clone(), *pj))
+            .collect(),
+        counters: c.counters,
+    }
+}
+
+impl Engine for CrossbarEngine {
+    type Compiled = CrossbarLayer;
+
+    fn compile(&self, src: &LayerSource) -> CompileResult<CrossbarLayer> {
+        let q = src.q;
+        let layer = ProgrammedLayer::program(
+            &self.config,
+            src.weight,
+            src.seed,
+            u32::try_from(src.index).unwrap_or(u32::MAX),
+            src.trial,
+        )
+        .map_err(|e| self.err(&q.name, e))?;
+        let w_scale = layer.out_w_scale().to_vec();
+        Ok((
+            CrossbarLayer {
+                name: q.name.clone(),
+                layer: Box::new(layer),
+            },
+            Some(w_scale),
+        ))
+    }
+
+    fn run(&self, c: &CrossbarLayer, x: ArrayView2<i8>, first_row: u64) -> Array2<i32> {
+        c.layer.run(x, first_row)
+    }
+
+    fn cost(&self, c: &CrossbarLayer, rows: usize) -> EngineCost {
+        let g = c.layer.geometry();
+        from_cost(c.layer.cost(rows), g.fan_in, g.outputs, rows)
+    }
+
+    fn run_stepped(
+        &self,
+        c: &CrossbarLayer,
+        x: ArrayView2<i8>,
+        first_row: u64,
+        sink: &mut dyn TraceSink,
+    ) -> Result<(Array2<i32>, EngineCost), EngineError> {
+        let g = c.layer.geometry();
+        let (y, cost) = c
+            .layer
+            .run_stepped(x, first_row, sink)
+            .map_err(|e| self.err(&c.name, e))?;
+        Ok((y, from_cost(cost, g.fan_in, g.outputs, x.nrows())))
+    }
+
+    fn peak_ops_per_cycle(&self) -> u64 {
+        self.config.peak_ops_per_cycle()
+    }
+
+    fn peak_ops_per_cycle_for(&self, c: &CrossbarLayer) -> u64 {
+        let g = c.layer.geometry();
+        self.config.peak_ops_per_cycle() * (g.row_tiles * g.col_tiles).max(1) as u64
+    }
+
+    fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    fn weight_storage_bits(&self, c: &CrossbarLayer) -> u64 {
+        // Devices per weight × bits to name one of the device's levels.
+        let g = c.layer.geometry();
+        let per_weight = match self.config.signed {
+            nacsim_crossbar::SignedScheme::Differential => 2,
+            nacsim_crossbar::SignedScheme::Reference => 1,
+            nacsim_crossbar::SignedScheme::Bridge => 4,
+        };
+        let levels = u64::from(self.config.device.levels.max(2));
+        let bits = u64::from(64 - (levels - 1).leading_zeros());
+        (g.fan_in * g.outputs) as u64 * per_weight * bits
+    }
+}

@@ -1,0 +1,278 @@
+//! The engine seam: one trait every compute engine implements for the scheduler, and the closed
+//! enum over the engines of this build.
+//!
+//! The trait lives in the scheduler (not in `nn`) so that engine crates stay free of scheduler
+//! types: each engine crate exposes its own API (config, datapath, timing) and the scheduler
+//! adapts it here, one file per engine. Adding an engine means adding a variant to
+//! [`EngineConfig`](crate::design::EngineConfig), [`EngineImpl`] and [`Compiled`], and the
+//! compiler checks every `match`.
+//!
+//! # The numeric contract
+//! Activations between layers are the int8 codes of the quantized network
+//! ([`nacsim_nn::qnet::QNetwork`]). An engine receives a layer's input codes `x` `[rows,
+//! fan_in]` and returns one `i32` accumulator per output, at the scale `in_scale · w_scale[o]`.
+//! The int8 systolic array uses the network's own int8 weight codes and scales. An engine with
+//! its own weight format (power-of-two codes, analog conductances) compiles the float weights
+//! of the layer ([`LayerSource::weight`]) into that format and returns its own `w_scale`; the
+//! scheduler then recomputes the layer's bias codes and requantization factors for that scale
+//! ([`QGemm::rescaled`]), so the epilogue (bias, ReLU, requantization, clamp) stays the
+//! network's.
+
+use nacsim_core::counters::Counters;
+use nacsim_core::trace::TraceSink;
+use nacsim_nn::qnet::{GemmKind, QGemm};
+use ndarray::{Array2, ArrayView1, ArrayView2};
+
+use crate::design::EngineConfig;
+
+mod circulant;
+mod crossbar;
+mod systolic;
+
+pub use circulant::{CirculantConfig, CirculantEngine, CirculantLayer};
+pub use crossbar::{CrossbarEngine, CrossbarLayer};
+pub use systolic::{SystolicEngine, SystolicLayer};
+
+/// Cycles and actions of one engine run (one layer, one batch).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EngineCost {
+    /// Cycles from the first operand to the last output written.
+    pub cycles: u64,
+    /// Action counts, by the engine's own names.
+    pub counters: Counters,
+    /// Bytes read from the weight buffer.
+    pub weight_sram_read_bytes: u64,
+    /// Bytes read from the activation buffer.
+    pub act_sram_read_bytes: u64,
+    /// Bytes written to the activation buffer.
+    pub act_sram_write_bytes: u64,
+    /// Useful multiply-accumulates.
+    pub macs: u64,
+    /// Energies the engine computes from its own physics (pJ), as `(component, action, pJ)`;
+    /// empty for digital engines, whose counters are priced by the design's energy table.
+    pub physics_pj: Vec<(String, String, f64)>,
+}
+
+/// Why an engine cannot take a layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The engine's own error.
+    #[error("{engine}: layer {layer}: {msg}")]
+    Unsupported {
+        /// Engine name.
+        engine: String,
+        /// Layer name.
+        layer: String,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// Everything an engine may use to compile one Dense or Conv2d layer.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerSource<'a> {
+    /// The int8 quantization of the layer (geometry, codes, scales, epilogue).
+    pub q: &'a QGemm,
+    /// Float weights `[out, fan_in]` (conv columns in `(c, ky, kx)` order), as trained.
+    pub weight: ArrayView2<'a, f32>,
+    /// Float bias, when the layer has one.
+    pub bias: Option<ArrayView1<'a, f32>>,
+    /// Index of the layer in the network file (keys the layer's random streams).
+    pub index: usize,
+    /// Base seed of the run (stochastic engines draw from it).
+    pub seed: u64,
+    /// Monte Carlo trial (stochastic engines draw from it).
+    pub trial: u32,
+    /// Width of the network's int8 weight codes (`quant.weight_bits`).
+    pub weight_bits: u32,
+}
+
+/// A compiled layer and, when the engine has its own weight format, the weight scale of its
+/// accumulators (one per output channel).
+pub type CompileResult<C> = Result<(C, Option<Vec<f32>>), EngineError>;
+
+/// The seam between the scheduler and a compute engine.
+pub trait Engine {
+    /// The engine's own form of a layer (weights laid out for it, tables, codes).
+    type Compiled: Send + Sync;
+    /// Compile a Dense/Conv2d layer into the engine's form. Returns the engine's weight scale
+    /// when its accumulators are not at the int8 codes' scale (see the module doc).
+    ///
+    /// # Errors
+    /// [`EngineError`] when the engine cannot run the layer.
+    fn compile(&self, src: &LayerSource) -> CompileResult<Self::Compiled>;
+    /// Run a batch functionally: `x` is `[rows, fan_in]` int8 (rows = batch · output pixels),
+    /// the result `[rows, out]` `i32` accumulators. `first_row` is the index of `x`'s first row
+    /// in the whole run (keys per-read noise).
+    fn run(&self, c: &Self::Compiled, x: ArrayView2<i8>, first_row: u64) -> Array2<i32>;
+    /// Cycles and actions of a run over `rows` rows (the analytic fast path).
+    fn cost(&self, c: &Self::Compiled, rows: usize) -> EngineCost;
+    /// The same run on the cycle-stepped model, tracing to `sink`; returns the result and a
+    /// cost equal to [`Engine::cost`].
+    ///
+    /// # Errors
+    /// [`EngineError`] when the stepped model rejects the run.
+    fn run_stepped(
+        &self,
+        c: &Self::Compiled,
+        x: ArrayView2<i8>,
+        first_row: u64,
+        sink: &mut dyn TraceSink,
+    ) -> Result<(Array2<i32>, EngineCost), EngineError>;
+    /// Peak operations (2 per MAC) per cycle.
+    fn peak_ops_per_cycle(&self) -> u64;
+    /// Peak operations per cycle while running `layer` (default: [`Engine::peak_ops_per_cycle`]);
+    /// engines whose size follows the layer (one set of crossbar arrays per layer) override it.
+    fn peak_ops_per_cycle_for(&self, layer: &Self::Compiled) -> u64 {
+        let _ = layer;
+        self.peak_ops_per_cycle()
+    }
+    /// Counters the design's energy table prices, with the energy component each belongs to
+    /// (`compute`, `accumulators`, `requant`, ...).
+    fn priced_actions(&self) -> &'static [(&'static str, &'static str)];
+    /// Weight storage of a compiled layer in bits (biases excluded), for the compression
+    /// report.
+    fn weight_storage_bits(&self, c: &Self::Compiled) -> u64;
+}
+
+/// The closed set of engines.
+#[derive(Clone, Debug)]
+pub enum EngineImpl {
+    /// The int8 systolic array.
+    Systolic(SystolicEngine),
+    /// The block-circulant power-of-two B-MV accelerator.
+    Circulant(CirculantEngine),
+    /// Memristor crossbar arrays.
+    Crossbar(CrossbarEngine),
+}
+
+/// A layer compiled for one of the engines.
+#[derive(Clone, Debug)]
+pub enum Compiled {
+    /// For [`EngineImpl::Systolic`].
+    Systolic(SystolicLayer),
+    /// For [`EngineImpl::Circulant`].
+    Circulant(CirculantLayer),
+    /// For [`EngineImpl::Crossbar`].
+    Crossbar(CrossbarLayer),
+}
+
+/// Dispatch `$body` on the engine and its compiled layer.
+macro_rules! dispatch {
+    ($self:expr, $c:expr, |$e:ident, $l:ident| $body:expr) => {
+        match ($self, $c) {
+            (EngineImpl::Systolic($e), Compiled::Systolic($l)) => $body,
+            (EngineImpl::Circulant($e), Compiled::Circulant($l)) => $body,
+            (EngineImpl::Crossbar($e), Compiled::Crossbar($l)) => $body,
+            (e, _) => unreachable!("layer compiled for another engine than {}", e.name()),
+        }
+    };
+}
+
+impl EngineImpl {
+    /// Build the engine of a design slot.
+    pub fn build(name: &str, cfg: &EngineConfig) -> Self {
+        match cfg {
+            EngineConfig::Systolic(c) => EngineImpl::Systolic(SystolicEngine {
+                config: c.clone(),
+                name: name.to_string(),
+            }),
+            EngineConfig::Circulant(c) => EngineImpl::Circulant(CirculantEngine {
+                config: c.clone(),
+                name: name.to_string(),
+            }),
+            EngineConfig::Crossbar(c) => EngineImpl::Crossbar(CrossbarEngine {
+                config: c.clone(),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Name of the engine in the design.
+    pub fn name(&self) -> &str {
+        match self {
+            EngineImpl::Systolic(e) => &e.name,
+            EngineImpl::Circulant(e) => &e.name,
+            EngineImpl::Crossbar(e) => &e.name,
+        }
+    }
+
+    /// See [`Engine::compile`].
+    ///
+    /// # Errors
+    /// As [`Engine::compile`].
+    pub fn compile(&self, src: &LayerSource) -> CompileResult<Compiled> {
+        match self {
+            EngineImpl::Systolic(e) => e.compile(src).map(|(c, s)| (Compiled::Systolic(c), s)),
+            EngineImpl::Circulant(e) => e.compile(src).map(|(c, s)| (Compiled::Circulant(c), s)),
+            EngineImpl::Crossbar(e) => e.compile(src).map(|(c, s)| (Compiled::Crossbar(c), s)),
+        }
+    }
+
+    /// See [`Engine::run`].
+    pub fn run(&self, c: &Compiled, x: ArrayView2<i8>, first_row: u64) -> Array2<i32> {
+        dispatch!(self, c, |e, l| e.run(l, x, first_row))
+    }
+
+    /// See [`Engine::cost`].
+    pub fn cost(&self, c: &Compiled, rows: usize) -> EngineCost {
+        dispatch!(self, c, |e, l| e.cost(l, rows))
+    }
+
+    /// See [`Engine::run_stepped`].
+    ///
+    /// # Errors
+    /// As [`Engine::run_stepped`].
+    pub fn run_stepped(
+        &self,
+        c: &Compiled,
+        x: ArrayView2<i8>,
+        first_row: u64,
+        sink: &mut dyn TraceSink,
+    ) -> Result<(Array2<i32>, EngineCost), EngineError> {
+        dispatch!(self, c, |e, l| e.run_stepped(l, x, first_row, sink))
+    }
+
+    /// See [`Engine::peak_ops_per_cycle`].
+    pub fn peak_ops_per_cycle(&self) -> u64 {
+        match self {
+            EngineImpl::Systolic(e) => e.peak_ops_per_cycle(),
+            EngineImpl::Circulant(e) => e.peak_ops_per_cycle(),
+            EngineImpl::Crossbar(e) => e.peak_ops_per_cycle(),
+        }
+    }
+
+    /// See [`Engine::peak_ops_per_cycle_for`].
+    pub fn peak_ops_per_cycle_for(&self, c: &Compiled) -> u64 {
+        dispatch!(self, c, |e, l| e.peak_ops_per_cycle_for(l))
+    }
+
+    /// Whether the engine keeps a layer's weights in its own arrays (crossbar conductances), so
+    /// they take no buffer space and no DRAM traffic.
+    pub fn holds_weights(&self) -> bool {
+        matches!(self, EngineImpl::Crossbar(_))
+    }
+
+    /// See [`Engine::priced_actions`].
+    pub fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            EngineImpl::Systolic(e) => e.priced_actions(),
+            EngineImpl::Circulant(e) => e.priced_actions(),
+            EngineImpl::Crossbar(e) => e.priced_actions(),
+        }
+    }
+
+    /// See [`Engine::weight_storage_bits`].
+    pub fn weight_storage_bits(&self, c: &Compiled) -> u64 {
+        dispatch!(self, c, |e, l| e.weight_storage_bits(l))
+    }
+}
+
+/// Rows of the product for a layer over `batch` samples (`batch · output pixels` for a conv).
+pub fn gemm_rows(q: &QGemm, batch: usize) -> usize {
+    match q.kind {
+        GemmKind::Dense => batch,
+        GemmKind::Conv { .. } => batch * q.output.h * q.output.w,
+    }
+}

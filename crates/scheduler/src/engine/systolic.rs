@@ -1,0 +1,117 @@
+//! The int8 systolic array (the baseline) as an engine.
+
+use nacsim_core::trace::TraceSink;
+use nacsim_systolic::SystolicConfig;
+use ndarray::{Array2, ArrayView2};
+
+use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource};
+
+/// The int8 systolic array as an engine.
+#[derive(Clone, Debug)]
+pub struct SystolicEngine {
+    /// Array parameters.
+    pub config: SystolicConfig,
+    /// Name in the design.
+    pub name: String,
+}
+
+/// A layer compiled for the systolic array: its int8 weight codes `[out, fan_in]`.
+#[derive(Clone, Debug)]
+pub struct SystolicLayer {
+    /// Weight codes.
+    pub weight: Array2<i8>,
+    /// Layer name.
+    pub name: String,
+    /// Width of the codes in bits.
+    pub bits: u32,
+}
+
+fn from_timing(t: nacsim_systolic::TimingReport) -> EngineCost {
+    let get = |s: &str| t.counters.get(s);
+    EngineCost {
+        cycles: t.cycles,
+        weight_sram_read_bytes: get("weight_reads"),
+        act_sram_read_bytes: get("input_reads"),
+        act_sram_write_bytes: get("output_writes"),
+        macs: get("macs"),
+        counters: t.counters,
+        physics_pj: Vec::new(),
+    }
+}
+
+/// Systolic counters priced by the energy table, and their component.
+const ACTIONS: [(&str, &str); 6] = [
+    ("macs", "compute"),
+    ("pe_cycles_idle", "compute"),
+    ("weight_loads", "compute"),
+    ("psum_reads", "accumulators"),
+    ("psum_writes", "accumulators"),
+    ("requants", "requant"),
+];
+
+impl Engine for SystolicEngine {
+    type Compiled = SystolicLayer;
+
+    fn compile(&self, src: &LayerSource) -> CompileResult<SystolicLayer> {
+        let layer = src.q;
+        let k = layer.weight.ncols();
+        if k > self.config.max_exact_fan_in() {
+            return Err(EngineError::Unsupported {
+                engine: self.name.clone(),
+                layer: layer.name.clone(),
+                msg: format!(
+                    "fan-in {k} can overflow the {}-bit accumulator (exact up to {}); raise acc_bits",
+                    self.config.acc_bits,
+                    self.config.max_exact_fan_in()
+                ),
+            });
+        }
+        Ok((
+            SystolicLayer {
+                weight: layer.weight.clone(),
+                name: layer.name.clone(),
+                bits: src.weight_bits,
+            },
+            None,
+        ))
+    }
+
+    fn run(&self, c: &SystolicLayer, x: ArrayView2<i8>, _first_row: u64) -> Array2<i32> {
+        nacsim_systolic::gemm_fast(x, c.weight.view())
+    }
+
+    fn cost(&self, c: &SystolicLayer, rows: usize) -> EngineCost {
+        let (n, k) = c.weight.dim();
+        from_timing(nacsim_systolic::analytic(&self.config, rows, k, n))
+    }
+
+    fn run_stepped(
+        &self,
+        c: &SystolicLayer,
+        x: ArrayView2<i8>,
+        _first_row: u64,
+        sink: &mut dyn TraceSink,
+    ) -> Result<(Array2<i32>, EngineCost), EngineError> {
+        let (y, t) =
+            nacsim_systolic::run_stepped(&self.config, x, c.weight.view(), sink).map_err(|e| {
+                EngineError::Unsupported {
+                    engine: self.name.clone(),
+                    layer: c.name.clone(),
+                    msg: e.to_string(),
+                }
+            })?;
+        Ok((y, from_timing(t)))
+    }
+
+    fn peak_ops_per_cycle(&self) -> u64 {
+        nacsim_systolic::peak_ops_per_cycle(&self.config)
+    }
+
+    fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
+        &ACTIONS
+    }
+
+    fn weight_storage_bits(&self, c: &SystolicLayer) -> u64 {
+        u64::from(c.bits) * c.weight.len() as u64
+    }
+}

@@ -1,0 +1,944 @@
+//! Bit-exact fixed-point inference of a sine-trained Dense network (note §1.2, §1.5, §2.1).
+//!
+//! # Datapath
+//!
+//! A network `[Flatten], Dense, Act(RectSine), …, Dense` (as trained by
+//! [`SineKernel`](crate::SineKernel), whose saved weights are `sin(W)`) runs as:
+//!
+//! 1. **Input.** Each 8-bit pixel `p` becomes the angle code of [`InputEncoding`] (default
+//!    `round(asin(p/255) · 2^f)`, a 256-entry table).
+//! 2. **Weights.** Each saved weight `s = sin(w)` becomes the angle code
+//!    `round_half_even(asin(s) · 2^f)` (any angle with the same sine gives the same products).
+//!    Biases become accumulator codes `round_half_even(b · 2^F)`.
+//! 3. **MAC.** `acc_o = bias_o + Σ_k P(w_ok, x_k)` in the accumulator (`F` fraction bits), with
+//!    `P` from the configured [`ProductKind`] unit (`G[|i+j|] − G[|i−j|]` for the versine table).
+//!    Zero angles are skipped: `P(i, 0) = 0` exactly for every unit, since `|i+0| = |i−0|`.
+//! 4. **Between layers.** `acc` is requantised to an angle code at `f` bits with the configured
+//!    [`Rounding`] ([`Rounding::shift_right`] by `F − f`), and the rectified sine is applied to the
+//!    code ([`RectifiedSine::angle_code`]: for (A) a clamp to `[0, round(π/2 · 2^f)]`). The next
+//!    layer consumes this angle `ẑ` (its input is exactly `sin ẑ`), never `sin ẑ` itself. Codes of
+//!    the unbounded variants (B), (C) saturate at `angle_max_rad`.
+//! 5. **Output.** The last layer's accumulators are the logits; the prediction is their argmax
+//!    (first on ties).
+//!
+//! # Speed
+//!
+//! For the versine and quarter-square units (the `T[|i+j|] − T[|i−j|]` form) with entries that
+//! fit `i32`, the MAC runs over the nonzero inputs of an image, with the layer's weights stored
+//! input-major and partial sums in `i32` that are moved to the `i64` accumulator before they can
+//! overflow (the result is the same integer, so this is still bit-exact); on x86-64 with AVX2 the
+//! inner loop uses 8-wide table gathers. Other units call [`SineProduct::product`]. Images run in
+//! parallel over fixed blocks; each image's result does not depend on the others, so accuracy is
+//! identical for any thread count.
+
+use ndarray::Array2;
+use ndarray::linalg::general_mat_mul;
+use serde::{Deserialize, Serialize};
+
+use nacsim_core::config::{FieldError, Validate};
+use nacsim_nn::data::Dataset;
+use nacsim_nn::model::Model;
+use nacsim_nn::network::{Activation, LayerSpec};
+use rayon::prelude::*;
+
+use crate::activation::{InputEncoding, RectifiedSine};
+use crate::error::Error;
+use crate::format::{MAX_FRAC_BITS, MAX_OUT_FRAC_BITS, ProductFormat, Rounding, half_pi_code};
+use crate::product::{ProductConfig, ProductKind, SineProduct, SineUnit};
+
+/// Configuration of a bit-exact [`SineNetwork`] (RON, `deny_unknown_fields`).
+///
+/// ```
+/// use nacsim_sine::network::SineNetworkConfig;
+/// let cfg: SineNetworkConfig = ron::from_str(
+///     "(product: Versine, frac_bits: 10, out_frac_bits: 24, weight_max_rad: 1.0,
+///       angle_max_rad: 1.5708, accumulator_bits: 40, rounding: HalfEven)",
+/// ).unwrap();
+/// assert_eq!(cfg.format().entries(), 1024 + 1609 + 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SineNetworkConfig {
+    /// The product unit (required): `Versine` (note §2.1, canonical), `CosLiteral`,
+    /// `QuarterSquare` (exact `a·b` baseline), `CoarseVersine(drop_bits)`,
+    /// `Cordic(iterations, guard_bits)`.
+    pub product: ProductKind,
+    /// Operand (angle) fraction bits `f`, 1..=20 (required); operand value `i · 2^-f` rad.
+    pub frac_bits: u32,
+    /// Product and accumulator fraction bits `F`, `f..=32` (required).
+    pub out_frac_bits: u32,
+    /// Largest weight angle `|w|` (rad) the table covers (required): the table's first operand
+    /// range is `max_abs_a = ⌈weight_max_rad · 2^f⌉` codes. Building fails, naming the minimum,
+    /// if a weight of the model needs more.
+    pub weight_max_rad: f64,
+    /// Largest activation/input angle (rad) the table covers (required): `max_abs_b =
+    /// ⌈angle_max_rad · 2^f⌉` codes. Must reach `π/2` for the rectified sine (A) and the `Arcsin`
+    /// input encoding.
+    pub angle_max_rad: f64,
+    /// The rectified-sine variant applied to requantised codes (default (A) `Clamped`, the
+    /// variant `Act(RectSine)` trains with).
+    #[serde(default)]
+    pub activation: RectifiedSine,
+    /// First-layer pixel encoding (default `Arcsin`, the one `Sine(input: Arcsin)` trains with).
+    #[serde(default)]
+    pub input: InputEncoding,
+    /// Accumulator width in bits, signed (required, 2..=64). Building fails, naming the minimum,
+    /// if a layer's worst-case sum `fan_in · max|P| + max|bias|` does not fit.
+    pub accumulator_bits: u32,
+    /// Rounding of the requantiser `acc → angle code` (required; the paper's choice is unknown,
+    /// note §2.1 suggests `HalfUp`).
+    pub rounding: Rounding,
+}
+
+impl SineNetworkConfig {
+    /// A versine-table network at `f`, `F`, with `|w| ≤ weight_max_rad`, angles up to `π/2`
+    /// (rectified sine (A), `Arcsin` input), a 48-bit accumulator and half-even requantisation.
+    pub fn versine(frac_bits: u32, out_frac_bits: u32, weight_max_rad: f64) -> Self {
+        SineNetworkConfig {
+            product: ProductKind::Versine,
+            frac_bits,
+            out_frac_bits,
+            weight_max_rad,
+            angle_max_rad: std::f64::consts::FRAC_PI_2,
+            activation: RectifiedSine::Clamped,
+            input: InputEncoding::Arcsin,
+            accumulator_bits: 48,
+            rounding: Rounding::HalfEven,
+        }
+    }
+
+    /// Codes covering `rad` at `f` bits: `⌈rad · 2^f⌉`, at least 1 (saturating).
+    fn codes(&self, rad: f64) -> u32 {
+        let c = (rad * (self.frac_bits as f64).exp2()).ceil();
+        if c.is_nan() || c < 1.0 {
+            1
+        } else if c > u32::MAX as f64 {
+            u32::MAX
+        } else {
+            c as u32
+        }
+    }
+
+    /// The product format: `f`, `F` and the table's operand ranges.
+    pub fn format(&self) -> ProductFormat {
+        ProductFormat {
+            frac_bits: self.frac_bits,
+            out_frac_bits: self.out_frac_bits,
+            max_abs_a: self.codes(self.weight_max_rad),
+            max_abs_b: self.codes(self.angle_max_rad),
+        }
+    }
+
+    /// The largest angle code the inputs and activations need: `round(π/2 · 2^f)` for (A) or the
+    /// `Arcsin` encoding, `2^(f−shift)` for `Scale`, whichever is larger.
+    fn needed_angle_code(&self) -> u32 {
+        let input = match self.input {
+            InputEncoding::Arcsin => half_pi_code(self.frac_bits),
+            InputEncoding::Scale { .. } => self.input.angle_code(255, self.frac_bits).max(0) as u32,
+        };
+        let act = match self.activation {
+            RectifiedSine::Clamped => half_pi_code(self.frac_bits),
+            RectifiedSine::Periodic | RectifiedSine::Unclamped => 0,
+        };
+        input.max(act)
+    }
+
+    /// Model-independent checks, in field order; the first broken rule.
+    fn check(&self) -> Result<ProductFormat, Error> {
+        if !(1..=MAX_FRAC_BITS).contains(&self.frac_bits) {
+            return Err(Error::config(
+                "frac_bits",
+                self.frac_bits,
+                format!("must be in 1..={MAX_FRAC_BITS}"),
+            ));
+        }
+        if self.out_frac_bits < self.frac_bits {
+            return Err(Error::config(
+                "out_frac_bits",
+                self.out_frac_bits,
+                format!(
+                    "must be at least frac_bits = {} (F < f makes a product of two 1-LSB angles vanish)",
+                    self.frac_bits
+                ),
+            ));
+        }
+        if self.out_frac_bits > MAX_OUT_FRAC_BITS {
+            return Err(Error::config(
+                "out_frac_bits",
+                self.out_frac_bits,
+                format!("must be at most {MAX_OUT_FRAC_BITS}"),
+            ));
+        }
+        if !(self.weight_max_rad.is_finite() && self.weight_max_rad > 0.0) {
+            return Err(Error::config(
+                "weight_max_rad",
+                self.weight_max_rad,
+                "must be a positive number of radians",
+            ));
+        }
+        if !(self.angle_max_rad.is_finite() && self.angle_max_rad > 0.0) {
+            return Err(Error::config(
+                "angle_max_rad",
+                self.angle_max_rad,
+                "must be a positive number of radians",
+            ));
+        }
+        if let InputEncoding::Scale { shift } = self.input
+            && shift > 8
+        {
+            return Err(Error::config(
+                "input.Scale.shift",
+                shift,
+                "must be in 0..=8",
+            ));
+        }
+        let need = self.needed_angle_code();
+        if self.codes(self.angle_max_rad) < need {
+            let q = (-(self.frac_bits as f64)).exp2();
+            return Err(Error::config(
+                "angle_max_rad",
+                self.angle_max_rad,
+                format!(
+                    "the table cannot cover the angles of activation {:?} / input {:?} (code {need}); \
+                     needs at least {:.6} (= {need} · 2^-{})",
+                    self.activation,
+                    self.input,
+                    need as f64 * q,
+                    self.frac_bits
+                ),
+            ));
+        }
+        if !(2..=64).contains(&self.accumulator_bits) {
+            return Err(Error::config(
+                "accumulator_bits",
+                self.accumulator_bits,
+                "must be in 2..=64",
+            ));
+        }
+        let format = self.format();
+        ProductConfig {
+            format,
+            kind: self.product,
+        }
+        .build()
+        .map_err(|e| match e {
+            Error::Config { field, value, rule } => Error::Config {
+                field: field
+                    .replacen("sine.kind.", "sine.product.", 1)
+                    .replacen("sine.format.max_abs_a", "sine.weight_max_rad", 1)
+                    .replacen("sine.format.max_abs_b", "sine.angle_max_rad", 1)
+                    .replacen("sine.format.", "sine.", 1),
+                value,
+                rule,
+            },
+            other => other,
+        })?;
+        Ok(format)
+    }
+
+    /// Bound on `|P|` (product LSBs) for operands within the format's ranges: `2^F · a · b`
+    /// (`|sin a sin b| ≤ |ab|`, and the quarter-square unit is exact), plus 2 LSB of table
+    /// rounding, plus `2^(F−n+1)` for an `n`-iteration CORDIC.
+    fn product_bound(&self, format: &ProductFormat) -> f64 {
+        let q = format.operand_lsb();
+        let scale = (format.out_frac_bits as f64).exp2();
+        let a = format.max_abs_a as f64 * q;
+        let b = format.max_abs_b as f64 * q;
+        let cordic = match self.product {
+            ProductKind::Cordic { iterations, .. } => scale * (-(iterations as f64 - 1.0)).exp2(),
+            _ => 0.0,
+        };
+        (scale * a * b).ceil() + 2.0 + cordic
+    }
+}
+
+impl Validate for SineNetworkConfig {
+    /// The model-independent rules (the first broken one); [`SineNetwork::new`] also checks the
+    /// model against the table range and the accumulator width.
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        self.check().map(|_| ()).map_err(|e| match e {
+            Error::Config { field, value, rule } => {
+                let field = field.strip_prefix("sine.").unwrap_or(&field).to_owned();
+                vec![FieldError { field, value, rule }]
+            }
+            other => vec![FieldError::new("product", "(table)", other.to_string())],
+        })
+    }
+}
+
+/// Shape of one Dense layer of a [`SineNetwork`], for the scheduler's cost model
+/// ([`dense_layer`](crate::timing::dense_layer)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenseShape {
+    /// Layer name in the model (`fc1`, …).
+    pub name: String,
+    /// Input vectors per image (1 for a Dense layer).
+    pub rows: usize,
+    /// Inputs per output (dot-product length).
+    pub fan_in: usize,
+    /// Outputs.
+    pub out: usize,
+}
+
+/// One Dense layer in codes.
+#[derive(Debug, Clone)]
+struct SineLayer {
+    name: String,
+    fan_in: usize,
+    out: usize,
+    /// Weight angle codes, output-major: `w[o · fan_in + k]`.
+    w: Vec<i32>,
+    /// Bias codes at `F` fraction bits (0 without a bias).
+    bias: Vec<i64>,
+    /// Fast path: the weight features `u(w)` as `[fan_in, out]` and `max |u|`.
+    u: Option<(Array2<f64>, f64)>,
+    /// `bias` as f64 (exact: `|bias| < 2^53`).
+    bias_f64: Vec<f64>,
+}
+
+/// The fast path of a unit whose product is a bilinear form plus a bounded error:
+/// `P(i, j) = scale · u(i) · v(j) + e`, `|e| ≤ e_max` (see [`SineNetwork`] "Speed").
+#[derive(Debug, Clone)]
+struct Bilinear {
+    /// `u(i) = v(i)` for codes `i` in `−max..=max`, at index `i + max`.
+    feature: Vec<f64>,
+    /// Offset of code 0 in `feature`.
+    zero: usize,
+    /// `scale`: `2^F` (versine, `u = sin(i · 2^-f)`) or `2^(F − 2f)` (quarter-square, `u = i`).
+    scale: f64,
+    /// Bound on `|P − scale · u(i) · v(j)|` over the table, in product LSBs.
+    e_max: f64,
+}
+
+/// A bit-exact sine network (see the module docs).
+#[derive(Debug, Clone)]
+pub struct SineNetwork {
+    config: SineNetworkConfig,
+    format: ProductFormat,
+    unit: SineUnit,
+    /// The float-GEMM fast path (versine and quarter-square units), else `None`.
+    fast: Option<Bilinear>,
+    /// `T` of a `T[|i+j|] − T[|i−j|]` unit (versine, quarter-square), for direct lookups.
+    diff_table: Option<Vec<i64>>,
+    /// Pixel → angle code.
+    input_codes: Vec<i32>,
+    /// `round(π/2 · 2^f)`, the clamp of the rectified sine (A).
+    half_pi: i32,
+    layers: Vec<SineLayer>,
+    input_len: usize,
+    classes: usize,
+}
+
+impl SineNetwork {
+    /// Builds the network for `model` (weights `sin(W)` as saved by `nacsim train` with the
+    /// `Sine` kernel).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a broken config rule, including a weight range the table cannot
+    /// cover (`sine.weight_max_rad = …: … needs at least …`) and an accumulator too narrow
+    /// (`sine.accumulator_bits = …: … needs at least …`); [`Error::Unsupported`] for a model it
+    /// cannot run (Conv2d, pooling, activations other than `RectSine` between Dense layers, a
+    /// weight with `|s| > 1`, which is not a sine).
+    pub fn new(config: &SineNetworkConfig, model: &Model) -> Result<Self, Error> {
+        let format = config.check()?;
+        let unit = ProductConfig {
+            format,
+            kind: config.product,
+        }
+        .build()?;
+        let unsupported = |layer: &str, reason: String| Error::Unsupported {
+            layer: layer.to_owned(),
+            reason,
+        };
+        // Layer pattern: [Flatten]* (Dense Act(RectSine))* Dense.
+        let mut dense: Vec<(usize, bool)> = Vec::new(); // (model layer index, activated)
+        for (i, l) in model.layers.iter().enumerate() {
+            match &l.spec {
+                LayerSpec::Flatten => {
+                    if !dense.is_empty() {
+                        return Err(unsupported(
+                            &l.name,
+                            "Flatten is only supported before the first Dense layer".into(),
+                        ));
+                    }
+                }
+                LayerSpec::Dense { .. } => {
+                    if let Some(&(_, false)) = dense.last() {
+                        return Err(unsupported(
+                            &l.name,
+                            "a Dense layer must follow Act(RectSine): the sine MAC consumes angles"
+                                .into(),
+                        ));
+                    }
+                    dense.push((i, false));
+                }
+                LayerSpec::Act(Activation::RectSine) => match dense.last_mut() {
+                    Some((_, act @ false)) => *act = true,
+                    _ => {
+                        return Err(unsupported(
+                            &l.name,
+                            "Act(RectSine) must follow a Dense layer".into(),
+                        ));
+                    }
+                },
+                LayerSpec::Act(a) => {
+                    return Err(unsupported(
+                        &l.name,
+                        format!(
+                            "activation {a:?}: the sine datapath needs Act(RectSine) between Dense layers"
+                        ),
+                    ));
+                }
+                other => {
+                    return Err(unsupported(
+                        &l.name,
+                        format!("{other:?}: the sine network runs Dense layers only"),
+                    ));
+                }
+            }
+        }
+        match dense.last() {
+            None => {
+                return Err(unsupported(&model.spec.name, "has no Dense layer".into()));
+            }
+            Some(&(i, true)) => {
+                return Err(unsupported(
+                    &model.layers[i].name,
+                    "the last Dense layer gives the logits and must not be followed by an activation"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+
+        let scale_f = (format.frac_bits as f64).exp2();
+        let scale_ff = (format.out_frac_bits as f64).exp2();
+        let p_bound = config.product_bound(&format);
+        let mut layers = Vec::with_capacity(dense.len());
+        // (layer, angle, code) of the largest weight angle of the whole model.
+        let mut worst: (&str, f64, u32) = ("", 0.0, 0);
+        for &(i, _) in &dense {
+            let l = &model.layers[i];
+            let p = model.params[i]
+                .as_ref()
+                .ok_or_else(|| unsupported(&l.name, "has no parameters".into()))?;
+            let (out, fan_in) = p.weight.dim();
+            let mut w = vec![0i32; fan_in * out];
+            for ((o, k), &s) in p.weight.indexed_iter() {
+                let s = f64::from(s);
+                if s.is_nan() || s.abs() > 1.0 {
+                    return Err(unsupported(
+                        &l.name,
+                        format!(
+                            "weight [{o}, {k}] = {s} is not a sine (|s| > 1): the model was not \
+                             trained with the Sine kernel, whose saved weights are sin(W)"
+                        ),
+                    ));
+                }
+                let angle = s.asin();
+                let code = (angle * scale_f).round_ties_even();
+                let mag = code.abs() as u32;
+                if mag > worst.2 {
+                    worst = (l.name.as_str(), angle, mag);
+                }
+                w[o * fan_in + k] = code as i32;
+            }
+            let bias: Vec<i64> = match &p.bias {
+                Some(b) => b
+                    .iter()
+                    .map(|&v| (f64::from(v) * scale_ff).round_ties_even() as i64)
+                    .collect(),
+                None => vec![0; out],
+            };
+            let max_bias = bias.iter().map(|b| b.unsigned_abs()).max().unwrap_or(0) as f64;
+            let acc_max = fan_in as f64 * p_bound + max_bias;
+            let need = 1 + (acc_max + 1.0).log2().ceil() as u32;
+            if need > config.accumulator_bits {
+                return Err(Error::config(
+                    "accumulator_bits",
+                    config.accumulator_bits,
+                    format!(
+                        "layer {} (fan_in {fan_in}) can reach |acc| = {acc_max:.3e} product LSBs; \
+                         needs at least {need}",
+                        l.name
+                    ),
+                ));
+            }
+            layers.push(SineLayer {
+                name: l.name.clone(),
+                fan_in,
+                out,
+                w,
+                bias_f64: bias.iter().map(|&b| b as f64).collect(),
+                bias,
+                u: None,
+            });
+        }
+        if worst.2 > format.max_abs_a {
+            return Err(Error::config(
+                "weight_max_rad",
+                config.weight_max_rad,
+                format!(
+                    "the table cannot cover the largest weight angle, {:.6} rad in layer {} \
+                     (code {}, table range {} codes); needs at least {:.6} (= {} · 2^-{})",
+                    worst.1.abs(),
+                    worst.0,
+                    worst.2,
+                    format.max_abs_a,
+                    worst.2 as f64 / scale_f,
+                    worst.2,
+                    format.frac_bits
+                ),
+            ));
+        }
+        let input_len = layers[0].fan_in;
+        if input_len != model.spec.input.len() {
+            return Err(unsupported(
+                &layers[0].name,
+                format!(
+                    "fan_in {input_len} differs from the input size {}",
+                    model.spec.input.len()
+                ),
+            ));
+        }
+        let max_b = format.max_abs_b as i32;
+        let input_codes = config
+            .input
+            .table(format.frac_bits)
+            .into_iter()
+            .map(|c| c.clamp(-max_b, max_b))
+            .collect();
+        let fast = Bilinear::for_unit(&unit);
+        let diff_table = match &unit {
+            SineUnit::Versine(t) => Some(t.entries().to_vec()),
+            SineUnit::QuarterSquare(t) => Some(t.entries().to_vec()),
+            _ => None,
+        };
+        if let Some(fb) = &fast {
+            for l in &mut layers {
+                let u =
+                    Array2::from_shape_fn((l.fan_in, l.out), |(k, o)| fb.at(l.w[o * l.fan_in + k]));
+                let umax = u.iter().fold(0f64, |m, v| m.max(v.abs()));
+                l.u = Some((u, umax));
+            }
+        }
+        Ok(SineNetwork {
+            config: *config,
+            format,
+            unit,
+            fast,
+            diff_table,
+            input_codes,
+            half_pi: half_pi_code(format.frac_bits) as i32,
+            layers,
+            input_len,
+            classes: model.spec.classes,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SineNetworkConfig {
+        &self.config
+    }
+
+    /// The product format (`f`, `F`, table ranges).
+    pub fn format(&self) -> &ProductFormat {
+        &self.format
+    }
+
+    /// The product unit.
+    pub fn unit(&self) -> &SineUnit {
+        &self.unit
+    }
+
+    /// Number of classes (logits).
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Shapes of the Dense layers in order, for the timing model
+    /// ([`dense_layer`](crate::timing::dense_layer)).
+    pub fn layer_shapes(&self) -> Vec<DenseShape> {
+        self.layers
+            .iter()
+            .map(|l| DenseShape {
+                name: l.name.clone(),
+                rows: 1,
+                fan_in: l.fan_in,
+                out: l.out,
+            })
+            .collect()
+    }
+
+    /// Weight angle codes of Dense layer `layer` (`[out][fan_in]`, row-major), for tests and traces.
+    ///
+    /// # Panics
+    ///
+    /// If `layer` is not below the number of Dense layers.
+    pub fn weight_codes(&self, layer: usize) -> &[i32] {
+        &self.layers[layer].w
+    }
+
+    /// Whether [`SineNetwork::predict_all`] uses the certified float fast path (versine and
+    /// quarter-square units).
+    pub fn has_fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    fn check_len(&self, n: usize) -> Result<(), Error> {
+        if n != self.input_len {
+            return Err(Error::config(
+                "image",
+                n,
+                format!("must have {} pixels", self.input_len),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The logits (accumulator codes at `F` fraction bits) of one image of 8-bit pixels,
+    /// computed product by product.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] (field `image`) if the image length differs from the network input.
+    pub fn logits(&self, image: &[u8]) -> Result<Vec<i64>, Error> {
+        self.check_len(image.len())?;
+        let mut x: Vec<i32> = image
+            .iter()
+            .map(|&p| self.input_codes[p as usize])
+            .collect();
+        let last = self.layers.len() - 1;
+        let mut acc = Vec::new();
+        for (li, l) in self.layers.iter().enumerate() {
+            acc = (0..l.out).map(|o| self.exact_acc(l, o, &x)).collect();
+            if li < last {
+                x = acc.iter().map(|&a| self.activate(a)).collect();
+            }
+        }
+        Ok(acc)
+    }
+
+    /// The predicted class of one image (argmax of [`SineNetwork::logits`], first on ties).
+    ///
+    /// # Errors
+    ///
+    /// As [`SineNetwork::logits`].
+    pub fn predict(&self, image: &[u8]) -> Result<usize, Error> {
+        Ok(argmax(&self.logits(image)?))
+    }
+
+    /// Predicted classes of every image of `data` (equal to [`SineNetwork::predict`] of each),
+    /// in parallel over fixed blocks of images.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] (field `image`) if the images do not have the network's input size.
+    pub fn predict_all(&self, data: &Dataset) -> Result<Vec<usize>, Error> {
+        self.check_len(data.image_len())?;
+        let mut out = vec![0usize; data.len()];
+        out.par_chunks_mut(IMAGES_PER_TASK)
+            .enumerate()
+            .for_each(|(b, preds)| {
+                let start = b * IMAGES_PER_TASK;
+                let images: Vec<&[u8]> = (start..start + preds.len())
+                    .map(|i| data.image(i))
+                    .collect();
+                match &self.fast {
+                    Some(fb) => self.predict_block_fast(fb, &images, preds),
+                    None => {
+                        for (p, img) in preds.iter_mut().zip(&images) {
+                            *p = self.predict(img).expect("length checked");
+                        }
+                    }
+                }
+            });
+        Ok(out)
+    }
+
+    /// Top-1 accuracy (fraction) on `data`; 0 for an empty set.
+    ///
+    /// # Errors
+    ///
+    /// As [`SineNetwork::predict_all`].
+    pub fn accuracy(&self, data: &Dataset) -> Result<f64, Error> {
+        if data.is_empty() {
+            return Ok(0.0);
+        }
+        let preds = self.predict_all(data)?;
+        let correct = preds
+            .iter()
+            .enumerate()
+            .filter(|&(i, &p)| p == data.label(i))
+            .count();
+        Ok(correct as f64 / data.len() as f64)
+    }
+
+    /// `bias_o + Σ_k P(w_ok, x_k)` product by product (zero inputs skipped: `P(i, 0) = 0`).
+    fn exact_acc(&self, l: &SineLayer, o: usize, x: &[i32]) -> i64 {
+        let w = &l.w[o * l.fan_in..(o + 1) * l.fan_in];
+        let mut acc = l.bias[o];
+        match &self.diff_table {
+            // The same integers as `unit.product`, without the per-product dispatch.
+            Some(t) => {
+                for (&i, &j) in w.iter().zip(x) {
+                    if j != 0 {
+                        acc +=
+                            t[(i + j).unsigned_abs() as usize] - t[(i - j).unsigned_abs() as usize];
+                    }
+                }
+            }
+            None => {
+                for (&i, &j) in w.iter().zip(x) {
+                    if j != 0 {
+                        acc += self.unit.product(i, j);
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    /// Requantise an accumulator to an angle code and apply the rectified sine.
+    fn activate(&self, acc: i64) -> i32 {
+        let shift = self.format.out_frac_bits - self.format.frac_bits;
+        let c = self
+            .config
+            .rounding
+            .shift_right(acc, shift)
+            .clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        self.clamp_code(c)
+    }
+
+    /// The rectified sine of a requantised code ([`RectifiedSine::angle_code`]), saturated to
+    /// the table's angle range.
+    #[inline]
+    fn clamp_code(&self, c: i32) -> i32 {
+        let max_b = self.format.max_abs_b as i32;
+        match self.config.activation {
+            RectifiedSine::Clamped => c.clamp(0, self.half_pi),
+            RectifiedSine::Unclamped => c.max(0),
+            RectifiedSine::Periodic => self.config.activation.angle_code(c, self.format.frac_bits),
+        }
+        .clamp(-max_b, max_b)
+    }
+
+    /// The fast path on a block of images (see "Speed" in the module docs): a float GEMM gives
+    /// each accumulator to within a proven bound; an output whose requantised, rectified code
+    /// (or, for the logits, the argmax) is the same at both ends of its interval takes that value,
+    /// and every other one is computed product by product. The result equals the exact path.
+    fn predict_block_fast(&self, fb: &Bilinear, images: &[&[u8]], preds: &mut [usize]) {
+        let n = images.len();
+        let mut x: Vec<i32> = Vec::with_capacity(n * self.input_len);
+        for img in images {
+            x.extend(img.iter().map(|&p| self.input_codes[p as usize]));
+        }
+        let last = self.layers.len() - 1;
+        let shift = self.format.out_frac_bits - self.format.frac_bits;
+        let rounding = self.config.rounding;
+        let monotone = self.config.activation != RectifiedSine::Periodic;
+        let max_b = self.format.max_abs_b as i32;
+        for (li, l) in self.layers.iter().enumerate() {
+            let (u, umax) = l.u.as_ref().expect("fast path has features");
+            let mut v = Array2::<f64>::zeros((n, l.fan_in));
+            let mut radius = vec![0f64; n];
+            for (b, (mut row, xb)) in v
+                .rows_mut()
+                .into_iter()
+                .zip(x.chunks_exact(l.fan_in))
+                .enumerate()
+            {
+                let (mut nnz, mut sum) = (0usize, 0f64);
+                for (d, &j) in row.iter_mut().zip(xb) {
+                    let f = fb.at(j);
+                    *d = f;
+                    nnz += usize::from(j != 0);
+                    sum += f.abs();
+                }
+                // Table error of every nonzero product, plus the float error of the GEMM:
+                // (n + 8)·2^-53 relative to Σ |scale · u · v| (sin and products ≤ 1 ulp each),
+                // bounded by scale · max|u| · Σ|v|, doubled for margin.
+                radius[b] = nnz as f64 * fb.e_max
+                    + 2.0 * (l.fan_in as f64 + 8.0) * f64::EPSILON * fb.scale * umax * sum
+                    + 1e-6;
+            }
+            let mut s = Array2::<f64>::zeros((n, l.out));
+            general_mat_mul(fb.scale, &v, u, 0.0, &mut s);
+            if li < last {
+                let mut next = vec![0i32; n * l.out];
+                let inv_step = (-(shift as f64)).exp2();
+                // Codes as reals: the requantised value is clamped to the activation's range,
+                // whose ends are integers, so float clamping and comparing is exact.
+                let (clo, chi) = match self.config.activation {
+                    RectifiedSine::Clamped => (0.0, self.half_pi.min(max_b) as f64),
+                    RectifiedSine::Unclamped => (0.0, max_b as f64),
+                    RectifiedSine::Periodic => (f64::NEG_INFINITY, f64::INFINITY),
+                };
+                let mut lo_c = vec![0f64; l.out];
+                let mut ok = vec![false; l.out];
+                for b in 0..n {
+                    let xb = &x[b * l.fan_in..(b + 1) * l.fan_in];
+                    let srow = s.row(b);
+                    let srow = srow.as_slice().expect("standard layout");
+                    let rb = radius[b];
+                    // Branch-free pass: the integer accumulator lies in [mid − r, mid + r];
+                    // requantising (monotone) and clamping map both ends to the same code iff
+                    // they decide it.
+                    for (((c, k), &sv), &bias) in lo_c
+                        .iter_mut()
+                        .zip(ok.iter_mut())
+                        .zip(srow)
+                        .zip(&l.bias_f64)
+                    {
+                        let mid = sv + bias;
+                        // Plus the rounding of the bias add and of mid ± r.
+                        let r = rb + 8.0 * f64::EPSILON * (mid.abs() + rb);
+                        let cl = round_real(rounding, (mid - r) * inv_step).clamp(clo, chi);
+                        let ch = round_real(rounding, (mid + r) * inv_step).clamp(clo, chi);
+                        *c = cl;
+                        *k = cl == ch;
+                    }
+                    let nb = &mut next[b * l.out..(b + 1) * l.out];
+                    for (o, (d, (&c, &k))) in nb.iter_mut().zip(lo_c.iter().zip(&ok)).enumerate() {
+                        *d = if k && monotone {
+                            c as i32
+                        } else if k {
+                            self.clamp_code(c as i32)
+                        } else {
+                            self.activate(self.exact_acc(l, o, xb))
+                        };
+                    }
+                }
+                x = next;
+            } else {
+                for (b, p) in preds.iter_mut().enumerate() {
+                    let xb = &x[b * l.fan_in..(b + 1) * l.fan_in];
+                    let mid: Vec<f64> = (0..l.out).map(|o| s[[b, o]] + l.bias[o] as f64).collect();
+                    let best = argmax_f64(&mid);
+                    let big = mid.iter().fold(0f64, |m, v| m.max(v.abs()));
+                    let r = radius[b] + 8.0 * f64::EPSILON * (big + radius[b]);
+                    // Certain only if the best lower bound beats every other upper bound.
+                    let certain = (0..l.out).all(|o| o == best || mid[o] + r < mid[best] - r);
+                    *p = if certain {
+                        best
+                    } else {
+                        let acc: Vec<i64> = (0..l.out).map(|o| self.exact_acc(l, o, xb)).collect();
+                        argmax(&acc)
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Images per parallel task of [`SineNetwork::predict_all`] (fixed, so the partition does not
+/// depend on the thread count; each image's result is independent of the others anyway).
+const IMAGES_PER_TASK: usize = 250;
+
+impl Bilinear {
+    /// The fast path of `unit`, if its product has the form `scale · u(i) · v(j) + e`.
+    ///
+    /// Versine: `G[|i+j|] − G[|i−j|] = 2^F (sin²((i+j)θ) − sin²((i−j)θ)) + r_s − r_d
+    /// = 2^F sin a sin b + r_s − r_d` (`θ = 2^-(f+1)`, `sin²x − sin²y = sin(x+y) sin(x−y)`),
+    /// with `r_k = G[k] − 2^F sin²(kθ)` the table's rounding, so `e_max = 2 max |r_k|` (≤ 1).
+    /// Quarter-square: `Q[|i+j|] − Q[|i−j|] = i·j · 2^(F−2f)` exactly, `e_max = 0`.
+    fn for_unit(unit: &SineUnit) -> Option<Self> {
+        let fmt = *unit.format();
+        let max = fmt.max_abs_a.max(fmt.max_abs_b) as i64;
+        let q = fmt.operand_lsb();
+        let (feature, scale, e_max): (Vec<f64>, f64, f64) = match unit {
+            SineUnit::Versine(t) => {
+                let scale = fmt.out_lsb().recip();
+                let theta = (-(fmt.frac_bits as f64 + 1.0)).exp2();
+                let r = t
+                    .entries()
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &g)| (g as f64 - scale * (k as f64 * theta).sin().powi(2)).abs())
+                    .fold(0f64, f64::max);
+                let feature = (-max..=max).map(|i| (i as f64 * q).sin()).collect();
+                // Margin for the f64 evaluation of r_k itself (entries ≤ 2^32, ulp ≤ 2^-20).
+                (feature, scale, 2.0 * r + 1e-5)
+            }
+            SineUnit::QuarterSquare(_) => {
+                let scale = (fmt.out_frac_bits as f64 - 2.0 * fmt.frac_bits as f64).exp2();
+                ((-max..=max).map(|i| i as f64).collect(), scale, 0.0)
+            }
+            _ => return None,
+        };
+        Some(Bilinear {
+            feature,
+            zero: max as usize,
+            scale,
+            e_max,
+        })
+    }
+
+    /// The feature of code `i`.
+    #[inline]
+    fn at(&self, i: i32) -> f64 {
+        self.feature[(self.zero as i64 + i as i64) as usize]
+    }
+}
+
+/// `1.5 · 2^52`: adding and subtracting it rounds an f64 of magnitude below 2^51 to an integer,
+/// half to even, in the default rounding mode (no libm call, vectorisable).
+const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
+
+/// `rounding` applied to a real `t` (`|t| < 2^51`), equal to [`Rounding::round`] and, for
+/// `t = v · 2^-s` with an integer `v`, to [`Rounding::shift_right`].
+#[inline(always)]
+fn round_real(rounding: Rounding, t: f64) -> f64 {
+    let floor = |x: f64| {
+        let r = (x + ROUND_MAGIC) - ROUND_MAGIC;
+        if r > x { r - 1.0 } else { r }
+    };
+    match rounding {
+        Rounding::HalfEven => (t + ROUND_MAGIC) - ROUND_MAGIC,
+        Rounding::HalfUp => floor(t + 0.5),
+        Rounding::Floor => floor(t),
+    }
+}
+
+/// Index of the largest value (the first one on ties).
+fn argmax(v: &[i64]) -> usize {
+    let mut bi = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[bi] {
+            bi = i;
+        }
+    }
+    bi
+}
+
+/// Index of the largest value (the first one on ties).
+fn argmax_f64(v: &[f64]) -> usize {
+    let mut bi = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[bi] {
+            bi = i;
+        }
+    }
+    bi
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_rounding_matches_integer_shifts() {
+        for r in [Rounding::HalfEven, Rounding::HalfUp, Rounding::Floor] {
+            for v in -5000i64..5000 {
+                for s in [0u32, 1, 3, 14] {
+                    let t = v as f64 * (-(s as f64)).exp2();
+                    assert_eq!(
+                        round_real(r, t),
+                        r.shift_right(v, s) as f64,
+                        "{r:?} {v} {s}"
+                    );
+                }
+            }
+        }
+    }
+}
