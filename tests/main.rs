@@ -8,5 +8,6 @@ mod golden;
 mod mnist;
 mod presets;
 mod scheduler;
+mod sine;
 mod sweep;
 mod util;

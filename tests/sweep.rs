@@ -126,5 +126,8 @@ fn a_bad_sweep_path_is_named() {
     ]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("d2d_sigma_rle") && err.contains("no field"), "{err}");
+    assert!(
+        err.contains("d2d_sigma_rle") && err.contains("no field"),
+        "{err}"
+    );
 }

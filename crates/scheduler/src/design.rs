@@ -122,6 +122,8 @@ pub enum EngineConfig {
     Circulant(CirculantConfig),
     /// Memristor crossbar arrays (after Liu & Zeng).
     Crossbar(nacsim_crossbar::CrossbarConfig),
+    /// The multiplier-free sine datapath (Cai et al., Applied Sciences 2021).
+    Sine(crate::engine::SineEngineConfig),
 }
 
 impl EngineConfig {
@@ -131,6 +133,7 @@ impl EngineConfig {
             EngineConfig::Systolic(_) => "systolic",
             EngineConfig::Circulant(_) => "circulant",
             EngineConfig::Crossbar(_) => "crossbar",
+            EngineConfig::Sine(_) => "sine",
         }
     }
 }
@@ -273,6 +276,9 @@ impl Validate for DesignConfig {
                 }
                 EngineConfig::Circulant(k) => {
                     c.nested(&format!("engines[{i}].engine.Circulant"), k);
+                }
+                EngineConfig::Sine(x) => {
+                    c.nested(&format!("engines[{i}].engine.Sine"), x);
                 }
                 EngineConfig::Crossbar(x) => {
                     let path = format!("engines[{i}].engine.Crossbar");

@@ -162,6 +162,10 @@ pub struct Simulation {
     pub engines: Vec<EngineImpl>,
     /// One plan per quantized layer.
     pub plan: Vec<LayerPlan>,
+    /// The bit-exact whole-network model of an engine that carries its own activation format
+    /// between layers (the sine datapath's angle codes); when present, [`Simulation::accuracy`]
+    /// uses it instead of the int8 path.
+    pub native: Option<Box<nacsim_sine::SineNetwork>>,
 }
 
 fn kind_of(l: &QLayer) -> &'static str {
@@ -240,7 +244,11 @@ impl Simulation {
             .engines
             .iter()
             .map(|s| EngineImpl::build(&s.name, &s.engine))
-            .collect();
+            .collect::<Result<_, _>>()
+            .map_err(|source| SimError::Engine {
+                design: design.path.display().to_string(),
+                source,
+            })?;
         // Walk float and quantized layers together: a quantized layer is the next float layer
         // of the same kind (fused ReLUs and the like have no quantized layer).
         let mut fi = 0usize;
@@ -354,11 +362,48 @@ impl Simulation {
                 }));
             }
         }
+        let native = match engines
+            .iter()
+            .position(|e| matches!(e, EngineImpl::Sine(_)))
+        {
+            Some(si) => {
+                if let Some(p) = plan
+                    .iter()
+                    .find(|p| p.compiled.is_some() && p.engine != Some(si))
+                {
+                    return Err(SimError::Engine {
+                        design: design.path.display().to_string(),
+                        source: EngineError::Unsupported {
+                            engine: engines[si].name().to_string(),
+                            layer: p.name.clone(),
+                            msg: "a design with a sine engine runs the whole network on it (its activations are angle codes); map every layer to it".into(),
+                        },
+                    });
+                }
+                let EngineImpl::Sine(se) = &engines[si] else {
+                    unreachable!("found above")
+                };
+                let net =
+                    nacsim_sine::SineNetwork::new(&se.config.numerics, model).map_err(|e| {
+                        SimError::Engine {
+                            design: design.path.display().to_string(),
+                            source: EngineError::Unsupported {
+                                engine: se.name.clone(),
+                                layer: "-".into(),
+                                msg: e.to_string(),
+                            },
+                        }
+                    })?;
+                Some(Box::new(net))
+            }
+            None => None,
+        };
         Ok(Self {
             design,
             qnet,
             engines,
             plan,
+            native,
         })
     }
 
@@ -626,8 +671,19 @@ impl Simulation {
 
     /// Top-1 accuracy over `data` through the engines (functional), in batches of 1,000 (the
     /// result does not depend on the batch: every engine is exact per row).
+    ///
+    /// A design with a sine engine reports its native bit-exact network instead
+    /// ([`Simulation::native`]).
+    ///
+    /// # Panics
+    /// If the images do not have the network's input size (callers check it first).
     pub fn accuracy(&self, data: &Dataset) -> f64 {
-        self.qnet.accuracy(&EngineGemm { sim: self }, data, 1000)
+        match &self.native {
+            Some(n) => n
+                .accuracy(data)
+                .unwrap_or_else(|e| panic!("data do not fit the network: {e}")),
+            None => self.qnet.accuracy(&EngineGemm { sim: self }, data, 1000),
+        }
     }
 
     /// Run layer `index` of one batch on the cycle-stepped engine, tracing to `sink`. Returns

@@ -27,10 +27,12 @@ use crate::design::EngineConfig;
 
 mod circulant;
 mod crossbar;
+mod sine;
 mod systolic;
 
 pub use circulant::{CirculantConfig, CirculantEngine, CirculantLayer};
 pub use crossbar::{CrossbarEngine, CrossbarLayer};
+pub use sine::{SineEngine, SineEngineConfig, SineLayer};
 pub use systolic::{SystolicEngine, SystolicLayer};
 
 /// Cycles and actions of one engine run (one layer, one batch).
@@ -145,6 +147,8 @@ pub enum EngineImpl {
     Circulant(CirculantEngine),
     /// Memristor crossbar arrays.
     Crossbar(CrossbarEngine),
+    /// The multiplier-free sine datapath.
+    Sine(SineEngine),
 }
 
 /// A layer compiled for one of the engines.
@@ -156,6 +160,8 @@ pub enum Compiled {
     Circulant(CirculantLayer),
     /// For [`EngineImpl::Crossbar`].
     Crossbar(CrossbarLayer),
+    /// For [`EngineImpl::Sine`].
+    Sine(SineLayer),
 }
 
 /// Dispatch `$body` on the engine and its compiled layer.
@@ -165,6 +171,7 @@ macro_rules! dispatch {
             (EngineImpl::Systolic($e), Compiled::Systolic($l)) => $body,
             (EngineImpl::Circulant($e), Compiled::Circulant($l)) => $body,
             (EngineImpl::Crossbar($e), Compiled::Crossbar($l)) => $body,
+            (EngineImpl::Sine($e), Compiled::Sine($l)) => $body,
             (e, _) => unreachable!("layer compiled for another engine than {}", e.name()),
         }
     };
@@ -172,8 +179,11 @@ macro_rules! dispatch {
 
 impl EngineImpl {
     /// Build the engine of a design slot.
-    pub fn build(name: &str, cfg: &EngineConfig) -> Self {
-        match cfg {
+    ///
+    /// # Errors
+    /// An engine whose tables cannot be built (checked by design validation first).
+    pub fn build(name: &str, cfg: &EngineConfig) -> Result<Self, EngineError> {
+        Ok(match cfg {
             EngineConfig::Systolic(c) => EngineImpl::Systolic(SystolicEngine {
                 config: c.clone(),
                 name: name.to_string(),
@@ -186,7 +196,16 @@ impl EngineImpl {
                 config: c.clone(),
                 name: name.to_string(),
             }),
-        }
+            EngineConfig::Sine(c) => EngineImpl::Sine(SineEngine {
+                datapath: c.datapath().map_err(|e| EngineError::Unsupported {
+                    engine: name.to_string(),
+                    layer: "-".into(),
+                    msg: e.to_string(),
+                })?,
+                config: c.clone(),
+                name: name.to_string(),
+            }),
+        })
     }
 
     /// Name of the engine in the design.
@@ -195,6 +214,7 @@ impl EngineImpl {
             EngineImpl::Systolic(e) => &e.name,
             EngineImpl::Circulant(e) => &e.name,
             EngineImpl::Crossbar(e) => &e.name,
+            EngineImpl::Sine(e) => &e.name,
         }
     }
 
@@ -207,6 +227,7 @@ impl EngineImpl {
             EngineImpl::Systolic(e) => e.compile(src).map(|(c, s)| (Compiled::Systolic(c), s)),
             EngineImpl::Circulant(e) => e.compile(src).map(|(c, s)| (Compiled::Circulant(c), s)),
             EngineImpl::Crossbar(e) => e.compile(src).map(|(c, s)| (Compiled::Crossbar(c), s)),
+            EngineImpl::Sine(e) => e.compile(src).map(|(c, s)| (Compiled::Sine(c), s)),
         }
     }
 
@@ -240,6 +261,7 @@ impl EngineImpl {
             EngineImpl::Systolic(e) => e.peak_ops_per_cycle(),
             EngineImpl::Circulant(e) => e.peak_ops_per_cycle(),
             EngineImpl::Crossbar(e) => e.peak_ops_per_cycle(),
+            EngineImpl::Sine(e) => e.peak_ops_per_cycle(),
         }
     }
 
@@ -260,6 +282,7 @@ impl EngineImpl {
             EngineImpl::Systolic(e) => e.priced_actions(),
             EngineImpl::Circulant(e) => e.priced_actions(),
             EngineImpl::Crossbar(e) => e.priced_actions(),
+            EngineImpl::Sine(e) => e.priced_actions(),
         }
     }
 
