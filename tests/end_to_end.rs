@@ -111,7 +111,7 @@ fn block_circulant_pot_training_saves_circulant_power_of_two_weights() {
     let d = crate::util::fashion_mnist_dir();
     let o = nacsim(&[
         "train",
-        "models/training/fmnist-mlp-bc16-pot3.ron",
+        "models/training/fmnist-mlp256-bc16-pot3.ron",
         "--out",
         dir.path().to_str().unwrap(),
         "--data",
@@ -129,7 +129,7 @@ fn block_circulant_pot_training_saves_circulant_power_of_two_weights() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     // One short epoch from scratch with 3-bit weights: well above chance (0.1), far from done.
     assert!(v["accuracy"].as_f64().unwrap() > 0.3, "{out}");
-    let m = nacsim_nn::model::Model::load(&dir.path().join("fmnist-mlp-bc16-pot3.ron")).unwrap();
+    let m = nacsim_nn::model::Model::load(&dir.path().join("fmnist-mlp256-bc16-pot3.ron")).unwrap();
     for p in m.params.iter().flatten() {
         let w = &p.weight;
         let (rows, cols) = w.dim();

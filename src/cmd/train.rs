@@ -8,7 +8,7 @@ use nacsim_nn::data::Split;
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{
     CirculantConvention, EpochRecord, FloatKernel, FloatStore, KernelChoice, PotChoice,
-    ProductKernel, SineInput, TrainConfig, WeightStore, accuracy, train,
+    ProductKernel, SineInput, StoreChoice, TrainConfig, WeightStore, accuracy, train,
 };
 use serde::Serialize;
 
@@ -37,7 +37,8 @@ pub struct TrainArgs {
     /// Evaluate on the first K test images after each epoch (default: all).
     #[arg(long, value_name = "K")]
     pub eval_limit: Option<usize>,
-    /// Print one JSON object (keys: name, accuracy, images, epochs, seconds, output, history).
+    /// Print one JSON object (keys: name, accuracy, images, epochs, seconds, output, history;
+    /// insitu with the write totals of crossbar training).
     #[arg(long)]
     pub json: bool,
     /// No progress bar.
@@ -57,6 +58,9 @@ struct TrainReport {
     threads: usize,
     output: String,
     history: Vec<EpochRecord>,
+    /// Write-side totals of in-situ training (pulses, energy, latency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    insitu: Option<nacsim_insitu::WriteStats>,
 }
 
 /// Run `nacsim train`.
@@ -85,6 +89,25 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let src = Source::Dir(data_dir);
     let train_set = src.load(Split::Train, a.limit)?;
     let test_set = src.load(Split::Test, a.eval_limit)?;
+    // In-situ training on crossbars: the settings file (relative to the config) may resize,
+    // binarize and limit the data.
+    let insitu = match &cfg.store {
+        StoreChoice::Crossbar { settings } => {
+            let p = base.join(settings);
+            Some((
+                nacsim_core::config::load::<nacsim_insitu::InSituConfig>(&p)?,
+                p,
+            ))
+        }
+        StoreChoice::Float => None,
+    };
+    let (train_set, test_set) = match &insitu {
+        Some((s, _)) => (
+            nacsim_insitu::data::apply_train(train_set, &s.data),
+            nacsim_insitu::data::apply(test_set, &s.data),
+        ),
+        None => (train_set, test_set),
+    };
     if train_set.shape.len() != cfg.network.input.len() {
         return Err(format!(
             "{}: network.input = {} but the images in {} are {}x{}",
@@ -122,7 +145,30 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         }
         model.params = start.params;
     }
-    let kernel = build_kernel(&cfg, &model)?;
+    let kernel: Box<dyn TrainKernel> = match &insitu {
+        Some((s, _)) => Box::new(nacsim_insitu::CrossbarKernel::new(
+            s.periphery,
+            s.w_max,
+            cfg.train.seed,
+            model.layers.len(),
+        )),
+        None => build_kernel(&cfg, &model)?,
+    };
+    let mut xbar = match insitu {
+        Some((s, p)) => {
+            let mut x = nacsim_insitu::CrossbarStore::new(
+                s,
+                model.params.clone(),
+                cfg.train.optimizer,
+                cfg.train.seed,
+            )
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+            let label = p.display().to_string();
+            x.set_warning_sink(Box::new(move |m| eprintln!("warning: {label}: {m}")));
+            Some(x)
+        }
+        None => None,
+    };
     let float_store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
     // The sine kernel may make the learning rate a power of two (a shift).
     let mut store: Box<dyn WeightStore> = match cfg.kernel {
@@ -133,10 +179,14 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let pb = crate::progress_bar((steps * cfg.train.epochs) as u64, a.quiet || a.json);
     pb.set_prefix(cfg.name.clone());
     let t0 = Instant::now();
+    let store: &mut dyn WeightStore = match &mut xbar {
+        Some(x) => x,
+        None => &mut *store,
+    };
     let history = train(
         &model.layers,
         &*kernel,
-        &mut *store,
+        store,
         &train_set,
         Some(&test_set),
         &cfg.train,
@@ -156,6 +206,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let seconds = t0.elapsed().as_secs_f64();
     let mut trained = model;
     trained.params = store.export();
+    let write_stats = xbar.as_ref().map(nacsim_insitu::CrossbarStore::stats);
     // Save the weights the hardware-aware forward pass used (block-circulant, power-of-two):
     // the saved model is exactly what was evaluated.
     if let Some(circ) = kernel.as_circulant() {
@@ -183,9 +234,10 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         1000,
     );
     trained.spec.notes = format!(
-        "Trained by `nacsim train {}` (kernel {:?}; seed {}, {} epochs, batch {}, {} training images): test accuracy {:.4} on {} images of {}.",
+        "Trained by `nacsim train {}` (kernel {:?}, store {:?}; seed {}, {} epochs, batch {}, {} training images): test accuracy {:.4} on {} images of {}.",
         a.config.display(),
         cfg.kernel,
+        cfg.store,
         cfg.train.seed,
         cfg.train.epochs,
         cfg.train.batch_size,
@@ -206,6 +258,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         threads: rayon::current_num_threads(),
         output: out_path.display().to_string(),
         history,
+        insitu: write_stats,
     };
     let hist_path = out_path.with_extension("train.json");
     std::fs::write(&hist_path, serde_json::to_string_pretty(&report)?)
@@ -228,6 +281,17 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
                 r.seconds
             );
         }
+        if let Some(w) = &report.insitu {
+            println!(
+                "in situ: {} pulses (max {} per device), write {:.3e} pJ + half-select {:.3e} pJ + read {:.3e} pJ, write latency {:.3e} s",
+                w.pulses,
+                w.max_pulses_per_device,
+                w.write_energy_pj,
+                w.half_select_energy_pj,
+                w.read_energy_pj,
+                w.write_latency_s
+            );
+        }
         println!(
             "{}: test accuracy {:.2} % on {} images, {:.1} s; wrote {} (+ .safetensors, .train.json)",
             report.name,
@@ -246,6 +310,12 @@ trait TrainKernel: ProductKernel {
     fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel>;
     /// The sine-in-float kernel, if this is one.
     fn as_sine(&self) -> Option<&nacsim_sine::SineKernel> {
+        None
+    }
+}
+
+impl TrainKernel for nacsim_insitu::CrossbarKernel {
+    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel> {
         None
     }
 }

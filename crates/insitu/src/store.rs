@@ -730,6 +730,7 @@ fn update_block(
     acc.g_sum = blk.g.iter().sum();
     let scale = ctx.range / (2.0 * ctx.cfg.w_max);
     let est = blk.est;
+    let mut max_dw = 0.0f32;
     for r in 0..rows {
         let o = blk.o0 + r;
         for k in 0..cols {
@@ -742,7 +743,12 @@ fn update_block(
             let base = wi * dpw;
             let w_now = weight_of(ctx.cfg, ctx.range, ctx.mid, &blk.g[base..base + dpw]) as f32;
             let dw = optimizer_delta(ctx, grad, w_now, blk.m, blk.v, wi);
-            acc.max_dw = acc.max_dw.max(f64::from(dw.abs()));
+            // A local maximum (not `acc.max_dw`): `acc` escapes into `program_device`, which
+            // would keep the running maximum in memory on the critical path.
+            if dw.abs() > max_dw {
+                max_dw = dw.abs();
+            }
+            let mut w_new = w_now;
             if dw != 0.0 && !ctx.skips(dw) {
                 for j in 0..dpw {
                     let sign = if j == 0 { 1.0 } else { -1.0 };
@@ -775,8 +781,8 @@ fn update_block(
                         &mut acc,
                     );
                 }
+                w_new = weight_of(ctx.cfg, ctx.range, ctx.mid, &blk.g[base..base + dpw]) as f32;
             }
-            let w_new = weight_of(ctx.cfg, ctx.range, ctx.mid, &blk.g[base..base + dpw]) as f32;
             if k < l.fan_in {
                 blk.w[r * l.fan_in + k] = w_new;
             } else if let Some(b) = blk.b.get_mut(r) {
@@ -784,6 +790,7 @@ fn update_block(
             }
         }
     }
+    acc.max_dw = f64::from(max_dw);
     acc
 }
 

@@ -531,6 +531,24 @@ pub enum KernelChoice {
     },
 }
 
+/// Where the weights live during training. The engine crates build the store from this plain
+/// description (as for [`KernelChoice`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum StoreChoice {
+    /// Float parameters updated by the optimiser (default).
+    #[default]
+    Float,
+    /// In-situ training on memristor crossbars (`nacsim-insitu`): the weights are device
+    /// conductances, updates are programming pulses. `settings` names the RON file with the
+    /// in-situ settings (device, update scheme, variation, periphery, data options), relative to
+    /// the training config, e.g. `"insitu/agasi-linear.ron"`.
+    Crossbar {
+        /// Path of the in-situ settings file, relative to the training config.
+        settings: String,
+    },
+}
+
 /// A training config (`models/training/*.ron`): the network to train, the data, the loop
 /// settings and where the trained model goes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -561,6 +579,9 @@ pub struct TrainConfig {
     /// Default: none.
     #[serde(default)]
     pub init: String,
+    /// Weight store (default float).
+    #[serde(default)]
+    pub store: StoreChoice,
 }
 
 impl nacsim_core::config::Validate for TrainConfig {
@@ -697,6 +718,22 @@ impl nacsim_core::config::Validate for TrainConfig {
                 shift.to_string(),
                 "must be in 0..=8",
             );
+        }
+        if let StoreChoice::Crossbar { settings } = &self.store {
+            if settings.is_empty() {
+                rule(
+                    "store.Crossbar.settings",
+                    "\"\"".into(),
+                    "must name the in-situ settings file, e.g. \"insitu/agasi-linear.ron\"",
+                );
+            }
+            if self.kernel != KernelChoice::Float {
+                rule(
+                    "kernel",
+                    format!("{:?}", self.kernel),
+                    "in-situ training uses the crossbar kernel of the settings file; set kernel: Float",
+                );
+            }
         }
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
