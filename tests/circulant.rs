@@ -149,28 +149,10 @@ fn committed_block_circulant_model_runs_on_the_paper_design() {
 
 #[test]
 fn stepped_circulant_cost_equals_the_analytic_cost() {
-    let model = Model::load(&root().join("models/networks/fmnist-mlp-bc16-pot3.ron")).unwrap();
-    let design = Design::load(&root().join("models/designs/bpca-qin2019.ron")).unwrap();
-    let data = Dataset::bundled_sample().limit(3);
-    let sim = Simulation::new(design, &model, &data).unwrap();
-    let mut h = sim.qnet.quantize_input(data.batch_range(0, 3).view());
-    let mut traced = 0;
-    for i in 0..sim.plan.len() {
-        if let (Some(e), Some(c)) = (sim.plan[i].engine, &sim.plan[i].compiled) {
-            let (y, stepped) = sim
-                .trace_layer(i, h.clone(), &mut nacsim_core::trace::NullSink)
-                .unwrap();
-            assert_eq!(
-                stepped,
-                sim.engines[e].cost(c, 3),
-                "layer {}",
-                sim.plan[i].name
-            );
-            assert_eq!(y, sim.engines[e].run(c, h.view(), 0));
-            traced += 1;
-        }
-        // Any int8 activations do for timing; the reference product keeps them realistic.
-        h = sim.qnet.layer_forward(&nacsim_nn::qnet::RefGemm, i, h);
-    }
+    let traced = crate::util::assert_stepped_equals_analytic(
+        "models/networks/fmnist-mlp-bc16-pot3.ron",
+        "models/designs/bpca-qin2019.ron",
+        3,
+    );
     assert_eq!(traced, 3);
 }

@@ -2,12 +2,7 @@
 //! stays with its sine-in-float accuracy, the int8 seam's stepped model equals the analytic one,
 //! and models that are not sine networks are refused with a reason.
 
-use nacsim_nn::data::Dataset;
-use nacsim_nn::model::Model;
-use nacsim_scheduler::design::Design;
-use nacsim_scheduler::sim::Simulation;
-
-use crate::util::{nacsim, root, text};
+use crate::util::{nacsim, text};
 
 fn run_json(args: &[&str]) -> serde_json::Value {
     let o = nacsim(args);
@@ -45,33 +40,11 @@ fn sine_model_on_the_f10_table_stays_within_half_a_point_of_sine_in_float() {
 
 #[test]
 fn int8_seam_stepped_cost_equals_analytic_and_outputs_agree() {
-    let model = Model::load(&root().join("models/networks/fmnist-mlp-sine.ron")).unwrap();
-    let design = Design::load(&root().join("models/designs/sine-lut.ron")).unwrap();
-    let data = Dataset::bundled_sample().limit(2);
-    let sim = Simulation::new(design, &model, &data).unwrap();
-    let mut h = sim.qnet.quantize_input(data.batch_range(0, 2).view());
-    let mut traced = 0;
-    for i in 0..sim.plan.len() {
-        if let (Some(e), Some(c)) = (sim.plan[i].engine, &sim.plan[i].compiled) {
-            let (y, stepped) = sim
-                .trace_layer(i, h.clone(), &mut nacsim_core::trace::NullSink)
-                .unwrap();
-            assert_eq!(
-                stepped,
-                sim.engines[e].cost(c, 2),
-                "layer {}",
-                sim.plan[i].name
-            );
-            assert_eq!(
-                y,
-                sim.engines[e].run(c, h.view(), 0),
-                "layer {}",
-                sim.plan[i].name
-            );
-            traced += 1;
-        }
-        h = sim.qnet.layer_forward(&nacsim_nn::qnet::RefGemm, i, h);
-    }
+    let traced = crate::util::assert_stepped_equals_analytic(
+        "models/networks/fmnist-mlp-sine.ron",
+        "models/designs/sine-lut.ron",
+        2,
+    );
     assert_eq!(traced, 3);
 }
 

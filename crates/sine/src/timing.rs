@@ -226,6 +226,12 @@ impl Tally {
 /// docs; equal to [`SineSim`](crate::SineSim) in every count. `O(len)` time.
 pub fn analytic(dp: &Datapath, lengths: &[usize]) -> TimingReport {
     let t: u64 = lengths.iter().map(|&n| n as u64).sum();
+    closed_form(dp, t, lengths.len() as u64)
+}
+
+/// The formula shared by [`analytic`] and [`dense_layer`]: `t` products in `dots` dot products,
+/// issued `issue_width` per cycle through a `depth`-stage pipeline.
+fn closed_form(dp: &Datapath, t: u64, dots: u64) -> TimingReport {
     let cycles = if t == 0 {
         0
     } else {
@@ -236,7 +242,7 @@ pub fn analytic(dp: &Datapath, lengths: &[usize]) -> TimingReport {
         accumulates: t,
         adds: t * c.adds as u64,
         operand_reads: 2 * t,
-        output_writes: lengths.len() as u64,
+        output_writes: dots,
         products: t,
         table_reads: t * c.table_reads as u64,
     }
@@ -266,22 +272,7 @@ pub fn analytic(dp: &Datapath, lengths: &[usize]) -> TimingReport {
 /// ```
 pub fn dense_layer(dp: &Datapath, rows: usize, fan_in: usize, out: usize) -> TimingReport {
     let dots = rows as u64 * out as u64;
-    let t = dots * fan_in as u64;
-    let cycles = if t == 0 {
-        0
-    } else {
-        t.div_ceil(dp.issue_width as u64) + dp.depth as u64 - 1
-    };
-    let c = dp.cost();
-    Tally {
-        accumulates: t,
-        adds: t * c.adds as u64,
-        operand_reads: 2 * t,
-        output_writes: dots,
-        products: t,
-        table_reads: t * c.table_reads as u64,
-    }
-    .report(dp.lanes, cycles)
+    closed_form(dp, dots * fan_in as u64, dots)
 }
 
 /// Maps a build error to the house's validation error, with the path relative to the config.
