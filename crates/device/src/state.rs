@@ -270,6 +270,20 @@ fn check_positive(c: &mut Checks, field: &str, x: f64, unit: &str) -> bool {
     )
 }
 
+/// `r_on_ohm` and `r_off_ohm` positive and finite, and `r_off_ohm > r_on_ohm` (so Gon > Goff).
+fn check_resistance_range(c: &mut Checks, r_on_ohm: f64, r_off_ohm: f64) {
+    let on = check_positive(c, "r_on_ohm", r_on_ohm, "ohms");
+    let off = check_positive(c, "r_off_ohm", r_off_ohm, "ohms");
+    if on && off {
+        c.check(
+            r_off_ohm > r_on_ohm,
+            "r_off_ohm",
+            r_off_ohm,
+            &format!("must exceed r_on_ohm = {r_on_ohm} Ω (Gon ≤ Goff otherwise)"),
+        );
+    }
+}
+
 /// HP linear ion drift parameters; defaults are MemTorch's `LinearIonDrift` (note §1.2 table):
 /// `R_on 100 Ω, R_off 16 kΩ, D 10 nm, μ_v 1e-14 m²/(V·s), v_th ±0.55 V`, window
 /// [`Window::None`].
@@ -342,19 +356,7 @@ impl Default for HpConfig {
 impl Validate for HpConfig {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Checks::new();
-        let on = check_positive(&mut c, "r_on_ohm", self.r_on_ohm, "ohms");
-        let off = check_positive(&mut c, "r_off_ohm", self.r_off_ohm, "ohms");
-        if on && off {
-            c.check(
-                self.r_off_ohm > self.r_on_ohm,
-                "r_off_ohm",
-                self.r_off_ohm,
-                &format!(
-                    "must exceed r_on_ohm = {} Ω (Gon ≤ Goff otherwise)",
-                    self.r_on_ohm
-                ),
-            );
-        }
+        check_resistance_range(&mut c, self.r_on_ohm, self.r_off_ohm);
         check_positive(&mut c, "d_m", self.d_m, "metres");
         check_positive(&mut c, "mu_v_m2_per_vs", self.mu_v_m2_per_vs, "m²/(V·s)");
         check_sigma(&mut c, "v_th_pos_v", self.v_th_pos_v);
@@ -570,19 +572,7 @@ impl Default for VteamConfig {
 impl Validate for VteamConfig {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Checks::new();
-        let on = check_positive(&mut c, "r_on_ohm", self.r_on_ohm, "ohms");
-        let off = check_positive(&mut c, "r_off_ohm", self.r_off_ohm, "ohms");
-        if on && off {
-            c.check(
-                self.r_off_ohm > self.r_on_ohm,
-                "r_off_ohm",
-                self.r_off_ohm,
-                &format!(
-                    "must exceed r_on_ohm = {} Ω (Gon ≤ Goff otherwise)",
-                    self.r_on_ohm
-                ),
-            );
-        }
+        check_resistance_range(&mut c, self.r_on_ohm, self.r_off_ohm);
         check_positive(&mut c, "d_m", self.d_m, "metres");
         c.check(
             self.k_on_m_per_s.is_finite() && self.k_on_m_per_s < 0.0,

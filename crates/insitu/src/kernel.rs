@@ -121,17 +121,13 @@ impl ProductKernel for CrossbarKernel {
         y
     }
 
-    fn backward_input(
-        &self,
-        _layer: usize,
-        dy: ArrayView2<f32>,
-        w: ArrayView2<f32>,
-    ) -> Array2<f32> {
-        par_matmul(dy, w)
+    fn backward_input(&self, layer: usize, dy: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
+        // The backward pass is digital: the float plug's products.
+        nacsim_nn::forward::FloatKernel.backward_input(layer, dy, w)
     }
 
-    fn weight_grad(&self, _layer: usize, dy: ArrayView2<f32>, x: ArrayView2<f32>) -> Array2<f32> {
-        par_matmul(dy.t(), x)
+    fn weight_grad(&self, layer: usize, dy: ArrayView2<f32>, x: ArrayView2<f32>) -> Array2<f32> {
+        nacsim_nn::forward::FloatKernel.weight_grad(layer, dy, x)
     }
 }
 
