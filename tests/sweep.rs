@@ -131,3 +131,91 @@ fn a_bad_sweep_path_is_named() {
         "{err}"
     );
 }
+
+const TRAIN_SWEEP: &str = "tests/fixtures/sweeps/tiny-train.ron";
+
+#[test]
+fn training_sweeps_are_thread_and_shard_invariant() {
+    crate::util::fashion_mnist_dir();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            TRAIN_SWEEP,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let o = nacsim(&args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o).1);
+    };
+    let one = tempfile::tempdir().unwrap();
+    run(one.path(), &["--threads", "1"]);
+    let reference = merged(one.path());
+    let lines: Vec<&str> = reference.lines().collect();
+    assert_eq!(lines.len(), 3, "header + one row per value:\n{reference}");
+    let col = |row: &str, i: usize| row.split(',').nth(i).unwrap().parse::<f64>().unwrap();
+    for row in &lines[1..] {
+        assert_eq!(col(row, 1), 2.0, "two trials: {row}");
+        // Seeds differ between trials, so do the trained networks.
+        assert!(col(row, 4) < col(row, 5), "trials differ: {row}");
+        // Trained, not chance (10 classes), and the write energy is accounted.
+        assert!(col(row, 2) > 0.3, "the network learns: {row}");
+        assert!(col(row, 6) > 0.0, "write energy: {row}");
+    }
+    let point: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(one.path().join("points/v0001-t0000.json")).unwrap())
+            .unwrap();
+    assert_eq!(point["value"], 0.3);
+    assert!(point["float_accuracy"].as_f64().unwrap() > 0.0);
+
+    let sharded = tempfile::tempdir().unwrap();
+    for s in ["0/2", "1/2"] {
+        run(sharded.path(), &["--shard", s, "--threads", "2"]);
+    }
+    assert_eq!(
+        merged(sharded.path()),
+        reference,
+        "2 threads, 2 shards: a different table than 1 thread"
+    );
+}
+
+#[test]
+fn a_training_sweep_rejects_fields_it_cannot_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = crate::util::root().join("tests/fixtures/sweeps");
+    for f in ["tiny-insitu-train.ron", "tiny-insitu-settings.ron"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let base = std::fs::read_to_string(src.join("tiny-train.ron")).unwrap();
+    for (from, to, want) in [
+        (
+            "insitu.variation.voltage_error_sigma",
+            "insitu.variation.voltage_eror_sigma",
+            "voltage_eror_sigma",
+        ),
+        (
+            "insitu.variation.voltage_error_sigma",
+            "insitu.data.binarize",
+            "data options",
+        ),
+        (
+            "insitu.variation.voltage_error_sigma",
+            "variation.voltage_error_sigma",
+            "`config.…`",
+        ),
+        ("values: [0.0, 0.3]", "values: [0.0, \"big\"]", "not a name"),
+    ] {
+        let p = dir.path().join("bad.ron");
+        std::fs::write(&p, base.replace(from, to)).unwrap();
+        let o = nacsim(&[
+            "sweep",
+            p.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(want), "{to}: want {want:?} in: {err}");
+    }
+}

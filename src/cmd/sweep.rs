@@ -3,25 +3,30 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use nacsim_insitu::InSituConfig;
 use nacsim_nn::data::Split;
 use nacsim_nn::model::Model;
+use nacsim_nn::train::TrainConfig;
 use nacsim_scheduler::design::Design;
 use nacsim_scheduler::report::RunReport;
 use nacsim_scheduler::sim::Simulation;
 use nacsim_scheduler::sweep::{
-    PointResult, SweepConfig, merge, point_path, shard_points, to_csv, with_field, write_point,
+    PointResult, SweepConfig, SweepValue, merge, point_path, set_json_field, shard_points, to_csv,
+    with_field, write_point,
 };
 use rayon::prelude::*;
 
 use super::data::Source;
 use super::run::calibration_set;
+use super::train::{apply_insitu_data, check_input_shape, fit, insitu_settings};
 use crate::CliResult;
 
 /// Arguments of `nacsim sweep`.
 #[derive(Args, Debug)]
 pub struct SweepArgs {
-    /// Sweep file (RON, models/sweeps/*.ron): design, network, data, the swept design field
-    /// (dotted path) and its values, trials and seed.
+    /// Sweep file (RON, models/sweeps/*.ron): design and network (inference sweep) or a
+    /// training config (training sweep), data, the swept field (dotted path) and its values,
+    /// trials and seed.
     #[arg(value_name = "SWEEP.ron")]
     pub config: PathBuf,
     /// Output folder; each finished point is written to OUT/points/ at once, and points already
@@ -76,19 +81,12 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
     let cfg: SweepConfig = nacsim_core::config::load(&a.config)?;
     let (shard, shards) = a.shard.as_deref().map_or(Ok((0, 1)), parse_shard)?;
     let base_dir = a.config.parent().unwrap_or_else(|| Path::new("."));
-    let design = Design::load(&base_dir.join(&cfg.design))?;
-    let model = Model::load(&base_dir.join(&cfg.network))?;
-    let src = if cfg.data.is_empty() {
-        Source::Bundled
+    // What one point does: an inference trial on a design, or a training run.
+    let job: Box<dyn Fn(usize, u32) -> CliResult<PointResult> + Sync> = if cfg.train.is_empty() {
+        inference_job(&cfg, a, base_dir)?
     } else {
-        Source::Dir(base_dir.join(&cfg.data))
+        training_job(&cfg, a, base_dir)?
     };
-    let data = src.load(Split::Test, (cfg.limit > 0).then_some(cfg.limit))?;
-    let (calib, _) = calibration_set(&src, &data);
-    // Check every value before running anything.
-    for v in &cfg.parameter.values {
-        with_field(&design.config, &cfg.parameter.path, *v, &a.config)?;
-    }
     let todo: Vec<(usize, u32)> =
         shard_points(cfg.parameter.values.len(), cfg.trials, shard, shards)
             .into_iter()
@@ -105,39 +103,8 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
     let results: Vec<CliResult<()>> = pool.install(|| {
         todo.par_iter()
             .map(|&(vi, trial)| -> CliResult<()> {
-                let value = cfg.parameter.values[vi];
-                let config = with_field(&design.config, &cfg.parameter.path, value, &a.config)?;
-                let d = Design {
-                    config,
-                    energy: design.energy.clone(),
-                    path: design.path.clone(),
-                };
-                let sim = Simulation::with_trial(d, &model, &calib, cfg.seed, trial)?;
-                let acc = sim.accuracy(&data);
-                let r = RunReport::build(
-                    &sim,
-                    &cfg.network,
-                    &src.describe(),
-                    data.len(),
-                    acc,
-                    0.0,
-                    0.0,
-                )?;
-                write_point(
-                    &a.out,
-                    &PointResult {
-                        value_index: vi,
-                        value,
-                        trial,
-                        accuracy: acc,
-                        energy_pj: r.energy_pj,
-                        cycles: r.cycles,
-                        latency_s: r.latency_s,
-                        gops: r.gops,
-                        tops_per_watt: r.tops_per_watt,
-                    },
-                )
-                .map_err(|e| format!("{}: {e}", a.out.display()))?;
+                let r = job(vi, trial)?;
+                write_point(&a.out, &r).map_err(|e| format!("{}: {e}", a.out.display()))?;
                 pb.inc(1);
                 Ok(())
             })
@@ -153,6 +120,182 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
         a.out.join("points").display()
     );
     Ok(())
+}
+
+type Job<'a> = Box<dyn Fn(usize, u32) -> CliResult<PointResult> + Sync + 'a>;
+
+/// An inference point: the design with the swept field set, trial `t` of its stochastic knobs,
+/// the network evaluated on the test set.
+fn inference_job<'a>(
+    cfg: &'a SweepConfig,
+    a: &'a SweepArgs,
+    base_dir: &Path,
+) -> CliResult<Job<'a>> {
+    let design = Design::load(&base_dir.join(&cfg.design))?;
+    let model = Model::load(&base_dir.join(&cfg.network))?;
+    let src = if cfg.data.is_empty() {
+        Source::Bundled
+    } else {
+        Source::Dir(base_dir.join(&cfg.data))
+    };
+    let data = src.load(Split::Test, (cfg.limit > 0).then_some(cfg.limit))?;
+    let (calib, _) = calibration_set(&src, &data);
+    // Check every value before running anything.
+    for v in &cfg.parameter.values {
+        with_field(&design.config, &cfg.parameter.path, v, &a.config)?;
+    }
+    Ok(Box::new(move |vi, trial| {
+        let value = &cfg.parameter.values[vi];
+        let config = with_field(&design.config, &cfg.parameter.path, value, &a.config)?;
+        let d = Design {
+            config,
+            energy: design.energy.clone(),
+            path: design.path.clone(),
+        };
+        let sim = Simulation::with_trial(d, &model, &calib, cfg.seed, trial)?;
+        let acc = sim.accuracy(&data);
+        let r = RunReport::build(
+            &sim,
+            &cfg.network,
+            &src.describe(),
+            data.len(),
+            acc,
+            0.0,
+            0.0,
+        )?;
+        Ok(PointResult {
+            value_index: vi,
+            value: value.clone(),
+            trial,
+            accuracy: acc,
+            energy_pj: r.energy_pj,
+            cycles: r.cycles,
+            latency_s: r.latency_s,
+            gops: r.gops,
+            tops_per_watt: r.tops_per_watt,
+            float_accuracy: None,
+            seconds: None,
+        })
+    }))
+}
+
+/// A training point: the training config and its in-situ settings with the swept field set,
+/// trained with seed `seed + trial`; the accuracy after the last epoch through the training
+/// forward pass (the crossbar's, for in-situ training) and the write totals.
+fn training_job<'a>(cfg: &'a SweepConfig, a: &'a SweepArgs, base_dir: &Path) -> CliResult<Job<'a>> {
+    let train_path = base_dir.join(&cfg.train);
+    let tcfg: TrainConfig = nacsim_core::config::load(&train_path)?;
+    let tbase = train_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .to_path_buf();
+    let data_dir: PathBuf = match (cfg.data.as_str(), tcfg.data_dir.as_str()) {
+        (d, _) if !d.is_empty() => base_dir.join(d),
+        (_, d) if !d.is_empty() => tbase.join(d),
+        _ => PathBuf::from(tcfg.dataset.default_dir().ok_or_else(|| {
+            format!(
+                "{}: the training config's dataset has no standard folder; give `data` in the sweep",
+                a.config.display()
+            )
+        })?),
+    };
+    let src = Source::Dir(data_dir);
+    let insitu = insitu_settings(&tcfg, &tbase)?;
+    let (train_set, test_set) = apply_insitu_data(
+        insitu.as_ref(),
+        src.load(Split::Train, None)?,
+        src.load(Split::Test, (cfg.limit > 0).then_some(cfg.limit))?,
+    );
+    let mut train_set = train_set;
+    if cfg.train_limit > 0 {
+        train_set.truncate(cfg.train_limit);
+    }
+    check_input_shape(&tcfg, &train_path, &src, &train_set)?;
+    // One document holding both files, so that `config.…` and `insitu.…` paths address them.
+    let doc = serde_json::json!({
+        "config": serde_json::to_value(&tcfg)?,
+        "insitu": insitu.as_ref().map(|(s, _)| serde_json::to_value(s)).transpose()?,
+    });
+    let point =
+        move |value: &SweepValue| -> CliResult<(TrainConfig, Option<(InSituConfig, PathBuf)>)> {
+            let bad = |rule: String| {
+                format!(
+                    "{}: parameter.path = {:?} with value {value}: {rule}",
+                    a.config.display(),
+                    cfg.parameter.path
+                )
+            };
+            if cfg.parameter.path.starts_with("insitu.") && insitu.is_none() {
+                return Err(bad(
+                    "the training config has no in-situ settings (store: Float)".into()
+                )
+                .into());
+            }
+            let mut d = doc.clone();
+            set_json_field(&mut d, &cfg.parameter.path, value).map_err(bad)?;
+            let t: TrainConfig =
+                serde_json::from_value(d["config"].clone()).map_err(|e| bad(e.to_string()))?;
+            nacsim_core::config::Validate::validate(&t).map_err(|e| {
+                bad(e
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "))
+            })?;
+            let s = match &insitu {
+                Some((_, p)) => {
+                    let s: InSituConfig = serde_json::from_value(d["insitu"].clone())
+                        .map_err(|e| bad(e.to_string()))?;
+                    nacsim_core::config::Validate::validate(&s).map_err(|e| {
+                        bad(e
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "))
+                    })?;
+                    Some((s, p.clone()))
+                }
+                None => None,
+            };
+            Ok((t, s))
+        };
+    // Check every value before running anything.
+    for v in &cfg.parameter.values {
+        point(v)?;
+    }
+    Ok(Box::new(move |vi, trial| {
+        let value = &cfg.parameter.values[vi];
+        let (mut t, s) = point(value)?;
+        t.train.seed = cfg.seed + u64::from(trial);
+        let f = fit(
+            &t,
+            &tbase,
+            s.as_ref(),
+            &train_set,
+            &test_set,
+            false,
+            &mut |_| {},
+        )?;
+        let acc = f
+            .history
+            .last()
+            .and_then(|r| r.eval_accuracy)
+            .unwrap_or(f.accuracy);
+        let w = f.write_stats.unwrap_or_default();
+        Ok(PointResult {
+            value_index: vi,
+            value: value.clone(),
+            trial,
+            accuracy: acc,
+            energy_pj: w.write_energy_pj + w.half_select_energy_pj + w.read_energy_pj,
+            cycles: 0,
+            latency_s: w.write_latency_s,
+            gops: 0.0,
+            tops_per_watt: 0.0,
+            float_accuracy: Some(f.accuracy),
+            seconds: Some(f.seconds),
+        })
+    }))
 }
 
 /// Run `nacsim merge`.
@@ -171,10 +314,32 @@ pub fn run_merge(a: &MergeArgs) -> CliResult<()> {
 
 fn plot(rows: &[nacsim_scheduler::sweep::MergedRow], path: &Path) -> CliResult<()> {
     use plotters::prelude::*;
-    let (x0, x1) = rows
+    // Named values (e.g. device presets) are placed at 0, 1, 2, … and labelled by name.
+    let numeric = rows.iter().all(|r| r.value.as_f64().is_some());
+    let xs: Vec<f64> = rows
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| {
-            (a.min(r.value), b.max(r.value))
+        .enumerate()
+        .map(|(i, r)| {
+            if numeric {
+                r.value.as_f64().unwrap_or(0.0)
+            } else {
+                i as f64
+            }
+        })
+        .collect();
+    let label = |x: &f64| -> String {
+        if numeric {
+            format!("{x}")
+        } else if x.fract() == 0.0 && *x >= 0.0 && (*x as usize) < rows.len() {
+            rows[*x as usize].value.to_string()
+        } else {
+            String::new()
+        }
+    };
+    let (x0, x1) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
         });
     let pad = ((x1 - x0) * 0.05).max(1e-9);
     let root = SVGBackend::new(path, (720, 480)).into_drawing_area();
@@ -190,19 +355,21 @@ fn plot(rows: &[nacsim_scheduler::sweep::MergedRow], path: &Path) -> CliResult<(
     chart
         .configure_mesh()
         .x_desc("value")
+        .x_labels(if numeric { 10 } else { rows.len().max(2) })
+        .x_label_formatter(&label)
         .y_desc("top-1 accuracy")
         .draw()
         .map_err(|e| err(&e))?;
     chart
         .draw_series(LineSeries::new(
-            rows.iter().map(|r| (r.value, r.accuracy_mean)),
+            rows.iter().zip(&xs).map(|(r, &x)| (x, r.accuracy_mean)),
             &BLUE,
         ))
         .map_err(|e| err(&e))?;
     chart
-        .draw_series(rows.iter().map(|r| {
+        .draw_series(rows.iter().zip(&xs).map(|(r, &x)| {
             ErrorBar::new_vertical(
-                r.value,
+                x,
                 r.accuracy_min,
                 r.accuracy_mean,
                 r.accuracy_max,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use nacsim_nn::data::Split;
+use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{
     CirculantConvention, EpochRecord, FloatKernel, FloatStore, KernelChoice, PotChoice,
@@ -91,34 +91,9 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let test_set = src.load(Split::Test, a.eval_limit)?;
     // In-situ training on crossbars: the settings file (relative to the config) may resize,
     // binarize and limit the data.
-    let insitu = match &cfg.store {
-        StoreChoice::Crossbar { settings } => {
-            let p = base.join(settings);
-            Some((
-                nacsim_core::config::load::<nacsim_insitu::InSituConfig>(&p)?,
-                p,
-            ))
-        }
-        StoreChoice::Float => None,
-    };
-    let (train_set, test_set) = match &insitu {
-        Some((s, _)) => (
-            nacsim_insitu::data::apply_train(train_set, &s.data),
-            nacsim_insitu::data::apply(test_set, &s.data),
-        ),
-        None => (train_set, test_set),
-    };
-    if train_set.shape.len() != cfg.network.input.len() {
-        return Err(format!(
-            "{}: network.input = {} but the images in {} are {}x{}",
-            a.config.display(),
-            cfg.network.input,
-            src.describe(),
-            train_set.shape.h,
-            train_set.shape.w
-        )
-        .into());
-    }
+    let insitu = insitu_settings(&cfg, base)?;
+    let (train_set, test_set) = apply_insitu_data(insitu.as_ref(), train_set, test_set);
+    check_input_shape(&cfg, &a.config, &src, &train_set)?;
     let out_path = {
         let o = base.join(&cfg.output);
         match &a.out {
@@ -131,65 +106,16 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             .map_err(|e| format!("{}: cannot create folder: {e}", dir.display()))?;
     }
 
-    let mut model = Model::init(cfg.network.clone(), cfg.train.seed)?;
-    if !cfg.init.is_empty() {
-        let p = base.join(&cfg.init);
-        let start = Model::load(&p)?;
-        if start.layers != model.layers {
-            return Err(format!(
-                "{}: init: {} has a different topology than the config's network; train from it with the same layers",
-                a.config.display(),
-                p.display()
-            )
-            .into());
-        }
-        model.params = start.params;
-    }
-    let kernel: Box<dyn TrainKernel> = match &insitu {
-        Some((s, _)) => Box::new(nacsim_insitu::CrossbarKernel::new(
-            s.periphery,
-            s.w_max,
-            cfg.train.seed,
-            model.layers.len(),
-        )),
-        None => build_kernel(&cfg, &model)?,
-    };
-    let mut xbar = match insitu {
-        Some((s, p)) => {
-            let mut x = nacsim_insitu::CrossbarStore::new(
-                s,
-                model.params.clone(),
-                cfg.train.optimizer,
-                cfg.train.seed,
-            )
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-            let label = p.display().to_string();
-            x.set_warning_sink(Box::new(move |m| eprintln!("warning: {label}: {m}")));
-            Some(x)
-        }
-        None => None,
-    };
-    let float_store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
-    // The sine kernel may make the learning rate a power of two (a shift).
-    let mut store: Box<dyn WeightStore> = match cfg.kernel {
-        KernelChoice::Sine { lr_shift: true, .. } => Box::new(nacsim_sine::ShiftRate(float_store)),
-        _ => Box::new(float_store),
-    };
     let steps = train_set.len().div_ceil(cfg.train.batch_size);
     let pb = crate::progress_bar((steps * cfg.train.epochs) as u64, a.quiet || a.json);
     pb.set_prefix(cfg.name.clone());
-    let t0 = Instant::now();
-    let store: &mut dyn WeightStore = match &mut xbar {
-        Some(x) => x,
-        None => &mut *store,
-    };
-    let history = train(
-        &model.layers,
-        &*kernel,
-        store,
+    let fitted = fit(
+        &cfg,
+        base,
+        insitu.as_ref(),
         &train_set,
-        Some(&test_set),
-        &cfg.train,
+        &test_set,
+        true,
         &mut |p| {
             pb.inc(1);
             if p.step == p.steps || p.step % 50 == 0 {
@@ -201,38 +127,16 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
                 ));
             }
         },
-    );
+    )
+    .map_err(|e| format!("{}: {e}", a.config.display()))?;
     pb.finish_and_clear();
-    let seconds = t0.elapsed().as_secs_f64();
-    let mut trained = model;
-    trained.params = store.export();
-    let write_stats = xbar.as_ref().map(nacsim_insitu::CrossbarStore::stats);
-    // Save the weights the hardware-aware forward pass used (block-circulant, power-of-two):
-    // the saved model is exactly what was evaluated.
-    if let Some(circ) = kernel.as_circulant() {
-        for (li, p) in trained.params.iter_mut().enumerate() {
-            if let Some(p) = p
-                && let Some(w) = circ.effective_weight(li, p.weight.view())
-            {
-                p.weight = w;
-            }
-        }
-    }
-    // Sine kernel: the forward pass multiplies by sin(W), so the saved weights are sin(W) and a
-    // plain float evaluation of the saved model is the sine-in-float forward (with the Arcsin
-    // input encoding, exactly). nacsim_sine::SineNetwork takes asin of them back to angles.
-    if let Some(sine) = kernel.as_sine() {
-        for p in trained.params.iter_mut().flatten() {
-            p.weight = sine.effective_weight(p.weight.view());
-        }
-    }
-    let acc = accuracy(
-        &FloatKernel,
-        &trained.layers,
-        &trained.params,
-        &test_set,
-        1000,
-    );
+    let Fitted {
+        model: mut trained,
+        history,
+        write_stats,
+        accuracy: acc,
+        seconds,
+    } = fitted;
     trained.spec.notes = format!(
         "Trained by `nacsim train {}` (kernel {:?}, store {:?}; seed {}, {} epochs, batch {}, {} training images): test accuracy {:.4} on {} images of {}.",
         a.config.display(),
@@ -302,6 +206,193 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         );
     }
     Ok(())
+}
+
+/// In-situ crossbar settings named by a training config (`store: Crossbar(settings: …)`,
+/// relative to the config's folder), with their path.
+///
+/// # Errors
+/// The settings file cannot be read or parsed (error names the file, line and field).
+pub fn insitu_settings(
+    cfg: &TrainConfig,
+    base: &Path,
+) -> CliResult<Option<(nacsim_insitu::InSituConfig, PathBuf)>> {
+    Ok(match &cfg.store {
+        StoreChoice::Crossbar { settings } => {
+            let p = base.join(settings);
+            Some((nacsim_core::config::load(&p)?, p))
+        }
+        StoreChoice::Float => None,
+    })
+}
+
+/// The data after the in-situ settings' data options (resize, binarize, images per epoch).
+pub fn apply_insitu_data(
+    insitu: Option<&(nacsim_insitu::InSituConfig, PathBuf)>,
+    train_set: Dataset,
+    test_set: Dataset,
+) -> (Dataset, Dataset) {
+    match insitu {
+        Some((s, _)) => (
+            nacsim_insitu::data::apply_train(train_set, &s.data),
+            nacsim_insitu::data::apply(test_set, &s.data),
+        ),
+        None => (train_set, test_set),
+    }
+}
+
+/// The network's input shape must be the images' shape.
+///
+/// # Errors
+/// A message naming the config, `network.input` and the image size.
+pub fn check_input_shape(
+    cfg: &TrainConfig,
+    config: &Path,
+    src: &Source,
+    train_set: &Dataset,
+) -> CliResult<()> {
+    if train_set.shape.len() != cfg.network.input.len() {
+        return Err(format!(
+            "{}: network.input = {} but the images in {} are {}x{}",
+            config.display(),
+            cfg.network.input,
+            src.describe(),
+            train_set.shape.h,
+            train_set.shape.w
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A trained network and what its training did.
+pub struct Fitted {
+    /// The trained model (weights as the hardware-aware forward pass used them).
+    pub model: Model,
+    /// One record per epoch (loss, train accuracy, accuracy on the test set through the
+    /// training forward pass).
+    pub history: Vec<EpochRecord>,
+    /// Write-side totals of in-situ training.
+    pub write_stats: Option<nacsim_insitu::WriteStats>,
+    /// Test accuracy of the saved weights by the float forward pass.
+    pub accuracy: f64,
+    /// Wall time of the training loop in seconds.
+    pub seconds: f64,
+}
+
+/// Train the network of `cfg` (from `cfg.init` if given) on `train_set`, evaluating on
+/// `test_set` after every epoch; `insitu` makes the weight store a crossbar. `warn` prints the
+/// in-situ store's warnings to stderr.
+///
+/// # Errors
+/// Bad `init` model, topology mismatch, in-situ settings the store rejects, bad kernel choice.
+pub fn fit(
+    cfg: &TrainConfig,
+    base: &Path,
+    insitu: Option<&(nacsim_insitu::InSituConfig, PathBuf)>,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    warn: bool,
+    progress: &mut dyn FnMut(nacsim_nn::train::Progress),
+) -> CliResult<Fitted> {
+    let mut model = Model::init(cfg.network.clone(), cfg.train.seed)?;
+    if !cfg.init.is_empty() {
+        let p = base.join(&cfg.init);
+        let start = Model::load(&p)?;
+        if start.layers != model.layers {
+            return Err(format!(
+                "init: {} has a different topology than the config's network; train from it with the same layers",
+                p.display()
+            )
+            .into());
+        }
+        model.params = start.params;
+    }
+    let kernel: Box<dyn TrainKernel> = match insitu {
+        Some((s, _)) => Box::new(nacsim_insitu::CrossbarKernel::new(
+            s.periphery,
+            s.w_max,
+            cfg.train.seed,
+            model.layers.len(),
+        )),
+        None => build_kernel(cfg, &model)?,
+    };
+    let mut xbar = match insitu {
+        Some((s, p)) => {
+            let mut x = nacsim_insitu::CrossbarStore::new(
+                s.clone(),
+                model.params.clone(),
+                cfg.train.optimizer,
+                cfg.train.seed,
+            )
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+            let label = p.display().to_string();
+            if warn {
+                x.set_warning_sink(Box::new(move |m| eprintln!("warning: {label}: {m}")));
+            } else {
+                x.set_warning_sink(Box::new(|_| {}));
+            }
+            Some(x)
+        }
+        None => None,
+    };
+    let float_store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
+    // The sine kernel may make the learning rate a power of two (a shift).
+    let mut store: Box<dyn WeightStore> = match cfg.kernel {
+        KernelChoice::Sine { lr_shift: true, .. } => Box::new(nacsim_sine::ShiftRate(float_store)),
+        _ => Box::new(float_store),
+    };
+    let t0 = Instant::now();
+    let store: &mut dyn WeightStore = match &mut xbar {
+        Some(x) => x,
+        None => &mut *store,
+    };
+    let history = train(
+        &model.layers,
+        &*kernel,
+        store,
+        train_set,
+        Some(test_set),
+        &cfg.train,
+        progress,
+    );
+    let seconds = t0.elapsed().as_secs_f64();
+    let mut trained = model;
+    trained.params = store.export();
+    let write_stats = xbar.as_ref().map(nacsim_insitu::CrossbarStore::stats);
+    // Save the weights the hardware-aware forward pass used (block-circulant, power-of-two):
+    // the saved model is exactly what was evaluated.
+    if let Some(circ) = kernel.as_circulant() {
+        for (li, p) in trained.params.iter_mut().enumerate() {
+            if let Some(p) = p
+                && let Some(w) = circ.effective_weight(li, p.weight.view())
+            {
+                p.weight = w;
+            }
+        }
+    }
+    // Sine kernel: the forward pass multiplies by sin(W), so the saved weights are sin(W) and a
+    // plain float evaluation of the saved model is the sine-in-float forward (with the Arcsin
+    // input encoding, exactly). nacsim_sine::SineNetwork takes asin of them back to angles.
+    if let Some(sine) = kernel.as_sine() {
+        for p in trained.params.iter_mut().flatten() {
+            p.weight = sine.effective_weight(p.weight.view());
+        }
+    }
+    let accuracy = accuracy(
+        &FloatKernel,
+        &trained.layers,
+        &trained.params,
+        test_set,
+        1000,
+    );
+    Ok(Fitted {
+        model: trained,
+        history,
+        write_stats,
+        accuracy,
+        seconds,
+    })
 }
 
 /// The training kernel of a config.

@@ -1,5 +1,11 @@
-//! Parameter sweeps: a grid of values of one numeric design field (by its dotted path) × Monte
-//! Carlo trials, run as independent points, sharded deterministically, one result file per point.
+//! Parameter sweeps: a grid of values of one field (by its dotted path) × Monte Carlo trials, run
+//! as independent points, sharded deterministically, one result file per point.
+//!
+//! Two kinds of sweep share the grid, the shards, the point files and [`merge`]: an *inference*
+//! sweep sets a field of a design file and evaluates a trained network on it (trial `t` draws
+//! the design's stochastic knobs with `trial = t`); a *training* sweep sets a field of a training
+//! config or of its in-situ crossbar settings and trains the network (trial `t` trains with seed
+//! `seed + t`), recording the accuracy of the trained network through the training forward pass.
 //!
 //! A point is `(value index, trial)`. Shard `i/n` runs the points whose position in the grid
 //! (`value_index · trials + trial`) is `i` modulo `n`. Each finished point is written to
@@ -16,15 +22,53 @@ use serde::{Deserialize, Serialize};
 
 use crate::design::{DesignConfig, DesignError};
 
+/// One value of the swept field: a number, or a name (an enum variant such as a device preset).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SweepValue {
+    /// A number (whole numbers are written to integer fields as integers).
+    Number(f64),
+    /// A name, written to the field as a string (unit enum variants, e.g. `"TaOxHfOx"`).
+    Text(String),
+}
+
+impl SweepValue {
+    /// The number, if this is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            SweepValue::Number(v) => Some(*v),
+            SweepValue::Text(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SweepValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SweepValue::Number(v) => write!(f, "{v}"),
+            SweepValue::Text(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl From<f64> for SweepValue {
+    fn from(v: f64) -> Self {
+        SweepValue::Number(v)
+    }
+}
+
 /// The swept parameter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepParameter {
-    /// Dotted path of a numeric field of the design file, with `[i]` for list entries and the
-    /// variant name for enums, e.g. `dram.bytes_per_cycle` or `engines[0].engine.Systolic.rows`.
+    /// Dotted path of a field, with `[i]` for list entries and the variant name for enums.
+    /// Inference sweeps: a field of the design file, e.g. `dram.bytes_per_cycle` or
+    /// `engines[0].engine.Crossbar.nonideal.d2d_sigma_rel`. Training sweeps: `config.…` for the
+    /// training config (e.g. `config.train.lr`) or `insitu.…` for its in-situ settings (e.g.
+    /// `insitu.variation.voltage_error_sigma`, `insitu.device.Preset.preset`).
     pub path: String,
-    /// Values, in order (the CSV keeps this order).
-    pub values: Vec<f64>,
+    /// Values, in order (the CSV keeps this order): numbers, or names for enum fields.
+    pub values: Vec<SweepValue>,
 }
 
 /// A sweep file (`models/sweeps/*.ron`).
@@ -35,20 +79,32 @@ pub struct SweepConfig {
     pub schema_version: u32,
     /// Name of the sweep.
     pub name: String,
-    /// Design file, relative to the sweep file.
+    /// Design file, relative to the sweep file (inference sweeps; empty for training sweeps).
+    #[serde(default)]
     pub design: String,
-    /// Network file (with weights), relative to the sweep file.
+    /// Network file (with weights), relative to the sweep file (inference sweeps).
+    #[serde(default)]
     pub network: String,
-    /// Folder of IDX test files; empty means the bundled 2,000-image Fashion-MNIST sample.
+    /// Training config, relative to the sweep file (training sweeps; give it instead of
+    /// `design` and `network`). Its `output` is not written: the trained weights of a point are
+    /// not kept.
+    #[serde(default)]
+    pub train: String,
+    /// Folder of IDX files; empty means the bundled 2,000-image Fashion-MNIST sample (inference)
+    /// or the training config's data folder (training).
     #[serde(default)]
     pub data: String,
     /// Evaluate only the first `limit` test images; 0 means all.
     #[serde(default)]
     pub limit: usize,
+    /// Training sweeps: train on the first `train_limit` training images (after the in-situ
+    /// data options); 0 means all.
+    #[serde(default)]
+    pub train_limit: usize,
     /// The swept field and its values.
     pub parameter: SweepParameter,
     /// Monte Carlo trials per value (≥ 1); trial `t` of a stochastic design draws from its keyed
-    /// streams with `trial = t`.
+    /// streams with `trial = t`; trial `t` of a training sweep trains with seed `seed + t`.
     pub trials: u32,
     /// Base seed of the trials.
     pub seed: u64,
@@ -77,7 +133,7 @@ impl Validate for SweepConfig {
         );
         for (i, v) in self.parameter.values.iter().enumerate() {
             c.check(
-                v.is_finite(),
+                v.as_f64().is_none_or(f64::is_finite),
                 &format!("parameter.values[{i}]"),
                 v,
                 "must be finite",
@@ -87,8 +143,42 @@ impl Validate for SweepConfig {
             !self.parameter.path.is_empty(),
             "parameter.path",
             "\"\"",
-            "name a design field",
+            "name a design field (or, in a training sweep, a `config.…` or `insitu.…` field)",
         );
+        if self.train.is_empty() {
+            c.check(
+                !self.design.is_empty(),
+                "design",
+                "\"\"",
+                "name a design file (inference sweep) or give `train` (training sweep)",
+            );
+            c.check(
+                !self.network.is_empty(),
+                "network",
+                "\"\"",
+                "name a network file with weights (inference sweep)",
+            );
+        } else {
+            c.check(
+                self.design.is_empty() && self.network.is_empty(),
+                "train",
+                &self.train,
+                "a training sweep trains its own network: leave out `design` and `network`",
+            );
+            c.check(
+                self.parameter.path.starts_with("config.")
+                    || self.parameter.path.starts_with("insitu."),
+                "parameter.path",
+                &self.parameter.path,
+                "a training sweep sets `config.…` (the training config) or `insitu.…` (its in-situ settings)",
+            );
+            c.check(
+                !self.parameter.path.starts_with("insitu.data"),
+                "parameter.path",
+                &self.parameter.path,
+                "the in-situ data options are applied once per sweep; sweep them in separate sweep files",
+            );
+        }
         c.finish()
     }
 }
@@ -99,24 +189,92 @@ pub struct PointResult {
     /// Index of the value in `parameter.values`.
     pub value_index: usize,
     /// The value.
-    pub value: f64,
+    pub value: SweepValue,
     /// Trial number.
     pub trial: u32,
-    /// Top-1 accuracy (fraction).
+    /// Top-1 accuracy (fraction). Training sweeps: the accuracy after the last epoch through the
+    /// training forward pass (for in-situ training, the crossbar with its read noise and ADC).
     pub accuracy: f64,
-    /// Energy in pJ.
+    /// Energy in pJ (inference of the test set; training sweeps: write energy of the training
+    /// run, half-select and read-before-write included).
     pub energy_pj: f64,
-    /// Cycles.
+    /// Cycles (0 for training sweeps).
     pub cycles: u64,
-    /// Latency in seconds.
+    /// Latency in seconds (training sweeps: write latency).
     pub latency_s: f64,
     /// GOPS.
     pub gops: f64,
     /// TOPS/W.
     pub tops_per_watt: f64,
+    /// Training sweeps: the trained weights evaluated by the float forward pass (what
+    /// `nacsim train` reports as `accuracy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub float_accuracy: Option<f64>,
+    /// Training sweeps: wall time of the training in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
-/// Set the numeric field at `path` of a design to `value`, keeping integers integral.
+/// Set the field at `path` of a JSON document to `value`: numbers keep integer fields integral
+/// (and fill `null` optional fields), names replace strings (unit enum variants) or fill `null`.
+///
+/// # Errors
+/// A message naming the part of the path that does not exist or the value that does not fit.
+pub fn set_json_field(
+    doc: &mut serde_json::Value,
+    path: &str,
+    value: &SweepValue,
+) -> Result<(), String> {
+    let mut cur = doc;
+    for part in split_path(path) {
+        cur = match part {
+            Part::Key(k) => {
+                let here: Vec<String> = cur
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default();
+                cur.get_mut(k.as_str()).ok_or_else(|| {
+                    if here.is_empty() {
+                        format!("no field `{k}` here")
+                    } else {
+                        format!("no field `{k}` here (fields: {})", here.join(", "))
+                    }
+                })?
+            }
+            Part::Index(i) => cur
+                .get_mut(i)
+                .ok_or_else(|| format!("no list entry [{i}] here"))?,
+        };
+    }
+    *cur = match (&*cur, value) {
+        (serde_json::Value::Number(n), SweepValue::Number(v)) if n.is_f64() => {
+            serde_json::json!(v)
+        }
+        (serde_json::Value::Number(_), SweepValue::Number(v)) => {
+            if v.fract() != 0.0 || *v < 0.0 {
+                return Err("the field is a whole number; give whole, non-negative values".into());
+            }
+            serde_json::json!(*v as u64)
+        }
+        (serde_json::Value::Null, SweepValue::Number(v)) => {
+            if v.fract() == 0.0 && *v >= 0.0 {
+                serde_json::json!(*v as u64)
+            } else {
+                serde_json::json!(v)
+            }
+        }
+        (serde_json::Value::String(_) | serde_json::Value::Null, SweepValue::Text(t)) => {
+            serde_json::json!(t)
+        }
+        (_, SweepValue::Text(_)) => {
+            return Err("the field is not a name; give numbers".into());
+        }
+        _ => return Err("the field is not a number".into()),
+    };
+    Ok(())
+}
+
+/// Set the field at `path` of a design to `value`, keeping integers integral.
 ///
 /// # Errors
 /// The path does not name a numeric field, or the value does not fit it (e.g. 2.5 for an
@@ -124,7 +282,7 @@ pub struct PointResult {
 pub fn with_field(
     design: &DesignConfig,
     path: &str,
-    value: f64,
+    value: &SweepValue,
     file: &Path,
 ) -> Result<DesignConfig, DesignError> {
     let bad = |rule: String| DesignError::Mapping {
@@ -132,29 +290,7 @@ pub fn with_field(
         error: FieldError::new(format!("parameter.path = {path:?}"), value, rule),
     };
     let mut v = serde_json::to_value(design).map_err(|e| bad(e.to_string()))?;
-    let mut cur = &mut v;
-    for part in split_path(path) {
-        cur = match part {
-            Part::Key(k) => cur
-                .get_mut(k.as_str())
-                .ok_or_else(|| bad(format!("no field `{k}` here")))?,
-            Part::Index(i) => cur
-                .get_mut(i)
-                .ok_or_else(|| bad(format!("no list entry [{i}] here")))?,
-        };
-    }
-    *cur = match cur {
-        serde_json::Value::Number(n) if n.is_f64() => serde_json::json!(value),
-        serde_json::Value::Number(_) => {
-            if value.fract() != 0.0 || value < 0.0 {
-                return Err(bad(
-                    "the field is a whole number; give whole, non-negative values".into(),
-                ));
-            }
-            serde_json::json!(value as u64)
-        }
-        _ => return Err(bad("the field is not a number".into())),
-    };
+    set_json_field(&mut v, path, value).map_err(bad)?;
     let out: DesignConfig = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
     out.validate().map_err(|errs| DesignError::Mapping {
         path: file.to_path_buf(),
@@ -222,7 +358,7 @@ pub fn write_point(dir: &Path, r: &PointResult) -> std::io::Result<()> {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MergedRow {
     /// The value.
-    pub value: f64,
+    pub value: SweepValue,
     /// Trials found.
     pub trials: usize,
     /// Mean accuracy.
@@ -286,7 +422,7 @@ pub fn merge(dir: &Path) -> Result<Vec<MergedRow>, String> {
                 0.0
             };
             MergedRow {
-                value: rs[0].value,
+                value: rs[0].value.clone(),
                 trials: rs.len(),
                 accuracy_mean: acc_mean,
                 accuracy_std: var.sqrt(),
@@ -311,7 +447,7 @@ pub fn to_csv(rows: &[MergedRow]) -> String {
     for r in rows {
         s.push_str(&format!(
             "{},{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.1},{:.6}\n",
-            r.value,
+            csv_field(&r.value.to_string()),
             r.trials,
             r.accuracy_mean,
             r.accuracy_std,
@@ -323,6 +459,15 @@ pub fn to_csv(rows: &[MergedRow]) -> String {
         ));
     }
     s
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
