@@ -47,6 +47,14 @@ enum Command {
 pub type CliResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> ExitCode {
+    // A closed pipe (`nacsim info | head`) ends the process quietly, as for other Unix tools,
+    // instead of panicking in `println!`.
+    #[cfg(unix)]
+    // SAFETY: restores the default SIGPIPE action at start-up, before any thread is spawned;
+    // `signal` has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         None => cmd::run::run(&cmd::run::RunArgs::default()),

@@ -58,6 +58,12 @@ pub struct MergeArgs {
     /// Write an SVG plot of accuracy (mean, min–max bars) against the swept value.
     #[arg(long, value_name = "F.svg")]
     pub svg: Option<PathBuf>,
+    /// Title of the plot (default "accuracy vs swept value").
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+    /// Label of the plot's x axis, e.g. the swept field (default "value").
+    #[arg(long, value_name = "TEXT")]
+    pub xlabel: Option<String>,
 }
 
 fn parse_shard(s: &str) -> CliResult<(usize, usize)> {
@@ -307,12 +313,22 @@ pub fn run_merge(a: &MergeArgs) -> CliResult<()> {
         None => print!("{csv}"),
     }
     if let Some(p) = &a.svg {
-        plot(&rows, p)?;
+        plot(
+            &rows,
+            p,
+            a.title.as_deref().unwrap_or("accuracy vs swept value"),
+            a.xlabel.as_deref().unwrap_or("value"),
+        )?;
     }
     Ok(())
 }
 
-fn plot(rows: &[nacsim_scheduler::sweep::MergedRow], path: &Path) -> CliResult<()> {
+fn plot(
+    rows: &[nacsim_scheduler::sweep::MergedRow],
+    path: &Path,
+    title: &str,
+    xlabel: &str,
+) -> CliResult<()> {
     use plotters::prelude::*;
     // Named values (e.g. device presets) are placed at 0, 1, 2, … and labelled by name.
     let numeric = rows.iter().all(|r| r.value.as_f64().is_some());
@@ -346,7 +362,7 @@ fn plot(rows: &[nacsim_scheduler::sweep::MergedRow], path: &Path) -> CliResult<(
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("accuracy vs swept value", ("sans-serif", 20))
+        .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -354,7 +370,7 @@ fn plot(rows: &[nacsim_scheduler::sweep::MergedRow], path: &Path) -> CliResult<(
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("value")
+        .x_desc(xlabel)
         .x_labels(if numeric { 10 } else { rows.len().max(2) })
         .x_label_formatter(&label)
         .y_desc("top-1 accuracy")
