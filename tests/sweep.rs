@@ -7,10 +7,27 @@ use crate::util::{nacsim, text};
 const SWEEP: &str = "tests/fixtures/sweeps/tiny.ron";
 
 fn sweep(out: &Path, extra: &[&str]) {
-    let mut args = vec!["sweep", SWEEP, "--out", out.to_str().unwrap(), "--quiet"];
+    sweep_file(SWEEP, out, extra);
+}
+
+fn sweep_file(config: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec!["sweep", config, "--out", out.to_str().unwrap(), "--quiet"];
     args.extend_from_slice(extra);
     let o = nacsim(&args);
     assert!(o.status.success(), "{args:?}: {}", text(&o).1);
+}
+
+/// `nacsim sweep CONFIG --out OUT` must fail with status 2; its stderr.
+fn sweep_error(config: &Path, out: &Path) -> String {
+    let o = nacsim(&[
+        "sweep",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{}: {err}", config.display());
+    err
 }
 
 fn merged(out: &Path) -> String {
@@ -118,14 +135,7 @@ fn a_bad_sweep_path_is_named() {
             "engines[0].engine.Crossbar.nonideal.d2d_sigma_rle",
         );
     std::fs::write(&p, text_in).unwrap();
-    let o = nacsim(&[
-        "sweep",
-        p.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ]);
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = sweep_error(&p, &dir.path().join("o"));
     assert!(
         err.contains("d2d_sigma_rle") && err.contains("no field"),
         "{err}"
@@ -208,14 +218,7 @@ fn a_training_sweep_rejects_fields_it_cannot_set() {
     ] {
         let p = dir.path().join("bad.ron");
         std::fs::write(&p, base.replace(from, to)).unwrap();
-        let o = nacsim(&[
-            "sweep",
-            p.to_str().unwrap(),
-            "--out",
-            dir.path().join("o").to_str().unwrap(),
-        ]);
-        let (_, err) = text(&o);
-        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        let err = sweep_error(&p, &dir.path().join("o"));
         assert!(err.contains(want), "{to}: want {want:?} in: {err}");
     }
 }

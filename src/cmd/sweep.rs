@@ -239,27 +239,10 @@ fn training_job<'a>(cfg: &'a SweepConfig, a: &'a SweepArgs, base_dir: &Path) -> 
             }
             let mut d = doc.clone();
             set_json_field(&mut d, &cfg.parameter.path, value).map_err(bad)?;
-            let t: TrainConfig =
-                serde_json::from_value(d["config"].clone()).map_err(|e| bad(e.to_string()))?;
-            nacsim_core::config::Validate::validate(&t).map_err(|e| {
-                bad(e
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "))
-            })?;
+            let t: TrainConfig = typed(&d["config"]).map_err(bad)?;
             let s = match &insitu {
                 Some((_, p)) => {
-                    let s: InSituConfig = serde_json::from_value(d["insitu"].clone())
-                        .map_err(|e| bad(e.to_string()))?;
-                    nacsim_core::config::Validate::validate(&s).map_err(|e| {
-                        bad(e
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; "))
-                    })?;
-                    Some((s, p.clone()))
+                    Some((typed::<InSituConfig>(&d["insitu"]).map_err(bad)?, p.clone()))
                 }
                 None => None,
             };
@@ -302,6 +285,20 @@ fn training_job<'a>(cfg: &'a SweepConfig, a: &'a SweepArgs, base_dir: &Path) -> 
             seconds: Some(f.seconds),
         })
     }))
+}
+
+/// A config from its JSON form, validated; the first message of either step.
+fn typed<T: serde::de::DeserializeOwned + nacsim_core::config::Validate>(
+    v: &serde_json::Value,
+) -> Result<T, String> {
+    let t: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    t.validate().map_err(|e| {
+        e.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    Ok(t)
 }
 
 /// Run `nacsim merge`.
