@@ -87,17 +87,26 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
     let cfg: SweepConfig = nacsim_core::config::load(&a.config)?;
     let (shard, shards) = a.shard.as_deref().map_or(Ok((0, 1)), parse_shard)?;
     let base_dir = a.config.parent().unwrap_or_else(|| Path::new("."));
-    // What one point does: an inference trial on a design, or a training run.
-    let job: Box<dyn Fn(usize, u32) -> CliResult<PointResult> + Sync> = if cfg.train.is_empty() {
-        inference_job(&cfg, a, base_dir)?
+    // What a group of points (trials of one value) does: inference trials on a design,
+    // evaluated together on the Monte Carlo batch axis, or training runs.
+    let (job, group): (Job, usize) = if cfg.train.is_empty() {
+        (inference_job(&cfg, a, base_dir)?, TRIALS_PER_PASS)
     } else {
-        training_job(&cfg, a, base_dir)?
+        (training_job(&cfg, a, base_dir)?, 1)
     };
     let todo: Vec<(usize, u32)> =
         shard_points(cfg.parameter.values.len(), cfg.trials, shard, shards)
             .into_iter()
             .filter(|&(v, t)| !point_path(&a.out, v, t).exists())
             .collect();
+    // Consecutive trials of one value, at most `group` at a time.
+    let mut groups: Vec<(usize, Vec<u32>)> = Vec::new();
+    for &(v, t) in &todo {
+        match groups.last_mut() {
+            Some((gv, ts)) if *gv == v && ts.len() < group => ts.push(t),
+            _ => groups.push((v, vec![t])),
+        }
+    }
     std::fs::create_dir_all(a.out.join("points"))
         .map_err(|e| format!("{}: {e}", a.out.display()))?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -107,11 +116,13 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
     let pb = crate::progress_bar(todo.len() as u64, a.quiet);
     pb.set_prefix(cfg.name.clone());
     let results: Vec<CliResult<()>> = pool.install(|| {
-        todo.par_iter()
-            .map(|&(vi, trial)| -> CliResult<()> {
-                let r = job(vi, trial)?;
-                write_point(&a.out, &r).map_err(|e| format!("{}: {e}", a.out.display()))?;
-                pb.inc(1);
+        groups
+            .par_iter()
+            .map(|(vi, trials)| -> CliResult<()> {
+                for r in job(*vi, trials)? {
+                    write_point(&a.out, &r).map_err(|e| format!("{}: {e}", a.out.display()))?;
+                    pb.inc(1);
+                }
                 Ok(())
             })
             .collect()
@@ -128,7 +139,12 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
     Ok(())
 }
 
-type Job<'a> = Box<dyn Fn(usize, u32) -> CliResult<PointResult> + Sync + 'a>;
+/// Points of one value (its index) for the given trials.
+type Job<'a> = Box<dyn Fn(usize, &[u32]) -> CliResult<Vec<PointResult>> + Sync + 'a>;
+
+/// Trials of one value evaluated in one pass over the images (the Monte Carlo batch axis:
+/// input codes and the first layer's input conversion are shared). Results do not depend on it.
+const TRIALS_PER_PASS: usize = 8;
 
 /// An inference point: the design with the swept field set, trial `t` of its stochastic knobs,
 /// the network evaluated on the test set.
@@ -150,7 +166,7 @@ fn inference_job<'a>(
     for v in &cfg.parameter.values {
         with_field(&design.config, &cfg.parameter.path, v, &a.config)?;
     }
-    Ok(Box::new(move |vi, trial| {
+    Ok(Box::new(move |vi, trials| {
         let value = &cfg.parameter.values[vi];
         let config = with_field(&design.config, &cfg.parameter.path, value, &a.config)?;
         let d = Design {
@@ -158,30 +174,36 @@ fn inference_job<'a>(
             energy: design.energy.clone(),
             path: design.path.clone(),
         };
-        let sim = Simulation::with_trial(d, &model, &calib, cfg.seed, trial)?;
-        let acc = sim.accuracy(&data);
-        let r = RunReport::build(
-            &sim,
-            &cfg.network,
-            &src.describe(),
-            data.len(),
-            acc,
-            0.0,
-            0.0,
-        )?;
-        Ok(PointResult {
-            value_index: vi,
-            value: value.clone(),
-            trial,
-            accuracy: acc,
-            energy_pj: r.energy_pj,
-            cycles: r.cycles,
-            latency_s: r.latency_s,
-            gops: r.gops,
-            tops_per_watt: r.tops_per_watt,
-            float_accuracy: None,
-            seconds: None,
-        })
+        let sims = Simulation::with_trials(d, &model, &calib, cfg.seed, trials)?;
+        let accs = Simulation::accuracy_trials(&sims, &data);
+        sims.iter()
+            .zip(trials)
+            .zip(accs)
+            .map(|((sim, &trial), acc)| {
+                let r = RunReport::build(
+                    sim,
+                    &cfg.network,
+                    &src.describe(),
+                    data.len(),
+                    acc,
+                    0.0,
+                    0.0,
+                )?;
+                Ok(PointResult {
+                    value_index: vi,
+                    value: value.clone(),
+                    trial,
+                    accuracy: acc,
+                    energy_pj: r.energy_pj,
+                    cycles: r.cycles,
+                    latency_s: r.latency_s,
+                    gops: r.gops,
+                    tops_per_watt: r.tops_per_watt,
+                    float_accuracy: None,
+                    seconds: None,
+                })
+            })
+            .collect()
     }))
 }
 
@@ -252,7 +274,7 @@ fn training_job<'a>(cfg: &'a SweepConfig, a: &'a SweepArgs, base_dir: &Path) -> 
     for v in &cfg.parameter.values {
         point(v)?;
     }
-    Ok(Box::new(move |vi, trial| {
+    let train_point = move |vi: usize, trial: u32| -> CliResult<PointResult> {
         let value = &cfg.parameter.values[vi];
         let (mut t, s) = point(value)?;
         t.train.seed = cfg.seed + u64::from(trial);
@@ -284,6 +306,9 @@ fn training_job<'a>(cfg: &'a SweepConfig, a: &'a SweepArgs, base_dir: &Path) -> 
             float_accuracy: Some(f.accuracy),
             seconds: Some(f.seconds),
         })
+    };
+    Ok(Box::new(move |vi, trials| {
+        trials.iter().map(|&trial| train_point(vi, trial)).collect()
     }))
 }
 

@@ -6,6 +6,7 @@
 //! can be selected later.
 
 use nacsim_core::config::{Checks, FieldError, Validate};
+use nacsim_device::DevicePreset;
 use serde::{Deserialize, Serialize};
 
 /// Largest accepted `array_rows` / `array_cols`.
@@ -19,8 +20,16 @@ pub const MAX_ARRAY_DIM: usize = 4096;
 /// (Wu et al. 2018)": R_ON = 100 kΩ, ON/OFF = 10, 128 states \[V\]. Device physics (pulse
 /// responses, ODE models) lives in `nacsim-device`; this struct only describes the range the
 /// array can be programmed to.
+///
+/// RON: `(g_on_s: 1e-5, g_off_s: 1e-6, levels: 128)`, or a `nacsim-device` preset by name
+/// ([`DevicePreset`], NeuroSim V3.0 manual Table II), `(preset: "AlOx/HfO2")`, whose
+/// `g_on_s`, `g_off_s` and `levels` (the smaller of its LTP/LTD state counts) any field given
+/// beside it overrides: `(preset: "EpiRAM", levels: 32)`. Names match ignoring case and
+/// punctuation (`"TaOx-HfOx"`, `"TaOxHfOx"`, `"taox/hfox"`); `"ideal"` is the ideal linear
+/// device. With a preset, reads must also stay below its read-disturb limit (checked by
+/// [`CrossbarConfig`]'s validation on `dac.v_read_v`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "DeviceRangeSpec")]
 pub struct DeviceRange {
     /// Highest (LRS, ON) conductance in siemens (default 1e-5 S = 1/100 kΩ).
     pub g_on_s: f64,
@@ -29,6 +38,25 @@ pub struct DeviceRange {
     /// Number of programmable conductance levels, equally spaced in conductance (in
     /// resistance for [`SignedScheme::Bridge`]) (default 128; 2..=2^24).
     pub levels: u32,
+    /// The `nacsim-device` preset the range was resolved from, `None` for explicit numbers
+    /// (the default). Written to RON as its name ([`DevicePreset::name`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_preset"
+    )]
+    pub preset: Option<DevicePreset>,
+}
+
+/// Writes a preset by its name, the form [`device_preset`] reads back.
+fn serialize_preset<S: serde::Serializer>(
+    p: &Option<DevicePreset>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_some(p.name()),
+        None => s.serialize_none(),
+    }
 }
 
 impl Default for DeviceRange {
@@ -37,7 +65,83 @@ impl Default for DeviceRange {
             g_on_s: 1e-5,
             g_off_s: 1e-6,
             levels: 128,
+            preset: None,
         }
+    }
+}
+
+/// The RON form of [`DeviceRange`]: every field optional, `preset` resolved by name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DeviceRangeSpec {
+    preset: Option<String>,
+    g_on_s: Option<f64>,
+    g_off_s: Option<f64>,
+    levels: Option<u32>,
+}
+
+/// Lower-case letters and digits of `s` (what preset names are matched on).
+fn preset_key(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The `nacsim-device` preset called `name` (ignoring case and punctuation; its display name
+/// or its RON variant name; `"ideal"` for the ideal linear device).
+///
+/// # Errors
+///
+/// A [`FieldError`] on `device.preset` that lists the valid names.
+pub fn device_preset(name: &str) -> Result<DevicePreset, FieldError> {
+    let key = preset_key(name);
+    DevicePreset::ALL
+        .into_iter()
+        .find(|p| {
+            preset_key(p.name()) == key || (key == "ideal" && *p == DevicePreset::IdealLinear)
+        })
+        .ok_or_else(|| {
+            let valid: Vec<String> = DevicePreset::ALL
+                .iter()
+                .map(|p| format!("\"{}\"", p.name()))
+                .collect();
+            FieldError::new(
+                "device.preset",
+                format!("{name:?}"),
+                format!("unknown device preset; valid names: {}", valid.join(", ")),
+            )
+        })
+}
+
+impl DeviceRange {
+    /// The range of `preset`: its `g_on_s`, `g_off_s` and the smaller of its LTP/LTD state
+    /// counts as `levels` (NeuroSim V3.0 manual Table II via `nacsim-device`).
+    pub fn from_preset(preset: DevicePreset) -> Self {
+        let (ltp, ltd) = preset.states();
+        DeviceRange {
+            g_on_s: preset.g_on_s(),
+            g_off_s: preset.g_off_s(),
+            levels: ltp.min(ltd),
+            preset: Some(preset),
+        }
+    }
+}
+
+impl TryFrom<DeviceRangeSpec> for DeviceRange {
+    type Error = FieldError;
+
+    fn try_from(s: DeviceRangeSpec) -> Result<Self, FieldError> {
+        let base = match &s.preset {
+            Some(name) => DeviceRange::from_preset(device_preset(name)?),
+            None => DeviceRange::default(),
+        };
+        Ok(DeviceRange {
+            g_on_s: s.g_on_s.unwrap_or(base.g_on_s),
+            g_off_s: s.g_off_s.unwrap_or(base.g_off_s),
+            levels: s.levels.unwrap_or(base.levels),
+            preset: base.preset,
+        })
     }
 }
 
@@ -646,6 +750,18 @@ impl Validate for CrossbarConfig {
         }
         finite_pos(&mut c, self.dac.v_read_v, "dac.v_read_v");
         finite_pos(&mut c, self.read_disturb_v, "read_disturb_v");
+        if let Some(p) = self.device.preset {
+            let limit = p.read_disturb_limit_v();
+            c.check(
+                !self.dac.v_read_v.is_finite() || self.dac.v_read_v < limit,
+                "dac.v_read_v",
+                self.dac.v_read_v,
+                &format!(
+                    "must be < {limit} V, the read-disturb limit of device preset {} (half its smaller write amplitude)",
+                    p.name()
+                ),
+            );
+        }
         if self.dac.v_read_v.is_finite() && self.read_disturb_v.is_finite() {
             c.check(
                 self.dac.v_read_v <= self.read_disturb_v,
@@ -731,6 +847,61 @@ mod tests {
         assert_eq!(back, CrossbarConfig::default());
         let empty: CrossbarConfig = nacsim_core::config::parse("()", Path::new("x.ron")).unwrap();
         assert_eq!(empty, CrossbarConfig::default());
+    }
+
+    #[test]
+    fn device_presets_resolve_by_name_and_old_files_still_parse() {
+        let parse = |t: &str| nacsim_core::config::parse::<CrossbarConfig>(t, Path::new("x.ron"));
+        // The explicit form (every committed design) is unchanged.
+        let c = parse("(device: (g_on_s: 2e-5, g_off_s: 1e-6, levels: 64))").unwrap();
+        assert_eq!(
+            (c.device.g_on_s, c.device.levels, c.device.preset),
+            (2e-5, 64, None)
+        );
+        // A preset gives its range (NeuroSim V3.0 Table II: AlOx/HfO2, R_on 16.9 kΩ,
+        // on/off 4.43, 40 states).
+        let c = parse("(device: (preset: \"AlOx/HfO2\"))").unwrap();
+        assert_eq!(c.device.g_on_s, 1.0 / 16.9e3);
+        assert!((c.device.g_off_s - 1.0 / 16.9e3 / 4.43).abs() < 1e-15);
+        assert_eq!(c.device.levels, 40);
+        assert_eq!(c.device.preset, Some(DevicePreset::AlOxHfO2));
+        c.validate().unwrap();
+        // Names ignore case and punctuation; fields beside the preset override it.
+        let c = parse("(device: (preset: \"taox-hfox\", levels: 16))").unwrap();
+        assert_eq!(c.device.g_on_s, 1e-5);
+        assert!((c.device.g_off_s - 1e-6).abs() < 1e-18);
+        assert_eq!(c.device.levels, 16);
+        assert_eq!(c.device.preset, Some(DevicePreset::TaOxHfOx));
+        // Ag:a-Si has 97 LTP and 100 LTD states: the smaller is the level count.
+        assert_eq!(DeviceRange::from_preset(DevicePreset::AgASi).levels, 97);
+        for p in DevicePreset::ALL {
+            assert_eq!(device_preset(p.name()).unwrap(), p);
+            assert_eq!(device_preset(&format!("{p:?}")).unwrap(), p);
+            let c = CrossbarConfig {
+                device: DeviceRange::from_preset(p),
+                ..CrossbarConfig::default()
+            };
+            c.validate().unwrap();
+            // A preset round-trips through RON.
+            let text = nacsim_core::config::ron_pretty(&c).unwrap();
+            assert_eq!(parse(&text).unwrap(), c, "{text}");
+        }
+        assert_eq!(device_preset("ideal").unwrap(), DevicePreset::IdealLinear);
+        // An unknown name is an error naming the field and listing the valid names.
+        let e = parse("(device: (preset: \"NbOx\"))")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("device.preset"), "{e}");
+        assert!(e.contains("NbOx"), "{e}");
+        assert!(
+            e.contains("\"TaOx/HfOx\"") && e.contains("\"EpiRAM\""),
+            "{e}"
+        );
+        // Reads above the preset's read-disturb limit (GST PCM: 0.35 V) are refused.
+        let mut c = parse("(device: (preset: \"GST PCM\"))").unwrap();
+        c.dac.v_read_v = 0.4;
+        let e = errs(&c);
+        assert!(e.contains("dac.v_read_v = 0.4: must be < 0.35 V"), "{e}");
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub enum Error {
         /// Fan-in of the layer.
         fan_in: usize,
     },
+    /// Layers given to [`ProgrammedLayer::run_trials`](crate::ProgrammedLayer::run_trials)
+    /// do not convert their inputs alike (different geometry or DAC slices).
+    #[error("crossbar: trials cannot share inputs: {0}")]
+    IncompatibleTrials(String),
 }
 
 fn join(errors: &[FieldError]) -> String {

@@ -110,10 +110,17 @@ pub struct ProgrammedLayer {
     v_unit_v: f64,
 }
 
-/// Draws `n` standard normals for indices `0..n` of `purpose`.
+/// Elements per parallel chunk of [`normals`].
+const NORMAL_CHUNK: usize = 1 << 14;
+
+/// Draws `n` standard normals for indices `0..n` of `purpose`, filled in parallel chunks
+/// (`fill_normal_at` gives the same value for an index under any chunking).
 fn normals(seed: u64, purpose: Purpose, layer: u32, trial: u32, n: usize) -> Vec<f32> {
     let mut v = vec![0f32; n];
-    Stream::new(seed, purpose, layer, trial).fill_normal_at(&mut v, 0, 0.0, 1.0);
+    let stream = Stream::new(seed, purpose, layer, trial);
+    v.par_chunks_mut(NORMAL_CHUNK)
+        .enumerate()
+        .for_each(|(i, c)| stream.fill_normal_at(c, (i * NORMAL_CHUNK) as u64, 0.0, 1.0));
     v
 }
 
@@ -414,27 +421,81 @@ impl ProgrammedLayer {
             x.ncols(),
             self.geo.fan_in
         );
-        let rows = x.nrows();
-        let blocks: Vec<Array2<i32>> = (0..rows.div_ceil(BLOCK_ROWS))
-            .into_par_iter()
-            .map(|b| {
-                let start = b * BLOCK_ROWS;
-                let end = (start + BLOCK_ROWS).min(rows);
-                let xb = x.slice(s![start..end, ..]);
-                let mut acc = Array2::<i64>::zeros((end - start, self.geo.outputs));
-                for si in 0..self.slices.len() {
-                    self.accumulate_slice(xb, first_row + start as u64, si, &mut acc);
-                }
-                self.add_output_noise(xb, first_row + start as u64, &mut acc);
-                saturate(&acc)
-            })
-            .collect();
-        let mut y = Array2::<i32>::zeros((rows, self.geo.outputs));
-        for (b, blk) in blocks.into_iter().enumerate() {
-            let start = b * BLOCK_ROWS;
-            y.slice_mut(s![start..start + blk.nrows(), ..]).assign(&blk);
+        run_blocks(&[self], x, first_row)
+            .pop()
+            .expect("one output per layer")
+    }
+
+    /// Monte Carlo batch axis: the outputs of several programmings (trials) of the same weight
+    /// matrix on the same input `x`, in one pass over `x`. Each row block's DAC digits (and
+    /// their squares for the read-noise variances) are computed once and every trial is
+    /// evaluated on the block while it is in cache. Output `t` is bit-identical to
+    /// `layers[t].run(x, first_row)` (tested): every draw is keyed by the trial's own streams
+    /// and the global row, as in [`run`](Self::run).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `x.ncols()` is not the fan-in of every layer;
+    /// [`Error::IncompatibleTrials`] if the layers do not share their geometry and input
+    /// slices (DAC and array rows), i.e. were not programmed from the same weight shape and
+    /// periphery. An empty `layers` gives an empty result.
+    pub fn run_trials(
+        layers: &[&ProgrammedLayer],
+        x: ArrayView2<i8>,
+        first_row: u64,
+    ) -> Result<Vec<Array2<i32>>, Error> {
+        let Some(first) = layers.first() else {
+            return Ok(Vec::new());
+        };
+        for l in layers {
+            if x.ncols() != l.geo.fan_in {
+                return Err(Error::ShapeMismatch {
+                    cols: x.ncols(),
+                    fan_in: l.geo.fan_in,
+                });
+            }
         }
-        y
+        if let Some(l) = layers.iter().find(|l| !first.shares_inputs_with(l)) {
+            return Err(Error::IncompatibleTrials(format!(
+                "a layer of geometry {:?} with {} input slices cannot share inputs with one of geometry {:?} with {} slices",
+                l.geo,
+                l.slices.len(),
+                first.geo,
+                first.slices.len()
+            )));
+        }
+        Ok(run_blocks(layers, x, first_row))
+    }
+
+    /// Whether `other` converts inputs exactly as `self` (same geometry, slices and row
+    /// tiles), so that [`run_trials`](Self::run_trials) may share the conversions.
+    pub fn shares_inputs_with(&self, other: &ProgrammedLayer) -> bool {
+        self.geo == other.geo
+            && self.slices == other.slices
+            && self.tiles.len() == other.tiles.len()
+            && self
+                .tiles
+                .iter()
+                .zip(&other.tiles)
+                .all(|(a, b)| a.start == b.start && a.len == b.len)
+    }
+
+    /// Whether reads of this layer need the squared digits (read noise before the ADC).
+    fn needs_squares(&self) -> bool {
+        self.read_noise.is_some() && self.cfg.nonideal.read_noise_model == ReadNoiseModel::BeforeAdc
+    }
+
+    /// DAC digits of slice `si` for the rows `xb` (f32, exact), and their squares when
+    /// `squares` is set.
+    fn slice_inputs(&self, xb: ArrayView2<i8>, si: usize, squares: bool) -> SliceInputs {
+        let slice = self.slices[si];
+        let mut table = [0f32; 256];
+        for (i, t) in table.iter_mut().enumerate() {
+            *t = slice.digit((i as u8) as i8) as f32;
+        }
+        let digits = xb.mapv(|c| table[usize::from(c as u8)]);
+        let squares = squares.then(|| digits.mapv(|d| d * d));
+        SliceInputs { digits, squares }
     }
 
     /// Adds slice `si`'s shifted ADC codes, summed over row tiles, of the rows `xb` (global
@@ -446,9 +507,21 @@ impl ProgrammedLayer {
         si: usize,
         acc: &mut Array2<i64>,
     ) {
+        let inputs = self.slice_inputs(xb, si, self.needs_squares());
+        self.accumulate_slice_with(&inputs, row0, si, acc);
+    }
+
+    /// [`accumulate_slice`](Self::accumulate_slice) on converted inputs.
+    fn accumulate_slice_with(
+        &self,
+        inputs: &SliceInputs,
+        row0: u64,
+        si: usize,
+        acc: &mut Array2<i64>,
+    ) {
         let slice = self.slices[si];
         let adc = self.adc[si];
-        let n_rows = xb.nrows();
+        let n_rows = inputs.digits.nrows();
         let out = self.geo.outputs;
         let opa = self.cfg.outputs_per_array();
         let n_tr = self.tiles.len() as u64;
@@ -470,12 +543,8 @@ impl ProgrammedLayer {
             round_ties_even((v * inv_lsb).clamp(-limit, limit)) << total_shift
         };
         let acc = acc.as_slice_mut().expect("accumulator in standard layout");
-        let mut table = [0f32; 256];
-        for (i, t) in table.iter_mut().enumerate() {
-            *t = slice.digit((i as u8) as i8) as f32;
-        }
-        let digits = xb.mapv(|c| table[usize::from(c as u8)]);
-        let squares = before_adc.map(|_| digits.mapv(|d| d * d));
+        let digits = &inputs.digits;
+        let squares = before_adc.and(inputs.squares.as_ref());
         for (t, tile) in self.tiles.iter().enumerate() {
             let d = digits.slice(s![.., tile.start..tile.start + tile.len]);
             let sums64;
@@ -490,16 +559,14 @@ impl ProgrammedLayer {
                     Sums::F32(sums32.as_slice().expect("standard layout"))
                 }
             };
-            let noise = before_adc
-                .zip(squares.as_ref())
-                .and_then(|((sigma, stream), sq)| {
-                    tile.n2.as_ref().map(|n2| {
-                        let sq = sq.slice(s![.., tile.start..tile.start + tile.len]);
-                        let var = sq.dot(n2);
-                        let var_ref = tile.nref.as_ref().map(|nr| sq.dot(nr));
-                        (*sigma, stream, var, var_ref)
-                    })
-                });
+            let noise = before_adc.zip(squares).and_then(|((sigma, stream), sq)| {
+                tile.n2.as_ref().map(|n2| {
+                    let sq = sq.slice(s![.., tile.start..tile.start + tile.len]);
+                    let var = sq.dot(n2);
+                    let var_ref = tile.nref.as_ref().map(|nr| sq.dot(nr));
+                    (*sigma, stream, var, var_ref)
+                })
+            });
             match (&noise, sums) {
                 (None, Sums::F32(v)) => {
                     for (a, &v) in acc.iter_mut().zip(v) {
@@ -562,15 +629,20 @@ impl ProgrammedLayer {
     /// rows `xb` (global index of the first: `row0`) to their finished outputs `acc`, one draw
     /// per row and column (plus one per reference column), from generator `row`.
     pub(crate) fn add_output_noise(&self, xb: ArrayView2<i8>, row0: u64, acc: &mut Array2<i64>) {
-        let (Some((sigma, stream)), Some(n2)) = (self.read_noise.as_ref(), self.n2_full.as_ref())
-        else {
-            return;
-        };
-        let n_rows = xb.nrows();
-        let out = self.geo.outputs;
-        let opa = self.cfg.outputs_per_array();
-        // Σ_s 4^shift·digit_s²: the variance weight of each input over all slices.
-        // Per input code: Σ_s 4^shift·digit_s², tabulated over the 256 codes.
+        if self.needs_output_noise() {
+            let d2 = self.output_noise_inputs(xb);
+            self.add_output_noise_with(&d2, row0, acc);
+        }
+    }
+
+    /// Whether the layer adds output-referred read noise.
+    fn needs_output_noise(&self) -> bool {
+        self.read_noise.is_some() && self.n2_full.is_some()
+    }
+
+    /// Per input code, `Σ_s 4^shift·digit_s²` (the variance weight of each input over all
+    /// slices) for the rows `xb`.
+    fn output_noise_inputs(&self, xb: ArrayView2<i8>) -> Array2<f32> {
         let mut table = [0f32; 256];
         for (i, t) in table.iter_mut().enumerate() {
             let c = (i as u8) as i8;
@@ -583,7 +655,19 @@ impl ProgrammedLayer {
                 })
                 .sum();
         }
-        let d2 = xb.mapv(|c| table[usize::from(c as u8)]);
+        xb.mapv(|c| table[usize::from(c as u8)])
+    }
+
+    /// [`add_output_noise`](Self::add_output_noise) on converted inputs `d2`
+    /// ([`output_noise_inputs`](Self::output_noise_inputs)).
+    fn add_output_noise_with(&self, d2: &Array2<f32>, row0: u64, acc: &mut Array2<i64>) {
+        let (Some((sigma, stream)), Some(n2)) = (self.read_noise.as_ref(), self.n2_full.as_ref())
+        else {
+            return;
+        };
+        let n_rows = d2.nrows();
+        let out = self.geo.outputs;
+        let opa = self.cfg.outputs_per_array();
         let var = d2.dot(n2);
         let var_ref = self.nref_full.as_ref().map(|nr| d2.dot(nr));
         let width = out + self.n_ref_cols();
@@ -709,6 +793,58 @@ impl ProgrammedLayer {
     pub fn uses_f64(&self) -> bool {
         self.use_f64
     }
+}
+
+/// DAC digits of one slice for a block of rows, and their squares when read noise before the
+/// ADC needs them.
+struct SliceInputs {
+    digits: Array2<f32>,
+    squares: Option<Array2<f32>>,
+}
+
+/// Outputs of `layers` (which share their input conversions, see
+/// [`ProgrammedLayer::shares_inputs_with`]) on `x`: row blocks in parallel, each block's inputs
+/// converted once and run through every layer.
+fn run_blocks(layers: &[&ProgrammedLayer], x: ArrayView2<i8>, first_row: u64) -> Vec<Array2<i32>> {
+    let Some(first) = layers.first() else {
+        return Vec::new();
+    };
+    let rows = x.nrows();
+    let out = first.geo.outputs;
+    let squares = layers.iter().any(|l| l.needs_squares());
+    let output_noise = layers.iter().any(|l| l.needs_output_noise());
+    let blocks: Vec<Vec<Array2<i32>>> = (0..rows.div_ceil(BLOCK_ROWS))
+        .into_par_iter()
+        .map(|b| {
+            let start = b * BLOCK_ROWS;
+            let end = (start + BLOCK_ROWS).min(rows);
+            let xb = x.slice(s![start..end, ..]);
+            let row0 = first_row + start as u64;
+            let mut accs = vec![Array2::<i64>::zeros((end - start, out)); layers.len()];
+            for si in 0..first.slices.len() {
+                let inputs = first.slice_inputs(xb, si, squares);
+                for (l, acc) in layers.iter().zip(&mut accs) {
+                    l.accumulate_slice_with(&inputs, row0, si, acc);
+                }
+            }
+            if output_noise {
+                let d2 = first.output_noise_inputs(xb);
+                for (l, acc) in layers.iter().zip(&mut accs) {
+                    l.add_output_noise_with(&d2, row0, acc);
+                }
+            }
+            accs.iter().map(saturate).collect()
+        })
+        .collect();
+    let mut ys = vec![Array2::<i32>::zeros((rows, out)); layers.len()];
+    for (b, blk) in blocks.into_iter().enumerate() {
+        let start = b * BLOCK_ROWS;
+        for (y, part) in ys.iter_mut().zip(blk) {
+            y.slice_mut(s![start..start + part.nrows(), ..])
+                .assign(&part);
+        }
+    }
+    ys
 }
 
 /// Column sums of one tile, in the precision the layer uses.

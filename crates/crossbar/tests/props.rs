@@ -116,6 +116,62 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(proptest_cases(24)))]
+
+    /// The Monte Carlo batch axis: several trials (and a trial whose read noise uses the other
+    /// placement, and one with another σ) run together give each trial's own `run`, bit for bit.
+    #[test]
+    fn run_trials_equals_each_trial_run_alone(
+        cfg in arb_config(),
+        out in 1usize..20,
+        fan_in in 1usize..300,
+        rows in 0usize..600,
+        first_row in 0u64..1000,
+        n_trials in 1u32..5,
+        seed: u64,
+    ) {
+        let (w, x) = data(out, fan_in, rows, seed);
+        let mut layers: Vec<ProgrammedLayer> = (0..n_trials)
+            .map(|t| ProgrammedLayer::program(&cfg, w.view(), seed, 3, t).unwrap())
+            .collect();
+        let mut other = cfg.clone();
+        other.nonideal.read_noise_model = match cfg.nonideal.read_noise_model {
+            ReadNoiseModel::BeforeAdc => ReadNoiseModel::OutputReferred,
+            ReadNoiseModel::OutputReferred => ReadNoiseModel::BeforeAdc,
+        };
+        other.nonideal.read_noise_sigma_rel = 0.03;
+        layers.push(ProgrammedLayer::program(&other, w.view(), seed, 3, 7).unwrap());
+        let refs: Vec<&ProgrammedLayer> = layers.iter().collect();
+        let together = ProgrammedLayer::run_trials(&refs, x.view(), first_row).unwrap();
+        prop_assert_eq!(together.len(), layers.len());
+        for (l, y) in layers.iter().zip(&together) {
+            prop_assert_eq!(y, &l.run(x.view(), first_row));
+        }
+    }
+}
+
+#[test]
+fn run_trials_rejects_layers_that_cannot_share_inputs() {
+    let cfg = CrossbarConfig::default();
+    let (w, x) = data(8, 20, 5, 1);
+    let a = ProgrammedLayer::program(&cfg, w.view(), 1, 0, 0).unwrap();
+    let mut serial = cfg.clone();
+    serial.dac.encoding = InputEncoding::BitSerial { bits_per_slice: 2 };
+    let b = ProgrammedLayer::program(&serial, w.view(), 1, 0, 1).unwrap();
+    let err = ProgrammedLayer::run_trials(&[&a, &b], x.view(), 0).unwrap_err();
+    assert!(matches!(err, Error::IncompatibleTrials(_)), "{err}");
+    let (w2, _) = data(8, 21, 5, 1);
+    let c = ProgrammedLayer::program(&cfg, w2.view(), 1, 0, 1).unwrap();
+    let err = ProgrammedLayer::run_trials(&[&a, &c], x.view(), 0).unwrap_err();
+    assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+    assert!(
+        ProgrammedLayer::run_trials(&[], x.view(), 0)
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[test]
 fn results_do_not_depend_on_thread_count() {
     let mut cfg = CrossbarConfig::default();

@@ -7,6 +7,9 @@
 //! * `fmnist_mlp_epoch`: 784-256-128-10 on 60,000 images at batch 64, Ag:a-Si fixed-voltage
 //!   update with stochastic rounding, 2 % read noise and an 8-bit ADC. Target ≤ 1.2 s (aihwkit CPU
 //!   pulsed training ~6 s).
+//! * `fmnist_mlp_float_epoch`: the same epoch (same network, data, batch, plain SGD at the same
+//!   learning rate) with the float store and kernel — the reference for the in-situ/float ratio,
+//!   measured in the same run because the machine's load changes timings between runs.
 //!
 //! Data: Fashion-MNIST from `/usr/share/datasets/fashion-mnist` when present, else synthetic
 //! images of the same size. Run: `cargo bench -p nacsim-insitu --bench epoch`.
@@ -19,7 +22,9 @@ use nacsim_insitu::{CrossbarKernel, CrossbarStore, InSituConfig};
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_nn::network::NetworkSpec;
-use nacsim_nn::train::{Optimizer, Schedule, TrainSettings, accuracy, train};
+use nacsim_nn::train::{
+    FloatKernel, FloatStore, Optimizer, Schedule, TrainSettings, accuracy, train,
+};
 
 const SGD: Optimizer = Optimizer::Sgd {
     momentum: 0.0,
@@ -110,6 +115,38 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || CrossbarStore::new(fx.clone(), model.params.clone(), SGD, 1).expect("store"),
             |mut store| black_box(run_epoch(&fx, &model, &mut store, &tr, &te, 64, 0.1)),
+            BatchSize::PerIteration,
+        );
+    });
+    g.bench_function("fmnist_mlp_float_epoch", |b| {
+        b.iter_batched(
+            || FloatStore::new(model.params.clone(), SGD),
+            |mut store| {
+                let ts = TrainSettings {
+                    seed: 1,
+                    epochs: 1,
+                    batch_size: 64,
+                    lr: 0.1,
+                    optimizer: SGD,
+                    schedule: Schedule::Constant,
+                };
+                train(
+                    &model.layers,
+                    &FloatKernel,
+                    &mut store,
+                    &tr,
+                    None,
+                    &ts,
+                    &mut |_| {},
+                );
+                black_box(accuracy(
+                    &FloatKernel,
+                    &model.layers,
+                    nacsim_nn::train::WeightStore::params(&store),
+                    &te,
+                    1000,
+                ))
+            },
             BatchSize::PerIteration,
         );
     });

@@ -13,9 +13,11 @@
 //! The backward products are digital (float), as in-situ training with a digital periphery
 //! computes the errors; the gradient passes straight through the ADC.
 //!
-//! Randomness: read noise from `(seed, ReadNoise, layer, 0)` at index `call·len + element`, where
-//! `call` counts this layer's forward products (the loop calls them in a fixed order), so the
-//! noise is the same for any thread count.
+//! Randomness: read noise from `(seed, ReadNoise, layer, 0)` through a keyed counter-based
+//! generator ([`crate::keyed`]): sample row `n` of call `call` (`call` counts this layer's
+//! forward products; the loop calls them in a fixed order) draws its outputs' normals in order
+//! from its own sequence `(call, n)` by the ziggurat method (`rand_distr::StandardNormal`), so the
+//! noise is the same for any thread count and costs a few nanoseconds per output.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,9 +25,12 @@ use nacsim_core::{Purpose, Stream};
 use nacsim_nn::forward::par_matmul;
 use nacsim_nn::train::ProductKernel;
 use ndarray::{Array2, ArrayView2, Axis};
+use rand::Rng;
+use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::config::Periphery;
+use crate::keyed::Keyed;
 
 /// A float kernel with DAC, read noise and ADC on the forward product.
 #[derive(Debug)]
@@ -34,6 +39,7 @@ pub struct CrossbarKernel {
     w_max: f64,
     seed: u64,
     calls: Vec<AtomicU64>,
+    keys: Vec<Keyed>,
 }
 
 impl CrossbarKernel {
@@ -44,6 +50,9 @@ impl CrossbarKernel {
             w_max,
             seed,
             calls: (0..layers).map(|_| AtomicU64::new(0)).collect(),
+            keys: (0..layers)
+                .map(|l| Keyed::of(&Stream::new(seed, Purpose::ReadNoise, l as u32, 0)))
+                .collect(),
         }
     }
 
@@ -51,6 +60,22 @@ impl CrossbarKernel {
     pub fn is_ideal(&self) -> bool {
         let p = &self.periphery;
         p.read_noise_sigma == 0.0 && p.adc_bits == 0 && p.dac_bits == 0
+    }
+}
+
+/// `x.round()` (half away from zero), bit for bit, without the libm call baseline x86-64 makes
+/// for it: for `|x| < 2^22` the integer part `t` is exact, `x − t` is exact, and the result is
+/// `t ± 1` when that fraction reaches one half.
+#[inline(always)]
+fn round(x: f32) -> f32 {
+    if x.abs() < 4_194_304.0 {
+        let t = x as i32 as f32;
+        let r = x - t;
+        let y = t + f32::from(u8::from(r >= 0.5)) - f32::from(u8::from(r <= -0.5));
+        // Keep the sign of zero as `round` does (−0.3 → −0.0).
+        if y == 0.0 { 0.0f32.copysign(x) } else { y }
+    } else {
+        x.round()
     }
 }
 
@@ -72,20 +97,23 @@ impl ProductKernel for CrossbarKernel {
             let mut xq = x.to_owned();
             for (mut r, &a) in xq.axis_iter_mut(Axis(0)).zip(&amax) {
                 if a > 0.0 {
-                    r.mapv_inplace(|v| (v / a * steps).round() * a / steps);
+                    r.mapv_inplace(|v| round(v / a * steps) * a / steps);
                 }
             }
             par_matmul(xq.view(), w.t())
         } else {
             par_matmul(x, w.t())
         };
-        let cols = y.ncols();
-        let len = y.len() as u64;
         let call = self
             .calls
             .get(layer)
             .map_or(0, |c| c.fetch_add(1, Ordering::Relaxed));
-        let stream = Stream::new(self.seed, Purpose::ReadNoise, layer as u32, 0);
+        let seq = match self.keys.get(layer) {
+            Some(k) => k.at(call),
+            None => {
+                Keyed::of(&Stream::new(self.seed, Purpose::ReadNoise, layer as u32, 0)).at(call)
+            }
+        };
         let sigma = p.read_noise_sigma;
         let wm = self.w_max as f32;
         let levels = if p.adc_bits > 0 {
@@ -98,14 +126,15 @@ impl ProductKernel for CrossbarKernel {
             .into_par_iter()
             .zip(amax.par_iter())
             .enumerate()
+            .with_min_len(16)
             .for_each(|(n, (mut row, &a))| {
                 let full = wm * a;
                 if sigma > 0.0 {
-                    let mut z = vec![0.0f32; cols];
-                    stream.fill_normal_at(&mut z, call * len + (n * cols) as u64, 0.0, 1.0);
+                    let mut rng = seq.derive(n as u64).rng(0);
                     let s = sigma as f32 * full;
-                    for (v, z) in row.iter_mut().zip(&z) {
-                        *v += s * z;
+                    for v in row.iter_mut() {
+                        let z: f64 = rng.sample(StandardNormal);
+                        *v += s * z as f32;
                     }
                 }
                 if let Some(levels) = levels
@@ -114,7 +143,7 @@ impl ProductKernel for CrossbarKernel {
                     let top = bound * full;
                     let step = 2.0 * top / levels;
                     for v in row.iter_mut() {
-                        *v = ((v.clamp(-top, top) / step).round() * step).clamp(-top, top);
+                        *v = (round(v.clamp(-top, top) / step) * step).clamp(-top, top);
                     }
                 }
             });
@@ -166,6 +195,38 @@ mod tests {
                 );
                 assert!((v - f).abs() <= 0.5 * step + 1e-6 || f.abs() > 2.0 * a);
             }
+        }
+    }
+
+    #[test]
+    fn fast_round_is_round_bit_for_bit() {
+        let mut xs = vec![
+            0.0f32,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.49999997,
+            -0.49999997,
+        ];
+        xs.extend([
+            4_194_303.5,
+            -4_194_303.5,
+            4_194_304.0,
+            1e9,
+            f32::NAN,
+            f32::INFINITY,
+        ]);
+        let mut w = 0x1234_5678u32;
+        for _ in 0..100_000 {
+            w = w.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            xs.push((w as i32) as f32 / 65_536.0 / 8.0);
+            xs.push(f32::from_bits(w & 0x4B7F_FFFF));
+        }
+        for x in xs {
+            assert_eq!(round(x).to_bits(), x.round().to_bits(), "{x}");
         }
     }
 

@@ -32,13 +32,29 @@
 //!
 //! Randomness: device-to-device draws from `(seed, DeviceToDevice, layer, 0)` by device index
 //! (conductance range at trial 1); per-driver voltage errors from `(seed, ProgrammingVoltage,
-//! layer, 0)` (row `k`, column `2^32 + c`). Per-step draws come from one generator per fixed
-//! block of devices and step, [`Stream::rng`]`(step·blocks + block)`, consumed in device order
-//! and only where needed ([`ChunkNormals`], [`ChunkUniforms`]): c2c noise from
-//! `(seed, CycleToCycle, layer, 0)`, per-pulse voltage errors from `(seed, ProgrammingVoltage,
-//! layer, 1)`, rounding and coincidence draws from `(seed, Other(INSITU_ROUNDING), layer, 0)`.
-//! The blocks are fixed groups of output rows, so results are bit-identical for any thread
-//! count.
+//! layer, 0)` (row `k`, column `2^32 + c`). Rounding and coincidence uniforms are keyed
+//! counter-based draws ([`crate::keyed`]) of `(seed, Other(INSITU_ROUNDING), layer, 0)`: word
+//! `(step, weight index)`, its low 32 bits for device 0 of the weight, its high 32 bits for
+//! device 1 — one cheap hash per weight, independent of order and threads. Gaussian per-step
+//! draws come from one generator per fixed block of devices and step,
+//! [`Stream::rng`]`(step·blocks + block)`, consumed in device order and only where a device is
+//! programmed ([`ChunkNormals`]): c2c noise from `(seed, CycleToCycle, layer, 0)`, per-pulse
+//! voltage errors from `(seed, ProgrammingVoltage, layer, 1)`. The blocks are fixed groups of
+//! output rows, so results are bit-identical for any thread count.
+//!
+//! # Speed
+//!
+//! The update visits every weight every step; the common case is a weight whose change gives
+//! no pulse. Pass 1 per block runs over contiguous rows: the optimiser's `ΔW` (the current
+//! weight is the store's f32 parameter, which always equals the conductances' weight), the
+//! rounding words when the scheme needs them, and a conservative zero-pulse test (f32, 24-bit
+//! uniforms, 1e-6 relative margin) in straight-line loops that the compiler vectorises; on
+//! x86-64 the loop is compiled for AVX-512 and AVX2 too and picked at run time (same integer
+//! and IEEE arithmetic, so the same bits — tested). Pass 2 runs the exact programmer (f64
+//! division, rounding against the full 32-bit uniform, device response) only on the weights
+//! pass 1 kept, in index order. A test checks that pass 1 never drops a pulse: with the test
+//! switched off every weight goes to pass 2 and the results are bit-identical. The sum of
+//! conductances for the half-select energy is kept incrementally instead of re-read each step.
 
 use nacsim_core::config::FieldError;
 use nacsim_core::{ChaCha8Rng, Purpose, Stream};
@@ -53,6 +69,7 @@ use serde::Serialize;
 use crate::config::{
     InSituConfig, Linearization, Magnitude, Modulation, Rounding, Scheme, VoltageError,
 };
+use crate::keyed::{Keyed, Keys32, unit32};
 use crate::program::{DriveModel, Phys, PulseTrain, modulated_train, nominal_train, round_half_up};
 
 /// `Purpose::Other` code of the rounding and coincidence draws.
@@ -151,7 +168,8 @@ impl Normals for ChunkNormals<'_> {
     }
 }
 
-/// Uniforms in `[0, 1)` from one keyed generator, created on first use.
+/// Uniforms in `[0, 1)` from one keyed generator, created on first use. (The store's own
+/// rounding and coincidence uniforms now come from [`crate::keyed::Keys32`].)
 pub struct ChunkUniforms<'a> {
     stream: &'a Stream,
     index: u64,
@@ -186,19 +204,45 @@ struct XLayer {
     m: Vec<f32>,
     v: Vec<f32>,
     bank: Bank,
+    /// Σ of `g` (siemens), updated by each step's changes.
+    g_sum: f64,
     row_err: Vec<f64>,
     col_err: Vec<f64>,
     c2c: Stream,
     verr: Stream,
-    round: Stream,
+    round: Keyed,
 }
 
+/// Which devices may get a pulse from a change of `q` nominal pulses (conservative: `true` when
+/// unsure; the exact programmer decides).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Filter {
+    /// Every device with a non-zero change is programmed.
+    All,
+    /// Count with nearest rounding: `q ≥ 1/2`.
+    Nearest,
+    /// Count with stochastic rounding: `q ≥ u`.
+    Stochastic,
+    /// Binomial coincidence of `bit_length` trials: zero pulses for `u < (1 − q/BL)^BL`, which
+    /// is above `1 − q`.
+    Coincidence,
+}
+
+/// Relative margin of the quick zero-pulse test against the exact programmer's rounding.
+const FILTER_MARGIN: f64 = 1e-9;
+
 impl Ctx<'_> {
-    /// True when a weight change `dw` certainly gives no pulse on any device (fixed-voltage
-    /// count with nearest rounding below half a pulse).
-    #[inline]
-    fn skips(&self, dw: f32) -> bool {
-        self.skip_below > 0.0 && f64::from(dw.abs()) < self.skip_below
+    /// False when a device asked for `qa` nominal pulses (approximately: `|ΔG|·(1/ΔG_pulse)`)
+    /// with rounding uniform `u` certainly gets none.
+    #[inline(always)]
+    fn may_pulse(&self, qa: f64, u: f64) -> bool {
+        let q = qa * (1.0 + FILTER_MARGIN);
+        match self.filter {
+            Filter::All => true,
+            Filter::Nearest => q >= 0.5,
+            Filter::Stochastic => q >= u,
+            Filter::Coincidence => u + q + FILTER_MARGIN >= 1.0,
+        }
     }
 }
 
@@ -222,6 +266,11 @@ struct Ctx<'a> {
     disturb: (f64, f64),
     rbw: bool,
     neurosim: bool,
+    filter: Filter,
+    needs_uniform: bool,
+    inv_step_up: f64,
+    inv_step_down: f64,
+    simd: Simd,
 }
 
 #[derive(Default)]
@@ -229,7 +278,8 @@ struct Acc {
     pulses: u64,
     e_write_j: f64,
     hs_factor: f64,
-    g_sum: f64,
+    /// Σ (G after − G before) over the block's programmed devices, in programming order.
+    dg_sum: f64,
     row_lat: Vec<[f64; 2]>,
     row_dist: Vec<[f64; 2]>,
     col_dist: Vec<[f64; 2]>,
@@ -264,6 +314,9 @@ pub struct CrossbarStore {
     sink: Option<WarningSink>,
     seen_pulse: bool,
     max_dw_seen: f64,
+    simd: Simd,
+    /// Test switch: no zero-pulse filter (every non-zero change goes to the exact programmer).
+    exact_only: bool,
 }
 
 impl std::fmt::Debug for CrossbarStore {
@@ -487,6 +540,7 @@ impl CrossbarStore {
             } else {
                 Vec::new()
             };
+            let g_sum = sum_f64(&g);
             let n_w = out * cols;
             let (m, v) = match opt {
                 Optimizer::Sgd { momentum, .. } if momentum != 0.0 => (vec![0.0; n_w], Vec::new()),
@@ -501,6 +555,7 @@ impl CrossbarStore {
                 g,
                 est,
                 pulses: vec![0; n_dev],
+                g_sum,
                 m,
                 v,
                 bank,
@@ -508,7 +563,7 @@ impl CrossbarStore {
                 col_err,
                 c2c: Stream::new(seed, Purpose::CycleToCycle, id, 0),
                 verr: Stream::new(seed, Purpose::ProgrammingVoltage, id, 1),
-                round: Stream::new(seed, Purpose::Other(INSITU_ROUNDING), id, 0),
+                round: Keyed::of(&Stream::new(seed, Purpose::Other(INSITU_ROUNDING), id, 0)),
             }));
         }
         let mut store = CrossbarStore {
@@ -533,6 +588,8 @@ impl CrossbarStore {
             sink: None,
             seen_pulse: false,
             max_dw_seen: 0.0,
+            simd: Simd::detect(),
+            exact_only: false,
         };
         store.stats.devices = store
             .layers
@@ -681,6 +738,24 @@ fn binomial(n: u32, p: f64, u: f64) -> u32 {
     k
 }
 
+/// Sum of `x` in eight interleaved partial sums (vectorisable; a fixed order, so the result
+/// does not depend on threads).
+fn sum_f64(x: &[f64]) -> f64 {
+    let mut p = [0.0f64; 8];
+    let mut it = x.chunks_exact(8);
+    for c in &mut it {
+        for (a, v) in p.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    let tail: f64 = it.remainder().iter().sum();
+    ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])) + tail
+}
+
+/// One block of an update: (index into the step's layer views, the block, its weight
+/// gradients, its bias gradients).
+type Job<'a> = (usize, Block<'a>, &'a [f32], Option<&'a [f32]>);
+
 /// The mutable slices of one block of output rows.
 struct Block<'a> {
     index: usize,
@@ -694,11 +769,10 @@ struct Block<'a> {
     b: &'a mut [f32],
 }
 
-/// Per-block random sources (created on first use).
+/// Per-block Gaussian sources (created on first use).
 struct Draws<'a> {
     c2c: ChunkNormals<'a>,
     verr: ChunkNormals<'a>,
-    round: ChunkUniforms<'a>,
 }
 
 /// One block of a layer's update.
@@ -725,73 +799,384 @@ fn update_block(
     let mut draws = Draws {
         c2c: ChunkNormals::new(l.c2c, gen_index),
         verr: ChunkNormals::new(l.verr, gen_index),
-        round: ChunkUniforms::new(l.round, gen_index),
     };
-    acc.g_sum = blk.g.iter().sum();
+    let keys: Keys32 = l.round.at(ctx.step).keys32();
     let scale = ctx.range / (2.0 * ctx.cfg.w_max);
-    let est = blk.est;
-    let mut max_dw = 0.0f32;
+    // Pass 1: the optimiser over every weight of the block and a conservative zero-pulse test;
+    // the weights that may be programmed, in index order, with their ΔW.
+    let mut cand: Vec<(u32, f32)> = Vec::new();
+    let mut buf = ScanBuf::default();
+    let mut max_bits = 0u32;
+    let w0 = (dev0 / dpw) as u64; // layer-wide index of the block's first weight
+    let fan_in = l.fan_in;
     for r in 0..rows {
+        let row = r * cols;
+        let (m_w, m_b) = split_row(blk.m, row, fan_in, cols);
+        let (v_w, v_b) = split_row(blk.v, row, fan_in, cols);
+        let ws = &blk.w[r * fan_in..(r + 1) * fan_in];
+        let gs = &gw[r * fan_in..(r + 1) * fan_in];
+        scan(
+            ctx,
+            keys,
+            w0,
+            row,
+            gs,
+            ws,
+            m_w,
+            v_w,
+            &mut buf,
+            &mut cand,
+            &mut max_bits,
+        );
+        if cols > fan_in {
+            let b = blk.b.get(r).copied().unwrap_or(0.0);
+            let g = gb.map_or(0.0, |gb| gb[r]);
+            let (bs, gs) = ([b], [g]);
+            scan(
+                ctx,
+                keys,
+                w0,
+                row + fan_in,
+                &gs,
+                &bs,
+                m_b,
+                v_b,
+                &mut buf,
+                &mut cand,
+                &mut max_bits,
+            );
+        }
+    }
+    // Pass 2: the exact programmer on the candidates' devices (device order, so the c2c and
+    // voltage-error normals are consumed in a fixed order).
+    // Touch the candidates' conductances and pulse counters first: independent loads overlap
+    // their cache misses, which the long per-device loop below would take one at a time.
+    let mut warm = 0.0f64;
+    for &(wi, _) in &cand {
+        let d = wi as usize * dpw;
+        warm += blk.g[d] + f64::from(blk.pulses[d]);
+    }
+    std::hint::black_box(warm);
+    let est = blk.est;
+    for &(wi, dw) in &cand {
+        let wi = wi as usize;
+        let (r, k) = (wi / cols, wi % cols);
         let o = blk.o0 + r;
-        for k in 0..cols {
-            let wi = r * cols + k;
-            let grad = if k < l.fan_in {
-                gw[r * l.fan_in + k]
+        let index = (w0 + wi as u64) as u32;
+        let a = f64::from(dw.abs()) * scale;
+        let base = wi * dpw;
+        let mut programmed = false;
+        for j in 0..dpw {
+            let sign = if j == 0 { 1.0 } else { -1.0 };
+            let up = (dw > 0.0) == (j == 0);
+            let u = if ctx.needs_uniform {
+                let (w0, w1) = keys.words(index);
+                unit32(if j == 0 { w0 } else { w1 })
             } else {
-                gb.map_or(0.0, |b| b[r])
+                0.0
             };
-            let base = wi * dpw;
-            let w_now = weight_of(ctx.cfg, ctx.range, ctx.mid, &blk.g[base..base + dpw]) as f32;
-            let dw = optimizer_delta(ctx, grad, w_now, blk.m, blk.v, wi);
-            // A local maximum (not `acc.max_dw`): `acc` escapes into `program_device`, which
-            // would keep the running maximum in memory on the critical path.
-            if dw.abs() > max_dw {
-                max_dw = dw.abs();
+            let inv = if up {
+                ctx.inv_step_up
+            } else {
+                ctx.inv_step_down
+            };
+            if !ctx.may_pulse(a * inv, u) {
+                continue;
             }
-            let mut w_new = w_now;
-            if dw != 0.0 && !ctx.skips(dw) {
-                for j in 0..dpw {
-                    let sign = if j == 0 { 1.0 } else { -1.0 };
-                    let di = base + j;
-                    let (dev, raw) = match l.bank {
-                        BankView::Shared => (ctx.shared, ctx.shared_raw),
-                        BankView::PerDevice { phys, raw } => (
-                            &phys[dev0 + di],
-                            raw.get(dev0 + di).unwrap_or(ctx.shared_raw),
-                        ),
-                    };
-                    let vf = if l.row_err.is_empty() {
-                        1.0
-                    } else {
-                        1.0 + 0.5 * (l.row_err[k] + l.col_err[o * dpw + j])
-                    };
-                    let est_slot = est.get_mut(di);
-                    program_device(
-                        ctx,
-                        dev,
-                        raw,
-                        &mut blk.g[di],
-                        est_slot,
-                        &mut blk.pulses[di],
-                        sign * f64::from(dw) * scale,
-                        sign * f64::from(dw),
-                        vf,
-                        &mut draws,
-                        (k, r * dpw + j, dev0 + di),
-                        &mut acc,
-                    );
-                }
-                w_new = weight_of(ctx.cfg, ctx.range, ctx.mid, &blk.g[base..base + dpw]) as f32;
-            }
-            if k < l.fan_in {
-                blk.w[r * l.fan_in + k] = w_new;
+            programmed = true;
+            let di = base + j;
+            let (dev, raw) = match l.bank {
+                BankView::Shared => (ctx.shared, ctx.shared_raw),
+                BankView::PerDevice { phys, raw } => (
+                    &phys[dev0 + di],
+                    raw.get(dev0 + di).unwrap_or(ctx.shared_raw),
+                ),
+            };
+            let vf = if l.row_err.is_empty() {
+                1.0
+            } else {
+                1.0 + 0.5 * (l.row_err[k] + l.col_err[o * dpw + j])
+            };
+            let est_slot = est.get_mut(di);
+            program_device(
+                ctx,
+                dev,
+                raw,
+                &mut blk.g[di],
+                est_slot,
+                &mut blk.pulses[di],
+                sign * f64::from(dw) * scale,
+                sign * f64::from(dw),
+                vf,
+                u,
+                &mut draws,
+                (k, r * dpw + j, dev0 + di),
+                &mut acc,
+            );
+        }
+        if programmed {
+            let w = weight_of(ctx.cfg, ctx.range, ctx.mid, &blk.g[base..base + dpw]) as f32;
+            if k < fan_in {
+                blk.w[r * fan_in + k] = w;
             } else if let Some(b) = blk.b.get_mut(r) {
-                *b = w_new;
+                *b = w;
             }
         }
     }
-    acc.max_dw = f64::from(max_dw);
+    acc.max_dw = f64::from(f32::from_bits(max_bits));
     acc
+}
+
+/// The weight-part and bias-part slices of row `row` (block-local weight index of its first
+/// column) of an optimiser buffer (empty slices when the buffer is unused).
+fn split_row(buf: &mut [f32], row: usize, fan_in: usize, cols: usize) -> (&mut [f32], &mut [f32]) {
+    if buf.is_empty() {
+        return (&mut [], &mut []);
+    }
+    buf[row..row + cols].split_at_mut(fan_in)
+}
+
+/// Reusable buffers of pass 1.
+#[derive(Default)]
+struct ScanBuf {
+    dw: Vec<f32>,
+    flag: Vec<u8>,
+}
+
+/// Pass 1 of a block update over one contiguous run of weights: gradients `gs`, current
+/// weights `ws`, optimiser buffers `m`, `v` (empty when unused), block-local weight index
+/// `wi0` of the first, layer-wide index `w0 + wi0`; pushes `(block-local index, ΔW)` of every
+/// weight whose devices may get a pulse and raises `max_bits` to the bits of the largest
+/// finite `|ΔW|`. The zero-pulse test runs in f32 on 24-bit uniforms with a 1e-6 relative
+/// margin, in straight-line loops the compiler vectorises; pass 2 decides exactly.
+#[allow(clippy::too_many_arguments)]
+fn scan(
+    ctx: &Ctx<'_>,
+    keys: Keys32,
+    w0: u64,
+    wi0: usize,
+    gs: &[f32],
+    ws: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    buf: &mut ScanBuf,
+    cand: &mut Vec<(u32, f32)>,
+    max_bits: &mut u32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if ctx.simd == Simd::Avx512 {
+            // SAFETY: `Simd::Avx512` is only set after detecting the features at run time.
+            unsafe { x86::scan_avx512(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits) };
+            return;
+        }
+        if ctx.simd == Simd::Avx2 {
+            // SAFETY: `Simd::Avx2` is only set after detecting AVX2 at run time.
+            unsafe { x86::scan_avx2(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits) };
+            return;
+        }
+    }
+    scan_impl(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
+}
+
+/// Vector instruction sets [`scan`] can be compiled for (the same arithmetic: integer hashes
+/// and IEEE f32/f64 operations without contraction, so every path gives the same bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    Baseline,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx2,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx512,
+}
+
+impl Simd {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512dq")
+            {
+                return Simd::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Baseline
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Ctx, Keys32, ScanBuf, scan_impl};
+
+    /// [`scan_impl`] compiled for AVX-512.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
+    pub(super) fn scan_avx512(
+        ctx: &Ctx<'_>,
+        keys: Keys32,
+        w0: u64,
+        wi0: usize,
+        gs: &[f32],
+        ws: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        buf: &mut ScanBuf,
+        cand: &mut Vec<(u32, f32)>,
+        max_bits: &mut u32,
+    ) {
+        scan_impl(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
+    }
+
+    /// [`scan_impl`] compiled for AVX2.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn scan_avx2(
+        ctx: &Ctx<'_>,
+        keys: Keys32,
+        w0: u64,
+        wi0: usize,
+        gs: &[f32],
+        ws: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        buf: &mut ScanBuf,
+        cand: &mut Vec<(u32, f32)>,
+        max_bits: &mut u32,
+    ) {
+        scan_impl(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
+    }
+}
+
+/// The body of [`scan`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn scan_impl(
+    ctx: &Ctx<'_>,
+    keys: Keys32,
+    w0: u64,
+    wi0: usize,
+    gs: &[f32],
+    ws: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    buf: &mut ScanBuf,
+    cand: &mut Vec<(u32, f32)>,
+    max_bits: &mut u32,
+) {
+    let n = gs.len().min(ws.len());
+    buf.flag.clear();
+    buf.flag.resize(n, 0);
+    match ctx.opt {
+        Optimizer::Sgd {
+            momentum: 0.0,
+            weight_decay,
+        } => {
+            // Plain SGD: ΔW is recomputed where needed instead of stored.
+            let lr = ctx.lr;
+            let dw = |j: usize| -lr * (gs[j] + weight_decay * ws[j]);
+            flag_run(ctx, keys, w0 + wi0 as u64, n, &dw, &mut buf.flag, max_bits);
+            push_flagged(&buf.flag, wi0, &dw, cand);
+        }
+        _ => {
+            buf.dw.clear();
+            buf.dw.extend(
+                gs.iter()
+                    .zip(ws)
+                    .enumerate()
+                    // `m`, `v` are this run's slices: index `j`.
+                    .map(|(j, (&g, &w))| optimizer_delta(ctx, g, w, m, v, j)),
+            );
+            let dws = &buf.dw[..];
+            let dw = |j: usize| dws[j];
+            flag_run(ctx, keys, w0 + wi0 as u64, n, &dw, &mut buf.flag, max_bits);
+            push_flagged(&buf.flag, wi0, &dw, cand);
+        }
+    }
+}
+
+/// Sets `flags[j]` for the weights `j < n` of a run (layer-wide index `first + j`, change
+/// `dw(j)`) whose devices may get a pulse, and raises `max_bits` to the bits of the largest
+/// finite `|ΔW|`: one straight-line loop the compiler vectorises.
+#[inline(always)]
+fn flag_run(
+    ctx: &Ctx<'_>,
+    keys: Keys32,
+    first: u64,
+    n: usize,
+    dw: &impl Fn(usize) -> f32,
+    flags: &mut [u8],
+    max_bits: &mut u32,
+) {
+    let flags = &mut flags[..n];
+    let mut mx = *max_bits;
+    match ctx.filter {
+        Filter::All | Filter::Nearest => {
+            let sb = ctx.skip_below;
+            for (j, f) in flags.iter_mut().enumerate() {
+                let a = dw(j).abs();
+                let b = a.to_bits();
+                // NaN (bits above +inf) does not count, as `f32::max` would ignore it.
+                mx = mx.max(if b > 0x7F80_0000 { 0 } else { b });
+                *f = u8::from(a > 0.0 && !(sb > 0.0 && f64::from(a) < sb));
+            }
+        }
+        Filter::Stochastic | Filter::Coincidence => {
+            // t = q·2^24·(1 + 2e-6) per device; u24 = word >> 8.
+            let c = (ctx.range / (2.0 * ctx.cfg.w_max) * 16_777_216.0 * (1.0 + 1e-6)) as f32;
+            let (cu, cd) = (
+                c * ctx.inv_step_up as f32 * (1.0 + 1e-6),
+                c * ctx.inv_step_down as f32 * (1.0 + 1e-6),
+            );
+            let two = ctx.dpw == 2;
+            let coinc = ctx.filter == Filter::Coincidence;
+            let base = first as u32;
+            for (j, f) in flags.iter_mut().enumerate() {
+                let d = dw(j);
+                let a = d.abs();
+                let b = a.to_bits();
+                mx = mx.max(if b > 0x7F80_0000 { 0 } else { b });
+                let (w0, w1) = keys.words(base.wrapping_add(j as u32));
+                let (u0, u1) = ((w0 >> 8) as i32 as f32, (w1 >> 8) as i32 as f32);
+                // Device 0 moves up for ΔW > 0, device 1 the other way.
+                let (t0, t1) = if d > 0.0 {
+                    (a * cu, a * cd)
+                } else {
+                    (a * cd, a * cu)
+                };
+                let hit = if coinc {
+                    // u + q ≥ 1 − 1e-9 with u ≤ (u24 + 1)·2^-24; 16 = 1e-6·2^24 of slack.
+                    (u0 + 1.0 + t0 + 16.0 >= 16_777_216.0)
+                        | (two & (u1 + 1.0 + t1 + 16.0 >= 16_777_216.0))
+                } else {
+                    // q ≥ u, with u ≥ u24·2^-24.
+                    (t0 >= u0) | (two & (t1 >= u1))
+                };
+                *f = u8::from(hit & (a > 0.0));
+            }
+        }
+    }
+    *max_bits = mx;
+}
+
+/// Pushes `(wi0 + j, dw(j))` for every set flag, in order (eight flags tested at a time).
+#[inline(always)]
+fn push_flagged(flags: &[u8], wi0: usize, dw: &impl Fn(usize) -> f32, cand: &mut Vec<(u32, f32)>) {
+    let mut j = 0;
+    for chunk in flags.chunks(8) {
+        if chunk.iter().fold(0u8, |a, &f| a | f) != 0 {
+            for (k, &f) in chunk.iter().enumerate() {
+                if f != 0 {
+                    cand.push(((wi0 + j + k) as u32, dw(j + k)));
+                }
+            }
+        }
+        j += chunk.len();
+    }
 }
 
 /// The optimiser's weight change for gradient `grad` of a weight now at `w`.
@@ -839,8 +1224,8 @@ fn optimizer_delta(
     }
 }
 
-/// Plans and applies the pulses of one device; `at` is (crossbar row, block-local column,
-/// layer-wide device index).
+/// Plans and applies the pulses of one device; `u` is its rounding/coincidence uniform, `at`
+/// is (crossbar row, block-local column, layer-wide device index).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn program_device(
@@ -853,6 +1238,7 @@ fn program_device(
     dg: f64,
     dw_dev: f64,
     vf: f64,
+    u: f64,
     draws: &mut Draws<'_>,
     at: (usize, usize, usize),
     acc: &mut Acc,
@@ -884,7 +1270,7 @@ fn program_device(
                         Rounding::Nearest => round_half_up(q),
                         Rounding::Stochastic => {
                             let f = (q as u64) as f64; // q ≥ 0: truncation is floor
-                            f + f64::from(u8::from(draws.round.next_uniform() < q - f))
+                            f + f64::from(u8::from(u < q - f))
                         }
                     };
                     nominal_train(&ctx.model, up, n.min(f64::from(max_pulses)) as u32)
@@ -942,7 +1328,6 @@ fn program_device(
             }
             Scheme::Stochastic { bit_length } => {
                 let p = q / f64::from(bit_length);
-                let u = draws.round.next_uniform();
                 nominal_train(&ctx.model, up, binomial(bit_length, p, u))
             }
             Scheme::NeuroSim => None,
@@ -961,6 +1346,7 @@ fn program_device(
         (train, dev.respond(g_old, up, s, &mut draws.c2c))
     };
     *g = g_new;
+    acc.dg_sum += g_new - g_old;
     acc.any = true;
     *count = count.saturating_add(train.count);
     acc.pulses += u64::from(train.count);
@@ -1000,7 +1386,7 @@ struct LayerView<'a> {
     col_err: &'a [f64],
     c2c: &'a Stream,
     verr: &'a Stream,
-    round: &'a Stream,
+    round: Keyed,
 }
 
 /// `n` slices of `v` of `per` elements each (the last shorter), or `n` empty slices when `v`
@@ -1051,6 +1437,18 @@ impl WeightStore for CrossbarStore {
             Scheme::NeuroSim => self.cfg.w_max / f64::from(self.pulses_ltp.max(self.pulses_ltd)),
             _ => 0.0,
         };
+        let filter = match self.cfg.scheme {
+            Scheme::FixedVoltage {
+                magnitude: Magnitude::Count,
+                rounding,
+                ..
+            } => match rounding {
+                Rounding::Nearest => Filter::Nearest,
+                Rounding::Stochastic => Filter::Stochastic,
+            },
+            Scheme::Stochastic { .. } => Filter::Coincidence,
+            _ => Filter::All,
+        };
         let ctx = Ctx {
             skip_below,
             cfg: &self.cfg,
@@ -1070,6 +1468,11 @@ impl WeightStore for CrossbarStore {
             disturb,
             rbw,
             neurosim: self.cfg.scheme == Scheme::NeuroSim,
+            filter: if self.exact_only { Filter::All } else { filter },
+            needs_uniform: matches!(filter, Filter::Stochastic | Filter::Coincidence),
+            inv_step_up: 1.0 / self.step_up,
+            inv_step_down: 1.0 / self.step_down,
+            simd: self.simd,
         };
         let mut any = false;
         let mut max_dw = 0.0f64;
@@ -1078,6 +1481,10 @@ impl WeightStore for CrossbarStore {
         let mut e_hs = 0.0;
         let mut e_read = 0.0;
         let mut disturbed = Vec::new();
+        // All blocks of all layers in one parallel pass (one fork-join per step); the layers'
+        // accounting is merged afterwards, layer by layer, in block order.
+        let mut views: Vec<(usize, LayerView<'_>)> = Vec::new();
+        let mut work: Vec<Job<'_>> = Vec::new();
         for (li, ((layer, grad), param)) in self
             .layers
             .iter_mut()
@@ -1092,20 +1499,24 @@ impl WeightStore for CrossbarStore {
             let rows_per_block = (CHUNK_DEVICES / (l.cols * dpw)).max(1);
             let per = rows_per_block * l.cols * dpw;
             let n_blocks = n_dev.div_ceil(per);
-            let view = LayerView {
-                fan_in: l.fan_in,
-                cols: l.cols,
-                n_blocks,
-                bank: match &l.bank {
-                    Bank::Shared => BankView::Shared,
-                    Bank::PerDevice { phys, raw } => BankView::PerDevice { phys, raw },
+            let vi = views.len();
+            views.push((
+                li,
+                LayerView {
+                    fan_in: l.fan_in,
+                    cols: l.cols,
+                    n_blocks,
+                    bank: match &l.bank {
+                        Bank::Shared => BankView::Shared,
+                        Bank::PerDevice { phys, raw } => BankView::PerDevice { phys, raw },
+                    },
+                    row_err: &l.row_err,
+                    col_err: &l.col_err,
+                    c2c: &l.c2c,
+                    verr: &l.verr,
+                    round: l.round,
                 },
-                row_err: &l.row_err,
-                col_err: &l.col_err,
-                c2c: &l.c2c,
-                verr: &l.verr,
-                round: &l.round,
-            };
+            ));
             let sl = "parameters are standard-layout arrays";
             let gw = gr.weight.as_slice().expect(sl);
             let gb = gr.bias.as_ref().map(|b| b.as_slice().expect(sl));
@@ -1115,50 +1526,62 @@ impl WeightStore for CrossbarStore {
                 Some(b) => b.as_slice_mut().expect(sl),
                 None => &mut [],
             };
-            let work: Vec<Block<'_>> =
+            let (cols, fan_in) = (l.cols, l.fan_in);
+            work.extend(
                 l.g.chunks_mut(per)
                     .zip(l.pulses.chunks_mut(per))
                     .zip(blocks_of(&mut l.est, per, n_blocks))
                     .zip(blocks_of(&mut l.m, w_per, n_blocks))
                     .zip(blocks_of(&mut l.v, w_per, n_blocks))
-                    .zip(blocks_of(pw, rows_per_block * l.fan_in, n_blocks))
+                    .zip(blocks_of(pw, rows_per_block * fan_in, n_blocks))
                     .zip(blocks_of(pb, rows_per_block, n_blocks))
                     .enumerate()
-                    .map(|(index, ((((((g, pulses), est), m), v), w), b))| Block {
-                        index,
-                        o0: index * rows_per_block,
-                        g,
-                        est,
-                        pulses,
-                        m,
-                        v,
-                        w,
-                        b,
-                    })
-                    .collect();
-            let accs: Vec<Acc> = work
-                .into_par_iter()
-                .map(|blk| {
-                    let o0 = blk.o0;
-                    let rows = blk.g.len() / (l.cols * dpw);
-                    let gwc = &gw[o0 * l.fan_in..(o0 + rows) * l.fan_in];
-                    let gbc = gb.map(|b| &b[o0..o0 + rows]);
-                    update_block(&ctx, &view, blk, gwc, gbc)
-                })
-                .collect();
+                    .map(|(index, ((((((g, pulses), est), m), v), w), b))| {
+                        let o0 = index * rows_per_block;
+                        let rows = g.len() / (cols * dpw);
+                        let blk = Block {
+                            index,
+                            o0,
+                            g,
+                            est,
+                            pulses,
+                            m,
+                            v,
+                            w,
+                            b,
+                        };
+                        let gwc = &gw[o0 * fan_in..(o0 + rows) * fan_in];
+                        let gbc = gb.map(|b| &b[o0..o0 + rows]);
+                        (vi, blk, gwc, gbc)
+                    }),
+            );
+        }
+        let accs: Vec<(usize, Acc)> = work
+            .into_par_iter()
+            .map(|(vi, blk, gwc, gbc)| (vi, update_block(&ctx, &views[vi].1, blk, gwc, gbc)))
+            .collect();
+        let done: Vec<usize> = views.iter().map(|v| v.0).collect();
+        drop(views);
+        let mut accs = accs.into_iter().peekable();
+        for (vi, li) in done.into_iter().enumerate() {
+            let Some(l) = self.layers[li].as_mut() else {
+                continue;
+            };
+            let n_dev = l.g.len();
             let mut row_lat = vec![[0.0f64; 2]; l.cols];
             let mut row_dist = vec![[0.0f64; 2]; l.cols];
             let mut col_dist: Vec<[f64; 2]> = Vec::new();
             let mut own: Vec<(usize, usize, f64)> = Vec::new();
             let mut hs = 0.0;
-            let mut g_sum = 0.0;
-            for a in &accs {
+            // Σ G at the start of the step, kept incrementally (recomputed after disturb).
+            let g_sum = l.g_sum;
+            while let Some((_, a)) = accs.next_if(|(v, _)| *v == vi) {
                 any |= a.any;
                 max_dw = max_dw.max(a.max_dw);
                 self.stats.pulses += a.pulses;
                 e_write += a.e_write_j;
                 hs += a.hs_factor;
-                g_sum += a.g_sum;
+                l.g_sum += a.dg_sum;
                 for (t, s) in row_lat.iter_mut().zip(&a.row_lat) {
                     t[0] = t[0].max(s[0]);
                     t[1] = t[1].max(s[1]);
@@ -1248,4 +1671,144 @@ fn apply_disturb(
                 *gv = dev.respond(x, false, down, &mut NoNoise);
             }
         });
+    l.g_sum = sum_f64(&l.g);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn store(settings: &str, simd: Simd, exact_only: bool) -> CrossbarStore {
+        let cfg: InSituConfig =
+            nacsim_core::config::parse(settings, Path::new("t.ron")).expect("settings");
+        // 40 outputs × (300 inputs + bias): several row blocks per layer.
+        let w = Array2::from_shape_fn((40, 300), |(o, k)| {
+            ((o * 31 + k * 7) % 97) as f32 / 97.0 - 0.5
+        });
+        let b = Array1::from_shape_fn(40, |o| o as f32 / 80.0 - 0.25);
+        let params = vec![Some(Param {
+            weight: w,
+            bias: Some(b),
+        })];
+        let sgd = Optimizer::Sgd {
+            momentum: 0.0,
+            weight_decay: 0.0,
+        };
+        let mut s = CrossbarStore::new(cfg, params, sgd, 3).expect("store");
+        s.simd = simd;
+        s.exact_only = exact_only;
+        s
+    }
+
+    /// Weight and conductance bits and pulse counts after `steps` updates with varied gradients
+    /// (many small, some large, some zero).
+    fn run(
+        mut s: CrossbarStore,
+        steps: usize,
+        lr: f32,
+    ) -> (Vec<u32>, Vec<u64>, Vec<u32>, WriteStats) {
+        for t in 0..steps {
+            let grads: Vec<Option<Param>> = s
+                .params()
+                .iter()
+                .map(|p| {
+                    p.as_ref().map(|p| {
+                        let mut i = t as u64 * 1_000_003;
+                        let mut g = || {
+                            i = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                            let x = (i >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                            match (i >> 20) % 5 {
+                                0 => 0.0,
+                                1 => x * 2.0,
+                                _ => x * 0.02,
+                            }
+                        };
+                        Param {
+                            weight: p.weight.mapv(|_| g()),
+                            bias: p.bias.as_ref().map(|b| b.mapv(|_| g())),
+                        }
+                    })
+                })
+                .collect();
+            s.update(&grads, lr);
+        }
+        let bits = s
+            .params()
+            .iter()
+            .flatten()
+            .flat_map(|p| {
+                p.weight
+                    .iter()
+                    .chain(p.bias.iter().flatten())
+                    .map(|x| x.to_bits())
+            })
+            .collect();
+        let g = s
+            .conductances(0)
+            .expect("layer")
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        let pulses = s.pulse_counts(0).expect("layer").to_vec();
+        (bits, g, pulses, s.stats())
+    }
+
+    const SCHEMES: [&str; 4] = [
+        "(device: Preset((preset: AgASi)), scheme: FixedVoltage(magnitude: Count, rounding: Stochastic))",
+        "(device: Preset((preset: AgASi)), scheme: FixedVoltage(magnitude: Count, rounding: Nearest))",
+        "(device: Preset((preset: AgASi)), scheme: Stochastic(bit_length: 10))",
+        "(device: Preset((preset: AgASi)), scheme: FixedVoltage(magnitude: Count, rounding: Stochastic), mapping: Reference)",
+    ];
+
+    #[test]
+    fn zero_pulse_filter_never_drops_a_pulse() {
+        for settings in SCHEMES {
+            let fast = run(store(settings, Simd::detect(), false), 12, 0.05);
+            let exact = run(store(settings, Simd::detect(), true), 12, 0.05);
+            assert!(fast.3.pulses > 100, "{settings}: {:?}", fast.3);
+            assert_eq!(fast.0, exact.0, "{settings}");
+            assert_eq!(fast.1, exact.1, "{settings}");
+            assert_eq!(fast.2, exact.2, "{settings}");
+            assert_eq!(fast.3, exact.3, "{settings}");
+        }
+    }
+
+    #[test]
+    fn vector_paths_give_the_same_bits_as_the_baseline() {
+        for settings in SCHEMES {
+            let base = run(store(settings, Simd::Baseline, false), 8, 0.05);
+            let mut paths = vec![Simd::detect()];
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") {
+                paths.push(Simd::Avx2);
+            }
+            for simd in paths {
+                let v = run(store(settings, simd, false), 8, 0.05);
+                assert_eq!(base.0, v.0, "{settings} {simd:?}");
+                assert_eq!(base.1, v.1, "{settings} {simd:?}");
+                assert_eq!(base.3, v.3, "{settings} {simd:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn incremental_conductance_sum_tracks_the_full_sum() {
+        let mut s = store(SCHEMES[0], Simd::detect(), false);
+        for _ in 0..3 {
+            let grads = vec![s.params()[0].as_ref().map(|p| Param {
+                weight: p.weight.mapv(|w| w - 0.1),
+                bias: p.bias.as_ref().map(|b| b.mapv(|w| w + 0.3)),
+            })];
+            s.update(&grads, 0.5);
+        }
+        let l = s.layers[0].as_ref().expect("layer");
+        let full = sum_f64(&l.g);
+        assert!(s.stats().pulses > 0);
+        assert!(
+            (l.g_sum - full).abs() <= 1e-12 * full.abs(),
+            "{} vs {full}",
+            l.g_sum
+        );
+    }
 }

@@ -10,7 +10,7 @@ use nacsim_insitu::CrossbarStore;
 use nacsim_insitu::store::ChunkNormals;
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Param;
-use nacsim_nn::train::{FloatStore, WeightStore};
+use nacsim_nn::train::{FloatStore, Optimizer, WeightStore};
 
 fn w00(s: &CrossbarStore) -> f32 {
     s.params()[0].as_ref().unwrap().weight[[0, 0]]
@@ -35,27 +35,60 @@ fn ideal_device_with_linear_update_is_sgd() {
             })
         })
         .collect();
-    let mut xb = CrossbarStore::new(c, init.clone(), SGD, 3).unwrap();
-    let mut fl = FloatStore::new(init, SGD);
-    for step in 0..20 {
-        let g = grads_like(xb.params(), |i| {
-            (((i + step) * 31) % 17) as f32 / 17.0 - 0.5
-        });
-        xb.update(&g, 0.05);
-        fl.update(&g, 0.05);
+    // Plain SGD, then the digitally kept optimiser states (momentum, Adam with weight decay):
+    // the crossbar follows the float store.
+    let opts = [
+        (SGD, 0.05),
+        (
+            Optimizer::Sgd {
+                momentum: 0.9,
+                weight_decay: 1e-3,
+            },
+            0.02,
+        ),
+        (
+            Optimizer::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 1e-3,
+            },
+            0.005,
+        ),
+    ];
+    for (opt, lr) in opts {
+        let mut xb = CrossbarStore::new(c.clone(), init.clone(), opt, 3).unwrap();
+        let mut fl = FloatStore::new(init.clone(), opt);
+        for step in 0..20 {
+            let g = grads_like(xb.params(), |i| {
+                (((i + step) * 31) % 17) as f32 / 17.0 - 0.5
+            });
+            xb.update(&g, lr);
+            fl.update(&g, lr);
+        }
+        let a = xb.export();
+        let b = fl.export();
+        let (a, b) = (a[0].as_ref().unwrap(), b[0].as_ref().unwrap());
+        let max = a
+            .weight
+            .iter()
+            .zip(&b.weight)
+            .chain(a.bias.iter().flatten().zip(b.bias.iter().flatten()))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(max < 1e-5, "{opt:?}: max |W_xbar − W_float| = {max}");
+        let moved = a
+            .weight
+            .iter()
+            .zip(&init[0].as_ref().unwrap().weight)
+            .filter(|(x, y)| x != y)
+            .count();
+        assert!(
+            moved > a.weight.len() / 2,
+            "{opt:?}: only {moved} weights moved"
+        );
+        assert!(xb.stats().pulses > 0);
     }
-    let a = xb.export();
-    let b = fl.export();
-    let (a, b) = (a[0].as_ref().unwrap(), b[0].as_ref().unwrap());
-    let max = a
-        .weight
-        .iter()
-        .zip(&b.weight)
-        .chain(a.bias.iter().flatten().zip(b.bias.iter().flatten()))
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
-    assert!(max < 1e-5, "max |W_xbar − W_float| = {max}");
-    assert!(xb.stats().pulses > 0);
 }
 
 #[test]
@@ -339,7 +372,9 @@ fn tiny_in_situ_run_learns() {
                  periphery: (read_noise_sigma: 0.02, adc_bits: 8))",
     );
     let (_, acc, s) = train_insitu(&c, &mlp(32), &tr, &te, 3, 0.1, 16, 5);
-    assert!(acc > 0.55, "accuracy {acc}");
+    // Chance is 0.1. Over seeds 1–8 this run gives 0.52–0.68 (0.55–0.68 without read noise),
+    // so the bound checks learning, not one noise realisation.
+    assert!(acc > 0.45, "accuracy {acc}");
     let st = s.stats();
     assert!(st.pulses > 0 && st.write_energy_pj > 0.0 && st.write_latency_s > 0.0);
     assert!(st.max_pulses_per_device as f64 >= st.mean_pulses_per_device);
@@ -432,4 +467,75 @@ fn committed_insitu_settings_load_and_build() {
         }
     }
     assert!(n >= 4, "{n} settings files in {}", dir.display());
+}
+
+/// A small CNN (MCNN): Conv2d layers are lowered to products, so the store holds them as
+/// crossbars of `out_channels` × `in_channels·k²` (+ bias) weights like Dense layers.
+fn tiny_cnn() -> nacsim_nn::network::NetworkSpec {
+    nacsim_core::config::parse(
+        "(schema_version: 1, name: \"mcnn\", input: (c: 1, h: 28, w: 28), classes: 10, \
+         layers: [Conv2d(out_channels: 4, kernel: 3), Act(ReLU), MaxPool2d(kernel: 2, stride: 2), \
+         Conv2d(out_channels: 8, kernel: 3), Act(ReLU), MaxPool2d(kernel: 2, stride: 2), \
+         Flatten, Dense(out: 10)])",
+        std::path::Path::new("net.ron"),
+    )
+    .expect("valid network")
+}
+
+#[test]
+fn conv_net_trains_in_situ_and_is_deterministic_across_threads() {
+    use nacsim_insitu::CrossbarKernel;
+    use nacsim_nn::model::Model;
+    use nacsim_nn::train::{Schedule, TrainSettings, train};
+    let data = Dataset::bundled_sample().limit(320);
+    let c = cfg(
+        "(device: Preset((preset: AgASi, overrides: (nl_d2d_sigma: 0.2))), \
+         scheme: FixedVoltage(magnitude: Count, rounding: Stochastic), \
+         periphery: (read_noise_sigma: 0.02, adc_bits: 8))",
+    );
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let model = Model::init(tiny_cnn(), 2).unwrap();
+                let mut store =
+                    CrossbarStore::new(c.clone(), model.params.clone(), SGD, 2).unwrap();
+                let kernel = CrossbarKernel::new(c.periphery, c.w_max, 2, model.layers.len());
+                let settings = TrainSettings {
+                    seed: 2,
+                    epochs: 4,
+                    batch_size: 16,
+                    lr: 0.1,
+                    optimizer: SGD,
+                    schedule: Schedule::Constant,
+                };
+                let rec = train(
+                    &model.layers,
+                    &kernel,
+                    &mut store,
+                    &data,
+                    None,
+                    &settings,
+                    &mut |_| {},
+                );
+                let conv_pulses: u64 = store
+                    .pulse_counts(0)
+                    .unwrap()
+                    .iter()
+                    .map(|&p| u64::from(p))
+                    .sum();
+                let losses: Vec<f32> = rec.iter().map(|r| r.loss).collect();
+                (bits(&store.export()), losses, store.stats(), conv_pulses)
+            })
+    };
+    let one = run(1);
+    let two = run(2);
+    let (first, last) = (one.1[0], one.1[one.1.len() - 1]);
+    assert!(last < 0.9 * first, "loss per epoch {:?}", one.1);
+    assert!(one.3 > 0, "the first conv layer was programmed");
+    assert_eq!(one.0, two.0, "weights, 1 vs 2 threads");
+    assert_eq!(one.1, two.1, "losses, 1 vs 2 threads");
+    assert_eq!(one.2, two.2, "write stats, 1 vs 2 threads");
 }

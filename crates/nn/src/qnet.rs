@@ -600,18 +600,85 @@ pub fn gemm_epilogue(q: &QGemm, acc: ArrayView2<i32>, batch: usize) -> Array2<i8
     }
     let acc = acc.as_standard_layout();
     let acc = acc.as_slice().expect("standard layout");
+    let fast = FastRequant::new(q);
     y.as_slice_mut()
         .expect("standard layout")
         .par_chunks_mut(o * p)
         .zip(acc.par_chunks(o * p))
+        .with_min_len(16)
         .for_each(|(row, a)| {
             for (pi, ap) in a.chunks_exact(o).enumerate() {
-                for (oc, &v) in ap.iter().enumerate() {
-                    row[oc * p + pi] = q.requantize(oc, v);
+                match &fast {
+                    Some(f) if p == 1 => {
+                        for ((y, &v), &c) in row.iter_mut().zip(ap).zip(&f.chan) {
+                            *y = f.apply(c, v);
+                        }
+                    }
+                    Some(f) => {
+                        for ((oc, &v), &c) in ap.iter().enumerate().zip(&f.chan) {
+                            row[oc * p + pi] = f.apply(c, v);
+                        }
+                    }
+                    None => {
+                        for (oc, &v) in ap.iter().enumerate() {
+                            row[oc * p + pi] = q.requantize(oc, v);
+                        }
+                    }
                 }
             }
         });
     y
+}
+
+/// The epilogue of a layer with [`Rounding::NearestEven`] and every shift in `1..63` (the usual
+/// case), branch-free: `(p + 2^(s−1) − 1 + ((p >> s) & 1)) >> s` is `p / 2^s` rounded to
+/// nearest, ties to even, for any `p` with `|p| ≤ 2^62` (the sum stays below 2^63), and clamping
+/// the unsaturated quotient to the activation range equals saturating to `i32` first. Equal to
+/// [`QGemm::requantize`] for every accumulator (tested); data-dependent branches (tie tests,
+/// clamps) cost more than the arithmetic on random accumulators.
+struct FastRequant {
+    /// Per channel: bias code, multiplier, shift.
+    chan: Vec<(i32, i64, u32)>,
+    lo: i64,
+    hi: i64,
+}
+
+impl FastRequant {
+    fn new(q: &QGemm) -> Option<Self> {
+        if q.rounding != Rounding::NearestEven
+            || q.requant.len() != q.out_channels()
+            || !(0..=127).contains(&q.act_max)
+        {
+            return None;
+        }
+        let chan = q
+            .requant
+            .iter()
+            .enumerate()
+            .map(|(o, r)| {
+                (1..63).contains(&r.shift).then(|| {
+                    (
+                        q.bias.get(o).copied().unwrap_or(0),
+                        i64::from(r.multiplier),
+                        r.shift.unsigned_abs(),
+                    )
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(FastRequant {
+            chan,
+            lo: if q.relu { 0 } else { -i64::from(q.act_max) },
+            hi: i64::from(q.act_max),
+        })
+    }
+
+    #[inline(always)]
+    fn apply(&self, (b, m, s): (i32, i64, u32), acc: i32) -> i8 {
+        let p = i64::from(acc.saturating_add(b)) * m;
+        let y = (p + (1i64 << (s - 1)) - 1 + ((p >> s) & 1)) >> s;
+        // |y| ≤ act_max ≤ 127 after the clamp.
+        y.clamp(self.lo, self.hi) as i8
+    }
 }
 
 fn pool_i8(
@@ -653,8 +720,9 @@ fn pool_i8(
     y
 }
 
-/// Index of the first largest code of each row.
-fn argmax_rows(y: &Array2<i8>) -> Vec<usize> {
+/// Index of the first largest code of each row (the predicted class of each logit row, as
+/// [`QNetwork::accuracy`] counts it).
+pub fn argmax_rows(y: &Array2<i8>) -> Vec<usize> {
     y.rows()
         .into_iter()
         .map(|r| {
@@ -1168,6 +1236,36 @@ mod tests {
         fn requant_matches_exact_i128_reference(mult in (1i32 << 30)..=i32::MAX, shift in -40i32..100, acc: i32, mi in 0usize..5) {
             let r = Requant { multiplier: mult, shift };
             prop_assert_eq!(i64::from(r.apply(acc, MODES[mi])), ref_requant(acc.into(), r, MODES[mi]));
+        }
+
+        #[test]
+        fn fast_epilogue_equals_requantize(
+            mult in (1i32 << 30)..=i32::MAX, shift in -3i32..70, bias in proptest::option::of(any::<i32>()),
+            relu: bool, act_bits in 2u32..9, mi in 0usize..5, accs in proptest::collection::vec(any::<i32>(), 1..40),
+        ) {
+            let n = accs.len();
+            let q = QGemm {
+                name: "t".into(),
+                kind: GemmKind::Dense,
+                input: Shape { c: 1, h: 1, w: 1 },
+                output: Shape { c: 1, h: 1, w: 1 },
+                weight: Array2::zeros((1, 1)),
+                bias: bias.map(|b| vec![b]).unwrap_or_default(),
+                requant: vec![Requant { multiplier: mult, shift }],
+                in_scale: 1.0,
+                out_scale: 1.0,
+                w_scale: vec![1.0],
+                relu,
+                act_max: (1 << (act_bits - 1)) - 1,
+                rounding: MODES[mi],
+            };
+            // Small accumulators too, so that ties and the clamp bounds are hit.
+            let accs: Vec<i32> = accs.iter().enumerate().map(|(i, &a)| if i % 2 == 0 { a >> (a as u32 % 31) } else { a }).collect();
+            let acc = Array2::from_shape_vec((n, 1), accs.clone()).unwrap();
+            let y = gemm_epilogue(&q, acc.view(), n);
+            for (i, &a) in accs.iter().enumerate() {
+                prop_assert_eq!(y[[i, 0]], q.requantize(0, a), "acc {}", a);
+            }
         }
 
         #[test]

@@ -217,6 +217,197 @@ impl Simulation {
         Self::build(design, qnet, model, seed, trial)
     }
 
+    /// Monte Carlo batch: one simulation per trial of `trials` (base seed `seed`), sharing one
+    /// quantization (calibration on `calib`); the trials are programmed in parallel. Each
+    /// result equals [`Simulation::with_trial`]`(design, model, calib, seed, trial)` (the
+    /// quantization is deterministic). Evaluate them together with
+    /// [`Simulation::accuracy_trials`].
+    ///
+    /// # Errors
+    /// As [`Simulation::new`] (the first failing trial's error).
+    pub fn with_trials(
+        design: Design,
+        model: &Model,
+        calib: &Dataset,
+        seed: u64,
+        trials: &[u32],
+    ) -> Result<Vec<Self>, SimError> {
+        use rayon::prelude::*;
+        let qnet = QNetwork::quantize(model, calib, &design.config.quant).map_err(|e| {
+            SimError::Quantize {
+                network: model.spec.name.clone(),
+                msg: e.to_string(),
+            }
+        })?;
+        trials
+            .par_iter()
+            .map(|&t| Self::build(design.clone(), qnet.clone(), model, seed, t))
+            .collect()
+    }
+
+    /// Top-1 accuracy of every simulation of `sims` over `data` in one pass over the images
+    /// (the Monte Carlo batch axis): per batch of 1,000 images the input codes are computed
+    /// once, the layers before the first product and the first product's input conversion
+    /// are shared when the trials agree on them (crossbar layers through
+    /// [`nacsim_crossbar::ProgrammedLayer::run_trials`]), and every trial runs on the batch
+    /// before the next batch is read. Result `t` is bit-identical to `sims[t].accuracy(data)`
+    /// (tested); trials that cannot share (different networks, designs with a native sine
+    /// model) are simply evaluated one by one.
+    ///
+    /// # Panics
+    /// As [`Simulation::accuracy`]: if the images do not have the network's input size.
+    pub fn accuracy_trials(sims: &[Simulation], data: &Dataset) -> Vec<f64> {
+        const BATCH: usize = 1000;
+        let Some(first) = sims.first() else {
+            return Vec::new();
+        };
+        let table = first.qnet.pixel_codes();
+        let shareable = sims.iter().all(|s| {
+            s.native.is_none()
+                && s.qnet.layers.len() == first.qnet.layers.len()
+                && s.qnet.input_scale == first.qnet.input_scale
+                && s.qnet.config == first.qnet.config
+        });
+        if !shareable {
+            return sims.iter().map(|s| s.accuracy(data)).collect();
+        }
+        let il = data.image_len();
+        let mut correct = vec![0usize; sims.len()];
+        for s in (0..data.len()).step_by(BATCH) {
+            let e = (s + BATCH).min(data.len());
+            let codes = data.pixels[s * il..e * il]
+                .iter()
+                .map(|&b| table[usize::from(b)]);
+            let x = Array2::from_shape_vec((e - s, il), codes.collect()).expect("whole images");
+            let logits = first.forward_trials(sims, x, s);
+            let labels = data.labels_range(s, e);
+            for (c, y) in correct.iter_mut().zip(&logits) {
+                *c += nacsim_nn::qnet::argmax_rows(y)
+                    .iter()
+                    .zip(&labels)
+                    .filter(|(a, b)| **a == **b)
+                    .count();
+            }
+        }
+        correct
+            .iter()
+            .map(|&c| {
+                if data.is_empty() {
+                    0.0
+                } else {
+                    c as f64 / data.len() as f64
+                }
+            })
+            .collect()
+    }
+
+    /// Int8 logits of every trial of `sims` (which share `self`'s quantized input) for the
+    /// input codes `x` of images `first_image..`: the shared prefix of the network is run
+    /// once, the first product is run for all trials together when they are crossbar layers
+    /// that share their input conversion, and the rest per trial.
+    fn forward_trials(
+        &self,
+        sims: &[Simulation],
+        x: Array2<i8>,
+        first_image: usize,
+    ) -> Vec<Array2<i8>> {
+        let n_layers = self.qnet.layers.len();
+        let mut i = 0;
+        let mut shared = x;
+        // Layers without products that every trial has alike: run once.
+        while i < n_layers
+            && !matches!(self.qnet.layers[i], QLayer::Gemm(_))
+            && sims.iter().all(|s| s.qnet.layers[i] == self.qnet.layers[i])
+        {
+            shared = self
+                .qnet
+                .layer_forward_at(&EngineGemm { sim: self }, i, shared, first_image);
+            i += 1;
+        }
+        let mut hs: Vec<Array2<i8>> = match self.shared_product(sims, i, &shared, first_image) {
+            Some(hs) => {
+                i += 1;
+                hs
+            }
+            None => vec![shared; sims.len()],
+        };
+        // The rest per trial, trials in parallel (each trial's result does not depend on the
+        // thread count).
+        use rayon::prelude::*;
+        hs.par_iter_mut().zip(sims).for_each(|(h, sim)| {
+            for l in i..n_layers {
+                let x = std::mem::take(h);
+                *h = sim
+                    .qnet
+                    .layer_forward_at(&EngineGemm { sim }, l, x, first_image);
+            }
+        });
+        hs
+    }
+
+    /// Layer `i` of every trial on the shared input `x`, when it is a crossbar product whose
+    /// programmings share their input conversion; `None` otherwise.
+    fn shared_product(
+        &self,
+        sims: &[Simulation],
+        i: usize,
+        x: &Array2<i8>,
+        first_image: usize,
+    ) -> Option<Vec<Array2<i8>>> {
+        let mut layers = Vec::with_capacity(sims.len());
+        let mut gemms = Vec::with_capacity(sims.len());
+        for s in sims {
+            let (QLayer::Gemm(q), Some(e), Some(Compiled::Crossbar(c))) = (
+                s.qnet.layers.get(i)?,
+                s.plan.get(i)?.engine,
+                &s.plan.get(i)?.compiled,
+            ) else {
+                return None;
+            };
+            if !matches!(s.engines.get(e)?, EngineImpl::Crossbar(_)) {
+                return None;
+            }
+            layers.push(c.layer.as_ref());
+            gemms.push(q);
+        }
+        let q0 = gemms[0];
+        if gemms
+            .iter()
+            .any(|q| q.kind != q0.kind || q.input != q0.input)
+        {
+            return None;
+        }
+        let b = x.nrows();
+        let cols;
+        let input = match q0.kind {
+            nacsim_nn::qnet::GemmKind::Dense => x.view(),
+            nacsim_nn::qnet::GemmKind::Conv {
+                kernel,
+                stride,
+                padding,
+            } => {
+                cols = nacsim_nn::qnet::im2col_i8(
+                    x.view(),
+                    q0.input,
+                    q0.output,
+                    kernel,
+                    stride,
+                    padding,
+                );
+                cols.view()
+            }
+        };
+        let row0 = (first_image * q0.rows_per_sample()) as u64;
+        let accs = nacsim_crossbar::ProgrammedLayer::run_trials(&layers, input, row0).ok()?;
+        Some(
+            gemms
+                .iter()
+                .zip(&accs)
+                .map(|(q, acc)| nacsim_nn::qnet::gemm_epilogue(q, acc.view(), b))
+                .collect(),
+        )
+    }
+
     /// Map an already quantized network (quantized from `model`) onto `design`, trial 0 of
     /// seed 0.
     ///
@@ -875,6 +1066,77 @@ mod tests {
             }
             h = sim.qnet.layer_forward(&RefGemm, i, h);
         }
+    }
+
+    const XBAR: &str = include_str!("../../../models/designs/crossbar-rram.ron");
+
+    /// The crossbar design with d2d variation and read noise (`model` picks the placement).
+    fn noisy_crossbar(model: nacsim_crossbar::ReadNoiseModel) -> Design {
+        let mut d =
+            Design::from_texts(XBAR, ENERGY, Path::new("x.ron"), Path::new("e.ron")).unwrap();
+        let EngineConfig::Crossbar(x) = &mut d.config.engines[0].engine else {
+            unreachable!("crossbar-rram has a crossbar engine")
+        };
+        x.nonideal.d2d_sigma_rel = 0.2;
+        x.nonideal.read_noise_sigma_rel = 0.05;
+        x.nonideal.read_noise_model = model;
+        d
+    }
+
+    #[test]
+    fn batched_trials_equal_separate_trials_bit_for_bit() {
+        use nacsim_crossbar::ReadNoiseModel::{BeforeAdc, OutputReferred};
+        // 1,300 images: two batches of the 1,000-image pass, the second partial.
+        let data = Dataset::bundled_sample().limit(1300);
+        let calib = data.clone().limit(64);
+        let trials = [1u32, 2, 5];
+        for (conv, noise) in [
+            (false, BeforeAdc),
+            (false, OutputReferred),
+            (true, BeforeAdc),
+        ] {
+            let m = model(40, conv, 7);
+            let design = noisy_crossbar(noise);
+            let sims = Simulation::with_trials(design.clone(), &m, &calib, 3, &trials).unwrap();
+            let batched = Simulation::accuracy_trials(&sims, &data);
+            let x = sims[0].qnet.quantize_input(data.batch_range(0, 50).view());
+            let logits = sims[0].forward_trials(&sims, x, 0);
+            let mut separate = Vec::new();
+            for (t, &trial) in trials.iter().enumerate() {
+                let one = Simulation::with_trial(design.clone(), &m, &calib, 3, trial).unwrap();
+                separate.push(one.accuracy(&data));
+                assert_eq!(logits[t], one.forward(data.batch_range(0, 50).view()));
+            }
+            assert_eq!(batched, separate, "conv {conv} {noise:?}");
+            // The trials really differ (so the comparison above could fail).
+            assert_ne!(logits[0], logits[1], "conv {conv} {noise:?}");
+        }
+        assert!(Simulation::accuracy_trials(&[], &data).is_empty());
+    }
+
+    #[test]
+    fn a_crossbar_design_takes_a_device_preset_by_name() {
+        let explicit = "device: (g_on_s: 1e-5, g_off_s: 1e-6, levels: 128),";
+        assert!(
+            XBAR.contains(explicit),
+            "the committed design lists its device range"
+        );
+        let text = XBAR.replace(explicit, "device: (preset: \"EpiRAM\"),");
+        let d = Design::from_texts(&text, ENERGY, Path::new("x.ron"), Path::new("e.ron")).unwrap();
+        let EngineConfig::Crossbar(x) = &d.config.engines[0].engine else {
+            unreachable!("crossbar-rram has a crossbar engine")
+        };
+        // EpiRAM (NeuroSim V3.0 Table II): R_on 81 kΩ, 64 states.
+        assert_eq!(x.device.g_on_s, 1.0 / 81e3);
+        assert_eq!(x.device.levels, 64);
+        let bad = XBAR.replace(explicit, "device: (preset: \"unobtainium\"),");
+        let e = Design::from_texts(&bad, ENERGY, Path::new("x.ron"), Path::new("e.ron"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("device.preset") && e.contains("\"AlOx/HfO2\""),
+            "{e}"
+        );
     }
 
     #[test]
