@@ -28,4 +28,6 @@ for f, l in zip(fixed, linear):
     print(f"| {f['value']} | {f['trials']} | {cell(f)} | {cell(l)} | {float(f['energy_pj_mean']):.3e} / {float(l['energy_pj_mean']):.3e} |")
 PY
     echo
+    echo "Plots: [fixed voltage](plots/insitu-$knob-fixed-fmnist-mlp.svg), [approximately linear](plots/insitu-$knob-linear-fmnist-mlp.svg)."
+    echo
 done
