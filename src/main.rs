@@ -32,7 +32,8 @@ enum Command {
     Info(cmd::info::InfoArgs),
     /// Cycle trace of one layer for one image: VCD signals and Perfetto spans.
     Trace(cmd::trace::TraceArgs),
-    /// Sweep one design field over values × Monte Carlo trials; shardable and resumable.
+    /// Sweep one design field (inference) or training-config field (training) over values ×
+    /// Monte Carlo trials; shardable and resumable.
     Sweep(cmd::sweep::SweepArgs),
     /// Join the points of a sweep into a CSV table (mean, std, min, max) and an SVG plot.
     Merge(cmd::sweep::MergeArgs),
