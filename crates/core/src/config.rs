@@ -116,6 +116,17 @@ impl Checks {
         ok
     }
 
+    /// Records an error on `schema_version` unless `found` is the `supported` file-format version;
+    /// returns whether it is.
+    pub fn schema_version(&mut self, found: u32, supported: u32) -> bool {
+        self.check(
+            found == supported,
+            "schema_version",
+            found,
+            &format!("must be {supported}"),
+        )
+    }
+
     /// Records an error.
     pub fn push(&mut self, error: FieldError) {
         self.errors.push(error);

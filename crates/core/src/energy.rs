@@ -179,12 +179,7 @@ impl EnergyTable {
 impl Validate for EnergyTable {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Checks::new();
-        c.check(
-            self.schema_version == ENERGY_SCHEMA_VERSION,
-            "schema_version",
-            self.schema_version,
-            &format!("must be {ENERGY_SCHEMA_VERSION}"),
-        );
+        c.schema_version(self.schema_version, ENERGY_SCHEMA_VERSION);
         c.check(
             !self.name.trim().is_empty(),
             "name",

@@ -1013,43 +1013,40 @@ impl Simd {
 mod x86 {
     use super::{Ctx, Keys32, ScanBuf, scan_impl};
 
-    /// [`scan_impl`] compiled for AVX-512.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
-    pub(super) fn scan_avx512(
-        ctx: &Ctx<'_>,
-        keys: Keys32,
-        w0: u64,
-        wi0: usize,
-        gs: &[f32],
-        ws: &[f32],
-        m: &mut [f32],
-        v: &mut [f32],
-        buf: &mut ScanBuf,
-        cand: &mut Vec<(u32, f32)>,
-        max_bits: &mut u32,
-    ) {
-        scan_impl(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
+    /// One wrapper of [`scan_impl`] compiled with the given target features.
+    macro_rules! scan_with_features {
+        ($(#[$doc:meta])* $name:ident, $features:literal) => {
+            $(#[$doc])*
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub(super) fn $name(
+                ctx: &Ctx<'_>,
+                keys: Keys32,
+                w0: u64,
+                wi0: usize,
+                gs: &[f32],
+                ws: &[f32],
+                m: &mut [f32],
+                v: &mut [f32],
+                buf: &mut ScanBuf,
+                cand: &mut Vec<(u32, f32)>,
+                max_bits: &mut u32,
+            ) {
+                scan_impl(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
+            }
+        };
     }
 
-    /// [`scan_impl`] compiled for AVX2.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2")]
-    pub(super) fn scan_avx2(
-        ctx: &Ctx<'_>,
-        keys: Keys32,
-        w0: u64,
-        wi0: usize,
-        gs: &[f32],
-        ws: &[f32],
-        m: &mut [f32],
-        v: &mut [f32],
-        buf: &mut ScanBuf,
-        cand: &mut Vec<(u32, f32)>,
-        max_bits: &mut u32,
-    ) {
-        scan_impl(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
-    }
+    scan_with_features!(
+        /// [`scan_impl`] compiled for AVX-512.
+        scan_avx512,
+        "avx2,avx512f,avx512bw,avx512vl,avx512dq"
+    );
+    scan_with_features!(
+        /// [`scan_impl`] compiled for AVX2.
+        scan_avx2,
+        "avx2"
+    );
 }
 
 /// The body of [`scan`].

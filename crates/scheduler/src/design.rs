@@ -234,12 +234,7 @@ fn default_batch() -> usize {
 impl Validate for DesignConfig {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Checks::new();
-        c.check(
-            self.schema_version == 1,
-            "schema_version",
-            self.schema_version,
-            "must be 1",
-        );
+        c.schema_version(self.schema_version, 1);
         c.check(
             self.clock_mhz.is_finite() && self.clock_mhz > 0.0,
             "clock_mhz",

@@ -113,12 +113,7 @@ pub struct SweepConfig {
 impl Validate for SweepConfig {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Checks::new();
-        c.check(
-            self.schema_version == 1,
-            "schema_version",
-            self.schema_version,
-            "must be 1",
-        );
+        c.schema_version(self.schema_version, 1);
         c.check(
             self.trials >= 1,
             "trials",
