@@ -722,7 +722,7 @@ fn pool_i8(
 
 /// Index of the first largest code of each row (the predicted class of each logit row, as
 /// [`QNetwork::accuracy`] counts it).
-pub fn argmax_rows(y: &Array2<i8>) -> Vec<usize> {
+fn argmax_rows(y: &Array2<i8>) -> Vec<usize> {
     y.rows()
         .into_iter()
         .map(|r| {
@@ -1124,29 +1124,56 @@ impl QNetwork {
     /// Top-1 accuracy over `data`, in batches of `batch` images (pixels quantized through
     /// [`QNetwork::pixel_codes`]).
     pub fn accuracy<G: IntGemm + ?Sized>(&self, g: &G, data: &Dataset, batch: usize) -> f64 {
+        self.accuracy_of(data, batch, 1, |x, first| {
+            vec![self.forward_at(g, x, first)]
+        })[0]
+    }
+
+    /// Top-1 accuracy of `passes` forward passes over `data` (e.g. Monte Carlo trials of one
+    /// quantized network), in batches of `batch` images with pixels quantized through
+    /// [`QNetwork::pixel_codes`]: `forward(x, first_image)` returns the int8 logits of every
+    /// pass for the input codes `x` of images `first_image..`.
+    ///
+    /// # Panics
+    /// If `forward` does not return `passes` logit matrices.
+    pub fn accuracy_of(
+        &self,
+        data: &Dataset,
+        batch: usize,
+        passes: usize,
+        mut forward: impl FnMut(Array2<i8>, usize) -> Vec<Array2<i8>>,
+    ) -> Vec<f64> {
         let batch = batch.max(1);
         let table = self.pixel_codes();
         let il = data.image_len();
-        let correct: usize = (0..data.len())
-            .step_by(batch)
-            .map(|s| {
-                let e = (s + batch).min(data.len());
-                let codes = data.pixels[s * il..e * il]
+        let mut correct = vec![0usize; passes];
+        for s in (0..data.len()).step_by(batch) {
+            let e = (s + batch).min(data.len());
+            let codes = data.pixels[s * il..e * il]
+                .iter()
+                .map(|&b| table[usize::from(b)]);
+            let x = Array2::from_shape_vec((e - s, il), codes.collect()).expect("whole images");
+            let logits = forward(x, s);
+            assert_eq!(logits.len(), passes, "one logit matrix per pass");
+            let labels = data.labels_range(s, e);
+            for (c, y) in correct.iter_mut().zip(&logits) {
+                *c += argmax_rows(y)
                     .iter()
-                    .map(|&b| table[usize::from(b)]);
-                let x = Array2::from_shape_vec((e - s, il), codes.collect()).expect("whole images");
-                argmax_rows(&self.forward_at(g, x, s))
-                    .iter()
-                    .zip(data.labels_range(s, e))
-                    .filter(|(a, b)| **a == *b)
-                    .count()
-            })
-            .sum();
-        if data.is_empty() {
-            0.0
-        } else {
-            correct as f64 / data.len() as f64
+                    .zip(&labels)
+                    .filter(|(a, b)| **a == **b)
+                    .count();
+            }
         }
+        correct
+            .iter()
+            .map(|&c| {
+                if data.is_empty() {
+                    0.0
+                } else {
+                    c as f64 / data.len() as f64
+                }
+            })
+            .collect()
     }
 
     /// Parameter storage: weights · `weight_bits` + biases · 32.

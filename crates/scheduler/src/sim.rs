@@ -261,7 +261,6 @@ impl Simulation {
         let Some(first) = sims.first() else {
             return Vec::new();
         };
-        let table = first.qnet.pixel_codes();
         let shareable = sims.iter().all(|s| {
             s.native.is_none()
                 && s.qnet.layers.len() == first.qnet.layers.len()
@@ -271,34 +270,9 @@ impl Simulation {
         if !shareable {
             return sims.iter().map(|s| s.accuracy(data)).collect();
         }
-        let il = data.image_len();
-        let mut correct = vec![0usize; sims.len()];
-        for s in (0..data.len()).step_by(BATCH) {
-            let e = (s + BATCH).min(data.len());
-            let codes = data.pixels[s * il..e * il]
-                .iter()
-                .map(|&b| table[usize::from(b)]);
-            let x = Array2::from_shape_vec((e - s, il), codes.collect()).expect("whole images");
-            let logits = first.forward_trials(sims, x, s);
-            let labels = data.labels_range(s, e);
-            for (c, y) in correct.iter_mut().zip(&logits) {
-                *c += nacsim_nn::qnet::argmax_rows(y)
-                    .iter()
-                    .zip(&labels)
-                    .filter(|(a, b)| **a == **b)
-                    .count();
-            }
-        }
-        correct
-            .iter()
-            .map(|&c| {
-                if data.is_empty() {
-                    0.0
-                } else {
-                    c as f64 / data.len() as f64
-                }
-            })
-            .collect()
+        first.qnet.accuracy_of(data, BATCH, sims.len(), |x, s| {
+            first.forward_trials(sims, x, s)
+        })
     }
 
     /// Int8 logits of every trial of `sims` (which share `self`'s quantized input) for the
