@@ -87,11 +87,15 @@ fn sharded_threaded_and_resumed_sweeps_merge_to_the_same_csv() {
         lines[1]
     );
     assert_eq!(col(lines[1], 3), 0.0, "σ = 0 trials are identical");
-    assert!(
-        col(lines[3], 4) < col(lines[3], 5),
-        "trials differ at σ = 0.4: {}",
-        lines[3]
-    );
+    // Trials differ at σ = 0.4: their programmed conductances (so their read energies) do.
+    // (Their accuracies on 300 images may tie.)
+    let energy = |trial: usize| {
+        let p = whole.path().join(format!("points/v0002-t{trial:04}.json"));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["energy_pj"].as_f64().unwrap()
+    };
+    assert_ne!(energy(0), energy(1), "trials differ at σ = 0.4");
     assert!(
         col(lines[3], 2) < col(lines[1], 2),
         "accuracy falls with σ:\n{reference}"

@@ -8,6 +8,7 @@
 //! | [`counters`] | [`Counters`]: named action counts (`shift_adds`, `sram_reads`) bumped by timing models |
 //! | [`energy`] | [`EnergyTable`]: pJ per action with its source; `E = Σ count_a · e_a` |
 //! | [`rng`] | [`Stream`]: keyed counter-based random draws, a pure function of `(seed, purpose, layer, trial, index)` |
+//! | [`keyed`] | [`keyed::Keyed`]: cheap counter-hash draws (SplitMix64, `lowbias32`) for the per-read and per-weight hot loops, taken from a [`Stream`] |
 //! | [`config`] | RON loading ([`config::load`]) with errors naming file, line/column or field path, value and rule |
 //! | [`trace`] | [`TraceSink`] and its VCD, Perfetto, CSV and null implementations |
 //!
@@ -47,6 +48,7 @@
 pub mod config;
 pub mod counters;
 pub mod energy;
+pub mod keyed;
 pub mod rng;
 pub mod trace;
 pub mod units;

@@ -25,8 +25,10 @@
 //! variance `σ²·Σ_k digit_k²·Σ_d (∂g_eff/∂G_d·G_d)²`, so one draw per column and read is exact
 //! in distribution. The draws of one read are `W` consecutive ziggurat normals (`W` = outputs,
 //! plus one per column tile for the shared reference column, whose noise is common to the
-//! tile's columns) from generator `(row·S + slice)·T_r + row_tile` of the `ReadNoise` stream
-//! (generator `row` for [`ReadNoiseModel::OutputReferred`]). Rows are processed in parallel
+//! tile's columns) from counter `(row·S + slice)·T_r + row_tile` (counter `row` for
+//! [`ReadNoiseModel::OutputReferred`]) of the `ReadNoise` stream's [`Keyed`] key, by the
+//! vectorised keyed ziggurat (`Seq::fill_normals`): a hash, a table look-up and a multiply per
+//! draw, no generator set-up per read. Rows are processed in parallel
 //! blocks with keys from the global row index, so results do not depend on batching or thread
 //! count.
 //!
@@ -36,11 +38,10 @@
 //! nearest, ties to even; the TIA clamps at `tia.v_sat_v / adc.v_full_scale_v` of full scale.
 
 use ndarray::{Array2, ArrayView2, s};
-use rand::Rng;
-use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use nacsim_core::config::Validate;
+use nacsim_core::keyed::Keyed;
 use nacsim_core::rng::{Purpose, Stream};
 use nacsim_core::trace::TraceSink;
 
@@ -100,7 +101,8 @@ pub struct ProgrammedLayer {
     adc: Vec<SliceAdc>,
     /// ADC code limit `2^(bits−1) − 1`, `None` for the ideal ADC.
     adc_max: Option<i64>,
-    read_noise: Option<(f64, Stream)>,
+    /// Relative read-noise σ and the key of its draws.
+    read_noise: Option<(f64, Keyed)>,
     /// Output-referred read noise: variance weights of every input `[fan_in, out]`.
     n2_full: Option<Array2<f32>>,
     /// Output-referred read noise of the reference columns `[fan_in, col_tiles]`.
@@ -110,17 +112,20 @@ pub struct ProgrammedLayer {
     v_unit_v: f64,
 }
 
-/// Elements per parallel chunk of [`normals`].
+/// Elements per parallel chunk of [`normals`] (also the draw's counter: changing it changes the
+/// draws).
 const NORMAL_CHUNK: usize = 1 << 14;
 
-/// Draws `n` standard normals for indices `0..n` of `purpose`, filled in parallel chunks
-/// (`fill_normal_at` gives the same value for an index under any chunking).
+/// Draws `n` standard normals for indices `0..n` of `purpose`, in parallel chunks of
+/// [`NORMAL_CHUNK`]: index `i` is element `i mod NORMAL_CHUNK` of counter `i / NORMAL_CHUNK` of
+/// the stream's [`Keyed`] key, drawn by the vectorised keyed ziggurat (`Seq::fill_normals`),
+/// so the draws do not depend on the thread count.
 fn normals(seed: u64, purpose: Purpose, layer: u32, trial: u32, n: usize) -> Vec<f32> {
     let mut v = vec![0f32; n];
-    let stream = Stream::new(seed, purpose, layer, trial);
+    let keyed = Keyed::of(&Stream::new(seed, purpose, layer, trial));
     v.par_chunks_mut(NORMAL_CHUNK)
         .enumerate()
-        .for_each(|(i, c)| stream.fill_normal_at(c, (i * NORMAL_CHUNK) as u64, 0.0, 1.0));
+        .for_each(|(i, c)| keyed.at(i as u64).fill_normals(c));
     v
 }
 
@@ -145,7 +150,9 @@ impl ProgrammedLayer {
         if out == 0 || fan_in == 0 {
             return Err(Error::EmptyWeight { out, fan_in });
         }
-        if let Some(((o, k), &w)) = weight.indexed_iter().find(|(_, w)| !w.is_finite()) {
+        if !weight.iter().all(|w| w.is_finite())
+            && let Some(((o, k), &w)) = weight.indexed_iter().find(|(_, w)| !w.is_finite())
+        {
             return Err(Error::NonFiniteWeight {
                 out: o,
                 fan_in: k,
@@ -173,38 +180,40 @@ impl ProgrammedLayer {
             0
         };
         let mut g_ideal = vec![0.0f64; n_main + n_ref];
-        for o in 0..out {
-            for k in 0..fan_in {
-                let qv = q[[o, k]];
-                let base = (o * fan_in + k) * dev;
-                match cfg.signed {
-                    SignedScheme::Differential => {
-                        let m = f64::from(qv.unsigned_abs());
-                        let (p, n) = if qv >= 0 {
-                            (d.g_off_s + m * dg, d.g_off_s)
-                        } else {
-                            (d.g_off_s, d.g_off_s + m * dg)
-                        };
-                        g_ideal[base] = p;
-                        g_ideal[base + 1] = n;
-                    }
-                    SignedScheme::Reference => {
-                        let level = f64::from((qv + d.levels as i32 - 1) / 2);
-                        g_ideal[base] = d.g_off_s + level * dg;
-                    }
-                    SignedScheme::Bridge => {
-                        let level = f64::from((d.levels as i32 - 1 - qv) / 2);
-                        let ra = r_on + level * dr;
-                        let rb = r_off - level * dr;
-                        // M1 = M4 = R_a, M2 = M3 = R_b.
-                        g_ideal[base] = 1.0 / ra;
-                        g_ideal[base + 1] = 1.0 / rb;
-                        g_ideal[base + 2] = 1.0 / rb;
-                        g_ideal[base + 3] = 1.0 / ra;
+        let q_rows = q.as_slice().expect("ideal codes in standard layout");
+        g_ideal[..n_main]
+            .par_chunks_mut(fan_in * dev)
+            .zip(q_rows.par_chunks(fan_in))
+            .for_each(|(g_row, q_row)| {
+                for (g, &qv) in g_row.chunks_exact_mut(dev).zip(q_row) {
+                    match cfg.signed {
+                        SignedScheme::Differential => {
+                            let m = f64::from(qv.unsigned_abs());
+                            let (p, n) = if qv >= 0 {
+                                (d.g_off_s + m * dg, d.g_off_s)
+                            } else {
+                                (d.g_off_s, d.g_off_s + m * dg)
+                            };
+                            g[0] = p;
+                            g[1] = n;
+                        }
+                        SignedScheme::Reference => {
+                            let level = f64::from((qv + d.levels as i32 - 1) / 2);
+                            g[0] = d.g_off_s + level * dg;
+                        }
+                        SignedScheme::Bridge => {
+                            let level = f64::from((d.levels as i32 - 1 - qv) / 2);
+                            let ra = r_on + level * dr;
+                            let rb = r_off - level * dr;
+                            // M1 = M4 = R_a, M2 = M3 = R_b.
+                            g[0] = 1.0 / ra;
+                            g[1] = 1.0 / rb;
+                            g[2] = 1.0 / rb;
+                            g[3] = 1.0 / ra;
+                        }
                     }
                 }
-            }
-        }
+            });
         g_ideal[n_main..].fill(g_ref);
 
         // 2. Static perturbations.
@@ -228,10 +237,12 @@ impl ProgrammedLayer {
         let mean_g_s = g_dev.iter().sum::<f64>() / g_dev.len() as f64;
 
         // 3. IR drop.
-        let g_eff = match cfg.nonideal.ir_drop {
-            IrDrop::Off => g_dev.clone(),
+        let g_ir;
+        let g_eff: &[f64] = match cfg.nonideal.ir_drop {
+            IrDrop::Off => &g_dev,
             IrDrop::Lines { segment_ohm } => {
-                apply_ir_drop(cfg, &geo, &g_dev, n_main, dev, segment_ohm)
+                g_ir = apply_ir_drop(cfg, &geo, &g_dev, n_main, dev, segment_ohm);
+                &g_ir
             }
         };
 
@@ -256,43 +267,67 @@ impl ProgrammedLayer {
         };
         let psi = |g: &[f64]| ratio(g[0], g[1]) - ratio(g[2], g[3]);
         let sigma_read = cfg.nonideal.read_noise_sigma_rel;
-        let mut w_eff = Array2::<f64>::zeros((fan_in, out));
-        let mut n2 = (sigma_read > 0.0).then(|| Array2::<f32>::zeros((fan_in, out)));
-        for o in 0..out {
-            let ct = o / opa;
-            for k in 0..fan_in {
-                let base = (o * fan_in + k) * dev;
-                let a = &g_eff[base..base + dev];
-                let i = &g_ideal[base..base + dev];
-                let qv = f64::from(q[[o, k]]);
-                let (value, var) = match cfg.signed {
-                    SignedScheme::Differential => (
-                        qv + ((a[0] - i[0]) - (a[1] - i[1])) / dg,
-                        (a[0] * a[0] + a[1] * a[1]) / (dg * dg),
-                    ),
-                    SignedScheme::Reference => {
-                        let r = n_main + ct * fan_in + k;
-                        let u = dg / 2.0;
-                        (
-                            qv + ((a[0] - i[0]) - (g_eff[r] - g_ideal[r])) / u,
-                            a[0] * a[0] / (u * u),
-                        )
+        // Per output row (in parallel): effective weights and read-noise weights, then
+        // transposed to the arrays' [fan_in, out] layout.
+        let mut w_t = Array2::<f64>::zeros((out, fan_in));
+        let mut n2_t = Array2::<f32>::zeros((if sigma_read > 0.0 { out } else { 0 }, fan_in));
+        let n2_rows: Vec<&mut [f32]> = if sigma_read > 0.0 {
+            n2_t.as_slice_mut()
+                .expect("standard layout")
+                .chunks_mut(fan_in)
+                .collect()
+        } else {
+            (0..out).map(|_| &mut [][..]).collect()
+        };
+        w_t.as_slice_mut()
+            .expect("standard layout")
+            .par_chunks_mut(fan_in)
+            .zip(n2_rows)
+            .enumerate()
+            .for_each(|(o, (w_row, n2_row))| {
+                let ct = o / opa;
+                for k in 0..fan_in {
+                    let base = (o * fan_in + k) * dev;
+                    let a = &g_eff[base..base + dev];
+                    let i = &g_ideal[base..base + dev];
+                    let qv = f64::from(q_rows[o * fan_in + k]);
+                    let (value, var) = match cfg.signed {
+                        SignedScheme::Differential => (
+                            qv + ((a[0] - i[0]) - (a[1] - i[1])) / dg,
+                            (a[0] * a[0] + a[1] * a[1]) / (dg * dg),
+                        ),
+                        SignedScheme::Reference => {
+                            let r = n_main + ct * fan_in + k;
+                            let u = dg / 2.0;
+                            (
+                                qv + ((a[0] - i[0]) - (g_eff[r] - g_ideal[r])) / u,
+                                a[0] * a[0] / (u * u),
+                            )
+                        }
+                        SignedScheme::Bridge => {
+                            let sa = sens(a[0], a[1]);
+                            let sb = sens(a[2], a[3]);
+                            (
+                                qv + (psi(a) - psi(i)) / dpsi,
+                                2.0 * (sa * sa + sb * sb) / (dpsi * dpsi),
+                            )
+                        }
+                    };
+                    w_row[k] = value;
+                    if let Some(n) = n2_row.get_mut(k) {
+                        *n = var as f32;
                     }
-                    SignedScheme::Bridge => {
-                        let sa = sens(a[0], a[1]);
-                        let sb = sens(a[2], a[3]);
-                        (
-                            qv + (psi(a) - psi(i)) / dpsi,
-                            2.0 * (sa * sa + sb * sb) / (dpsi * dpsi),
-                        )
-                    }
-                };
-                w_eff[[k, o]] = value;
-                if let Some(n2) = n2.as_mut() {
-                    n2[[k, o]] = var as f32;
                 }
-            }
-        }
+            });
+        // `assign` into fresh arrays: standard layout with standard strides, whatever the
+        // shape (the read loops slice rows of products with these).
+        let mut w_eff = Array2::<f64>::zeros((fan_in, out));
+        w_eff.assign(&w_t.t());
+        let n2 = (sigma_read > 0.0).then(|| {
+            let mut n2 = Array2::<f32>::zeros((fan_in, out));
+            n2.assign(&n2_t.t());
+            n2
+        });
         let nref = (sigma_read > 0.0 && n_ref > 0).then(|| {
             let u = dg / 2.0;
             Array2::from_shape_fn((fan_in, geo.col_tiles), |(k, ct)| {
@@ -311,9 +346,10 @@ impl ProgrammedLayer {
         for t in 0..geo.row_tiles {
             let start = t * cfg.array_rows;
             let end = (start + cfg.array_rows).min(fan_in);
-            for o in 0..out {
-                let s: i64 = (start..end).map(|k| i64::from(q[[o, k]].abs())).sum();
-                let s2: i64 = (start..end).map(|k| i64::from(q[[o, k]]).pow(2)).sum();
+            for q_row in q_rows.chunks_exact(fan_in) {
+                let q_tile = &q_row[start..end];
+                let s: i64 = q_tile.iter().map(|&v| i64::from(v.abs())).sum();
+                let s2: i64 = q_tile.iter().map(|&v| i64::from(v).pow(2)).sum();
                 worst_abs = worst_abs.max(s);
                 worst_sq = worst_sq.max(s2);
             }
@@ -381,7 +417,7 @@ impl ProgrammedLayer {
         let read_noise = (sigma_read > 0.0).then(|| {
             (
                 sigma_read,
-                Stream::new(seed, Purpose::ReadNoise, layer, trial),
+                Keyed::of(&Stream::new(seed, Purpose::ReadNoise, layer, trial)),
             )
         });
         Ok(ProgrammedLayer {
@@ -511,8 +547,34 @@ impl ProgrammedLayer {
         self.accumulate_slice_with(&inputs, row0, si, acc);
     }
 
-    /// [`accumulate_slice`](Self::accumulate_slice) on converted inputs.
+    /// [`accumulate_slice`](Self::accumulate_slice) on converted inputs, compiled for the
+    /// widest vector instructions the CPU has ([`simd`]; the same bits on every path).
     fn accumulate_slice_with(
+        &self,
+        inputs: &SliceInputs,
+        row0: u64,
+        si: usize,
+        acc: &mut Array2<i64>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::has_avx512() {
+                // SAFETY: the CPU has the features (checked at run time).
+                unsafe { simd::accumulate_avx512(self, inputs, row0, si, acc) };
+                return;
+            }
+            if is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                unsafe { simd::accumulate_avx2(self, inputs, row0, si, acc) };
+                return;
+            }
+        }
+        self.accumulate_slice_impl(inputs, row0, si, acc);
+    }
+
+    /// The body of [`accumulate_slice_with`](Self::accumulate_slice_with).
+    #[inline(always)]
+    fn accumulate_slice_impl(
         &self,
         inputs: &SliceInputs,
         row0: u64,
@@ -582,7 +644,7 @@ impl ProgrammedLayer {
                     let mut e = vec![0f32; out];
                     for n in 0..n_rows {
                         let key = ((row0 + n as u64) * n_slices + si as u64) * n_tr + t as u64;
-                        read_normals(stream, key, &mut z);
+                        read_normals(**stream, key, &mut z);
                         let var = var.row(n);
                         let var = var.as_slice().expect("standard layout");
                         for ((e, &v), &z) in e.iter_mut().zip(var).zip(&z) {
@@ -659,8 +721,28 @@ impl ProgrammedLayer {
     }
 
     /// [`add_output_noise`](Self::add_output_noise) on converted inputs `d2`
-    /// ([`output_noise_inputs`](Self::output_noise_inputs)).
+    /// ([`output_noise_inputs`](Self::output_noise_inputs)), compiled for the widest vector
+    /// instructions the CPU has ([`simd`]; the same bits on every path).
     fn add_output_noise_with(&self, d2: &Array2<f32>, row0: u64, acc: &mut Array2<i64>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::has_avx512() {
+                // SAFETY: the CPU has the features (checked at run time).
+                unsafe { simd::output_noise_avx512(self, d2, row0, acc) };
+                return;
+            }
+            if is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                unsafe { simd::output_noise_avx2(self, d2, row0, acc) };
+                return;
+            }
+        }
+        self.add_output_noise_impl(d2, row0, acc);
+    }
+
+    /// The body of [`add_output_noise_with`](Self::add_output_noise_with).
+    #[inline(always)]
+    fn add_output_noise_impl(&self, d2: &Array2<f32>, row0: u64, acc: &mut Array2<i64>) {
         let (Some((sigma, stream)), Some(n2)) = (self.read_noise.as_ref(), self.n2_full.as_ref())
         else {
             return;
@@ -675,7 +757,7 @@ impl ProgrammedLayer {
         let mut e = vec![0f32; out];
         let acc = acc.as_slice_mut().expect("accumulator in standard layout");
         for n in 0..n_rows {
-            read_normals(stream, row0 + n as u64, &mut z);
+            read_normals(*stream, row0 + n as u64, &mut z);
             let v = var.row(n);
             let v = v.as_slice().expect("standard layout");
             for ((e, &v), &z) in e.iter_mut().zip(v).zip(&z) {
@@ -847,6 +929,60 @@ fn run_blocks(layers: &[&ProgrammedLayer], x: ArrayView2<i8>, first_row: u64) ->
     ys
 }
 
+/// The ADC and read-noise loops of [`ProgrammedLayer`] compiled for AVX-512 and AVX2 (chosen at
+/// run time). Their arithmetic is IEEE f32/f64 without contraction and integer operations, so
+/// every path gives the same bits; the wider vectors only make the per-element loops (clamp,
+/// round, shift; `sqrt(var)·z`) faster.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use ndarray::Array2;
+
+    use super::{ProgrammedLayer, SliceInputs};
+
+    /// AVX-512 (F, BW, VL, DQ) is available.
+    pub(super) fn has_avx512() -> bool {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512dq")
+    }
+
+    /// Wrappers of one body compiled with the given target features.
+    macro_rules! with_features {
+        ($features:literal, $acc:ident, $noise:ident) => {
+            /// `accumulate_slice_impl` compiled for these features.
+            #[target_feature(enable = $features)]
+            pub(super) fn $acc(
+                l: &ProgrammedLayer,
+                inputs: &SliceInputs,
+                row0: u64,
+                si: usize,
+                acc: &mut Array2<i64>,
+            ) {
+                l.accumulate_slice_impl(inputs, row0, si, acc);
+            }
+
+            /// `add_output_noise_impl` compiled for these features.
+            #[target_feature(enable = $features)]
+            pub(super) fn $noise(
+                l: &ProgrammedLayer,
+                d2: &Array2<f32>,
+                row0: u64,
+                acc: &mut Array2<i64>,
+            ) {
+                l.add_output_noise_impl(d2, row0, acc);
+            }
+        };
+    }
+
+    with_features!(
+        "avx2,avx512f,avx512bw,avx512vl,avx512dq",
+        accumulate_avx512,
+        output_noise_avx512
+    );
+    with_features!("avx2", accumulate_avx2, output_noise_avx2);
+}
+
 /// Column sums of one tile, in the precision the layer uses.
 #[derive(Clone, Copy)]
 enum Sums<'a> {
@@ -854,15 +990,13 @@ enum Sums<'a> {
     F64(&'a [f64]),
 }
 
-/// Standard normal read-noise draws for one read of one tile: generator `key` of the read-noise
-/// stream ([`Stream::rng`]), sampled with the ziggurat method (`rand_distr::StandardNormal`),
-/// about five times faster than Box–Muller and still a pure function of `(seed, layer, trial,
-/// key)`.
-fn read_normals(stream: &Stream, key: u64, out: &mut [f32]) {
-    let mut rng = stream.rng(key);
-    for z in out {
-        *z = rng.sample(StandardNormal);
-    }
+/// Standard normal read-noise draws for one read of one tile: counter `key` of the read-noise
+/// stream's [`Keyed`] key, through the vectorised ziggurat [`Seq::fill_normals`], so a pure
+/// function of `(seed, layer, trial, key)` and of the draw's position in the read.
+///
+/// [`Seq::fill_normals`]: nacsim_core::keyed::Seq::fill_normals
+fn read_normals(keyed: Keyed, key: u64, out: &mut [f32]) {
+    keyed.at(key).fill_normals(out);
 }
 
 /// Largest column value in unit currents the ADC path handles (2^50; [`round_ties_even`] is

@@ -18,7 +18,7 @@
 //! one *unit current*. `out_w_scale = w_max/(L−1)` (the weight of one unit). Rounding is
 //! half away from zero (`f64::round`).
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Zip};
 
 use crate::config::{CrossbarConfig, InputEncoding, SignedScheme};
 
@@ -155,16 +155,22 @@ pub fn ideal_mapping(cfg: &CrossbarConfig, weight: ArrayView2<f32>) -> IdealMapp
         let mut v: Vec<f64> = weight.iter().map(|&w| clean(w).abs()).collect();
         vec![fix(percentile(&mut v, p)); out]
     };
-    let q = Array2::from_shape_fn((out, fan_in), |(o, k)| {
-        let r = (clean(weight[[o, k]]) / w_max[o]).clamp(-1.0, 1.0);
-        let code = match cfg.signed {
-            SignedScheme::Differential => (r * l1).round(),
-            SignedScheme::Reference | SignedScheme::Bridge => {
-                2.0 * ((r + 1.0) / 2.0 * l1).round() - l1
+    let mut q = Array2::<i32>::zeros((out, fan_in));
+    Zip::from(q.rows_mut())
+        .and(weight.rows())
+        .and(&w_max[..])
+        .par_for_each(|mut q_row, w_row, &m| {
+            for (q, &w) in q_row.iter_mut().zip(w_row) {
+                let r = (clean(w) / m).clamp(-1.0, 1.0);
+                let code = match cfg.signed {
+                    SignedScheme::Differential => (r * l1).round(),
+                    SignedScheme::Reference | SignedScheme::Bridge => {
+                        2.0 * ((r + 1.0) / 2.0 * l1).round() - l1
+                    }
+                };
+                *q = code as i32;
             }
-        };
-        code as i32
-    });
+        });
     let out_w_scale = w_max.iter().map(|&m| (m / l1) as f32).collect();
     IdealMapping {
         q,

@@ -14,7 +14,7 @@
 //! computes the errors; the gradient passes straight through the ADC.
 //!
 //! Randomness: read noise from `(seed, ReadNoise, layer, 0)` through a keyed counter-based
-//! generator ([`crate::keyed`]): sample row `n` of call `call` (`call` counts this layer's
+//! generator ([`nacsim_core::keyed`]): sample row `n` of call `call` (`call` counts this layer's
 //! forward products; the loop calls them in a fixed order) draws its outputs' normals in order
 //! from its own sequence `(call, n)` by the ziggurat method (`rand_distr::StandardNormal`), so the
 //! noise is the same for any thread count and costs a few nanoseconds per output.
@@ -30,7 +30,7 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::config::Periphery;
-use crate::keyed::Keyed;
+use nacsim_core::keyed::Keyed;
 
 /// A float kernel with DAC, read noise and ADC on the forward product.
 #[derive(Debug)]

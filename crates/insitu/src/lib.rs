@@ -12,7 +12,6 @@
 //! | [`program`] | — | the pulse programmers: fixed-voltage (sign, count, width), approximately linear (inversion or small-signal; width or amplitude; optional read-before-write), NeuroSim parity, aihwkit-style stochastic coincidence; the drive model of non-nominal pulses; exact ODE programming of single state devices |
 //! | [`InSituConfig`] | — | the settings, one RON file, validated with field errors |
 //! | [`data`] | — | area resize and binarization (NeuroSim's 20×20 1-bit inputs) |
-//! | [`keyed`] | — | cheap keyed counter-based draws (rounding uniforms, read-noise normals) that do not depend on order or threads |
 //!
 //! Units: conductances in siemens (`_s` on `g_*`), voltages in volts (`_v`), times in seconds
 //! (`_s` on widths, latencies), energies in picojoules (`_pj`).
@@ -49,7 +48,6 @@
 pub mod config;
 pub mod data;
 pub mod kernel;
-pub mod keyed;
 pub mod program;
 pub mod store;
 

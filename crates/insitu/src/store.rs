@@ -33,7 +33,7 @@
 //! Randomness: device-to-device draws from `(seed, DeviceToDevice, layer, 0)` by device index
 //! (conductance range at trial 1); per-driver voltage errors from `(seed, ProgrammingVoltage,
 //! layer, 0)` (row `k`, column `2^32 + c`). Rounding and coincidence uniforms are keyed
-//! counter-based draws ([`crate::keyed`]) of `(seed, Other(INSITU_ROUNDING), layer, 0)`: word
+//! counter-based draws ([`nacsim_core::keyed`]) of `(seed, Other(INSITU_ROUNDING), layer, 0)`: word
 //! `(step, weight index)`, its low 32 bits for device 0 of the weight, its high 32 bits for
 //! device 1 — one cheap hash per weight, independent of order and threads. Gaussian per-step
 //! draws come from one generator per fixed block of devices and step,
@@ -69,8 +69,8 @@ use serde::Serialize;
 use crate::config::{
     InSituConfig, Linearization, Magnitude, Modulation, Rounding, Scheme, VoltageError,
 };
-use crate::keyed::{Keyed, Keys32, unit32};
 use crate::program::{DriveModel, Phys, PulseTrain, modulated_train, nominal_train, round_half_up};
+use nacsim_core::keyed::{Keyed, Keys32, unit32};
 
 /// `Purpose::Other` code of the rounding and coincidence draws.
 pub const INSITU_ROUNDING: u32 = 0x1757;
@@ -169,7 +169,7 @@ impl Normals for ChunkNormals<'_> {
 }
 
 /// Uniforms in `[0, 1)` from one keyed generator, created on first use. (The store's own
-/// rounding and coincidence uniforms now come from [`crate::keyed::Keys32`].)
+/// rounding and coincidence uniforms now come from [`nacsim_core::keyed::Keys32`].)
 pub struct ChunkUniforms<'a> {
     stream: &'a Stream,
     index: u64,
