@@ -46,7 +46,7 @@
 //! ```
 
 use nacsim_core::config::{Checks, FieldError, Validate};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis, Zip};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -758,13 +758,13 @@ struct Stat {
 
 impl Stat {
     fn observe(&mut self, a: &Array2<f32>, keep: bool) {
-        for &v in a {
-            let v = v.abs();
-            self.nonfinite |= !v.is_finite();
-            self.max = self.max.max(v);
-            if keep {
-                self.values.push(v);
-            }
+        // Non-finite values are flagged (and make the calibration fail), so the order-free
+        // maximum over the finite ones is the running maximum of before; two plain passes
+        // vectorize.
+        self.nonfinite |= a.iter().any(|v| !v.is_finite());
+        self.max = a.iter().fold(self.max, |m, &v| m.max(v.abs()));
+        if keep {
+            self.values.extend(a.iter().map(|v| v.abs()));
         }
     }
 
@@ -919,15 +919,16 @@ impl QNetwork {
                             }
                         })
                         .collect();
-                    let weight = Array2::from_shape_fn(p.weight.dim(), |(o, k)| {
-                        let v = quantize_value(
-                            p.weight[[o, k]].into(),
-                            w_scale[o].into(),
-                            wmax,
-                            cfg.rounding,
-                        );
-                        i8::try_from(v).expect("weight code within ±127")
-                    });
+                    let mut weight = Array2::<i8>::zeros(p.weight.dim());
+                    Zip::from(weight.rows_mut())
+                        .and(p.weight.rows())
+                        .and(&w_scale[..])
+                        .par_for_each(|mut q_row, w_row, &s| {
+                            for (q, &w) in q_row.iter_mut().zip(w_row) {
+                                let v = quantize_value(w.into(), s.into(), wmax, cfg.rounding);
+                                *q = i8::try_from(v).expect("weight code within ±127");
+                            }
+                        });
                     let acc_scale = |o: usize| f64::from(cur) * f64::from(w_scale[o]);
                     let bias = p.bias.as_ref().map_or_else(Vec::new, |b| {
                         b.iter()
