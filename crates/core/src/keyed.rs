@@ -109,7 +109,21 @@ impl Seq {
     /// and std 0.0148–0.0151 over seeds 1–3 (ChaCha8 Box–Muller: 0.849–0.851, 0.0123–0.0182;
     /// the std of 100 trials swings that much from seed to seed).
     pub fn fill_normals(self, out: &mut [f32]) {
-        fast_normals(self, &ZIGGURAT, out);
+        let zig = &*ZIGGURAT;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::cpu::has_avx512() {
+                // SAFETY: the CPU supports the enabled features (checked at run time).
+                unsafe { x86::normals_avx512(self, zig, out) };
+                return;
+            }
+            if crate::cpu::has_avx2() {
+                // SAFETY: as above.
+                unsafe { x86::normals_avx2(self, zig, out) };
+                return;
+            }
+        }
+        normals_impl(self, zig, out);
     }
 }
 
@@ -175,49 +189,20 @@ fn split_word(w: u32) -> (i32, usize) {
     (w as i32, (w as usize) & (STRIPS - 1))
 }
 
-/// [`Seq::fill_normals`]: the vectorised fast path, then the rare wedge and tail draws.
-fn fast_normals(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if *HAS_AVX512 {
-            // SAFETY: the CPU supports the enabled features (checked at run time).
-            unsafe { x86::fast_normals_avx512(seq, zig, out) };
-            return;
-        }
-        if *HAS_AVX2 {
-            // SAFETY: as above.
-            unsafe { x86::fast_normals_avx2(seq, zig, out) };
-            return;
-        }
-    }
-    fast_normals_impl(seq, zig, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-static HAS_AVX512: LazyLock<bool> = LazyLock::new(|| {
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("avx512dq")
-});
-
-#[cfg(target_arch = "x86_64")]
-static HAS_AVX2: LazyLock<bool> = LazyLock::new(|| is_x86_feature_detected!("avx2"));
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Seq, Ziggurat, fast_normals_impl};
+    use super::{Seq, Ziggurat, normals_impl};
 
-    /// [`fast_normals_impl`] compiled for AVX-512.
+    /// [`normals_impl`] compiled for AVX-512.
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
-    pub(super) fn fast_normals_avx512(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
-        fast_normals_impl(seq, zig, out);
+    pub(super) fn normals_avx512(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
+        normals_impl(seq, zig, out);
     }
 
-    /// [`fast_normals_impl`] compiled for AVX2.
+    /// [`normals_impl`] compiled for AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) fn fast_normals_avx2(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
-        fast_normals_impl(seq, zig, out);
+    pub(super) fn normals_avx2(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
+        normals_impl(seq, zig, out);
     }
 }
 
@@ -225,12 +210,12 @@ mod x86 {
 /// bit mask of its rejections.
 const LANES: usize = 16;
 
-/// The body of [`fast_normals`]: per block of [`LANES`], the SplitMix64 finalizer (64-bit
+/// The body of [`Seq::fill_normals`]: per block of [`LANES`], the SplitMix64 finalizer (64-bit
 /// multiplies; AVX-512DQ has them as instructions) per two elements, one table look-up and one
 /// f32 multiply per element, branch-free, so every instruction set gives the same bits; then the block's
 /// rejections, if any (about one block in six), through [`slow_normal`].
 #[inline(always)]
-fn fast_normals_impl(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
+fn normals_impl(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
     let draw = |i: u64| {
         let (hz, iz) = split_word(draw_word(seq, i));
         (hz as f32 * zig.w32[iz], hz.unsigned_abs() >= zig.k[iz])
@@ -436,8 +421,8 @@ mod tests {
         let seq = Keyed::of(&Stream::new(2, Purpose::ReadNoise, 0, 0)).at(1);
         let mut a = vec![0f32; 10_007];
         let mut b = a.clone();
-        fast_normals(seq, &ZIGGURAT, &mut a);
-        fast_normals_impl(seq, &ZIGGURAT, &mut b);
+        seq.fill_normals(&mut a);
+        normals_impl(seq, &ZIGGURAT, &mut b);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a), bits(&b));
         // The share of draws that leave the fast path (wedges and tail) is 1 − Σk/(S·2^31),

@@ -9,6 +9,7 @@
 //! | [`energy`] | [`EnergyTable`]: pJ per action with its source; `E = Σ count_a · e_a` |
 //! | [`rng`] | [`Stream`]: keyed counter-based random draws, a pure function of `(seed, purpose, layer, trial, index)` |
 //! | [`keyed`] | [`keyed::Keyed`]: cheap counter-hash draws (SplitMix64, `lowbias32`) for the per-read and per-weight hot loops, taken from a [`Stream`] |
+//! | [`cpu`] | run-time checks for the AVX-512/AVX2 paths of the vectorised loops |
 //! | [`config`] | RON loading ([`config::load`]) with errors naming file, line/column or field path, value and rule |
 //! | [`trace`] | [`TraceSink`] and its VCD, Perfetto, CSV and null implementations |
 //!
@@ -47,6 +48,7 @@
 
 pub mod config;
 pub mod counters;
+pub mod cpu;
 pub mod energy;
 pub mod keyed;
 pub mod rng;

@@ -558,12 +558,12 @@ impl ProgrammedLayer {
     ) {
         #[cfg(target_arch = "x86_64")]
         {
-            if simd::has_avx512() {
+            if nacsim_core::cpu::has_avx512() {
                 // SAFETY: the CPU has the features (checked at run time).
                 unsafe { simd::accumulate_avx512(self, inputs, row0, si, acc) };
                 return;
             }
-            if is_x86_feature_detected!("avx2") {
+            if nacsim_core::cpu::has_avx2() {
                 // SAFETY: as above.
                 unsafe { simd::accumulate_avx2(self, inputs, row0, si, acc) };
                 return;
@@ -726,12 +726,12 @@ impl ProgrammedLayer {
     fn add_output_noise_with(&self, d2: &Array2<f32>, row0: u64, acc: &mut Array2<i64>) {
         #[cfg(target_arch = "x86_64")]
         {
-            if simd::has_avx512() {
+            if nacsim_core::cpu::has_avx512() {
                 // SAFETY: the CPU has the features (checked at run time).
                 unsafe { simd::output_noise_avx512(self, d2, row0, acc) };
                 return;
             }
-            if is_x86_feature_detected!("avx2") {
+            if nacsim_core::cpu::has_avx2() {
                 // SAFETY: as above.
                 unsafe { simd::output_noise_avx2(self, d2, row0, acc) };
                 return;
@@ -938,14 +938,6 @@ mod simd {
     use ndarray::Array2;
 
     use super::{ProgrammedLayer, SliceInputs};
-
-    /// AVX-512 (F, BW, VL, DQ) is available.
-    pub(super) fn has_avx512() -> bool {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512dq")
-    }
 
     /// Wrappers of one body compiled with the given target features.
     macro_rules! with_features {

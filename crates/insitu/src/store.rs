@@ -992,20 +992,13 @@ enum Simd {
 
 impl Simd {
     fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx512dq")
-            {
-                return Simd::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") {
-                return Simd::Avx2;
-            }
+        if nacsim_core::cpu::has_avx512() {
+            Simd::Avx512
+        } else if nacsim_core::cpu::has_avx2() {
+            Simd::Avx2
+        } else {
+            Simd::Baseline
         }
-        Simd::Baseline
     }
 }
 
@@ -1776,8 +1769,7 @@ mod tests {
         for settings in SCHEMES {
             let base = run(store(settings, Simd::Baseline, false), 8, 0.05);
             let mut paths = vec![Simd::detect()];
-            #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") {
+            if nacsim_core::cpu::has_avx2() {
                 paths.push(Simd::Avx2);
             }
             for simd in paths {
