@@ -20,8 +20,25 @@ use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{FloatKernel, accuracy};
 use nacsim_scheduler::design::Design;
-use nacsim_scheduler::report::RunReport;
+use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
 use nacsim_scheduler::sim::Simulation;
+
+/// The measured part of a report (the bench times the costing around it).
+fn facts(network: &str, images: usize, accuracy: f64) -> RunFacts {
+    RunFacts {
+        network: network.into(),
+        data: "test".into(),
+        images,
+        accuracy,
+        float_accuracy: 0.0,
+        calibration: Calibration {
+            data: "test".into(),
+            split: "train".into(),
+            images: 512,
+        },
+        wall_seconds: 0.0,
+    }
+}
 
 fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -37,9 +54,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("systolic_int8_run", |b| {
         b.iter(|| {
             let acc = sim.accuracy(&test);
-            black_box(
-                RunReport::build(&sim, "mlp", "test", test.len(), acc, 0.0, 0.0).expect("report"),
-            )
+            black_box(RunReport::build(&sim, facts("mlp", test.len(), acc)).expect("report"))
         })
     });
     g.bench_function("float_ndarray_inference", |b| {
@@ -59,9 +74,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("circulant_bc16_pot3_run", |b| {
         b.iter(|| {
             let acc = bc_sim.accuracy(&test);
-            black_box(
-                RunReport::build(&bc_sim, "bc", "test", test.len(), acc, 0.0, 0.0).expect("report"),
-            )
+            black_box(RunReport::build(&bc_sim, facts("bc", test.len(), acc)).expect("report"))
         })
     });
     g.bench_function("float_ndarray_inference_bc16_pot3", |b| {

@@ -10,4 +10,5 @@ mod presets;
 mod scheduler;
 mod sine;
 mod sweep;
+mod trust;
 mod util;

@@ -1,5 +1,6 @@
-//! MNIST: the loader reads the real test set shipped beside the checkout, and a model trained on
-//! one half of it classifies the other half (only possible if images and labels decode right).
+//! MNIST: the loader reads the real MNIST sample shipped in the repository (2,000 test images),
+//! and a model trained on one half of it classifies the other half (only possible if images and
+//! labels decode right).
 
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
@@ -12,11 +13,11 @@ use crate::util::{mnist_dir, nacsim, text};
 
 #[test]
 fn mnist_test_set_loads_and_is_learnable() {
-    let all = Dataset::load_dir(&mnist_dir(), Split::Test).expect("MNIST test set loads");
-    assert_eq!(all.len(), 10_000);
+    let all = Dataset::load_dir(&mnist_dir(), Split::Test).expect("MNIST sample loads");
+    assert_eq!(all.len(), 2000);
     assert_eq!(all.labels_range(0, 5), vec![7, 2, 1, 0, 4]);
-    let first = all.subset(&(0..5000).collect::<Vec<_>>());
-    let second = all.subset(&(5000..10_000).collect::<Vec<_>>());
+    let first = all.subset(&(0..1000).collect::<Vec<_>>());
+    let second = all.subset(&(1000..2000).collect::<Vec<_>>());
     let spec: NetworkSpec = ron::from_str(
         "(schema_version: 1, name: \"t\", input: (c: 1, h: 28, w: 28), classes: 10, \
          layers: [Flatten, Dense(out: 64), Act(ReLU), Dense(out: 10)])",
@@ -25,7 +26,7 @@ fn mnist_test_set_loads_and_is_learnable() {
     let m = Model::init(spec, 3).unwrap();
     let s = TrainSettings {
         seed: 3,
-        epochs: 3,
+        epochs: 10,
         batch_size: 32,
         lr: 2e-3,
         optimizer: Optimizer::Adam {
@@ -54,8 +55,8 @@ fn mnist_test_set_loads_and_is_learnable() {
         1000,
     );
     assert!(
-        acc > 0.88,
-        "trained on MNIST test[0..5000], accuracy on test[5000..] = {acc}"
+        acc > 0.85,
+        "trained on MNIST test[0..1000], accuracy on test[1000..2000] = {acc}"
     );
 }
 
@@ -73,7 +74,7 @@ fn eval_reads_mnist_through_the_cli() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["images"], 10_000);
+    assert_eq!(v["images"], 2000);
     // A Fashion-MNIST model on digits: it runs; its accuracy is whatever it is, but a fraction.
     let acc = v["accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc));

@@ -17,25 +17,31 @@ fn default_run_reports_the_documented_keys_consistently() {
         "images",
         "clock_hz",
         "cycles",
-        "latency_s",
+        "time_s",
+        "batch_latency_s",
+        "image_latency_s",
+        "images_per_s",
         "ops",
         "gops",
         "energy_pj",
         "energy_breakdown_pj",
         "tops_per_watt",
+        "energy_table",
+        "calibration",
+        "warnings",
         "layers",
     ] {
         assert!(!v[k].is_null(), "missing key {k}");
     }
     let (ops, lat, gops) = (
         v["ops"].as_f64().unwrap(),
-        v["latency_s"].as_f64().unwrap(),
+        v["time_s"].as_f64().unwrap(),
         v["gops"].as_f64().unwrap(),
     );
     assert!(ops > 0.0 && lat > 0.0 && gops > 0.0);
     assert!(
         (gops - ops / lat / 1e9).abs() <= 1e-9 * gops,
-        "gops {gops} != ops/latency_s/1e9"
+        "gops {gops} != ops/time_s/1e9"
     );
     let e = v["energy_pj"].as_f64().unwrap();
     let split: f64 = v["energy_breakdown_pj"]
@@ -61,7 +67,7 @@ fn default_run_reports_the_documented_keys_consistently() {
             "name",
             "engine",
             "cycles",
-            "latency_s",
+            "time_s",
             "ops",
             "gops",
             "energy_pj",
@@ -88,8 +94,10 @@ fn default_run_table_shows_the_main_figures() {
         "accuracy",
         "cycles",
         "latency",
-        "GOPS",
-        "TOPS/W",
+        "OPS",
+        "OPS/W",
+        "energy table",
+        "calibration",
         "energy split",
         "dram",
         "sram",

@@ -42,15 +42,10 @@ pub fn fashion_mnist_dir() -> &'static Path {
     d
 }
 
-/// The MNIST test set shipped beside the checkout (`../shared/data/mnist`).
+/// The MNIST sample shipped in the repository (the first 2,000 test images; cut by
+/// `scripts/cut_samples.py`, licence note beside it).
 pub fn mnist_dir() -> PathBuf {
-    let d = root().join("../shared/data/mnist");
-    assert!(
-        d.join("t10k-images-idx3-ubyte.gz").exists(),
-        "MNIST test set not found at {}: it is shipped in shared/data/mnist beside the checkout",
-        d.display()
-    );
-    d
+    root().join("crates/nn/data/mnist-sample")
 }
 
 /// Runs `images` bundled images through every engine layer of `network` on `design` with the

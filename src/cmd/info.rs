@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::{Model, load_spec};
-use nacsim_scheduler::report::InfoReport;
+use nacsim_scheduler::report::{InfoReport, eng};
 use nacsim_scheduler::sim::Simulation;
 
 use crate::CliResult;
@@ -58,8 +58,8 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
         return Ok(());
     }
     println!("nacsim info — design {} · network {}", r.design, r.network);
-    println!("  clock        {:.0} MHz", r.clock_hz / 1e6);
-    println!("  peak         {:.1} GOPS", r.peak_gops);
+    println!("  clock        {}", eng(r.clock_hz, "Hz"));
+    println!("  peak         {}", eng(r.peak_gops * 1e9, "OPS"));
     println!("  batch        {} images per pass", r.batch);
     println!("  cycles/pass  {}", r.cycles);
     println!(
@@ -73,11 +73,12 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
         r.weight_storage_bits, r.fp32_weight_bits, r.compression_ratio
     );
     println!(
-        "  energy/pass  {:.1} pJ · {:.3} TOPS/W · utilization {:.1} %",
-        r.energy_pj,
-        r.tops_per_watt,
+        "  energy/pass  {} · {}/W · utilization {:.1} %",
+        eng(r.energy_pj * 1e-12, "J"),
+        eng(r.tops_per_watt * 1e12, "OPS"),
         100.0 * r.utilization
     );
+    println!("  energy table {}", r.energy_table.describe());
     println!(
         "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
         "layer", "kind", "engine", "cycles", "ops", "weight B", "compress", "act DRAM B"
@@ -98,6 +99,9 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
             },
             l.activation_dram_bytes
         );
+    }
+    for w in &r.warnings {
+        println!("  warning: {w}");
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::Args;
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::train::{FloatKernel, accuracy};
-use nacsim_scheduler::report::RunReport;
+use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
 use nacsim_scheduler::sim::Simulation;
 
 use super::data::Source;
@@ -42,18 +42,44 @@ pub struct RunArgs {
     pub trial: u32,
 }
 
-/// Calibration images: the training split of `--data` when it has one (so no test image is
-/// used to set the scales), else the evaluation images themselves (said in the report).
-pub fn calibration_set(src: &Source, eval: &Dataset) -> (Dataset, String) {
-    if let Source::Dir(d) = src
-        && let Ok(t) = Dataset::load_dir(d, Split::Train)
-    {
-        return (t, format!("{} (train split)", d.display()));
+/// Calibration images: the training split of `--data` (the bundled training sample without
+/// `--data`), so no evaluation image sets a scale; the evaluation images themselves only when
+/// the folder has no training split, and then the report says so and warns. A training split
+/// that is there but damaged is an error, not a silent fallback. `images` of the returned
+/// description is filled by the caller ([`Calibration::with_images`]).
+pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Calibration)> {
+    match src {
+        Source::Bundled => Ok((
+            Dataset::bundled_calibration(),
+            Calibration {
+                data: "bundled Fashion-MNIST sample".into(),
+                split: "train".into(),
+                images: 0,
+            },
+        )),
+        Source::Dir(d) => match Dataset::load_dir(d, Split::Train) {
+            Ok(t) => Ok((
+                t,
+                Calibration {
+                    data: d.display().to_string(),
+                    split: "train".into(),
+                    images: 0,
+                },
+            )),
+            Err(nacsim_nn::data::DataError::Missing { .. }) => Ok((
+                eval.clone(),
+                Calibration {
+                    data: d.display().to_string(),
+                    split: "test".into(),
+                    images: 0,
+                },
+            )),
+            Err(e) => Err(format!(
+                "{e} (the training split calibrates the int8 scales; repair or remove it)"
+            )
+            .into()),
+        },
     }
-    (
-        eval.clone(),
-        "the evaluation images (no training split available)".into(),
-    )
 }
 
 /// Run `nacsim run`.
@@ -63,24 +89,27 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
     let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
     let data = src.load_for(Split::Test, a.limit, &model, &label)?;
-    let (calib, calib_label) = calibration_set(&src, &data);
+    let (calib, calibration) = calibration_set(&src, &data)?;
     let sim = Simulation::with_trial(design, &model, &calib, a.seed, a.trial)?;
+    let calibration = calibration.with_images(&sim, calib.len());
     let acc = sim.accuracy(&data);
     let float_acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
     let report = RunReport::build(
         &sim,
-        &label,
-        &src.describe(),
-        data.len(),
-        acc,
-        float_acc,
-        t0.elapsed().as_secs_f64(),
+        RunFacts {
+            network: label,
+            data: src.describe(),
+            images: data.len(),
+            accuracy: acc,
+            float_accuracy: float_acc,
+            calibration,
+            wall_seconds: t0.elapsed().as_secs_f64(),
+        },
     )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
-        println!("  calibration {calib_label}");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use nacsim_nn::data::Split;
 use nacsim_nn::model::Model;
 use nacsim_nn::train::TrainConfig;
 use nacsim_scheduler::design::Design;
-use nacsim_scheduler::report::RunReport;
+use nacsim_scheduler::report::{RunFacts, RunReport};
 use nacsim_scheduler::sim::Simulation;
 use nacsim_scheduler::sweep::{
     PointResult, SweepConfig, SweepValue, merge, point_path, set_json_field, shard_points, to_csv,
@@ -161,7 +161,7 @@ fn inference_job<'a>(
         Source::Dir(base_dir.join(&cfg.data))
     };
     let data = src.load(Split::Test, (cfg.limit > 0).then_some(cfg.limit))?;
-    let (calib, _) = calibration_set(&src, &data);
+    let (calib, calibration) = calibration_set(&src, &data)?;
     // Check every value before running anything.
     for v in &cfg.parameter.values {
         with_field(&design.config, &cfg.parameter.path, v, &a.config)?;
@@ -182,12 +182,15 @@ fn inference_job<'a>(
             .map(|((sim, &trial), acc)| {
                 let r = RunReport::build(
                     sim,
-                    &cfg.network,
-                    &src.describe(),
-                    data.len(),
-                    acc,
-                    0.0,
-                    0.0,
+                    RunFacts {
+                        network: cfg.network.clone(),
+                        data: src.describe(),
+                        images: data.len(),
+                        accuracy: acc,
+                        float_accuracy: 0.0,
+                        calibration: calibration.clone().with_images(sim, calib.len()),
+                        wall_seconds: 0.0,
+                    },
                 )?;
                 Ok(PointResult {
                     value_index: vi,
@@ -196,7 +199,7 @@ fn inference_job<'a>(
                     accuracy: acc,
                     energy_pj: r.energy_pj,
                     cycles: r.cycles,
-                    latency_s: r.latency_s,
+                    latency_s: r.time_s,
                     gops: r.gops,
                     tops_per_watt: r.tops_per_watt,
                     float_accuracy: None,

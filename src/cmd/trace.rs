@@ -58,7 +58,7 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
         )
         .into());
     }
-    let (calib, _) = calibration_set(&src, &data);
+    let (calib, _) = calibration_set(&src, &data)?;
     let sim = Simulation::new(design, &model, &calib)?;
     let layer = match &a.layer {
         None => sim

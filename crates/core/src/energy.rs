@@ -48,6 +48,11 @@ pub struct EnergyTable {
     /// Process node in nanometres, if the table is for one (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub technology_nm: Option<u32>,
+    /// True when the table is *calibrated*: fitted so that a design reproduces a paper's
+    /// headline figure (e.g. 5.3 TOPS/W) rather than built up from per-action costs. Reports
+    /// say so next to every energy they print (default: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub calibrated: bool,
     /// Energy per action in picojoules, keyed by counter name (`shift_adds`, `sram_reads`).
     pub energy_pj: BTreeMap<String, f64>,
 }
@@ -167,6 +172,7 @@ impl EnergyTable {
             name: new_name.to_owned(),
             source: format!("{rule}: x{factor} of `{}` ({})", self.name, self.source),
             technology_nm: None,
+            calibrated: self.calibrated,
             energy_pj: self
                 .energy_pj
                 .iter()

@@ -8,9 +8,11 @@
 //!
 //! [`Dataset::load_dir`] looks in a folder for `{split}-images-idx3-ubyte[.gz]` and
 //! `{split}-labels-idx1-ubyte[.gz]`, where `split` is `train` or `t10k` ([`Split`]).
-//! [`Dataset::bundled_sample`] decodes the first 2,000 Fashion-MNIST test images, which are
-//! embedded in the library (see `crates/nn/data/fmnist-sample/README.md` for provenance and the
-//! MIT licence of Fashion-MNIST), so examples run on a fresh clone with no dataset installed.
+//! [`Dataset::bundled_sample`] decodes the first 2,000 Fashion-MNIST test images and
+//! [`Dataset::bundled_calibration`] the first 1,000 training images, which are embedded in the
+//! library (see `crates/nn/data/fmnist-sample/README.md` for provenance and the MIT licence of
+//! Fashion-MNIST), so examples run on a fresh clone with no dataset installed and calibrate
+//! their int8 scales on training images, never on the images they are evaluated on.
 //!
 //! Every failure is a [`DataError`] whose message names the file, the problem and the fix.
 
@@ -49,6 +51,9 @@ pub const DEFAULT_CLASSES: usize = 10;
 /// Number of images in [`Dataset::bundled_sample`].
 pub const BUNDLED_SAMPLE_LEN: usize = 2000;
 
+/// Number of images in [`Dataset::bundled_calibration`].
+pub const BUNDLED_CALIBRATION_LEN: usize = 1000;
+
 /// IDX magic number of a `u8` rank-3 tensor (images).
 pub const IMAGES_MAGIC: u32 = 2051;
 /// IDX magic number of a `u8` rank-1 tensor (labels).
@@ -57,6 +62,10 @@ pub const LABELS_MAGIC: u32 = 2049;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const BUNDLED_IMAGES: &[u8] = include_bytes!("../data/fmnist-sample/t10k-images-idx3-ubyte.gz");
 const BUNDLED_LABELS: &[u8] = include_bytes!("../data/fmnist-sample/t10k-labels-idx1-ubyte.gz");
+const BUNDLED_TRAIN_IMAGES: &[u8] =
+    include_bytes!("../data/fmnist-sample/train-images-idx3-ubyte.gz");
+const BUNDLED_TRAIN_LABELS: &[u8] =
+    include_bytes!("../data/fmnist-sample/train-labels-idx1-ubyte.gz");
 const BUNDLED_DIR: &str = "<bundled>/fmnist-sample";
 
 /// Errors from loading an IDX dataset. Each message names the file, the problem and the fix.
@@ -387,11 +396,23 @@ impl Dataset {
     /// embedded gzip data on each call (milliseconds); keep the result rather than calling it in
     /// a loop.
     pub fn bundled_sample() -> Dataset {
-        let images = PathBuf::from(BUNDLED_DIR).join("t10k-images-idx3-ubyte.gz");
-        let labels = PathBuf::from(BUNDLED_DIR).join("t10k-labels-idx1-ubyte.gz");
-        let loaded = read_idx(BUNDLED_IMAGES, &images, Kind::Images).and_then(|img| {
-            let lab = read_idx(BUNDLED_LABELS, &labels, Kind::Labels)?;
-            let name = "fmnist-sample/t10k".to_owned();
+        Self::bundled(Split::Test, BUNDLED_IMAGES, BUNDLED_LABELS)
+    }
+
+    /// The first [`BUNDLED_CALIBRATION_LEN`] images of the Fashion-MNIST *training* set,
+    /// embedded in the library: the calibration set of runs on [`Dataset::bundled_sample`], so
+    /// that no evaluation image sets a quantization scale. Named `"fmnist-sample/train"`.
+    pub fn bundled_calibration() -> Dataset {
+        Self::bundled(Split::Train, BUNDLED_TRAIN_IMAGES, BUNDLED_TRAIN_LABELS)
+    }
+
+    fn bundled(split: Split, images_gz: &[u8], labels_gz: &[u8]) -> Dataset {
+        let dir = PathBuf::from(BUNDLED_DIR);
+        let images = dir.join(&split.image_names()[1]);
+        let labels = dir.join(&split.label_names()[1]);
+        let loaded = read_idx(images_gz, &images, Kind::Images).and_then(|img| {
+            let lab = read_idx(labels_gz, &labels, Kind::Labels)?;
+            let name = format!("fmnist-sample/{}", split.prefix());
             assemble(name, img, lab, &images, &labels, DEFAULT_CLASSES)
         });
         match loaded {
@@ -1106,37 +1127,51 @@ mod tests {
     }
 
     /// A data directory from env var `var`, else `default`. A missing directory fails the test
-    /// (CI installs Fashion-MNIST and ships MNIST beside the checkout); it is never skipped.
+    /// (CI installs Fashion-MNIST; the MNIST sample ships in the repository); it is never skipped.
     fn data_dir(var: &str, default: PathBuf) -> Option<PathBuf> {
         let dir = std::env::var_os(var).map_or(default, PathBuf::from);
         assert!(
             dir.is_dir(),
-            "{} not found: install `dataset-fashion-mnist` / provide ../shared/data/mnist, or set {var}",
+            "{} not found: install `dataset-fashion-mnist`, or set {var}",
             dir.display()
         );
         Some(dir)
     }
 
     #[test]
-    fn mnist_test_set_reads() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let Some(dir) = data_dir("NACSIM_MNIST_DIR", root.join("../shared/data/mnist")) else {
-            return;
-        };
+    fn mnist_sample_reads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-sample");
         let ds = Dataset::load_dir(&dir, Split::Test).unwrap();
-        assert_eq!(ds.len(), 10_000);
+        assert_eq!(ds.len(), 2000);
         assert_eq!(ds.shape, Shape::new(1, 28, 28));
+        // MNIST's first test labels, and every digit occurs.
         assert_eq!(ds.labels_range(0, 5), [7, 2, 1, 0, 4]);
+        assert!((0..10).all(|c| ds.labels.contains(&c)));
+        // Digits are mostly background: a mean pixel near MNIST's 33.8 (Fashion-MNIST's is 73).
         let mean = ds.pixels.iter().map(|&p| f64::from(p)).sum::<f64>() / ds.pixels.len() as f64;
-        assert!((mean - 33.791).abs() < 1e-3, "mean pixel {mean}");
-        // The train images are not shipped there: the error names only them.
-        if !dir.join("train-images-idx3-ubyte.gz").exists() {
-            let e = Dataset::load_dir(&dir, Split::Train).unwrap_err();
-            let DataError::Missing { looked_for, .. } = &e else {
-                panic!("{e:?}")
-            };
-            assert_eq!(looked_for, &Split::Train.image_names());
-        }
+        assert!((30.0..38.0).contains(&mean), "mean pixel {mean}");
+        // The sample holds no training split: the error names the missing files.
+        let e = Dataset::load_dir(&dir, Split::Train).unwrap_err();
+        let DataError::Missing { looked_for, .. } = &e else {
+            panic!("{e:?}")
+        };
+        let mut both = Split::Train.image_names().to_vec();
+        both.extend(Split::Train.label_names());
+        assert_eq!(looked_for, &both);
+    }
+
+    #[test]
+    fn bundled_calibration_is_fashion_mnist_training_head() {
+        let ds = Dataset::bundled_calibration();
+        assert_eq!(ds.len(), BUNDLED_CALIBRATION_LEN);
+        assert_eq!(ds.shape, Shape::new(1, 28, 28));
+        assert_eq!(ds.name, "fmnist-sample/train");
+        // Fashion-MNIST's first training labels are 9, 0, 0, 3, 0.
+        assert_eq!(ds.labels_range(0, 5), [9, 0, 0, 3, 0]);
+        assert!((0..10).all(|c| ds.labels.contains(&c)));
+        // Not the test sample: no calibration image is an evaluation image.
+        let test = Dataset::bundled_sample();
+        assert_ne!(ds.pixels[..784], test.pixels[..784]);
     }
 
     #[test]
@@ -1160,6 +1195,9 @@ mod tests {
         );
         assert_eq!(train.len(), 60_000);
         assert_eq!(train.name, "fashion-mnist/train");
+        let calib = Dataset::bundled_calibration();
+        assert!(train.pixels[..calib.pixels.len()] == calib.pixels[..]);
+        assert_eq!(train.labels[..BUNDLED_CALIBRATION_LEN], calib.labels[..]);
     }
 
     proptest::proptest! {

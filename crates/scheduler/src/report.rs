@@ -18,11 +18,11 @@ pub struct LayerReport {
     pub kind: String,
     /// Cycles (compute + DRAM stalls).
     pub cycles: u64,
-    /// `cycles / clock_hz`, seconds.
-    pub latency_s: f64,
+    /// Simulated time of the layer over all images: `cycles / clock_hz`, seconds.
+    pub time_s: f64,
     /// Operations (2 per MAC).
     pub ops: u64,
-    /// `ops / latency_s / 1e9`.
+    /// `ops / time_s / 1e9`.
     pub gops: f64,
     /// Energy in pJ.
     pub energy_pj: f64,
@@ -46,6 +46,89 @@ pub struct LayerReport {
     pub counters: BTreeMap<String, u64>,
 }
 
+/// Which images set the int8 scales of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Calibration {
+    /// Where they come from (a folder, or the bundled sample).
+    pub data: String,
+    /// `train` (the training split: no evaluation image sets a scale) or `test` (the evaluation
+    /// images themselves, when the data have no training split; the report warns).
+    pub split: String,
+    /// Images calibrated on: the first `quant.calibration_images` of the set, or all of it.
+    pub images: usize,
+}
+
+impl Calibration {
+    /// The same with `images` set to what `sim`'s quantization used of a set of `available`.
+    pub fn with_images(mut self, sim: &Simulation, available: usize) -> Self {
+        self.images = sim.qnet.config.calibration_images.min(available);
+        self
+    }
+}
+
+/// Where a report's energies come from: the design's energy table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EnergySource {
+    /// The table's name.
+    pub name: String,
+    /// Its source (paper, table, scaling rule).
+    pub source: String,
+    /// Its technology node in nm, if it is for one.
+    pub technology_nm: Option<u32>,
+    /// True when the table is fitted to a paper's headline figure (a calibration, not a
+    /// prediction): every action is folded into few entries and the headline is reproduced by
+    /// construction at full utilization.
+    pub calibrated: bool,
+}
+
+impl EnergySource {
+    /// One line for text reports: name, node, the calibration flag in capitals, source.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}{}{}: {}",
+            self.name,
+            self.technology_nm
+                .map_or(String::new(), |nm| format!(", {nm} nm")),
+            if self.calibrated {
+                ", CALIBRATED to a paper's headline (not a prediction)"
+            } else {
+                ""
+            },
+            self.source
+        )
+    }
+
+    /// The energy table of `sim`'s design.
+    pub fn of(sim: &Simulation) -> Self {
+        let t = &sim.design.energy;
+        Self {
+            name: t.name.clone(),
+            source: t.source.clone(),
+            technology_nm: t.technology_nm,
+            calibrated: t.calibrated,
+        }
+    }
+}
+
+/// What a run measured or was told, besides the costs [`RunReport::build`] computes.
+#[derive(Clone, Debug)]
+pub struct RunFacts {
+    /// Network label (file or embedded name).
+    pub network: String,
+    /// Data description.
+    pub data: String,
+    /// Images evaluated.
+    pub images: usize,
+    /// Top-1 accuracy of the hardware run (fraction).
+    pub accuracy: f64,
+    /// Top-1 accuracy of the float model on the same images (fraction).
+    pub float_accuracy: f64,
+    /// The calibration images.
+    pub calibration: Calibration,
+    /// Simulator wall time in seconds.
+    pub wall_seconds: f64,
+}
+
 /// A run report.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
@@ -55,6 +138,13 @@ pub struct RunReport {
     pub network: String,
     /// Data description.
     pub data: String,
+    /// The images that set the int8 scales.
+    pub calibration: Calibration,
+    /// The energy table the energies come from.
+    pub energy_table: EnergySource,
+    /// Warnings about the run (a network trained for another engine geometry, calibration on
+    /// the evaluation images, ...); empty when there are none.
+    pub warnings: Vec<String>,
     /// Top-1 accuracy of the hardware run (fraction).
     pub accuracy: f64,
     /// Top-1 accuracy of the float model on the same images (fraction).
@@ -67,11 +157,18 @@ pub struct RunReport {
     pub batch: usize,
     /// Total cycles for all images.
     pub cycles: u64,
-    /// `cycles / clock_hz`, seconds.
-    pub latency_s: f64,
+    /// Simulated time for all images: `cycles / clock_hz`, seconds.
+    pub time_s: f64,
+    /// One batch alone, from its first input to its last output: the cycles of one pass of
+    /// `min(batch, images)` images, in seconds.
+    pub batch_latency_s: f64,
+    /// One image alone (a pass of batch 1), in seconds.
+    pub image_latency_s: f64,
+    /// Throughput over the run: `images / time_s`.
+    pub images_per_s: f64,
     /// Operations (2 per MAC).
     pub ops: u64,
-    /// `ops / latency_s / 1e9`.
+    /// `ops / time_s / 1e9`.
     pub gops: f64,
     /// Peak GOPS of the design's engines.
     pub peak_gops: f64,
@@ -119,7 +216,7 @@ pub fn layer_reports(
     for (li, (p, c)) in sim.plan.iter().zip(&costs).enumerate() {
         let e = sim.energy(c, p.engine)?;
         let ops = 2 * c.macs;
-        let latency_s = c.cycles as f64 / hz;
+        let time_s = c.cycles as f64 / hz;
         let slots = match (p.engine, &p.compiled) {
             (Some(i), Some(comp)) => sim.engines[i].peak_ops_per_cycle_for(comp) / 2,
             _ => 0,
@@ -129,9 +226,9 @@ pub fn layer_reports(
             engine: sim.unit_name(li),
             kind: p.kind.to_string(),
             cycles: c.cycles,
-            latency_s,
+            time_s,
             ops,
-            gops: ratio(ops as f64, latency_s) / 1e9,
+            gops: ratio(ops as f64, time_s) / 1e9,
             energy_pj: e.total_pj,
             energy_breakdown_pj: e.by_component_pj.clone(),
             tops_per_watt: ratio(ops as f64, e.total_pj),
@@ -156,38 +253,52 @@ pub fn layer_reports(
 }
 
 impl RunReport {
-    /// Assemble a run report from measured accuracies and the analytic costs for `images`.
+    /// Assemble a run report from what the run measured (`facts`) and the analytic costs of
+    /// `facts.images` images.
     ///
     /// # Errors
     /// An action missing from the energy table.
-    #[allow(clippy::too_many_arguments)]
-    pub fn build(
-        sim: &Simulation,
-        network: &str,
-        data: &str,
-        images: usize,
-        accuracy: f64,
-        float_accuracy: f64,
-        wall_seconds: f64,
-    ) -> Result<Self, SimError> {
+    pub fn build(sim: &Simulation, facts: RunFacts) -> Result<Self, SimError> {
         let hz = sim.design.clock_hz();
+        let images = facts.images;
         let (layers, t, e) = layer_reports(sim, images)?;
         let ops = 2 * t.macs;
-        let latency_s = t.cycles as f64 / hz;
+        let time_s = t.cycles as f64 / hz;
         let slots: u64 = sim.peak_ops_per_cycle() / 2;
+        let batch = sim.design.config.batch.max(1);
+        let pass_s = |n: usize| -> f64 {
+            sim.pass_cost(n).iter().map(|c| c.cycles).sum::<u64>() as f64 / hz
+        };
+        let mut warnings = sim.warnings.clone();
+        if facts.calibration.split != "train" {
+            warnings.push(format!(
+                "the int8 scales were calibrated on the evaluation images ({}: no training split); pass --data with a folder that holds train-* files for an unbiased accuracy",
+                facts.calibration.data
+            ));
+        }
         Ok(Self {
             design: sim.design.config.name.clone(),
-            network: network.to_string(),
-            data: data.to_string(),
-            accuracy,
-            float_accuracy,
+            network: facts.network,
+            data: facts.data,
+            calibration: facts.calibration,
+            energy_table: EnergySource::of(sim),
+            warnings,
+            accuracy: facts.accuracy,
+            float_accuracy: facts.float_accuracy,
             images,
             clock_hz: hz,
             batch: sim.design.config.batch,
             cycles: t.cycles,
-            latency_s,
+            time_s,
+            batch_latency_s: if images > 0 {
+                pass_s(batch.min(images))
+            } else {
+                0.0
+            },
+            image_latency_s: pass_s(1),
+            images_per_s: ratio(images as f64, time_s),
             ops,
-            gops: ratio(ops as f64, latency_s) / 1e9,
+            gops: ratio(ops as f64, time_s) / 1e9,
             peak_gops: sim.peak_gops(),
             energy_pj: e.total_pj,
             energy_breakdown_pj: e.by_component_pj,
@@ -198,12 +309,13 @@ impl RunReport {
             dram_write_bytes: t.dram_write_bytes,
             sram_read_bytes: t.sram_weight_read_bytes + t.sram_act_read_bytes,
             sram_write_bytes: t.sram_weight_write_bytes + t.sram_act_write_bytes,
-            wall_seconds,
+            wall_seconds: facts.wall_seconds,
             layers,
         })
     }
 
-    /// The human table.
+    /// The human table. Every real number is printed in one format: engineering notation with
+    /// an SI prefix and 4 significant digits ([`eng`]).
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
@@ -214,80 +326,163 @@ impl RunReport {
         );
         let _ = writeln!(
             s,
-            "  data        {} ({} images, batch {})",
+            "  data         {} ({} images, batch {})",
             self.data, self.images, self.batch
         );
         let _ = writeln!(
             s,
-            "  accuracy    {:.2} % (float model {:.2} %)",
+            "  calibration  {} images of the {} split of {}",
+            self.calibration.images, self.calibration.split, self.calibration.data
+        );
+        let _ = writeln!(
+            s,
+            "  accuracy     {:.2} % (float model {:.2} %)",
             100.0 * self.accuracy,
             100.0 * self.float_accuracy
         );
-        let _ = writeln!(s, "  clock       {:.0} MHz", self.clock_hz / 1e6);
-        let _ = writeln!(s, "  cycles      {}", self.cycles);
+        let _ = writeln!(s, "  clock        {}", eng(self.clock_hz, "Hz"));
+        let _ = writeln!(s, "  cycles       {}", self.cycles);
         let _ = writeln!(
             s,
-            "  latency     {:.3e} s ({:.3e} s per image)",
-            self.latency_s,
-            self.latency_s / self.images.max(1) as f64
+            "  time         {} for all images · {}",
+            eng(self.time_s, "s"),
+            eng(self.images_per_s, "images/s")
         );
-        let _ = writeln!(s, "  ops         {}", self.ops);
         let _ = writeln!(
             s,
-            "  GOPS        {:.2} (peak {:.1}, utilization {:.1} %)",
-            self.gops,
-            self.peak_gops,
+            "  latency      {} per image alone · {} per batch of {}",
+            eng(self.image_latency_s, "s"),
+            eng(self.batch_latency_s, "s"),
+            self.batch.min(self.images)
+        );
+        let _ = writeln!(s, "  ops          {}", self.ops);
+        let _ = writeln!(
+            s,
+            "  throughput   {} (peak {}, utilization {:.1} %)",
+            eng(self.gops * 1e9, "OPS"),
+            eng(self.peak_gops * 1e9, "OPS"),
             100.0 * self.utilization
         );
         let _ = writeln!(
             s,
-            "  energy      {:.4e} pJ ({:.3} µJ per image)",
-            self.energy_pj,
-            self.energy_pj / 1e6 / self.images.max(1) as f64
-        );
-        let _ = writeln!(s, "  TOPS/W      {:.3}", self.tops_per_watt);
-        let _ = writeln!(
-            s,
-            "  DRAM        {} B read, {} B written",
-            self.dram_read_bytes, self.dram_write_bytes
+            "  energy       {} ({} per image)",
+            eng(self.energy_pj * 1e-12, "J"),
+            eng(self.energy_pj * 1e-12 / self.images.max(1) as f64, "J")
         );
         let _ = writeln!(
             s,
-            "  SRAM        {} B read, {} B written",
-            self.sram_read_bytes, self.sram_write_bytes
+            "  efficiency   {}/W",
+            eng(self.tops_per_watt * 1e12, "OPS")
+        );
+        let t = &self.energy_table;
+        let _ = writeln!(s, "  energy table {}", t.describe());
+        let _ = writeln!(
+            s,
+            "  DRAM         {} read, {} written",
+            eng(self.dram_read_bytes as f64, "B"),
+            eng(self.dram_write_bytes as f64, "B")
+        );
+        let _ = writeln!(
+            s,
+            "  SRAM         {} read, {} written",
+            eng(self.sram_read_bytes as f64, "B"),
+            eng(self.sram_write_bytes as f64, "B")
         );
         let _ = writeln!(s, "  energy split");
         for (k, v) in &self.energy_breakdown_pj {
+            let note = if t.calibrated && *v == 0.0 && self.energy_pj > 0.0 {
+                "  (folded into the calibrated table)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                "    {:<13} {:>12.4e} pJ  {:>5.1} %",
+                "    {:<13} {:>12}  {:>5.1} %{note}",
                 k,
-                v,
+                eng(v * 1e-12, "J"),
                 100.0 * ratio(*v, self.energy_pj)
             );
         }
         let _ = writeln!(
             s,
-            "  {:<8} {:<8} {:<8} {:>12} {:>8} {:>9} {:>12} {:>8} {:>6}",
-            "layer", "kind", "engine", "cycles", "stall %", "GOPS", "energy pJ", "TOPS/W", "util %"
+            "  {:<8} {:<8} {:<8} {:>12} {:>8} {:>12} {:>12} {:>12} {:>6}",
+            "layer",
+            "kind",
+            "engine",
+            "cycles",
+            "stall %",
+            "throughput",
+            "energy",
+            "per watt",
+            "util %"
         );
         for l in &self.layers {
             let _ = writeln!(
                 s,
-                "  {:<8} {:<8} {:<8} {:>12} {:>8.1} {:>9.2} {:>12.4e} {:>8.3} {:>6.1}",
+                "  {:<8} {:<8} {:<8} {:>12} {:>8.1} {:>12} {:>12} {:>12} {:>6.1}",
                 l.name,
                 l.kind,
                 l.engine,
                 l.cycles,
                 100.0 * ratio(l.stall_cycles as f64, l.cycles as f64),
-                l.gops,
-                l.energy_pj,
-                l.tops_per_watt,
+                eng(l.gops * 1e9, "OPS"),
+                eng(l.energy_pj * 1e-12, "J"),
+                eng(l.tops_per_watt * 1e12, "OPS"),
                 100.0 * l.utilization
             );
         }
-        let _ = writeln!(s, "  (simulated in {:.2} s)", self.wall_seconds);
+        for w in &self.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+        let _ = writeln!(s, "  (simulated in {})", eng(self.wall_seconds, "s"));
         s
+    }
+}
+
+/// `x` in engineering notation: 4 significant digits, an SI prefix (p … T) and `unit`, e.g.
+/// `eng(2.5e-6, "s") == "2.500 µs"`. Zero prints as `0 unit`; non-finite values as they are.
+pub fn eng(x: f64, unit: &str) -> String {
+    if x == 0.0 {
+        return format!("0 {unit}");
+    }
+    if !x.is_finite() {
+        return format!("{x} {unit}");
+    }
+    const PREFIXES: [(i32, &str); 9] = [
+        (-12, "p"),
+        (-9, "n"),
+        (-6, "µ"),
+        (-3, "m"),
+        (0, ""),
+        (3, "k"),
+        (6, "M"),
+        (9, "G"),
+        (12, "T"),
+    ];
+    let exp3 = ((x.abs().log10() / 3.0).floor() as i32 * 3).clamp(-12, 12);
+    // Rounding to 4 digits may carry into the next prefix (999.96 → 1000): step up then.
+    let mut exp3 = exp3;
+    let mut m = x / 10f64.powi(exp3);
+    if format!("{:.*}", digits_after(m), m.abs()).starts_with("1000") && exp3 < 12 {
+        exp3 += 3;
+        m = x / 10f64.powi(exp3);
+    }
+    let prefix = PREFIXES
+        .iter()
+        .find(|(e, _)| *e == exp3)
+        .map_or("", |(_, p)| p);
+    format!("{:.*} {prefix}{unit}", digits_after(m), m)
+}
+
+/// Decimals that give 4 significant digits for a mantissa in [1, 1000).
+fn digits_after(m: f64) -> usize {
+    let a = m.abs();
+    if a >= 100.0 {
+        1
+    } else if a >= 10.0 {
+        2
+    } else {
+        3
     }
 }
 
@@ -356,6 +551,10 @@ pub struct InfoReport {
     pub tops_per_watt: f64,
     /// Utilization of the engines' peak over the pass: `ops / (peak ops per cycle · cycles)`.
     pub utilization: f64,
+    /// The energy table the energies come from.
+    pub energy_table: EnergySource,
+    /// Warnings about the mapping (see [`RunReport::warnings`]).
+    pub warnings: Vec<String>,
     /// Per-layer figures.
     pub layers: Vec<InfoLayer>,
 }
@@ -442,6 +641,8 @@ impl InfoReport {
             } else {
                 0.0
             },
+            energy_table: EnergySource::of(sim),
+            warnings: sim.warnings.clone(),
             layers,
         })
     }

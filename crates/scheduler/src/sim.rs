@@ -166,6 +166,9 @@ pub struct Simulation {
     /// between layers (the sine datapath's angle codes); when present, [`Simulation::accuracy`]
     /// uses it instead of the int8 path.
     pub native: Option<Box<nacsim_sine::SineNetwork>>,
+    /// What the mapping noticed and the user should know (a network trained for another engine
+    /// geometry, ...); reports print them.
+    pub warnings: Vec<String>,
 }
 
 fn kind_of(l: &QLayer) -> &'static str {
@@ -418,6 +421,7 @@ impl Simulation {
         // of the same kind (fused ReLUs and the like have no quantized layer).
         let mut fi = 0usize;
         let mut plan = Vec::with_capacity(qnet.layers.len());
+        let mut warnings = Vec::new();
         let wbits = design.config.quant.weight_bits;
         for qi in 0..qnet.layers.len() {
             let q = &qnet.layers[qi];
@@ -495,6 +499,11 @@ impl Simulation {
             if let Some(r) = rescaled {
                 qnet.layers[qi] = QLayer::Gemm(r);
             }
+            if let (Some(c), Some(e)) = (&compiled, engine)
+                && let Some(w) = engines[e].mapping_warning(c)
+            {
+                warnings.push(w);
+            }
             plan.push(LayerPlan {
                 name: fl.name.clone(),
                 kind,
@@ -569,6 +578,7 @@ impl Simulation {
             engines,
             plan,
             native,
+            warnings,
         })
     }
 
@@ -626,8 +636,16 @@ impl Simulation {
             })
             .collect();
         let io = cfg.resident.io;
+        // The network's input enters at the first layer that moves data (a leading Flatten only
+        // renames it), its output leaves at the last: those come from and go to DRAM unless
+        // `resident.io` keeps them on chip.
+        let first = self
+            .plan
+            .iter()
+            .position(|p| p.kind != "flatten")
+            .unwrap_or(0);
         let spilled_in = |i: usize| {
-            if i == 0 {
+            if i <= first {
                 !io
             } else {
                 !(fits[i] && fits[i - 1])
@@ -640,6 +658,8 @@ impl Simulation {
                 !(fits[i] && fits[i + 1])
             }
         };
+        // Cycles the engine itself needs per layer (its stall cycles are priced as idle below).
+        let mut engine_cycles: Vec<Option<u64>> = vec![None; self.plan.len()];
         let mut costs = Vec::with_capacity(self.plan.len());
         let act_bw = cfg.sram.activations.bytes_per_cycle();
         let w_bw = cfg.sram.weights.bytes_per_cycle();
@@ -650,6 +670,7 @@ impl Simulation {
             match (&self.qnet.layers[i], p.engine, &p.compiled) {
                 (QLayer::Gemm(q), Some(e), Some(comp)) => {
                     let ec = self.engines[e].cost(comp, gemm_rows(q, batch));
+                    engine_cycles[i] = Some(ec.cycles);
                     c.macs = ec.macs;
                     c.sram_weight_read_bytes = ec.weight_sram_read_bytes;
                     c.sram_act_read_bytes = ec.act_sram_read_bytes;
@@ -691,13 +712,25 @@ impl Simulation {
             costs.push(c);
         }
         let demands: Vec<LayerDemand> = costs.iter().map(LayerCost::demand).collect();
-        for (c, t) in costs
+        for (i, (c, t)) in costs
             .iter_mut()
             .zip(schedule(&demands, &self.dram_timing()))
+            .enumerate()
         {
             c.cycles = t.cycles;
             c.stall_cycles = t.stall_cycles;
             c.counters.add("control_cycles", t.cycles);
+            // The engine waits for its buffer ports or DRAM: its idle actions, priced.
+            if let (Some(ec), Some(e), Some(comp)) = (
+                engine_cycles[i],
+                self.plan[i].engine,
+                &self.plan[i].compiled,
+            ) && t.cycles > ec
+            {
+                for (k, v) in self.engines[e].idle_counters(comp, t.cycles - ec).iter() {
+                    c.counters.add(k, v);
+                }
+            }
         }
         costs
     }

@@ -128,6 +128,10 @@ impl CirculantEngine {
 }
 
 /// Circulant counters priced by the energy table, and their component.
+/// Largest change of a weight by compilation, relative to the layer's max |w|, that still counts
+/// as "on the grid" (float rounding of a network trained for this geometry stays far below).
+const MAPPING_TOLERANCE: f64 = 1e-3;
+
 const ACTIONS: [(&str, &str); 8] = [
     ("shifts", "compute"),
     ("tree_adds", "compute"),
@@ -287,6 +291,30 @@ impl Engine for CirculantEngine {
 
     fn peak_ops_per_cycle(&self) -> u64 {
         self.config.arch.peak_ops_per_cycle()
+    }
+
+    fn idle_counters(&self, _c: &CirculantLayer, cycles: u64) -> nacsim_core::counters::Counters {
+        // Every B-MV unit idles (`bmv_idle_cycles`, as in the architecture's own timing).
+        let units = self.config.arch.num_bmv as u64;
+        [("bmv_idle_cycles", units * cycles)].into_iter().collect()
+    }
+
+    fn mapping_warning(&self, c: &CirculantLayer) -> Option<String> {
+        // A network trained for this geometry has its weights on the grid (change 0 up to
+        // float rounding); anything visible means another block size, code width or a dense
+        // network projected by the engine.
+        (c.relative_change > MAPPING_TOLERANCE).then(|| {
+            format!(
+                "layer {}: its weights are not on {}'s grid (block-circulant, block {}, {}-bit power-of-two codes): compiling moves them by up to {:.1} % of max |w|; the network was trained for another geometry or for dense weights (train it with kernel BlockCirculant(block: {}, pot: Bits(bits: {})))",
+                c.name,
+                self.name,
+                self.config.block,
+                self.config.pot.bits,
+                100.0 * c.relative_change,
+                self.config.block,
+                self.config.pot.bits
+            )
+        })
     }
 
     fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {

@@ -128,6 +128,13 @@ impl Engine for CrossbarEngine {
         self.config.peak_ops_per_cycle() * (g.row_tiles * g.col_tiles).max(1) as u64
     }
 
+    /// None: the crossbar's energies are its own physics (read pulses, DAC, ADC, TIA), and the
+    /// idle power of its periphery (leakage, bias) is not modelled yet; waiting costs only the
+    /// design's `control_cycles`.
+    fn idle_counters(&self, _c: &CrossbarLayer, _cycles: u64) -> nacsim_core::counters::Counters {
+        nacsim_core::counters::Counters::new()
+    }
+
     fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }

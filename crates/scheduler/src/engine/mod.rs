@@ -130,6 +130,19 @@ pub trait Engine {
         let _ = layer;
         self.peak_ops_per_cycle()
     }
+    /// Actions of the engine while it waits `cycles` cycles with nothing to compute, held up by
+    /// a buffer port or DRAM (the scheduler's stall cycles beyond [`EngineCost::cycles`]): its
+    /// PEs or lanes stay clocked. Priced by the design's energy table like every action, so a
+    /// stalled layer costs more energy per operation than a busy one. An engine whose idle
+    /// power is not modelled returns no counters and says so in its docs.
+    fn idle_counters(&self, c: &Self::Compiled, cycles: u64) -> Counters;
+    /// A warning when the layer as compiled is not what the network was trained for (its
+    /// weights are off the engine's grid: another block size, code width or encoding), so that
+    /// a run of a mismatched network does not pass silently. Default: none.
+    fn mapping_warning(&self, c: &Self::Compiled) -> Option<String> {
+        let _ = c;
+        None
+    }
     /// Counters the design's energy table prices, with the energy component each belongs to
     /// (`compute`, `accumulators`, `requant`, ...).
     fn priced_actions(&self) -> &'static [(&'static str, &'static str)];
@@ -274,6 +287,16 @@ impl EngineImpl {
     /// they take no buffer space and no DRAM traffic.
     pub fn holds_weights(&self) -> bool {
         matches!(self, EngineImpl::Crossbar(_))
+    }
+
+    /// See [`Engine::idle_counters`].
+    pub fn idle_counters(&self, c: &Compiled, cycles: u64) -> Counters {
+        dispatch!(self, c, |e, l| e.idle_counters(l, cycles))
+    }
+
+    /// See [`Engine::mapping_warning`].
+    pub fn mapping_warning(&self, c: &Compiled) -> Option<String> {
+        dispatch!(self, c, |e, l| e.mapping_warning(l))
     }
 
     /// See [`Engine::priced_actions`].

@@ -1,0 +1,326 @@
+//! Numbers a user can trust: DRAM traffic of the network input, idle and stalled cycles priced,
+//! where the energies come from, time versus latency, calibration on training images, `info`
+//! from shapes, and warnings for a network trained for another engine geometry.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::{nacsim, root, text};
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let o = nacsim(args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
+}
+
+/// A copy of the committed design `name` in `dir` with `edit` applied to its text and its
+/// energy preset made absolute (so the copy loads from anywhere).
+fn design_copy(dir: &Path, name: &str, edit: &dyn Fn(String) -> String) -> PathBuf {
+    let src = root().join("models/designs").join(name);
+    let text = std::fs::read_to_string(&src).unwrap();
+    let energy = root().join("models/energy");
+    let text = text.replace(
+        "Preset(\"../energy/",
+        &format!("Preset(\"{}/", energy.display()),
+    );
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit of {name} changed nothing");
+    let p = dir.join(name);
+    std::fs::write(&p, edited).unwrap();
+    p
+}
+
+fn f(v: &serde_json::Value, k: &str) -> f64 {
+    v[k].as_f64()
+        .unwrap_or_else(|| panic!("{k} is not a number in {v}"))
+}
+
+fn u(v: &serde_json::Value, k: &str) -> u64 {
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("{k} is not a count in {v}"))
+}
+
+/// Parameter bytes one pass of the default MLP fetches: int8 weights, int32 biases, 8 bytes of
+/// requantization parameters per output channel (784-256-128-10).
+fn mlp_param_bytes() -> u64 {
+    [(784u64, 256u64), (256, 128), (128, 10)]
+        .iter()
+        .map(|&(i, o)| i * o + 4 * o + 8 * o)
+        .sum()
+}
+
+#[test]
+fn the_network_input_is_read_from_dram_unless_io_is_resident() {
+    let images = 300u64;
+    let lim = images.to_string();
+    let v = json(&["run", "--limit", &lim, "--json"]);
+    let passes = images.div_ceil(64);
+    // The MLP starts with Flatten: its input enters at fc1 and is read from DRAM once per image.
+    assert_eq!(
+        u(&v, "dram_read_bytes"),
+        mlp_param_bytes() * passes + images * 784,
+        "weights × passes + images × input bytes"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let resident = design_copy(dir.path(), "systolic-int8.ron", &|t| {
+        t.replace(
+            "    batch: 64,",
+            "    resident: (io: true),\n    batch: 64,",
+        )
+    });
+    let r = json(&[
+        "run",
+        "--design",
+        resident.to_str().unwrap(),
+        "--limit",
+        &lim,
+        "--json",
+    ]);
+    assert_eq!(u(&r, "dram_read_bytes"), mlp_param_bytes() * passes);
+    assert_eq!(u(&r, "dram_write_bytes"), 0, "outputs stay on chip too");
+    assert_eq!(u(&v, "dram_write_bytes"), images * 10);
+}
+
+#[test]
+fn stalled_cycles_cost_energy_in_the_calibrated_bpca_table() {
+    let full = json(&[
+        "info",
+        "--design",
+        "models/designs/bpca-qin2019.ron",
+        "--network",
+        "models/networks/fc4096.ron",
+        "--json",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let narrow = design_copy(dir.path(), "bpca-qin2019.ron", &|t| {
+        t.replace(
+            "weights: (capacity_bytes: 2097152, width_bytes: 8,",
+            "weights: (capacity_bytes: 2097152, width_bytes: 3,",
+        )
+    });
+    let half = json(&[
+        "info",
+        "--design",
+        narrow.to_str().unwrap(),
+        "--network",
+        "models/networks/fc4096.ron",
+        "--json",
+    ]);
+    // The paper's example: 65,536 busy B-MV cycles; the 3-byte port halves the utilization.
+    assert!((f(&full, "utilization") - 1.0).abs() < 1e-3, "{full}");
+    assert!((f(&half, "utilization") - 0.5).abs() < 1e-2, "{half}");
+    let (t_full, t_half) = (f(&full, "tops_per_watt"), f(&half, "tops_per_watt"));
+    assert!(
+        (t_full - 5.3).abs() < 0.01,
+        "calibrated headline at 100 %: {t_full}"
+    );
+    assert!(
+        t_half < 0.9 * t_full,
+        "50 % utilization must cost energy: {t_half} vs {t_full} TOPS/W"
+    );
+}
+
+#[test]
+fn every_committed_energy_table_prices_idle_cycles() {
+    // Whatever an engine does while it waits must cost something: its idle action, or the
+    // design's control cycles, priced above zero in every committed table.
+    for entry in std::fs::read_dir(root().join("models/energy")).unwrap() {
+        let p = entry.unwrap().path();
+        let t: nacsim_core::energy::EnergyTable = nacsim_core::config::load(&p).unwrap();
+        let idle = [
+            "pe_cycles_idle",
+            "bmv_idle_cycles",
+            "lane_cycles_idle",
+            "control_cycles",
+        ];
+        let priced: Vec<&str> = idle
+            .iter()
+            .copied()
+            .filter(|a| t.energy_pj.get(*a).is_some_and(|&e| e > 0.0))
+            .collect();
+        assert!(
+            !priced.is_empty(),
+            "{}: no idle or control action has a price",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn reports_name_their_energy_table_and_whether_it_is_calibrated() {
+    let run = json(&[
+        "run",
+        "--design",
+        "models/designs/bpca-qin2019.ron",
+        "--network",
+        "models/networks/fmnist-mlp-bc16-pot3.ron",
+        "--limit",
+        "100",
+        "--json",
+    ]);
+    let t = &run["energy_table"];
+    assert_eq!(t["name"], "bpca-qin2019-calibrated");
+    assert_eq!(t["calibrated"], true);
+    assert_eq!(t["technology_nm"], 40);
+    assert!(t["source"].as_str().unwrap().contains("Qin"));
+    let info = json(&["info", "--json"]);
+    assert_eq!(info["energy_table"]["name"], "horowitz-45nm");
+    assert_eq!(info["energy_table"]["calibrated"], false);
+    assert_eq!(info["energy_table"]["technology_nm"], 45);
+    // The text says it too, and explains a zero SRAM row.
+    let o = nacsim(&[
+        "run",
+        "--design",
+        "models/designs/bpca-qin2019.ron",
+        "--network",
+        "models/networks/fmnist-mlp-bc16-pot3.ron",
+        "--limit",
+        "100",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("CALIBRATED"), "{out}");
+    assert!(out.contains("folded into the calibrated table"), "{out}");
+}
+
+#[test]
+fn time_and_latency_are_different_figures() {
+    let v = json(&["run", "--limit", "200", "--json"]);
+    let hz = f(&v, "clock_hz");
+    let (time, batch, image) = (
+        f(&v, "time_s"),
+        f(&v, "batch_latency_s"),
+        f(&v, "image_latency_s"),
+    );
+    assert!((time - u(&v, "cycles") as f64 / hz).abs() <= 1e-12 * time);
+    assert!(
+        image > 0.0 && image < batch && batch < time,
+        "{image} {batch} {time}"
+    );
+    assert!((f(&v, "images_per_s") - 200.0 / time).abs() <= 1e-9 * f(&v, "images_per_s"));
+    // One image alone is what `info` gives for a design of batch 1 (one pass).
+    let dir = tempfile::tempdir().unwrap();
+    let b1 = design_copy(dir.path(), "systolic-int8.ron", &|t| {
+        t.replace("batch: 64,", "batch: 1,")
+    });
+    let i = json(&["info", "--design", b1.to_str().unwrap(), "--json"]);
+    assert!(
+        (image * hz - u(&i, "cycles") as f64).abs() < 0.5,
+        "image latency {image} s vs one pass of batch 1: {} cycles",
+        i["cycles"]
+    );
+    let one = json(&["run", "--limit", "1", "--json"]);
+    assert!((f(&one, "image_latency_s") - f(&one, "time_s")).abs() < 1e-15);
+}
+
+#[test]
+fn the_default_run_calibrates_on_training_images() {
+    let v = json(&["run", "--limit", "100", "--json"]);
+    let c = &v["calibration"];
+    assert_eq!(c["split"], "train", "{c}");
+    assert_eq!(
+        c["images"], 512,
+        "quant.calibration_images of the default design"
+    );
+    assert!(v["warnings"].as_array().unwrap().is_empty(), "{v}");
+    // A folder without a training split calibrates on the evaluation images and says so.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(
+            root().join("crates/nn/data/mnist-sample").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    let m = json(&[
+        "run",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--limit",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(m["calibration"]["split"], "test");
+    let w = m["warnings"].as_array().unwrap();
+    assert!(
+        w.iter()
+            .any(|w| w.as_str().unwrap().contains("evaluation images")),
+        "{w:?}"
+    );
+    // A training split that is there but damaged is an error, not a silent fallback.
+    std::fs::write(dir.path().join("train-images-idx3-ubyte"), [0u8; 7]).unwrap();
+    std::fs::write(dir.path().join("train-labels-idx1-ubyte"), [0u8; 7]).unwrap();
+    let o = nacsim(&[
+        "run",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--limit",
+        "10",
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("train-"), "{err}");
+}
+
+#[test]
+fn a_network_trained_for_another_block_size_is_flagged() {
+    let args = |design: &'static str| {
+        [
+            "run",
+            "--design",
+            design,
+            "--network",
+            "models/networks/fmnist-mlp-bc16-pot3.ron",
+            "--limit",
+            "50",
+            "--json",
+        ]
+    };
+    let wrong = json(&args("models/designs/bpca-qin2019-bc256-pot3.ron"));
+    let w = wrong["warnings"].as_array().unwrap();
+    assert!(
+        w.iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.contains("block 256") && w.contains("fc1")
+        }),
+        "{w:?}"
+    );
+    let right = json(&args("models/designs/bpca-qin2019.ron"));
+    assert!(
+        right["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        right["warnings"]
+    );
+    // The text report prints it.
+    let o = nacsim(&args("models/designs/bpca-qin2019-bc256-pot3.ron")[..7]);
+    let (out, _) = text(&o);
+    assert!(out.contains("warning: layer fc1"), "{out}");
+}
+
+#[test]
+fn text_reports_use_one_number_format() {
+    for args in [
+        &["run", "--limit", "100"][..],
+        &["info"][..],
+        &[
+            "info",
+            "--design",
+            "models/designs/bpca-qin2019.ron",
+            "--network",
+            "models/networks/fc4096.ron",
+        ][..],
+    ] {
+        let o = nacsim(args);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{err}");
+        // No scientific notation (1.2e-5, 3.4e+06) beside the engineering figures.
+        let sci = out.split_whitespace().find(|w| {
+            let w = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            w.contains("e-") || w.contains("e+") || {
+                let (m, e) = w.split_once('e').unwrap_or(("", ""));
+                !m.is_empty() && m.parse::<f64>().is_ok() && e.parse::<i32>().is_ok()
+            }
+        });
+        assert!(sci.is_none(), "{args:?}: scientific {sci:?} in:\n{out}");
+    }
+}
