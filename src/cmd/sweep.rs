@@ -37,7 +37,8 @@ pub struct SweepArgs {
     /// n shards anywhere (a Slurm job array, a Kubernetes Indexed Job), then `nacsim merge`.
     #[arg(long, value_name = "i/n")]
     pub shard: Option<String>,
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Worker threads, 1 to 4 × the cores available (default: all cores). Results do not depend
+    /// on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// No progress bar.
@@ -84,6 +85,7 @@ fn parse_shard(s: &str) -> CliResult<(usize, usize)> {
 
 /// Run `nacsim sweep`.
 pub fn run(a: &SweepArgs) -> CliResult<()> {
+    let threads = super::check_threads(a.threads)?;
     let cfg: SweepConfig = nacsim_core::config::load(&a.config)?;
     let (shard, shards) = a.shard.as_deref().map_or(Ok((0, 1)), parse_shard)?;
     let base_dir = a.config.parent().unwrap_or_else(|| Path::new("."));
@@ -110,7 +112,7 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
     std::fs::create_dir_all(a.out.join("points"))
         .map_err(|e| format!("{}: {e}", a.out.display()))?;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads.unwrap_or(0))
+        .num_threads(threads.unwrap_or(0))
         .build()
         .map_err(|e| format!("--threads: {e}"))?;
     let pb = crate::progress_bar(todo.len() as u64, a.quiet);

@@ -110,15 +110,32 @@ pub struct SweepConfig {
     pub seed: u64,
 }
 
+/// The most trials per value a sweep file may ask for.
+pub const MAX_TRIALS: u32 = 10_000;
+
+/// The most points (values × trials) a sweep may have.
+pub const MAX_POINTS: usize = 1_000_000;
+
 impl Validate for SweepConfig {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Checks::new();
         c.schema_version(self.schema_version, 1);
         c.check(
-            self.trials >= 1,
+            (1..=MAX_TRIALS).contains(&self.trials),
             "trials",
             self.trials,
-            "must be at least 1",
+            &format!("must be in 1..={MAX_TRIALS}"),
+        );
+        c.check(
+            self.trials > MAX_TRIALS
+                || self.parameter.values.len() * self.trials as usize <= MAX_POINTS,
+            "trials",
+            self.trials,
+            &format!(
+                "{} values × {} trials is more than {MAX_POINTS} points; split the sweep into several files",
+                self.parameter.values.len(),
+                self.trials
+            ),
         );
         c.check(
             !self.parameter.values.is_empty(),
