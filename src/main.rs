@@ -35,7 +35,8 @@ enum Command {
     /// Sweep one design field (inference) or training-config field (training) over values ×
     /// Monte Carlo trials; shardable and resumable.
     Sweep(cmd::sweep::SweepArgs),
-    /// Join the points of a sweep into a CSV table (mean, std, min, max) and an SVG plot.
+    /// Join the points of a sweep into a CSV table (mean, std, min, max) and an SVG plot;
+    /// refuses a sweep with missing points unless --allow-partial.
     Merge(cmd::sweep::MergeArgs),
     /// Train a network from a training config (models/training/*.ron) and write the trained
     /// network file (RON topology + safetensors weights).

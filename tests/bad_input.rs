@@ -136,3 +136,67 @@ fn garbage_safetensors_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn sweep_threads_outside_one_to_four_times_the_cores_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let max = 4 * std::thread::available_parallelism().unwrap().get();
+    let too_many = (max + 1).to_string();
+    for (n, want) in [
+        ("0", "--threads 0: give 1 to".to_string()),
+        (
+            &too_many,
+            format!("--threads {too_many}: at most {max} worker threads"),
+        ),
+        (
+            "100000",
+            format!("--threads 100000: at most {max} worker threads"),
+        ),
+    ] {
+        let err = fails_cleanly(&[
+            "sweep",
+            "tests/fixtures/sweeps/tiny.ron",
+            "--out",
+            out.to_str().unwrap(),
+            "--threads",
+            n,
+        ]);
+        assert!(
+            err.contains(&want),
+            "--threads {n}: want {want:?} in: {err}"
+        );
+        assert!(
+            !out.exists(),
+            "nothing is written for a refused --threads {n}"
+        );
+    }
+}
+
+#[test]
+fn sweep_files_with_no_or_absurd_trial_counts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("tests/fixtures/sweeps/tiny.ron"))
+        .unwrap()
+        .replace(
+            "../../../models",
+            &root().join("models").display().to_string(),
+        );
+    for (trials, want) in [
+        ("0", "trials = 0: must be in 1..=10000"),
+        ("1000000", "trials = 1000000: must be in 1..=10000"),
+    ] {
+        let p = dir.path().join("s.ron");
+        std::fs::write(&p, text.replace("trials: 2", &format!("trials: {trials}"))).unwrap();
+        let err = fails_cleanly(&[
+            "sweep",
+            p.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ]);
+        assert!(
+            err.contains(&format!("{}: {want}", p.display())),
+            "want {want:?} in: {err}"
+        );
+    }
+}

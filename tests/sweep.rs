@@ -226,3 +226,350 @@ fn a_training_sweep_rejects_fields_it_cannot_set() {
         assert!(err.contains(want), "{to}: want {want:?} in: {err}");
     }
 }
+
+/// The tiny sweep, written to `dir/name` with absolute model paths and `edit` applied to its
+/// text (`(from, to)` replacements); returns the file.
+fn sweep_copy(dir: &Path, name: &str, edit: &[(&str, &str)]) -> std::path::PathBuf {
+    let root = crate::util::root();
+    let mut t = std::fs::read_to_string(root.join(SWEEP)).unwrap().replace(
+        "../../../models",
+        &root.join("models").display().to_string(),
+    );
+    for (from, to) in edit {
+        assert!(t.contains(from), "{from} not in the sweep file");
+        t = t.replace(from, to);
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+/// Run `nacsim sweep CONFIG --out OUT EXTRA…`: exit status and stderr.
+fn sweep_status(config: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec![
+        "sweep",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let o = nacsim(&args);
+    (o.status.code(), text(&o).1)
+}
+
+/// Run `nacsim merge DIR EXTRA…`: exit status, stdout (the CSV) and stderr.
+fn merge_status(dir: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec!["merge", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = nacsim(&args);
+    let (out, err) = text(&o);
+    (o.status.code(), out, err)
+}
+
+/// "N points run" from a sweep's closing line.
+fn points_run(stderr: &str) -> usize {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(" points run"))
+        .unwrap_or_else(|| panic!("no closing line in: {stderr}"));
+    let before = line.split(" points run").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_changed_sweep_file_or_input_is_refused_in_a_finished_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let small = [("limit: 300", "limit: 100")];
+    let s = sweep_copy(dir.path(), "s.ron", &small);
+    let (code, err) = sweep_status(&s, &out, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(points_run(&err), 6, "{err}");
+    let (code, err) = sweep_status(&s, &out, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("0 points run, 6 already done"), "{err}");
+    let before = merge_status(&out, &[]);
+    assert_eq!(before.0, Some(0), "{}", before.2);
+
+    // The values change: the old points must not be taken for the new sweep's.
+    let s = sweep_copy(
+        dir.path(),
+        "s.ron",
+        &[small[0], ("[0.0, 0.1, 0.4]", "[0.0, 0.2, 0.4]")],
+    );
+    let (code, err) = sweep_status(&s, &out, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("error: ") && !err.contains("points run"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("the sweep file {} changed", s.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("--force-new") && err.contains("--out") && err.contains("6 points"),
+        "{err}"
+    );
+    assert_eq!(merge_status(&out, &[]), before, "the folder is untouched");
+
+    // --force-new starts over: the old points go, the new values are run.
+    let (code, err) = sweep_status(&s, &out, &["--force-new"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("removed the old record and 6 points"), "{err}");
+    assert_eq!(points_run(&err), 6, "{err}");
+    let (code, csv, err) = merge_status(&out, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(csv.lines().nth(2).unwrap().starts_with("0.2,"), "{csv}");
+
+    // A file the sweep names changes: the design (a copy, with its energy preset found).
+    let design = dir.path().join("d.ron");
+    let root = crate::util::root();
+    let dtext = std::fs::read_to_string(root.join("models/designs/crossbar-rram.ron"))
+        .unwrap()
+        .replace(
+            "\"../energy/",
+            &format!("\"{}/", root.join("models/energy").display()),
+        );
+    std::fs::write(&design, &dtext).unwrap();
+    let named = root
+        .join("models/designs/crossbar-rram.ron")
+        .display()
+        .to_string();
+    let s = sweep_copy(dir.path(), "s.ron", &[small[0], (&named, "d.ron")]);
+    let out2 = dir.path().join("out2");
+    let (code, err) = sweep_status(&s, &out2, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    std::fs::write(&design, dtext.replace("clock_mhz: ", "clock_mhz:  ")).unwrap();
+    let (code, err) = sweep_status(&s, &out2, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("the design {} changed", design.display()))
+            && !err.contains("the sweep file"),
+        "{err}"
+    );
+
+    // The data: the same bytes elsewhere are the same sweep; other bytes are not.
+    let sample = root.join("crates/nn/data/fmnist-sample");
+    for d in ["data1", "data2"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+        for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            std::fs::copy(sample.join(f), dir.path().join(d).join(f)).unwrap();
+        }
+    }
+    let with_data = |d: &str| {
+        sweep_copy(
+            dir.path(),
+            "s.ron",
+            &[("limit: 300", &*format!("data: \"{d}\", limit: 100"))],
+        )
+    };
+    let out3 = dir.path().join("out3");
+    let (code, err) = sweep_status(&with_data("data1"), &out3, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = sweep_status(&with_data("data2"), &out3, &[]);
+    assert_eq!(code, Some(2), "only the sweep file's text changed: {err}");
+    assert!(
+        err.contains("the sweep file") && !err.contains("labels"),
+        "{err}"
+    );
+    // The labels in plain IDX instead of gzip: the same labels, other bytes.
+    let gz = std::fs::read(dir.path().join("data1/t10k-labels-idx1-ubyte.gz")).unwrap();
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain).unwrap();
+    std::fs::write(dir.path().join("data1/t10k-labels-idx1-ubyte"), plain).unwrap();
+    let (code, err) = sweep_status(&with_data("data1"), &out3, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("the test labels") && err.contains("changed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn merge_refuses_an_incomplete_grid_and_mixed_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let s = sweep_copy(dir.path(), "s.ron", &[("limit: 300", "limit: 100")]);
+    // One shard of two failed: half the points are missing.
+    let (code, err) = sweep_status(&s, &out, &["--shard", "0/2"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, csv, err) = merge_status(&out, &[]);
+    assert_eq!(code, Some(2), "an incomplete sweep merged:\n{csv}");
+    assert!(err.starts_with("error: ") && csv.is_empty(), "{err}");
+    assert!(
+        err.contains("3 of the 6 points")
+            && err.contains("value 0 trial 1, value 0.1 trial 1, value 0.4 trial 1")
+            && err.contains("--allow-partial")
+            && err.contains(&format!("nacsim sweep {}", s.display())),
+        "{err}"
+    );
+    let (code, csv, err) = merge_status(&out, &["--allow-partial"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("3 of the 6 points"), "{err}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].ends_with(",trials_expected,complete"), "{csv}");
+    assert_eq!(lines.len(), 4, "{csv}");
+    for row in &lines[1..] {
+        assert_eq!(row.split(',').nth(1), Some("1"), "{row}");
+        assert!(row.ends_with(",2,false"), "a partial row is marked: {row}");
+    }
+
+    // The rest of the grid: complete rows.
+    let (code, err) = sweep_status(&s, &out, &["--shard", "1/2"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, reference, err) = merge_status(&out, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    for row in reference.lines().skip(1) {
+        assert_eq!(row.split(',').nth(1), Some("2"), "{row}");
+        assert!(row.ends_with(",2,true"), "a complete row: {row}");
+    }
+
+    // A second file holding the same point: the same result is harmless, another is refused.
+    let points = out.join("points");
+    let p = points.join("v0001-t0000.json");
+    let copy = points.join("v0001-t0000 (copy).json");
+    std::fs::copy(&p, &copy).unwrap();
+    let (code, csv, err) = merge_status(&out, &[]);
+    assert_eq!((code, csv), (Some(0), reference.clone()), "{err}");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["accuracy"] = serde_json::json!(0.5);
+    std::fs::write(&copy, serde_json::to_string(&v).unwrap()).unwrap();
+    let (code, _, err) = merge_status(&out, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&p.display().to_string())
+            && err.contains(&copy.display().to_string())
+            && err.contains("value 0.1 trial 0"),
+        "{err}"
+    );
+    // A point of another sweep (another digest).
+    v["accuracy"] = serde_json::json!(0.9);
+    v["digest"] = serde_json::json!("0123");
+    std::fs::write(&copy, serde_json::to_string(&v).unwrap()).unwrap();
+    let (code, _, err) = merge_status(&out, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&copy.display().to_string()) && err.contains("another sweep"),
+        "{err}"
+    );
+    std::fs::remove_file(&copy).unwrap();
+
+    // Points with no record (an older nacsim's folder): neither merged nor resumed blindly.
+    std::fs::remove_file(out.join("sweep.json")).unwrap();
+    let (code, _, err) = merge_status(&out, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("no sweep record") && err.contains("--force-new"),
+        "{err}"
+    );
+    let (code, err) = sweep_status(&s, &out, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("6 point files but no record"), "{err}");
+}
+
+/// A sweep long enough for two processes to overlap: 5 values × 2 trials on the 2,000 bundled
+/// images; its merged CSV from one uninterrupted single-thread run.
+fn long_sweep(dir: &Path) -> (std::path::PathBuf, String) {
+    let s = sweep_copy(
+        dir,
+        "long.ron",
+        &[
+            ("limit: 300", "limit: 0"),
+            ("[0.0, 0.1, 0.4]", "[0.0, 0.1, 0.2, 0.3, 0.4]"),
+        ],
+    );
+    let out = dir.join("reference");
+    let (code, err) = sweep_status(&s, &out, &["--threads", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    (s, merged(&out))
+}
+
+fn spawn_sweep(config: &Path, out: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nacsim"))
+        .args(["sweep", config.to_str().unwrap(), "--out"])
+        .arg(out)
+        .args(["--quiet", "--threads", "1"])
+        .current_dir(crate::util::root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn two_processes_running_one_sweep_into_one_folder_share_the_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, reference) = long_sweep(dir.path());
+    let out = dir.path().join("shared");
+    let runs: Vec<_> = (0..2).map(|_| spawn_sweep(&s, &out)).collect();
+    let mut total = 0;
+    for r in runs {
+        let o = r.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        total += points_run(&err);
+    }
+    assert_eq!(total, 10, "each point is computed once, by one of the two");
+    assert_eq!(merged(&out), reference);
+}
+
+#[test]
+fn a_killed_sweep_resumes_past_its_claims_to_the_same_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, reference) = long_sweep(dir.path());
+    let out = dir.path().join("killed");
+    let mut child = spawn_sweep(&s, &out);
+    let points = out.join("points");
+    let count = |ext: &str| {
+        std::fs::read_dir(&points).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == ext)
+            })
+            .count()
+        })
+    };
+    let start = std::time::Instant::now();
+    while count("json") == 0 {
+        assert!(start.elapsed().as_secs() < 120, "no point written");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no clean-up runs
+    child.wait().unwrap();
+    let done = count("json");
+    assert!(
+        done < 10,
+        "the run was killed before the end ({done} points)"
+    );
+    // A claim left behind by a killed process, on the last point missing (the killed run's own
+    // claims are on the points it was computing).
+    let last_missing = (0..5)
+        .flat_map(|v| (0..2).map(move |t| format!("v{v:04}-t{t:04}")))
+        .rfind(|p| !points.join(format!("{p}.json")).exists())
+        .unwrap();
+    let planted = points.join(format!("{last_missing}.lock"));
+    std::fs::write(&planted, b"").unwrap();
+    let mut resume = spawn_sweep(&s, &out);
+    let start = std::time::Instant::now();
+    while resume.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > 120 {
+            resume.kill().unwrap();
+            panic!("the resumed sweep waits for the claims of a dead process");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = resume.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert_eq!(points_run(&err), 10 - done, "{err}");
+    assert_eq!(merged(&out), reference, "resumed after SIGKILL");
+    assert!(
+        !planted.exists(),
+        "a claim is removed once its point is written"
+    );
+}

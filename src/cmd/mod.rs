@@ -8,3 +8,31 @@ pub mod run;
 pub mod sweep;
 pub mod trace;
 pub mod train;
+
+/// The most worker threads `--threads` accepts: 4 × the cores this process may use
+/// (`std::thread::available_parallelism`). More threads than that only cost memory.
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// `--threads N` checked against 1..=[`max_threads`]; `None` (the flag left out) means all
+/// cores.
+///
+/// # Errors
+/// 0 or more than [`max_threads`], with the limit and the fix.
+pub fn check_threads(threads: Option<usize>) -> crate::CliResult<Option<usize>> {
+    let max = max_threads();
+    match threads {
+        Some(0) => Err(format!(
+            "--threads 0: give 1 to {max} worker threads, or leave --threads out to use all cores"
+        )
+        .into()),
+        Some(n) if n > max => Err(format!(
+            "--threads {n}: at most {max} worker threads (4 × the {} cores available); give 1 to {max}, or \
+             leave --threads out to use all cores",
+            max / 4
+        )
+        .into()),
+        t => Ok(t),
+    }
+}

@@ -337,24 +337,7 @@ impl Dataset {
     /// and the `.gz` file exist, the plain one is read). Labels must be below
     /// [`DEFAULT_CLASSES`].
     pub fn load_dir(dir: &Path, split: Split) -> Result<Dataset, DataError> {
-        let find = |names: [String; 2]| {
-            names
-                .iter()
-                .map(|n| dir.join(n))
-                .find(|p| p.is_file())
-                .ok_or(names)
-        };
-        let (images, labels) = match (find(split.image_names()), find(split.label_names())) {
-            (Ok(i), Ok(l)) => (i, l),
-            (i, l) => {
-                let looked_for = [i.err(), l.err()].into_iter().flatten().flatten().collect();
-                return Err(DataError::Missing {
-                    dir: dir.to_path_buf(),
-                    dir_exists: dir.is_dir(),
-                    looked_for,
-                });
-            }
-        };
+        let (images, labels) = Self::split_files(dir, split)?;
         let mut ds = Self::load_files(&images, &labels)?;
         let folder = dir
             .canonicalize()
@@ -363,6 +346,50 @@ impl Dataset {
             .unwrap_or_else(|| dir.display().to_string());
         ds.name = format!("{folder}/{}", split.prefix());
         Ok(ds)
+    }
+
+    /// The images and labels files that [`Dataset::load_dir`] reads for `split` in `dir`
+    /// (the plain file if both it and its `.gz` twin exist).
+    ///
+    /// # Errors
+    /// [`DataError::Missing`] naming the folder and the file names looked for.
+    pub fn split_files(dir: &Path, split: Split) -> Result<(PathBuf, PathBuf), DataError> {
+        let find = |names: [String; 2]| {
+            names
+                .iter()
+                .map(|n| dir.join(n))
+                .find(|p| p.is_file())
+                .ok_or(names)
+        };
+        match (find(split.image_names()), find(split.label_names())) {
+            (Ok(i), Ok(l)) => Ok((i, l)),
+            (i, l) => {
+                let looked_for = [i.err(), l.err()].into_iter().flatten().flatten().collect();
+                Err(DataError::Missing {
+                    dir: dir.to_path_buf(),
+                    dir_exists: dir.is_dir(),
+                    looked_for,
+                })
+            }
+        }
+    }
+
+    /// The embedded files [`Dataset::bundled_sample`] and [`Dataset::bundled_calibration`]
+    /// decode: `(name, gzip bytes)` of the test images and labels, then of the training images
+    /// and labels (e.g. to record a digest of the data a run used).
+    pub fn bundled_sample_files() -> [(&'static str, &'static [u8]); 4] {
+        [
+            ("fmnist-sample/t10k-images-idx3-ubyte.gz", BUNDLED_IMAGES),
+            ("fmnist-sample/t10k-labels-idx1-ubyte.gz", BUNDLED_LABELS),
+            (
+                "fmnist-sample/train-images-idx3-ubyte.gz",
+                BUNDLED_TRAIN_IMAGES,
+            ),
+            (
+                "fmnist-sample/train-labels-idx1-ubyte.gz",
+                BUNDLED_TRAIN_LABELS,
+            ),
+        ]
     }
 
     /// Loads an images file and a labels file (each plain or gzip). Labels must be below

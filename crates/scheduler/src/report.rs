@@ -68,7 +68,7 @@ impl Calibration {
 
 /// Where a report's energies come from: the design's energy table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct EnergySource {
+pub struct EnergyProvenance {
     /// The table's name.
     pub name: String,
     /// Its source (paper, table, scaling rule).
@@ -81,7 +81,7 @@ pub struct EnergySource {
     pub calibrated: bool,
 }
 
-impl EnergySource {
+impl EnergyProvenance {
     /// One line for text reports: name, node, the calibration flag in capitals, source.
     pub fn describe(&self) -> String {
         format!(
@@ -141,7 +141,7 @@ pub struct RunReport {
     /// The images that set the int8 scales.
     pub calibration: Calibration,
     /// The energy table the energies come from.
-    pub energy_table: EnergySource,
+    pub energy_table: EnergyProvenance,
     /// Warnings about the run (a network trained for another engine geometry, calibration on
     /// the evaluation images, ...); empty when there are none.
     pub warnings: Vec<String>,
@@ -281,7 +281,7 @@ impl RunReport {
             network: facts.network,
             data: facts.data,
             calibration: facts.calibration,
-            energy_table: EnergySource::of(sim),
+            energy_table: EnergyProvenance::of(sim),
             warnings,
             accuracy: facts.accuracy,
             float_accuracy: facts.float_accuracy,
@@ -552,7 +552,7 @@ pub struct InfoReport {
     /// Utilization of the engines' peak over the pass: `ops / (peak ops per cycle · cycles)`.
     pub utilization: f64,
     /// The energy table the energies come from.
-    pub energy_table: EnergySource,
+    pub energy_table: EnergyProvenance,
     /// Warnings about the mapping (see [`RunReport::warnings`]).
     pub warnings: Vec<String>,
     /// Per-layer figures.
@@ -641,7 +641,7 @@ impl InfoReport {
             } else {
                 0.0
             },
-            energy_table: EnergySource::of(sim),
+            energy_table: EnergyProvenance::of(sim),
             warnings: sim.warnings.clone(),
             layers,
         })

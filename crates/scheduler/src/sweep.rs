@@ -11,10 +11,21 @@
 //! (`value_index · trials + trial`) is `i` modulo `n`. Each finished point is written to
 //! `DIR/points/v{value:04}-t{trial:04}.json` through a temporary file and a rename, so a killed
 //! sweep loses at most the points in flight and a rerun skips every point already on disk.
-//! [`merge`] reads whatever points exist and writes one CSV row per grid value; the CSV depends
-//! only on the point results, so sharded, threaded and resumed runs give the same bytes.
+//!
+//! A folder holds one sweep: its [`record::SweepRecord`] (`DIR/sweep.json`) names the grid and
+//! a digest of every input, every point file carries that digest, and a different sweep is
+//! refused ([`record::open`]). Processes running the same sweep into one folder at once share
+//! the work: a point is computed only under its claim ([`claim`]: an exclusive lock on
+//! `DIR/points/v…-t….lock`, released by the system when its process dies).
+//!
+//! [`merge`] reads the points, checks them against the record and writes one CSV row per grid
+//! value, telling which points are missing; the CSV depends only on the point results, so
+//! sharded, threaded and resumed runs give the same bytes.
+
+pub mod record;
 
 use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use nacsim_core::config::{Checks, FieldError, Validate};
@@ -110,15 +121,32 @@ pub struct SweepConfig {
     pub seed: u64,
 }
 
+/// The most trials per value a sweep file may ask for.
+pub const MAX_TRIALS: u32 = 10_000;
+
+/// The most points (values × trials) a sweep may have.
+pub const MAX_POINTS: usize = 1_000_000;
+
 impl Validate for SweepConfig {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Checks::new();
         c.schema_version(self.schema_version, 1);
         c.check(
-            self.trials >= 1,
+            (1..=MAX_TRIALS).contains(&self.trials),
             "trials",
             self.trials,
-            "must be at least 1",
+            &format!("must be in 1..={MAX_TRIALS}"),
+        );
+        c.check(
+            self.trials > MAX_TRIALS
+                || self.parameter.values.len() * self.trials as usize <= MAX_POINTS,
+            "trials",
+            self.trials,
+            &format!(
+                "{} values × {} trials is more than {MAX_POINTS} points; split the sweep into several files",
+                self.parameter.values.len(),
+                self.trials
+            ),
         );
         c.check(
             !self.parameter.values.is_empty(),
@@ -208,6 +236,10 @@ pub struct PointResult {
     /// Training sweeps: wall time of the training in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
+    /// The digest of the sweep that computed the point ([`record::SweepRecord::digest`]);
+    /// `None` in point files of nacsim versions before the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// Set the field at `path` of a JSON document to `value`: numbers keep integer fields integral
@@ -349,6 +381,82 @@ pub fn write_point(dir: &Path, r: &PointResult) -> std::io::Result<()> {
     std::fs::rename(&tmp, &path)
 }
 
+/// File of a point's claim (a lock file beside the point file).
+pub fn claim_path(dir: &Path, value_index: usize, trial: u32) -> PathBuf {
+    point_path(dir, value_index, trial).with_extension("lock")
+}
+
+/// A point this process may compute: it holds the exclusive lock on the point's claim file.
+/// The system releases the lock when the process ends, however it ends (a killed process leaves
+/// an unlocked claim file, which the next run takes over).
+#[derive(Debug)]
+pub struct PointClaim {
+    path: PathBuf,
+    /// The open, locked claim file; `None` where the file system has no locks.
+    file: Option<File>,
+}
+
+impl PointClaim {
+    /// Whether the claim is a lock; `false` where the file system does not support locks (then
+    /// two processes may compute the same point, which costs time but not correctness: a
+    /// point's result depends only on the sweep, and point files are replaced atomically).
+    pub fn is_locked(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Give the claim up once the point file is written: the claim file is removed, then the
+    /// lock released (a process waiting for it then finds the point file and skips the point).
+    pub fn release(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+/// The state of a point for a process that wants to compute it.
+#[derive(Debug)]
+pub enum Claim {
+    /// Claimed: compute the point, write it, then [`PointClaim::release`].
+    Mine(PointClaim),
+    /// Another process holds the claim (it is computing the point now).
+    Busy,
+    /// The point file exists.
+    Done,
+}
+
+/// Claim point `(value_index, trial)` of the sweep in `dir`; with `wait`, wait for another
+/// process's claim instead of returning [`Claim::Busy`].
+///
+/// # Errors
+/// The claim file cannot be created or opened.
+pub fn claim(dir: &Path, value_index: usize, trial: u32, wait: bool) -> std::io::Result<Claim> {
+    let point = point_path(dir, value_index, trial);
+    if point.exists() {
+        return Ok(Claim::Done);
+    }
+    let path = claim_path(dir, value_index, trial);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    let locked = if wait {
+        file.lock().map_err(TryLockError::Error)
+    } else {
+        file.try_lock()
+    };
+    let file = match locked {
+        Ok(()) => Some(file),
+        Err(TryLockError::WouldBlock) => return Ok(Claim::Busy),
+        // No locks on this file system: go on unclaimed (see `PointClaim::is_locked`).
+        Err(TryLockError::Error(_)) => None,
+    };
+    // The holder before us writes the point before it gives the claim up.
+    if point.exists() {
+        return Ok(Claim::Done);
+    }
+    Ok(Claim::Mine(PointClaim { path, file }))
+}
+
 /// Statistics of one grid value over its trials.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MergedRow {
@@ -356,6 +464,9 @@ pub struct MergedRow {
     pub value: SweepValue,
     /// Trials found.
     pub trials: usize,
+    /// Trials of the sweep's grid (`trials` in the sweep file); a row holds all of them unless
+    /// the merge was asked to allow a partial sweep.
+    pub trials_expected: usize,
     /// Mean accuracy.
     pub accuracy_mean: f64,
     /// Sample standard deviation of the accuracy (0 for one trial).
@@ -372,39 +483,126 @@ pub struct MergedRow {
     pub tops_per_watt_mean: f64,
 }
 
-/// Read every point file under `dir` and summarise per grid value (ordered by value index;
-/// trials in trial order, so the sums do not depend on the order the points were run in).
+impl MergedRow {
+    /// Whether the row holds every trial of its value.
+    pub fn complete(&self) -> bool {
+        self.trials == self.trials_expected
+    }
+}
+
+/// The points of a sweep folder, summarised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merged {
+    /// The folder's record (the grid).
+    pub record: record::SweepRecord,
+    /// One row per grid value that has at least one point, in value order.
+    pub rows: Vec<MergedRow>,
+    /// Points of the grid with no point file, `(value index, trial)` in grid order.
+    pub missing: Vec<(usize, u32)>,
+}
+
+impl Merged {
+    /// The missing points for a message: the first `show` as `value V trial T`, then a count of
+    /// the rest.
+    pub fn describe_missing(&self, show: usize) -> String {
+        let vals = &self.record.parameter.values;
+        let mut s: Vec<String> = self
+            .missing
+            .iter()
+            .take(show)
+            .map(|&(v, t)| format!("value {} trial {t}", vals[v]))
+            .collect();
+        if self.missing.len() > show {
+            s.push(format!("and {} more", self.missing.len() - show));
+        }
+        s.join(", ")
+    }
+}
+
+/// Read the record and every point file of sweep folder `dir` and summarise per grid value
+/// (ordered by value index; trials in trial order, so the sums do not depend on the order the
+/// points were run in). Points missing from the grid are listed in [`Merged::missing`], not an
+/// error: the caller decides whether a partial sweep may be merged.
 ///
 /// # Errors
-/// A missing folder or an unreadable point file, naming it.
-pub fn merge(dir: &Path) -> Result<Vec<MergedRow>, String> {
+/// A missing folder or record, an unreadable point file, a point of another sweep (its digest
+/// differs from the record's) or outside the grid, and two point files holding the same point
+/// with different results, each naming the files.
+pub fn merge(dir: &Path) -> Result<Merged, String> {
     let pdir = dir.join("points");
-    let entries = std::fs::read_dir(&pdir).map_err(|e| {
-        format!(
-            "{}: {e}; run `nacsim sweep` with --out {} first",
+    if !pdir.is_dir() {
+        return Err(format!(
+            "{}: no such folder; run `nacsim sweep` with --out {} first",
             pdir.display(),
+            dir.display()
+        ));
+    }
+    let rec = record::SweepRecord::load(dir)?.ok_or_else(|| {
+        format!(
+            "{}: no sweep record, so the grid of its points is unknown (an older nacsim wrote them, or they were \
+             copied in); run the sweep again with `nacsim sweep SWEEP.ron --out {} --force-new`",
+            record::SweepRecord::file(dir).display(),
             dir.display()
         )
     })?;
-    let mut by_value: BTreeMap<usize, BTreeMap<u32, PointResult>> = BTreeMap::new();
-    for e in entries {
-        let p = e.map_err(|e| e.to_string())?.path();
-        if p.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
+    let values = rec.parameter.values.len();
+    let mut points: BTreeMap<(usize, u32), (PathBuf, PointResult)> = BTreeMap::new();
+    for p in record::point_files(dir)? {
         let r: PointResult = serde_json::from_slice(
             &std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?,
         )
         .map_err(|e| format!("{}: not a point result: {e}", p.display()))?;
-        by_value
-            .entry(r.value_index)
-            .or_default()
-            .insert(r.trial, r);
+        if r.digest.as_deref() != Some(rec.digest.as_str()) {
+            return Err(format!(
+                "{}: the point belongs to another sweep (its digest is {}, the folder's record {} has {}); \
+                 remove it, or start over with `nacsim sweep {} --out {} --force-new`",
+                p.display(),
+                r.digest.as_deref().unwrap_or("missing"),
+                record::SweepRecord::file(dir).display(),
+                rec.digest,
+                rec.sweep_file,
+                dir.display()
+            ));
+        }
+        if r.value_index >= values || r.trial >= rec.trials {
+            return Err(format!(
+                "{}: value index {} trial {} is outside the sweep's grid ({values} values × {} trials); remove it",
+                p.display(),
+                r.value_index,
+                r.trial,
+                rec.trials
+            ));
+        }
+        match points.get(&(r.value_index, r.trial)) {
+            Some((q, other)) if *other != r => {
+                return Err(format!(
+                    "{} and {} both hold value {} trial {} with different results; remove the wrong one, or start \
+                     over with `nacsim sweep {} --out {} --force-new`",
+                    q.display(),
+                    p.display(),
+                    rec.parameter.values[r.value_index],
+                    r.trial,
+                    rec.sweep_file,
+                    dir.display()
+                ));
+            }
+            Some(_) => {}
+            None => {
+                points.insert((r.value_index, r.trial), (p, r));
+            }
+        }
     }
-    Ok(by_value
-        .values()
-        .map(|trials| {
-            let rs: Vec<&PointResult> = trials.values().collect();
+    let missing = (0..values)
+        .flat_map(|v| (0..rec.trials).map(move |t| (v, t)))
+        .filter(|k| !points.contains_key(k))
+        .collect();
+    let mut by_value: BTreeMap<usize, Vec<&PointResult>> = BTreeMap::new();
+    for (&(v, _), (_, r)) in &points {
+        by_value.entry(v).or_default().push(r);
+    }
+    let rows = by_value
+        .iter()
+        .map(|(&vi, rs)| {
             let n = rs.len() as f64;
             let mean = |f: &dyn Fn(&PointResult) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / n;
             let acc_mean = mean(&|r| r.accuracy);
@@ -417,8 +615,9 @@ pub fn merge(dir: &Path) -> Result<Vec<MergedRow>, String> {
                 0.0
             };
             MergedRow {
-                value: rs[0].value.clone(),
+                value: rec.parameter.values[vi].clone(),
                 trials: rs.len(),
+                trials_expected: rec.trials as usize,
                 accuracy_mean: acc_mean,
                 accuracy_std: var.sqrt(),
                 accuracy_min: rs.iter().map(|r| r.accuracy).fold(f64::INFINITY, f64::min),
@@ -431,17 +630,24 @@ pub fn merge(dir: &Path) -> Result<Vec<MergedRow>, String> {
                 tops_per_watt_mean: mean(&|r| r.tops_per_watt),
             }
         })
-        .collect())
+        .collect();
+    Ok(Merged {
+        record: rec,
+        rows,
+        missing,
+    })
 }
 
-/// The merged table as CSV (fixed column order and number formatting).
+/// The merged table as CSV (fixed column order and number formatting). The last two columns,
+/// `trials_expected` and `complete` (`true`/`false`), tell whether a row holds every trial of
+/// its value.
 pub fn to_csv(rows: &[MergedRow]) -> String {
     let mut s = String::from(
-        "value,trials,accuracy_mean,accuracy_std,accuracy_min,accuracy_max,energy_pj_mean,cycles_mean,tops_per_watt_mean\n",
+        "value,trials,accuracy_mean,accuracy_std,accuracy_min,accuracy_max,energy_pj_mean,cycles_mean,tops_per_watt_mean,trials_expected,complete\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "{},{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.1},{:.6}\n",
+            "{},{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.1},{:.6},{},{}\n",
             csv_field(&r.value.to_string()),
             r.trials,
             r.accuracy_mean,
@@ -450,7 +656,9 @@ pub fn to_csv(rows: &[MergedRow]) -> String {
             r.accuracy_max,
             r.energy_pj_mean,
             r.cycles_mean,
-            r.tops_per_watt_mean
+            r.tops_per_watt_mean,
+            r.trials_expected,
+            r.complete()
         ));
     }
     s
@@ -478,6 +686,66 @@ mod tests {
         let mut sorted = all.clone();
         sorted.sort();
         assert_eq!(joined, sorted);
+    }
+
+    #[test]
+    fn a_claim_is_exclusive_and_dies_with_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("points")).unwrap();
+        let Claim::Mine(first) = claim(dir.path(), 1, 2, false).unwrap() else {
+            panic!("a free point is claimed")
+        };
+        assert!(first.is_locked(), "this file system locks");
+        assert!(matches!(
+            claim(dir.path(), 1, 2, false).unwrap(),
+            Claim::Busy
+        ));
+        // Its holder ended without writing the point (a killed process): the next takes over.
+        drop(first);
+        assert!(claim_path(dir.path(), 1, 2).exists());
+        let Claim::Mine(second) = claim(dir.path(), 1, 2, false).unwrap() else {
+            panic!("an abandoned claim is taken over")
+        };
+        std::fs::write(point_path(dir.path(), 1, 2), b"{}").unwrap();
+        second.release();
+        assert!(!claim_path(dir.path(), 1, 2).exists());
+        assert!(matches!(
+            claim(dir.path(), 1, 2, true).unwrap(),
+            Claim::Done
+        ));
+    }
+
+    #[test]
+    fn missing_points_are_listed_up_to_a_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SweepConfig {
+            schema_version: 1,
+            name: "t".into(),
+            design: "d.ron".into(),
+            network: "n.ron".into(),
+            train: String::new(),
+            data: String::new(),
+            limit: 0,
+            train_limit: 0,
+            parameter: SweepParameter {
+                path: "x".into(),
+                values: vec![SweepValue::Number(0.5), SweepValue::Text("AgASi".into())],
+            },
+            trials: 7,
+            seed: 1,
+        };
+        let m = Merged {
+            record: record::SweepRecord::new(&cfg, dir.path(), "0", Vec::new()),
+            rows: Vec::new(),
+            missing: shard_points(2, 7, 0, 1),
+        };
+        let s = m.describe_missing(10);
+        assert!(
+            s.starts_with("value 0.5 trial 0, value 0.5 trial 1,")
+                && s.contains("value AgASi trial 2, and 4 more"),
+            "{s}"
+        );
+        assert_eq!(s.matches("trial").count(), 10, "{s}");
     }
 
     #[test]
