@@ -324,3 +324,57 @@ fn text_reports_use_one_number_format() {
         assert!(sci.is_none(), "{args:?}: scientific {sci:?} in:\n{out}");
     }
 }
+
+#[test]
+fn dram_bandwidth_can_be_given_in_gbytes_per_second_independent_of_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let cycles_of = |clock: &str, dram: &str| -> (f64, u64) {
+        let (clock, dram) = (clock.to_string(), dram.to_string());
+        let p = design_copy(dir.path(), "systolic-int8.ron", &move |t| {
+            t.replace("clock_mhz: 500.0", &clock)
+                .replace("bytes_per_cycle: 16.0", &dram)
+        });
+        let v = json(&["info", "--design", p.to_str().unwrap(), "--json"]);
+        (f(&v, "clock_hz"), u(&v, "cycles"))
+    };
+    // 16 B/cycle at 500 MHz is 8 GB/s: the same schedule.
+    assert_eq!(
+        cycles_of("clock_mhz: 500.0", "gbytes_per_s: 8.0").1,
+        cycles_of("clock_mhz: 500.0", "bytes_per_cycle: 16.0").1
+    );
+    // Doubling the clock: bytes per cycle keeps its cycles, GB/s halves the bytes per cycle,
+    // so the DRAM-bound default MLP takes more cycles.
+    let fixed = cycles_of("clock_mhz: 1000.0", "gbytes_per_s: 8.0");
+    let scaled = cycles_of("clock_mhz: 1000.0", "bytes_per_cycle: 16.0");
+    assert_eq!(fixed.0, 1e9);
+    assert!(fixed.1 > scaled.1, "{fixed:?} vs {scaled:?}");
+    // Exactly one of the two.
+    let both = design_copy(dir.path(), "systolic-int8.ron", &|t| {
+        t.replace(
+            "bytes_per_cycle: 16.0",
+            "bytes_per_cycle: 16.0, gbytes_per_s: 8.0",
+        )
+    });
+    let o = nacsim(&["info", "--design", both.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("dram") && err.contains("not both"), "{err}");
+}
+
+#[test]
+fn a_copied_design_whose_energy_preset_does_not_resolve_names_the_field_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("copied.ron");
+    std::fs::copy(root().join("models/designs/systolic-int8.ron"), &p).unwrap();
+    let o = nacsim(&["info", "--design", p.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("copied.ron"), "names the design: {err}");
+    assert!(err.contains("energy"), "names the field: {err}");
+    let resolved = dir.path().join("../energy/horowitz-45nm.ron");
+    assert!(
+        err.contains(&resolved.display().to_string()),
+        "names the resolved path {}: {err}",
+        resolved.display()
+    );
+}

@@ -80,12 +80,31 @@ pub struct SramConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DramConfig {
-    /// Sustained bandwidth in bytes per cycle of the design clock.
-    pub bytes_per_cycle: f64,
+    /// Sustained bandwidth in bytes per cycle of the design clock (so it scales with
+    /// `clock_mhz`). Give exactly one of this and `gbytes_per_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_cycle: Option<f64>,
+    /// Sustained bandwidth in GB/s (1e9 bytes per second), whatever the clock: a DRAM channel's
+    /// datasheet figure (e.g. 25.6 for one LPDDR4-3200 ×64 channel). Give exactly one of this
+    /// and `bytes_per_cycle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gbytes_per_s: Option<f64>,
     /// Latency of a transfer's first byte, in cycles.
     pub latency_cycles: u64,
     /// Energy per bit transferred, in pJ.
     pub pj_per_bit: f64,
+}
+
+impl DramConfig {
+    /// Bandwidth in bytes per cycle of a `clock_mhz` clock (from whichever of the two fields is
+    /// given; validation makes sure exactly one is).
+    pub fn bytes_per_cycle_at(&self, clock_mhz: f64) -> f64 {
+        match (self.bytes_per_cycle, self.gbytes_per_s) {
+            (Some(b), _) => b,
+            (None, Some(g)) => g * 1e9 / (clock_mhz * 1e6),
+            (None, None) => f64::NAN,
+        }
+    }
 }
 
 /// What stays in on-chip SRAM across passes instead of moving through DRAM.
@@ -292,12 +311,40 @@ impl Validate for DesignConfig {
         }
         c.nested("sram.weights", &self.sram.weights);
         c.nested("sram.activations", &self.sram.activations);
-        c.check(
-            self.dram.bytes_per_cycle.is_finite() && self.dram.bytes_per_cycle > 0.0,
-            "dram.bytes_per_cycle",
-            self.dram.bytes_per_cycle,
-            "must be a positive finite number of bytes per cycle",
-        );
+        match (self.dram.bytes_per_cycle, self.dram.gbytes_per_s) {
+            (Some(b), None) => {
+                c.check(
+                    b.is_finite() && b > 0.0,
+                    "dram.bytes_per_cycle",
+                    b,
+                    "must be a positive finite number of bytes per cycle",
+                );
+            }
+            (None, Some(g)) => {
+                c.check(
+                    g.is_finite() && g > 0.0,
+                    "dram.gbytes_per_s",
+                    g,
+                    "must be a positive finite bandwidth in GB/s",
+                );
+            }
+            (Some(b), Some(g)) => {
+                c.check(
+                    false,
+                    "dram",
+                    format!("bytes_per_cycle: {b}, gbytes_per_s: {g}"),
+                    "give the bandwidth once: bytes_per_cycle (scales with clock_mhz) or gbytes_per_s (fixed), not both",
+                );
+            }
+            (None, None) => {
+                c.check(
+                    false,
+                    "dram",
+                    "no bandwidth",
+                    "give bytes_per_cycle (bytes per cycle of the design clock) or gbytes_per_s (GB/s)",
+                );
+            }
+        }
         c.check(
             self.dram.pj_per_bit.is_finite() && self.dram.pj_per_bit >= 0.0,
             "dram.pj_per_bit",
@@ -386,7 +433,23 @@ impl Design {
         let energy = match &config.energy {
             EnergySource::Table(t) => t.clone(),
             EnergySource::Preset(p) => {
-                nacsim_core::config::load(&path.parent().unwrap_or_else(|| Path::new(".")).join(p))?
+                let resolved = path.parent().unwrap_or_else(|| Path::new(".")).join(p);
+                match nacsim_core::config::load(&resolved) {
+                    Err(ConfigError::Io { source, .. }) => {
+                        return Err(DesignError::Mapping {
+                            path: path.to_path_buf(),
+                            error: FieldError::new(
+                                "energy",
+                                format!("Preset({p:?})"),
+                                format!(
+                                    "the energy table {} cannot be read ({source}); a preset path is relative to the design file's folder: fix the path, or copy the table beside the design",
+                                    resolved.display()
+                                ),
+                            ),
+                        });
+                    }
+                    other => other?,
+                }
             }
         };
         Ok(Self {

@@ -738,7 +738,7 @@ impl Simulation {
     fn dram_timing(&self) -> DramTiming {
         let cfg = &self.design.config;
         DramTiming {
-            bytes_per_cycle: cfg.dram.bytes_per_cycle,
+            bytes_per_cycle: cfg.dram.bytes_per_cycle_at(cfg.clock_mhz),
             latency_cycles: cfg.dram.latency_cycles,
             chunk_bytes: (cfg.sram.weights.capacity_bytes / 2).max(1),
         }
@@ -966,7 +966,7 @@ mod tests {
         };
         s.rows = rows;
         s.cols = cols;
-        d.config.dram.bytes_per_cycle = bw;
+        d.config.dram.bytes_per_cycle = Some(bw);
         d.config.batch = batch;
         d
     }
