@@ -45,7 +45,12 @@ struct EvalReport {
 pub fn run(a: &EvalArgs) -> CliResult<()> {
     let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
-    let data = src.load_for(Split::Test, a.limit, &model, &label)?;
+    let data = src.load_for(
+        Split::Test,
+        super::data::check_limit("limit", a.limit)?,
+        &model,
+        &label,
+    )?;
     let t0 = Instant::now();
     let acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
     let seconds = t0.elapsed().as_secs_f64();

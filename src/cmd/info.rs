@@ -35,12 +35,15 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
     let (model, label) = match &a.network {
         Some(p) => {
             let spec = load_spec(p)?;
-            (Model::init(spec, 0)?, p.display().to_string())
+            let label = p.display().to_string();
+            // Calibration runs 64 images through the float network.
+            super::limits::check_spec(&spec, &label, 64)?;
+            (Model::init(spec, 0)?, label)
         }
         None => super::defaults::network(None)?,
     };
     let calib = Dataset::bundled_sample();
-    let calib = if calib.shape.len() == model.spec.input.len() {
+    let calib = if calib.shape == model.spec.input {
         calib.limit(64)
     } else {
         Dataset::synthetic(

@@ -44,16 +44,37 @@ pub struct RunArgs {
 
 /// Calibration images: the training split of `--data` when it has one (so no test image is
 /// used to set the scales), else the evaluation images themselves (said in the report).
-pub fn calibration_set(src: &Source, eval: &Dataset) -> (Dataset, String) {
-    if let Source::Dir(d) = src
-        && let Ok(t) = Dataset::load_dir(d, Split::Train)
-    {
-        return (t, format!("{} (train split)", d.display()));
+///
+/// # Errors
+/// A training split that is present (any of its files) but damaged, incomplete or of another
+/// image shape than the evaluation images: a missing split is fine, a broken one is not ignored.
+pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, String)> {
+    if let Source::Dir(d) = src {
+        let present = Split::Train
+            .image_names()
+            .into_iter()
+            .chain(Split::Train.label_names())
+            .any(|n| d.join(n).exists());
+        if present {
+            let t = Dataset::load_dir(d, Split::Train).map_err(|e| {
+                format!("{e} (the training split is used for calibration; fix or remove it)")
+            })?;
+            if t.shape != eval.shape {
+                return Err(format!(
+                    "{}: the training split's images are {} but the test split's are {}; the folder mixes two datasets",
+                    d.display(),
+                    t.shape,
+                    eval.shape
+                )
+                .into());
+            }
+            return Ok((t, format!("{} (train split)", d.display())));
+        }
     }
-    (
+    Ok((
         eval.clone(),
         "the evaluation images (no training split available)".into(),
-    )
+    ))
 }
 
 /// Run `nacsim run`.
@@ -62,8 +83,13 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
     let design = super::defaults::design(a.design.as_deref())?;
     let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
-    let data = src.load_for(Split::Test, a.limit, &model, &label)?;
-    let (calib, calib_label) = calibration_set(&src, &data);
+    let data = src.load_for(
+        Split::Test,
+        super::data::check_limit("limit", a.limit)?,
+        &model,
+        &label,
+    )?;
+    let (calib, calib_label) = calibration_set(&src, &data)?;
     let sim = Simulation::with_trial(design, &model, &calib, a.seed, a.trial)?;
     let acc = sim.accuracy(&data);
     let float_acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);

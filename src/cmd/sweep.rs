@@ -86,6 +86,8 @@ fn parse_shard(s: &str) -> CliResult<(usize, usize)> {
 pub fn run(a: &SweepArgs) -> CliResult<()> {
     let cfg: SweepConfig = nacsim_core::config::load(&a.config)?;
     let (shard, shards) = a.shard.as_deref().map_or(Ok((0, 1)), parse_shard)?;
+    let label = a.config.display().to_string();
+    super::limits::check_sweep_points(cfg.parameter.values.len(), cfg.trials, shards, &label)?;
     let base_dir = a.config.parent().unwrap_or_else(|| Path::new("."));
     // What a group of points (trials of one value) does: inference trials on a design,
     // evaluated together on the Monte Carlo batch axis, or training runs.
@@ -161,7 +163,7 @@ fn inference_job<'a>(
         Source::Dir(base_dir.join(&cfg.data))
     };
     let data = src.load(Split::Test, (cfg.limit > 0).then_some(cfg.limit))?;
-    let (calib, _) = calibration_set(&src, &data);
+    let (calib, _) = calibration_set(&src, &data)?;
     // Check every value before running anything.
     for v in &cfg.parameter.values {
         with_field(&design.config, &cfg.parameter.path, v, &a.config)?;

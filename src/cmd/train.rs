@@ -87,8 +87,11 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         }
     };
     let src = Source::Dir(data_dir);
-    let train_set = src.load(Split::Train, a.limit)?;
-    let test_set = src.load(Split::Test, a.eval_limit)?;
+    let train_set = src.load(Split::Train, super::data::check_limit("limit", a.limit)?)?;
+    let test_set = src.load(
+        Split::Test,
+        super::data::check_limit("eval-limit", a.eval_limit)?,
+    )?;
     // In-situ training on crossbars: the settings file (relative to the config) may resize,
     // binarize and limit the data.
     let insitu = insitu_settings(&cfg, base)?;
@@ -107,7 +110,10 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     }
 
     let steps = train_set.len().div_ceil(cfg.train.batch_size);
-    let pb = crate::progress_bar((steps * cfg.train.epochs) as u64, a.quiet || a.json);
+    let pb = crate::progress_bar(
+        (steps as u64).saturating_mul(cfg.train.epochs as u64),
+        a.quiet || a.json,
+    );
     pb.set_prefix(cfg.name.clone());
     let fitted = fit(
         &cfg,
@@ -241,24 +247,36 @@ pub fn apply_insitu_data(
     }
 }
 
-/// The network's input shape must be the images' shape.
+/// The network's input shape must be the images' shape (channels, height and width), and its
+/// classes must cover the dataset's labels.
 ///
 /// # Errors
-/// A message naming the config, `network.input` and the image size.
+/// A message naming the config, `network.input` or `network.classes`, the value and the data.
 pub fn check_input_shape(
     cfg: &TrainConfig,
     config: &Path,
     src: &Source,
     train_set: &Dataset,
 ) -> CliResult<()> {
-    if train_set.shape.len() != cfg.network.input.len() {
+    if train_set.shape != cfg.network.input {
         return Err(format!(
-            "{}: network.input = {} but the images in {} are {}x{}",
+            "{}: network.input = {} but the images in {} are {}: make the input (c, h, w) equal to the images' shape",
             config.display(),
             cfg.network.input,
             src.describe(),
-            train_set.shape.h,
-            train_set.shape.w
+            train_set.shape
+        )
+        .into());
+    }
+    if cfg.network.classes < train_set.classes {
+        return Err(format!(
+            "{}: network.classes = {}: the dataset in {} has {} classes (labels 0..={}); the network must have at least {} outputs",
+            config.display(),
+            cfg.network.classes,
+            src.describe(),
+            train_set.classes,
+            train_set.classes - 1,
+            train_set.classes
         )
         .into());
     }
@@ -295,6 +313,7 @@ pub fn fit(
     warn: bool,
     progress: &mut dyn FnMut(nacsim_nn::train::Progress),
 ) -> CliResult<Fitted> {
+    super::limits::check_training(cfg, &format!("the network of {}", cfg.name))?;
     let mut model = Model::init(cfg.network.clone(), cfg.train.seed)?;
     if !cfg.init.is_empty() {
         let p = base.join(&cfg.init);
@@ -355,7 +374,7 @@ pub fn fit(
         Some(test_set),
         &cfg.train,
         progress,
-    );
+    )?;
     let seconds = t0.elapsed().as_secs_f64();
     let mut trained = model;
     trained.params = store.export();

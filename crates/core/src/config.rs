@@ -62,6 +62,27 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// A float as a reader wants it in a message: plain for ordinary magnitudes, scientific
+/// (`1e308`, `1e-16`) for huge or tiny ones, `NaN`/`inf` as Rust writes them.
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if v.is_finite() && v != 0.0 && !(1e-6..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// [`num`] for an `f32`, in its own shortest form (`1e30`, not the widened f64's digits).
+pub fn num32(v: f32) -> String {
+    let a = v.abs();
+    if v.is_finite() && v != 0.0 && !(1e-6..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 /// Checks the meaning of a deserialized config (ranges, consistency between fields).
 ///
 /// Implementations report every broken rule, not just the first; [`Checks`] helps.

@@ -80,6 +80,16 @@ pub enum DataError {
         /// File names looked for (alternatives and all missing files).
         looked_for: Vec<String>,
     },
+    /// A folder of IDX files was expected but the path is a file.
+    #[error(
+        "`{}` is a file, not a folder: pass --data DIR naming the folder that holds the IDX \
+         files (`t10k-images-idx3-ubyte[.gz]` and its siblings), not one of the files.",
+        .path.display()
+    )]
+    NotAFolder {
+        /// The path given as a folder.
+        path: PathBuf,
+    },
     /// The file exists but could not be read.
     #[error(
         "could not read `{}`: {source}. Check that it is a regular file you have permission \
@@ -328,6 +338,11 @@ impl Dataset {
     /// and the `.gz` file exist, the plain one is read). Labels must be below
     /// [`DEFAULT_CLASSES`].
     pub fn load_dir(dir: &Path, split: Split) -> Result<Dataset, DataError> {
+        if dir.is_file() {
+            return Err(DataError::NotAFolder {
+                path: dir.to_path_buf(),
+            });
+        }
         let find = |names: [String; 2]| {
             names
                 .iter()
