@@ -380,3 +380,30 @@ fn a_file_passed_as_the_data_folder_is_called_a_file() {
     assert!(err.contains("is a file, not a folder"), "{err}");
     assert!(!err.contains("does not exist"), "{err}");
 }
+
+/// A report that cannot be written (a full disk) is an error with exit status 1, not a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_report_to_a_full_disk_is_a_write_error_not_a_panic() {
+    for args in [
+        &["info", "--json"][..],
+        &["info"],
+        &["eval", "--limit", "20"],
+        &["eval", "--limit", "20", "--json"],
+        &["run", "--limit", "20"],
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_nacsim"))
+            .args(args)
+            .current_dir(root())
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: cannot write the report to standard output: "),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

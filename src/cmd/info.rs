@@ -57,36 +57,45 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
     let sim = Simulation::new(design, &model, &calib)?;
     let r = InfoReport::build(&sim, &label)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    println!("nacsim info — design {} · network {}", r.design, r.network);
-    println!("  clock        {:.0} MHz", r.clock_hz / 1e6);
-    println!("  peak         {:.1} GOPS", r.peak_gops);
-    println!("  batch        {} images per pass", r.batch);
-    println!("  cycles/pass  {}", r.cycles);
-    println!(
+    outln!("nacsim info — design {} · network {}", r.design, r.network);
+    outln!("  clock        {:.0} MHz", r.clock_hz / 1e6);
+    outln!("  peak         {:.1} GOPS", r.peak_gops);
+    outln!("  batch        {} images per pass", r.batch);
+    outln!("  cycles/pass  {}", r.cycles);
+    outln!(
         "  storage      {} bits with biases ({:.1}x smaller than fp32's {} bits)",
         r.storage_bits,
         r.fp32_storage_bits as f64 / r.storage_bits.max(1) as f64,
         r.fp32_storage_bits
     );
-    println!(
+    outln!(
         "  weights      {} bits stored, {} at fp32: compression {:.2}x",
-        r.weight_storage_bits, r.fp32_weight_bits, r.compression_ratio
+        r.weight_storage_bits,
+        r.fp32_weight_bits,
+        r.compression_ratio
     );
-    println!(
+    outln!(
         "  energy/pass  {:.1} pJ · {:.3} TOPS/W · utilization {:.1} %",
         r.energy_pj,
         r.tops_per_watt,
         100.0 * r.utilization
     );
-    println!(
+    outln!(
         "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
-        "layer", "kind", "engine", "cycles", "ops", "weight B", "compress", "act DRAM B"
+        "layer",
+        "kind",
+        "engine",
+        "cycles",
+        "ops",
+        "weight B",
+        "compress",
+        "act DRAM B"
     );
     for l in &r.layers {
-        println!(
+        outln!(
             "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
             l.name,
             l.kind,

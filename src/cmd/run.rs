@@ -103,10 +103,10 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
         t0.elapsed().as_secs_f64(),
     )?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.table());
-        println!("  calibration {calib_label}");
+        out!("{}", report.table());
+        outln!("  calibration {calib_label}");
     }
     Ok(())
 }

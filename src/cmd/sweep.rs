@@ -334,7 +334,7 @@ pub fn run_merge(a: &MergeArgs) -> CliResult<()> {
     let csv = to_csv(&rows);
     match &a.csv {
         Some(p) => std::fs::write(p, &csv).map_err(|e| format!("{}: {e}", p.display()))?,
-        None => print!("{csv}"),
+        None => out!("{csv}"),
     }
     if let Some(p) = &a.svg {
         plot(

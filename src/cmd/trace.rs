@@ -127,7 +127,7 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
     }
     vcd.finish()
         .map_err(|e| format!("{}: {e}", a.vcd.display()))?;
-    println!(
+    outln!(
         "traced layer {} ({}) of image {}: {} cycles, {} MACs on the cycle-stepped model; wrote {}{}",
         layer,
         sim.plan[layer].name,

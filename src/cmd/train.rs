@@ -174,14 +174,19 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     std::fs::write(&hist_path, serde_json::to_string_pretty(&report)?)
         .map_err(|e| format!("{}: cannot write: {e}", hist_path.display()))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "{:>5} {:>9} {:>10} {:>10} {:>10} {:>8}",
-            "epoch", "lr", "loss", "train acc", "test acc", "time s"
+            "epoch",
+            "lr",
+            "loss",
+            "train acc",
+            "test acc",
+            "time s"
         );
         for r in &report.history {
-            println!(
+            outln!(
                 "{:>5} {:>9.2e} {:>10.4} {:>10.4} {:>10} {:>8.2}",
                 r.epoch,
                 r.lr,
@@ -192,7 +197,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             );
         }
         if let Some(w) = &report.insitu {
-            println!(
+            outln!(
                 "in situ: {} pulses (max {} per device), write {:.3e} pJ + half-select {:.3e} pJ + read {:.3e} pJ, write latency {:.3e} s",
                 w.pulses,
                 w.max_pulses_per_device,
@@ -202,7 +207,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
                 w.write_latency_s
             );
         }
-        println!(
+        outln!(
             "{}: test accuracy {:.2} % on {} images, {:.1} s; wrote {} (+ .safetensors, .train.json)",
             report.name,
             100.0 * acc,
