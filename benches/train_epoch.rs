@@ -38,15 +38,18 @@ fn bench(c: &mut Criterion) {
     g.bench_function("train_batch64", |b| {
         b.iter(|| {
             let mut store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
-            black_box(train(
-                &model.layers,
-                &FloatKernel,
-                &mut store,
-                &data,
-                None,
-                &cfg.train,
-                &mut |_| {},
-            ))
+            black_box(
+                train(
+                    &model.layers,
+                    &FloatKernel,
+                    &mut store,
+                    &data,
+                    None,
+                    &cfg.train,
+                    &mut |_| {},
+                )
+                .expect("training stays finite"),
+            )
         })
     });
     g.bench_function("infer_batch64", |b| {

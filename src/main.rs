@@ -8,7 +8,36 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for reports: writes to stdout and returns a write failure (a full disk, a closed
+/// file) from the enclosing function as a [`StdoutError`] instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($t)*).map_err($crate::StdoutError)?;
+    }};
+}
+
+/// `print!` for reports, as [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($t)*).map_err($crate::StdoutError)?;
+    }};
+}
+
 mod cmd;
+
+/// Standard output could not be written (exit status 1, not 2: the input was fine).
+#[derive(Debug)]
+pub struct StdoutError(pub std::io::Error);
+
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write the report to standard output: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutError {}
 
 /// nacsim — a cycle-accurate simulator of multiplier-light neural accelerators.
 ///
@@ -16,6 +45,12 @@ mod cmd;
 /// a 32x32 int8 systolic array) running the default network (models/networks/fmnist-mlp.ron) on
 /// the bundled 2,000-image Fashion-MNIST sample, all embedded in the binary, and prints accuracy,
 /// cycles, latency, GOPS, TOPS/W and the energy split.
+///
+/// Exit status: 0 on success; 2 on bad input (one `error:` paragraph naming the file, the field,
+/// the value and the rule); 1 when the report cannot be written to standard output (a full
+/// disk). A closed pipe (`nacsim info | head`) ends the process quietly. Requests whose memory
+/// estimate exceeds NACSIM_MEMORY_LIMIT (bytes, or e.g. 16G; default 3/4 of physical memory)
+/// are refused before allocating.
 #[derive(Parser, Debug)]
 #[command(name = "nacsim", version, about, long_about)]
 struct Cli {
@@ -45,7 +80,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
 }
 
-/// An error for the user: printed as `error: …` with its causes, exit status 2.
+/// An error for the user: printed as `error: …` with its causes, exit status 2 (1 when the
+/// report cannot be written to standard output, [`StdoutError`]).
 pub type CliResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> ExitCode {
@@ -68,9 +104,15 @@ fn main() -> ExitCode {
         Some(Command::Train(a)) => cmd::train::run(&a),
         Some(Command::Eval(a)) => cmd::eval::run(&a),
     };
+    // Reports are written line by line; what is still buffered must reach its file too.
+    let result = result.and_then(|()| {
+        use std::io::Write as _;
+        std::io::stdout().flush().map_err(|e| StdoutError(e).into())
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let status = if e.is::<StdoutError>() { 1 } else { 2 };
             // Causes whose text the message already quotes are not repeated.
             let mut shown = e.to_string();
             eprintln!("error: {shown}");
@@ -83,7 +125,7 @@ fn main() -> ExitCode {
                 }
                 src = s.source();
             }
-            ExitCode::from(2)
+            ExitCode::from(status)
         }
     }
 }

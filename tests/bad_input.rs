@@ -173,6 +173,202 @@ fn sweep_threads_outside_one_to_four_times_the_cores_are_refused() {
     }
 }
 
+/// A folder holding the bundled sample as both splits (`train-*` and `t10k-*`).
+fn sample_data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("crates/nn/data/fmnist-sample");
+    for kind in ["images-idx3", "labels-idx1"] {
+        let from = src.join(format!("t10k-{kind}-ubyte.gz"));
+        for split in ["t10k", "train"] {
+            std::fs::copy(&from, dir.path().join(format!("{split}-{kind}-ubyte.gz"))).unwrap();
+        }
+    }
+    dir
+}
+
+/// A small valid training config with `network` (a RON network spec) and extra fields.
+fn training_config(dir: &Path, network: &str, extra: &str) -> std::path::PathBuf {
+    let p = dir.join("t.ron");
+    std::fs::write(
+        &p,
+        format!(
+            "(schema_version: 1, name: \"t\", dataset: FashionMnist, network: {network}, \
+             output: \"out/t.ron\", train: (seed: 1, epochs: 1, batch_size: 16, lr: 0.01, \
+             optimizer: Sgd(momentum: 0.0, weight_decay: 0.0), schedule: Constant){extra})"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+const MLP5: &str = "(schema_version: 1, name: \"m\", input: (c: 1, h: 28, w: 28), classes: 5, \
+                    layers: [Flatten, Dense(out: 5)])";
+const MLP10: &str = "(schema_version: 1, name: \"m\", input: (c: 1, h: 28, w: 28), classes: 10, \
+                     layers: [Flatten, Dense(out: 10)])";
+
+fn write_net(dir: &Path, layers: &str, input: &str) -> String {
+    let p = dir.join("net.ron");
+    std::fs::write(
+        &p,
+        format!(
+            "(schema_version: 1, name: \"m\", input: {input}, classes: 10, layers: [{layers}])"
+        ),
+    )
+    .unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn huge_conv_padding_names_the_layer_and_field_instead_of_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = write_net(
+        dir.path(),
+        "Conv2d(out_channels: 1, kernel: 3, padding: 4611686018427387904), Flatten, Dense(out: 10)",
+        "(c: 1, h: 28, w: 28)",
+    );
+    let err = fails_cleanly(&["info", "--network", &net]);
+    assert!(
+        err.contains("net.ron: layers[0].padding = 4611686018427387904"),
+        "{err}"
+    );
+    assert!(err.contains("overflows"), "{err}");
+    assert!(!err.contains("18446744073709551"), "wrapped integer: {err}");
+}
+
+#[test]
+fn requests_beyond_the_memory_limit_are_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let lim = [("NACSIM_MEMORY_LIMIT", "4G")];
+    for (layers, input) in [
+        (
+            "Flatten, Dense(out: 1000000000), Dense(out: 10)",
+            "(c: 1, h: 28, w: 28)",
+        ),
+        ("Flatten, Dense(out: 10)", "(c: 1, h: 65536, w: 65536)"),
+        (
+            "Conv2d(out_channels: 1, kernel: 3, padding: 100000), Flatten, Dense(out: 10)",
+            "(c: 1, h: 28, w: 28)",
+        ),
+    ] {
+        let net = write_net(dir.path(), layers, input);
+        for cmd in ["info", "run"] {
+            let o = crate::util::nacsim_env(&[cmd, "--network", &net], &lim);
+            let (_, err) = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {layers}: {err}");
+            assert!(!err.contains("memory allocation"), "{err}");
+            assert!(err.starts_with("error: the network "), "{err}");
+            assert!(err.contains("would need about"), "{err}");
+            assert!(
+                err.contains("limit of 4.0 GiB (NACSIM_MEMORY_LIMIT=4G)"),
+                "{err}"
+            );
+        }
+    }
+    // An unreadable setting is an error too, not a silent default.
+    let o = crate::util::nacsim_env(
+        &["info", "--network", "models/networks/fmnist-mlp.ron"],
+        &[("NACSIM_MEMORY_LIMIT", "lots")],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("NACSIM_MEMORY_LIMIT = \"lots\": not a size"),
+        "{err}"
+    );
+}
+
+#[test]
+fn absurd_epoch_counts_and_sweep_trials_are_refused_not_allocated() {
+    let data = sample_data_dir();
+    let d = data.path().to_str().unwrap();
+    let lim = [("NACSIM_MEMORY_LIMIT", "4G")];
+    let cfg = training_config(data.path(), MLP10, "");
+    let c = cfg.to_str().unwrap();
+    let args = ["train", c, "--data", d, "--epochs", "4294967295", "--quiet"];
+    let o = crate::util::nacsim_env(&args, &lim);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("the history of 4294967295 epochs"), "{err}");
+
+    let sweep = data.path().join("s.ron");
+    std::fs::write(
+        &sweep,
+        format!(
+            "(schema_version: 1, name: \"s\", design: \"{}\", network: \"{}\", limit: 10, \
+             parameter: (path: \"dram.bytes_per_cycle\", values: [8.0, 16.0]), trials: 4294967295, seed: 1)",
+            root().join("models/designs/systolic-int8.ron").display(),
+            root().join("models/networks/fmnist-mlp.ron").display()
+        ),
+    )
+    .unwrap();
+    let out = data.path().join("sweep-out");
+    let o = crate::util::nacsim_env(
+        &[
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        &lim,
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("4294967295"), "{err}");
+    assert!(!err.contains("memory allocation"), "{err}");
+}
+
+#[test]
+fn network_classes_below_the_dataset_labels_are_refused_at_load() {
+    let data = sample_data_dir();
+    let d = data.path().to_str().unwrap();
+    let cfg = training_config(data.path(), MLP5, "");
+    let err = fails_cleanly(&["train", cfg.to_str().unwrap(), "--data", d, "--limit", "50"]);
+    assert!(err.contains("t.ron: network.classes = 5"), "{err}");
+    assert!(err.contains("10 classes"), "{err}");
+    // The same config inside a training sweep.
+    let sweep = data.path().join("s.ron");
+    std::fs::write(
+        &sweep,
+        format!(
+            "(schema_version: 1, name: \"s\", train: \"t.ron\", data: \"{d}\", limit: 20, \
+             train_limit: 20, parameter: (path: \"config.train.lr\", values: [0.01]), trials: 1, seed: 1)"
+        ),
+    )
+    .unwrap();
+    let out = data.path().join("sweep-out");
+    let err = fails_cleanly(&[
+        "sweep",
+        sweep.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("network.classes = 5"), "{err}");
+}
+
+#[test]
+fn an_idx_header_of_another_shape_with_the_same_pixel_count_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_idx(
+        &dir.path().join("t10k-images-idx3-ubyte"),
+        2051,
+        &[4, 14, 56],
+        &[0u8; 4 * 784],
+    );
+    write_idx(
+        &dir.path().join("t10k-labels-idx1-ubyte"),
+        2049,
+        &[4],
+        &[1u8; 4],
+    );
+    let d = dir.path().to_str().unwrap();
+    for cmd in ["eval", "run"] {
+        let err = fails_cleanly(&[cmd, "--data", d]);
+        assert!(err.contains("images are 1x14x56"), "{cmd}: {err}");
+        assert!(err.contains("expects input 1x28x28"), "{cmd}: {err}");
+    }
+}
+
 #[test]
 fn sweep_files_with_no_or_absurd_trial_counts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,5 +394,84 @@ fn sweep_files_with_no_or_absurd_trial_counts_are_refused() {
             err.contains(&format!("{}: {want}", p.display())),
             "want {want:?} in: {err}"
         );
+    }
+}
+
+#[test]
+fn a_damaged_training_split_is_an_error_not_silently_skipped() {
+    let data = sample_data_dir();
+    let bad = data.path().join("train-images-idx3-ubyte.gz");
+    std::fs::write(&bad, b"\x1f\x8bnot really gzip").unwrap();
+    let d = data.path().to_str().unwrap();
+    let err = fails_cleanly(&["run", "--data", d, "--limit", "10"]);
+    assert!(err.contains("train-images-idx3-ubyte.gz"), "{err}");
+    assert!(err.contains("calibration"), "{err}");
+    // A missing training split is fine: calibration falls back to the test images.
+    std::fs::remove_file(&bad).unwrap();
+    std::fs::remove_file(data.path().join("train-labels-idx1-ubyte.gz")).unwrap();
+    let o = nacsim(&["run", "--data", d, "--limit", "10"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("of the test split of"), "{out}");
+    assert!(
+        out.contains("warning: the int8 scales were calibrated on the evaluation images"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_zero_limit_is_refused_like_an_empty_sample() {
+    let err = fails_cleanly(&["eval", "--limit", "0"]);
+    assert!(err.contains("--limit 0: must be at least 1"), "{err}");
+    let err = fails_cleanly(&["run", "--limit", "0"]);
+    assert!(err.contains("--limit 0: must be at least 1"), "{err}");
+    let data = sample_data_dir();
+    let cfg = training_config(data.path(), MLP10, "");
+    let d = data.path().to_str().unwrap();
+    let err = fails_cleanly(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--data",
+        d,
+        "--eval-limit",
+        "0",
+    ]);
+    assert!(err.contains("--eval-limit 0: must be at least 1"), "{err}");
+    let err = fails_cleanly(&["train", cfg.to_str().unwrap(), "--data", d, "--limit", "0"]);
+    assert!(err.contains("--limit 0: must be at least 1"), "{err}");
+}
+
+#[test]
+fn a_file_passed_as_the_data_folder_is_called_a_file() {
+    let f = root().join("crates/nn/data/fmnist-sample/t10k-images-idx3-ubyte.gz");
+    let err = fails_cleanly(&["eval", "--data", f.to_str().unwrap()]);
+    assert!(err.contains("is a file, not a folder"), "{err}");
+    assert!(!err.contains("does not exist"), "{err}");
+}
+
+/// A report that cannot be written (a full disk) is an error with exit status 1, not a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_report_to_a_full_disk_is_a_write_error_not_a_panic() {
+    for args in [
+        &["info", "--json"][..],
+        &["info"],
+        &["eval", "--limit", "20"],
+        &["eval", "--limit", "20", "--json"],
+        &["run", "--limit", "20"],
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_nacsim"))
+            .args(args)
+            .current_dir(root())
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: cannot write the report to standard output: "),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
     }
 }

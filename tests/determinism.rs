@@ -22,7 +22,8 @@ fn train_in_pool(threads: usize, cfg: &TrainConfig, data: &Dataset) -> Vec<u8> {
             None,
             &cfg.train,
             &mut |_| {},
-        );
+        )
+        .expect("training stays finite");
         m.params = store.export();
         m.to_safetensors()
     })

@@ -46,7 +46,8 @@ fn mnist_test_set_loads_and_is_learnable() {
         None,
         &s,
         &mut |_| {},
-    );
+    )
+    .expect("training stays finite");
     let acc = accuracy(
         &FloatKernel,
         &m.layers,

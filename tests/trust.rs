@@ -340,7 +340,7 @@ fn dram_bandwidth_can_be_given_in_gbytes_per_second_independent_of_the_clock() {
     // 16 B/cycle at 500 MHz is 8 GB/s: the same schedule.
     assert_eq!(
         cycles_of("clock_mhz: 500.0", "gbytes_per_s: 8.0").1,
-        cycles_of("clock_mhz: 500.0", "bytes_per_cycle: 16.0").1
+        cycles_of("clock_mhz: 500.00", "bytes_per_cycle: 16.0").1
     );
     // Doubling the clock: bytes per cycle keeps its cycles, GB/s halves the bytes per cycle,
     // so the DRAM-bound default MLP takes more cycles.

@@ -6,6 +6,20 @@ use nacsim_nn::data::{Dataset, Split};
 
 use crate::CliResult;
 
+/// `--<flag> K` as given, refusing 0 (an evaluation of no image has no accuracy).
+///
+/// # Errors
+/// `K = 0`, naming the flag.
+pub fn check_limit(flag: &str, limit: Option<usize>) -> CliResult<Option<usize>> {
+    if limit == Some(0) {
+        return Err(format!(
+            "--{flag} 0: must be at least 1 (an accuracy over no image means nothing); omit --{flag} to use every image"
+        )
+        .into());
+    }
+    Ok(limit)
+}
+
 /// Where test images come from.
 #[derive(Clone, Debug)]
 pub enum Source {
@@ -47,12 +61,11 @@ impl Source {
         label: &str,
     ) -> CliResult<Dataset> {
         let data = self.load(split, limit)?;
-        if data.shape.len() != model.spec.input.len() {
+        if data.shape != model.spec.input {
             return Err(format!(
-                "{}: images are {}x{} but the network {label} expects input {}; pass a dataset that fits",
+                "{}: images are {} (c x h x w) but the network {label} expects input {}; pass a dataset that fits",
                 self.describe(),
-                data.shape.h,
-                data.shape.w,
+                data.shape,
                 model.spec.input
             )
             .into());

@@ -18,7 +18,12 @@ const ENERGY_LABEL: &str = "models/energy/horowitz-45nm.ron (embedded)";
 /// The network at `path`, or the embedded default; with its label for reports.
 pub fn network(path: Option<&Path>) -> CliResult<(Model, String)> {
     Ok(match path {
-        Some(p) => (Model::load(p)?, p.display().to_string()),
+        Some(p) => {
+            let label = p.display().to_string();
+            let spec = nacsim_nn::model::load_spec(p)?;
+            super::limits::check_spec(&spec, &label, super::limits::EVAL_BATCH)?;
+            (Model::load(p)?, label)
+        }
         None => (
             Model::from_bytes(NETWORK, WEIGHTS, NETWORK_LABEL)?,
             NETWORK_LABEL.to_string(),

@@ -45,7 +45,12 @@ struct EvalReport {
 pub fn run(a: &EvalArgs) -> CliResult<()> {
     let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
-    let data = src.load_for(Split::Test, a.limit, &model, &label)?;
+    let data = src.load_for(
+        Split::Test,
+        super::data::check_limit("limit", a.limit)?,
+        &model,
+        &label,
+    )?;
     let t0 = Instant::now();
     let acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
     let seconds = t0.elapsed().as_secs_f64();
@@ -58,15 +63,15 @@ pub fn run(a: &EvalArgs) -> CliResult<()> {
         seconds,
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        println!("nacsim eval — float reference model");
-        println!("  network   {}", r.network);
-        println!("  data      {}", r.data);
-        println!("  images    {}", r.images);
-        println!("  correct   {}", r.correct);
-        println!("  accuracy  {:.2} %", 100.0 * r.accuracy);
-        println!("  time      {:.3} s", r.seconds);
+        outln!("nacsim eval — float reference model");
+        outln!("  network   {}", r.network);
+        outln!("  data      {}", r.data);
+        outln!("  images    {}", r.images);
+        outln!("  correct   {}", r.correct);
+        outln!("  accuracy  {:.2} %", 100.0 * r.accuracy);
+        outln!("  time      {:.3} s", r.seconds);
     }
     Ok(())
 }

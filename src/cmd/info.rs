@@ -35,12 +35,15 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
     let (model, label) = match &a.network {
         Some(p) => {
             let spec = load_spec(p)?;
-            (Model::init(spec, 0)?, p.display().to_string())
+            let label = p.display().to_string();
+            // Calibration runs 64 images through the float network.
+            super::limits::check_spec(&spec, &label, 64)?;
+            (Model::init(spec, 0)?, label)
         }
         None => super::defaults::network(None)?,
     };
     let calib = Dataset::bundled_sample();
-    let calib = if calib.shape.len() == model.spec.input.len() {
+    let calib = if calib.shape == model.spec.input {
         calib.limit(64)
     } else {
         Dataset::synthetic(
@@ -54,37 +57,46 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
     let sim = Simulation::new(design, &model, &calib)?;
     let r = InfoReport::build(&sim, &label)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    println!("nacsim info — design {} · network {}", r.design, r.network);
-    println!("  clock        {}", eng(r.clock_hz, "Hz"));
-    println!("  peak         {}", eng(r.peak_gops * 1e9, "OPS"));
-    println!("  batch        {} images per pass", r.batch);
-    println!("  cycles/pass  {}", r.cycles);
-    println!(
+    outln!("nacsim info — design {} · network {}", r.design, r.network);
+    outln!("  clock        {}", eng(r.clock_hz, "Hz"));
+    outln!("  peak         {}", eng(r.peak_gops * 1e9, "OPS"));
+    outln!("  batch        {} images per pass", r.batch);
+    outln!("  cycles/pass  {}", r.cycles);
+    outln!(
         "  storage      {} bits with biases ({:.1}x smaller than fp32's {} bits)",
         r.storage_bits,
         r.fp32_storage_bits as f64 / r.storage_bits.max(1) as f64,
         r.fp32_storage_bits
     );
-    println!(
+    outln!(
         "  weights      {} bits stored, {} at fp32: compression {:.2}x",
-        r.weight_storage_bits, r.fp32_weight_bits, r.compression_ratio
+        r.weight_storage_bits,
+        r.fp32_weight_bits,
+        r.compression_ratio
     );
-    println!(
+    outln!(
         "  energy/pass  {} · {}/W · utilization {:.1} %",
         eng(r.energy_pj * 1e-12, "J"),
         eng(r.tops_per_watt * 1e12, "OPS"),
         100.0 * r.utilization
     );
-    println!("  energy table {}", r.energy_table.describe());
-    println!(
+    outln!("  energy table {}", r.energy_table.describe());
+    outln!(
         "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
-        "layer", "kind", "engine", "cycles", "ops", "weight B", "compress", "act DRAM B"
+        "layer",
+        "kind",
+        "engine",
+        "cycles",
+        "ops",
+        "weight B",
+        "compress",
+        "act DRAM B"
     );
     for l in &r.layers {
-        println!(
+        outln!(
             "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
             l.name,
             l.kind,
@@ -101,7 +113,7 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
         );
     }
     for w in &r.warnings {
-        println!("  warning: {w}");
+        outln!("  warning: {w}");
     }
     Ok(())
 }

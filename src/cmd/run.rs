@@ -44,42 +44,61 @@ pub struct RunArgs {
 
 /// Calibration images: the training split of `--data` (the bundled training sample without
 /// `--data`), so no evaluation image sets a scale; the evaluation images themselves only when
-/// the folder has no training split, and then the report says so and warns. A training split
-/// that is there but damaged is an error, not a silent fallback. `images` of the returned
-/// description is filled by the caller ([`Calibration::with_images`]).
+/// the folder has no training split, and then the report says so and warns. `images` of the
+/// returned description is filled by the caller ([`Calibration::with_images`]).
+///
+/// # Errors
+/// A training split that is present (any of its files) but damaged, incomplete or of another
+/// image shape than the evaluation images: a missing split is fine, a broken one is not ignored.
 pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Calibration)> {
-    match src {
-        Source::Bundled => Ok((
-            Dataset::bundled_calibration(),
-            Calibration {
-                data: "bundled Fashion-MNIST sample".into(),
-                split: "train".into(),
-                images: 0,
-            },
-        )),
-        Source::Dir(d) => match Dataset::load_dir(d, Split::Train) {
-            Ok(t) => Ok((
-                t,
+    let d = match src {
+        Source::Bundled => {
+            return Ok((
+                Dataset::bundled_calibration(),
                 Calibration {
-                    data: d.display().to_string(),
+                    data: "bundled Fashion-MNIST sample".into(),
                     split: "train".into(),
                     images: 0,
                 },
-            )),
-            Err(nacsim_nn::data::DataError::Missing { .. }) => Ok((
-                eval.clone(),
-                Calibration {
-                    data: d.display().to_string(),
-                    split: "test".into(),
-                    images: 0,
-                },
-            )),
-            Err(e) => Err(format!(
-                "{e} (the training split calibrates the int8 scales; repair or remove it)"
-            )
-            .into()),
-        },
+            ));
+        }
+        Source::Dir(d) => d,
+    };
+    let present = Split::Train
+        .image_names()
+        .into_iter()
+        .chain(Split::Train.label_names())
+        .any(|n| d.join(n).exists());
+    if !present {
+        return Ok((
+            eval.clone(),
+            Calibration {
+                data: d.display().to_string(),
+                split: "test".into(),
+                images: 0,
+            },
+        ));
     }
+    let t = Dataset::load_dir(d, Split::Train).map_err(|e| {
+        format!("{e} (the training split is used for calibration; fix or remove it)")
+    })?;
+    if t.shape != eval.shape {
+        return Err(format!(
+            "{}: the training split's images are {} but the test split's are {}; the folder mixes two datasets",
+            d.display(),
+            t.shape,
+            eval.shape
+        )
+        .into());
+    }
+    Ok((
+        t,
+        Calibration {
+            data: d.display().to_string(),
+            split: "train".into(),
+            images: 0,
+        },
+    ))
 }
 
 /// Run `nacsim run`.
@@ -88,7 +107,12 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
     let design = super::defaults::design(a.design.as_deref())?;
     let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
-    let data = src.load_for(Split::Test, a.limit, &model, &label)?;
+    let data = src.load_for(
+        Split::Test,
+        super::data::check_limit("limit", a.limit)?,
+        &model,
+        &label,
+    )?;
     let (calib, calibration) = calibration_set(&src, &data)?;
     let sim = Simulation::with_trial(design, &model, &calib, a.seed, a.trial)?;
     let calibration = calibration.with_images(&sim, calib.len());
@@ -107,9 +131,9 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
         },
     )?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.table());
+        out!("{}", report.table());
     }
     Ok(())
 }

@@ -106,6 +106,8 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
     let threads = super::check_threads(a.threads)?;
     let cfg: SweepConfig = nacsim_core::config::load(&a.config)?;
     let (shard, shards) = a.shard.as_deref().map_or(Ok((0, 1)), parse_shard)?;
+    let label = a.config.display().to_string();
+    super::limits::check_sweep_points(cfg.parameter.values.len(), cfg.trials, shards, &label)?;
     let base_dir = a.config.parent().unwrap_or_else(|| Path::new("."));
     let mut inputs = vec![InputDigest::of_file("the sweep file", &a.config)?];
     // What a group of points (trials of one value) does: inference trials on a design,
@@ -528,7 +530,7 @@ pub fn run_merge(a: &MergeArgs) -> CliResult<()> {
     let csv = to_csv(&rows);
     match &a.csv {
         Some(p) => std::fs::write(p, &csv).map_err(|e| format!("{}: {e}", p.display()))?,
-        None => print!("{csv}"),
+        None => out!("{csv}"),
     }
     if let Some(p) = &a.svg {
         plot(

@@ -46,9 +46,9 @@ pub struct TraceArgs {
 /// Run `nacsim trace`.
 pub fn run(a: &TraceArgs) -> CliResult<()> {
     let design = super::defaults::design(a.design.as_deref())?;
-    let (model, _label) = super::defaults::network(a.network.as_deref())?;
+    let (model, label) = super::defaults::network(a.network.as_deref())?;
     let src = Source::from_arg(a.data.as_deref());
-    let data = src.load(Split::Test, None)?;
+    let data = src.load_for(Split::Test, None, &model, &label)?;
     if a.image >= data.len() {
         return Err(format!(
             "--image {}: the data hold {} images (0..{})",
@@ -127,7 +127,7 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
     }
     vcd.finish()
         .map_err(|e| format!("{}: {e}", a.vcd.display()))?;
-    println!(
+    outln!(
         "traced layer {} ({}) of image {}: {} cycles, {} MACs on the cycle-stepped model; wrote {}{}",
         layer,
         sim.plan[layer].name,

@@ -87,8 +87,11 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         }
     };
     let src = Source::Dir(data_dir);
-    let train_set = src.load(Split::Train, a.limit)?;
-    let test_set = src.load(Split::Test, a.eval_limit)?;
+    let train_set = src.load(Split::Train, super::data::check_limit("limit", a.limit)?)?;
+    let test_set = src.load(
+        Split::Test,
+        super::data::check_limit("eval-limit", a.eval_limit)?,
+    )?;
     // In-situ training on crossbars: the settings file (relative to the config) may resize,
     // binarize and limit the data.
     let insitu = insitu_settings(&cfg, base)?;
@@ -107,7 +110,10 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     }
 
     let steps = train_set.len().div_ceil(cfg.train.batch_size);
-    let pb = crate::progress_bar((steps * cfg.train.epochs) as u64, a.quiet || a.json);
+    let pb = crate::progress_bar(
+        (steps as u64).saturating_mul(cfg.train.epochs as u64),
+        a.quiet || a.json,
+    );
     pb.set_prefix(cfg.name.clone());
     let fitted = fit(
         &cfg,
@@ -168,14 +174,19 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     std::fs::write(&hist_path, serde_json::to_string_pretty(&report)?)
         .map_err(|e| format!("{}: cannot write: {e}", hist_path.display()))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "{:>5} {:>9} {:>10} {:>10} {:>10} {:>8}",
-            "epoch", "lr", "loss", "train acc", "test acc", "time s"
+            "epoch",
+            "lr",
+            "loss",
+            "train acc",
+            "test acc",
+            "time s"
         );
         for r in &report.history {
-            println!(
+            outln!(
                 "{:>5} {:>9.2e} {:>10.4} {:>10.4} {:>10} {:>8.2}",
                 r.epoch,
                 r.lr,
@@ -186,7 +197,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             );
         }
         if let Some(w) = &report.insitu {
-            println!(
+            outln!(
                 "in situ: {} pulses (max {} per device), write {:.3e} pJ + half-select {:.3e} pJ + read {:.3e} pJ, write latency {:.3e} s",
                 w.pulses,
                 w.max_pulses_per_device,
@@ -196,7 +207,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
                 w.write_latency_s
             );
         }
-        println!(
+        outln!(
             "{}: test accuracy {:.2} % on {} images, {:.1} s; wrote {} (+ .safetensors, .train.json)",
             report.name,
             100.0 * acc,
@@ -241,24 +252,36 @@ pub fn apply_insitu_data(
     }
 }
 
-/// The network's input shape must be the images' shape.
+/// The network's input shape must be the images' shape (channels, height and width), and its
+/// classes must cover the dataset's labels.
 ///
 /// # Errors
-/// A message naming the config, `network.input` and the image size.
+/// A message naming the config, `network.input` or `network.classes`, the value and the data.
 pub fn check_input_shape(
     cfg: &TrainConfig,
     config: &Path,
     src: &Source,
     train_set: &Dataset,
 ) -> CliResult<()> {
-    if train_set.shape.len() != cfg.network.input.len() {
+    if train_set.shape != cfg.network.input {
         return Err(format!(
-            "{}: network.input = {} but the images in {} are {}x{}",
+            "{}: network.input = {} but the images in {} are {}: make the input (c, h, w) equal to the images' shape",
             config.display(),
             cfg.network.input,
             src.describe(),
-            train_set.shape.h,
-            train_set.shape.w
+            train_set.shape
+        )
+        .into());
+    }
+    if cfg.network.classes < train_set.classes {
+        return Err(format!(
+            "{}: network.classes = {}: the dataset in {} has {} classes (labels 0..={}); the network must have at least {} outputs",
+            config.display(),
+            cfg.network.classes,
+            src.describe(),
+            train_set.classes,
+            train_set.classes - 1,
+            train_set.classes
         )
         .into());
     }
@@ -295,6 +318,7 @@ pub fn fit(
     warn: bool,
     progress: &mut dyn FnMut(nacsim_nn::train::Progress),
 ) -> CliResult<Fitted> {
+    super::limits::check_training(cfg, &format!("the network of {}", cfg.name))?;
     let mut model = Model::init(cfg.network.clone(), cfg.train.seed)?;
     if !cfg.init.is_empty() {
         let p = base.join(&cfg.init);
@@ -355,7 +379,7 @@ pub fn fit(
         Some(test_set),
         &cfg.train,
         progress,
-    );
+    )?;
     let seconds = t0.elapsed().as_secs_f64();
     let mut trained = model;
     trained.params = store.export();

@@ -62,6 +62,27 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// A float as a reader wants it in a message: plain for ordinary magnitudes, scientific
+/// (`1e308`, `1e-16`) for huge or tiny ones, `NaN`/`inf` as Rust writes them.
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if v.is_finite() && v != 0.0 && !(1e-6..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// [`num`] for an `f32`, in its own shortest form (`1e30`, not the widened f64's digits).
+pub fn num32(v: f32) -> String {
+    let a = v.abs();
+    if v.is_finite() && v != 0.0 && !(1e-6..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 /// Checks the meaning of a deserialized config (ranges, consistency between fields).
 ///
 /// Implementations report every broken rule, not just the first; [`Checks`] helps.
@@ -252,7 +273,17 @@ pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigErro
 /// As [`load`], without the I/O case.
 pub fn parse<T: DeserializeOwned + Validate>(text: &str, path: &Path) -> Result<T, ConfigError> {
     let options = ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME);
-    let value: T = options.from_str(text).map_err(|e| parse_error(path, e))?;
+    // As `options.from_str`, with the deserializer wrapped to track the field path: RON's errors
+    // give the line and column, the path says which field (`train.optimizer.Adam.eps`).
+    let mut de = ron::Deserializer::from_str_with_options(text, &options)
+        .map_err(|e| parse_error(path, e, None))?;
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let spanned = de.span_error(e.into_inner());
+        parse_error(path, spanned, Some(field))
+    })?;
+    de.end()
+        .map_err(|e| parse_error(path, de.span_error(e), None))?;
     value.validate().map_err(|errors| ConfigError::Invalid {
         path: path.to_owned(),
         errors,
@@ -260,7 +291,7 @@ pub fn parse<T: DeserializeOwned + Validate>(text: &str, path: &Path) -> Result<
     Ok(value)
 }
 
-fn parse_error(path: &Path, e: ron::error::SpannedError) -> ConfigError {
+fn parse_error(path: &Path, e: ron::error::SpannedError, at: Option<String>) -> ConfigError {
     use ron::error::Error as E;
     let (field, hint) = match &e.code {
         E::NoSuchStructField { found, .. } => (Some(found.clone()), Some("fix the field name")),
@@ -274,9 +305,16 @@ fn parse_error(path: &Path, e: ron::error::SpannedError) -> ConfigError {
         }
         _ => (None, None),
     };
-    let msg = match hint {
-        Some(h) => format!("{}; {h}", e.code),
+    // The dotted path of the value being read (serde_path_to_error writes `.` for the root and
+    // `?` for a step it cannot name).
+    let at = at.filter(|p| !p.is_empty() && p != "." && p != "?");
+    let code = match &at {
+        Some(p) => format!("at {p}: {}", e.code),
         None => e.code.to_string(),
+    };
+    let msg = match hint {
+        Some(h) => format!("{code}; {h}"),
+        None => code,
     };
     ConfigError::Parse {
         path: path.to_owned(),
@@ -377,6 +415,16 @@ mod tests {
         assert!(matches!(err, ConfigError::Parse { line: 1, .. }), "{err}");
         let err = parse::<Xbar>("(schema_version: 1, rows: 4, ", p()).unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+    }
+
+    #[test]
+    fn type_errors_name_the_field_path_as_well_as_line_and_column() {
+        let text =
+            "(\n    schema_version: 1,\n    rows: 4,\n    periphery: (adc_bits: \"8\"),\n)\n";
+        let err = parse::<Xbar>(text, p()).unwrap_err();
+        let s = err.to_string();
+        assert!(matches!(err, ConfigError::Parse { line: 4, .. }), "{s}");
+        assert!(s.contains("at periphery.adc_bits: "), "{s}");
     }
 
     #[test]

@@ -54,7 +54,47 @@ pub struct EnergyTable {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub calibrated: bool,
     /// Energy per action in picojoules, keyed by counter name (`shift_adds`, `sram_reads`).
+    /// A key written twice is a parse error naming it (not a silent last-one-wins).
+    #[serde(deserialize_with = "unique_keys")]
     pub energy_pj: BTreeMap<String, f64>,
+}
+
+/// Largest energy of one action (or one byte or bit moved) a table or design accepts: 1e9 pJ
+/// = 1 mJ, orders of magnitude above any device; beyond it totals overflow towards infinity.
+pub const MAX_ACTION_PJ: f64 = 1e9;
+
+/// Deserializes a map refusing a key that appears twice (serde's `BTreeMap` keeps the last).
+///
+/// # Errors
+/// A `duplicate key` message naming the key.
+pub fn unique_keys<'de, D, V>(d: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visit<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map from action names to numbers")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = m.next_entry::<String, V>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key {k:?}: each action may be priced once; remove one of the entries"
+                    )));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Visit(std::marker::PhantomData))
 }
 
 /// The energy of a run: the total and its split by action.
@@ -203,10 +243,10 @@ impl Validate for EnergyTable {
         }
         for (action, &e) in &self.energy_pj {
             c.check(
-                e.is_finite() && e >= 0.0,
+                e.is_finite() && (0.0..=MAX_ACTION_PJ).contains(&e),
                 &format!("energy_pj.{action}"),
-                e,
-                "must be finite and >= 0 pJ",
+                crate::config::num(e),
+                &format!("must be finite and >= 0 pJ, at most {MAX_ACTION_PJ:e} pJ per action"),
             );
         }
         c.finish()
@@ -295,5 +335,27 @@ mod tests {
         assert!(s.validate().is_ok());
         assert!(table().scaled(f64::NAN, "x", "r").is_err());
         assert!(table().scaled(-1.0, "x", "r").is_err());
+    }
+
+    #[test]
+    fn a_duplicated_key_is_refused_by_name() {
+        let text = TABLE.replace(
+            "\"shift_adds\": 0.5,",
+            "\"shift_adds\": 0.5, \"shift_adds\": 9.0,",
+        );
+        let err = parse::<EnergyTable>(&text, Path::new("t45.ron")).unwrap_err();
+        let s = err.to_string();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{s}");
+        assert!(s.contains("duplicate key \"shift_adds\""), "{s}");
+    }
+
+    #[test]
+    fn an_energy_beyond_the_bound_is_refused() {
+        let text = TABLE.replace("0.5", "1e308");
+        let s = parse::<EnergyTable>(&text, Path::new("t45.ron"))
+            .unwrap_err()
+            .to_string();
+        assert!(s.contains("energy_pj.shift_adds = 1e308"), "{s}");
+        assert!(s.contains("at most 1e9 pJ"), "{s}");
     }
 }

@@ -66,7 +66,8 @@ fn run_epoch(
         optimizer: SGD,
         schedule: Schedule::Constant,
     };
-    train(&model.layers, &kernel, store, tr, None, &ts, &mut |_| {});
+    train(&model.layers, &kernel, store, tr, None, &ts, &mut |_| {})
+        .expect("training stays finite");
     accuracy(
         &kernel,
         &model.layers,
@@ -139,7 +140,8 @@ fn bench(c: &mut Criterion) {
                     None,
                     &ts,
                     &mut |_| {},
-                );
+                )
+                .expect("training stays finite");
                 black_box(accuracy(
                     &FloatKernel,
                     &model.layers,

@@ -103,7 +103,8 @@ fn main() {
             Some(&te),
             &ts,
             &mut |_| {},
-        );
+        )
+        .expect("training stays finite");
         let secs = t0.elapsed().as_secs_f64();
         let params = store.export();
         let float_acc = accuracy(&FloatKernel, &model.layers, &params, &te, 1000);

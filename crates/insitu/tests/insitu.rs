@@ -519,7 +519,8 @@ fn conv_net_trains_in_situ_and_is_deterministic_across_threads() {
                     None,
                     &settings,
                     &mut |_| {},
-                );
+                )
+                .expect("training stays finite");
                 let conv_pulses: u64 = store
                     .pulse_counts(0)
                     .unwrap()

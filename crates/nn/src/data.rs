@@ -89,6 +89,16 @@ pub enum DataError {
         /// File names looked for (alternatives and all missing files).
         looked_for: Vec<String>,
     },
+    /// A folder of IDX files was expected but the path is a file.
+    #[error(
+        "`{}` is a file, not a folder: pass --data DIR naming the folder that holds the IDX \
+         files (`t10k-images-idx3-ubyte[.gz]` and its siblings), not one of the files.",
+        .path.display()
+    )]
+    NotAFolder {
+        /// The path given as a folder.
+        path: PathBuf,
+    },
     /// The file exists but could not be read.
     #[error(
         "could not read `{}`: {source}. Check that it is a regular file you have permission \
@@ -354,6 +364,11 @@ impl Dataset {
     /// # Errors
     /// [`DataError::Missing`] naming the folder and the file names looked for.
     pub fn split_files(dir: &Path, split: Split) -> Result<(PathBuf, PathBuf), DataError> {
+        if dir.is_file() {
+            return Err(DataError::NotAFolder {
+                path: dir.to_path_buf(),
+            });
+        }
         let find = |names: [String; 2]| {
             names
                 .iter()

@@ -31,7 +31,7 @@
 //!     schedule: Schedule::Constant,
 //! };
 //! let mut store = FloatStore::new(model.params.clone(), settings.optimizer);
-//! train(&model.layers, &FloatKernel, &mut store, &train_set, None, &settings, &mut |_| {});
+//! train(&model.layers, &FloatKernel, &mut store, &train_set, None, &settings, &mut |_| {}).unwrap();
 //! let acc = accuracy(&FloatKernel, &model.layers, store.params(), &test_set, 500);
 //! assert!(acc > 0.6, "{acc}");
 //! ```

@@ -43,6 +43,13 @@ impl Shape {
     pub const fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// `c·h·w`, or `None` when the product overflows `usize` (a shape no machine can hold).
+    pub const fn checked_len(&self) -> Option<usize> {
+        match self.c.checked_mul(self.h) {
+            Some(ch) => ch.checked_mul(self.w),
+            None => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Shape {
@@ -90,6 +97,27 @@ pub enum Activation {
     /// 0 outside and at the kinks. Its output is exactly the sine of the angle clamp(x, 0, π/2),
     /// which the sine engine's next product consumes.
     RectSine,
+}
+
+/// Largest magnitude accepted for an activation parameter (slopes, rails, ELU scale): beyond it
+/// the float pass overflows f32 on ordinary inputs.
+pub const ACT_PARAM_MAX: f32 = 1e6;
+
+impl Activation {
+    /// The first parameter that is not finite or exceeds [`ACT_PARAM_MAX`] in magnitude, as
+    /// `(field path within the layer, value)`.
+    pub fn bad_parameter(&self) -> Option<(&'static str, f32)> {
+        let params: &[(&'static str, f32)] = match self {
+            Activation::LeakyReLU { alpha } => &[("LeakyReLU.alpha", *alpha)],
+            Activation::Elu { alpha } => &[("Elu.alpha", *alpha)],
+            Activation::HardTanh { min, max } => &[("HardTanh.min", *min), ("HardTanh.max", *max)],
+            _ => &[],
+        };
+        params
+            .iter()
+            .copied()
+            .find(|(_, v)| !(v.is_finite() && v.abs() <= ACT_PARAM_MAX))
+    }
 }
 
 /// One layer of a network as written in RON.
@@ -233,6 +261,50 @@ impl ResolvedLayer {
     }
 }
 
+/// What the float passes of resolved layers hold in memory, in bytes (f32 values, 4 bytes
+/// each); sums saturate at `u64::MAX`. For the memory guard ([`nacsim_core::memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Weights and biases, once.
+    pub params: u64,
+    /// The largest single layer step over the batch: its input, output and (Conv2d) im2col
+    /// matrix together (inference keeps no more at once).
+    pub activations_peak: u64,
+    /// Every layer's input, output and im2col matrix over the batch (a training step caches
+    /// them all for the backward pass).
+    pub activations_all: u64,
+}
+
+/// The [`Footprint`] of `layers` for a batch of `batch` samples.
+pub fn footprint(layers: &[ResolvedLayer], batch: usize) -> Footprint {
+    let b = batch as u64;
+    let f32s = |n: u64| n.saturating_mul(4);
+    let mut fp = Footprint::default();
+    for l in layers {
+        let weights = l.weight_shape().map_or(0u64, |s| {
+            s.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64))
+        });
+        let bias = l.bias_len().unwrap_or(0) as u64;
+        fp.params = fp.params.saturating_add(f32s(weights.saturating_add(bias)));
+        let im2col = match &l.spec {
+            LayerSpec::Conv2d { kernel, .. } => (l.output.h as u64)
+                .saturating_mul(l.output.w as u64)
+                .saturating_mul(l.input.c as u64)
+                .saturating_mul((*kernel as u64).saturating_mul(*kernel as u64)),
+            _ => 0,
+        };
+        let step = f32s(
+            (l.input.len() as u64)
+                .saturating_add(l.output.len() as u64)
+                .saturating_add(im2col)
+                .saturating_mul(b),
+        );
+        fp.activations_peak = fp.activations_peak.max(step);
+        fp.activations_all = fp.activations_all.saturating_add(step);
+    }
+    fp
+}
+
 /// Why a topology is impossible.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -259,6 +331,14 @@ pub enum TopologyError {
         classes: usize,
         /// Output features of the network.
         got: usize,
+    },
+    /// The input shape is empty or too large to count.
+    #[error("input = {value}: {rule}")]
+    Input {
+        /// The shape as written.
+        value: String,
+        /// The rule it breaks.
+        rule: String,
     },
     /// Two layers share a parameter name.
     #[error("layers[{index}].name = {name:?}: name already used by an earlier layer")]
@@ -302,6 +382,7 @@ impl TopologyError {
                 classes,
                 format!("the last layer outputs {got} features; make them equal"),
             ),
+            TopologyError::Input { value, rule } => FieldError::new("input", value, rule.clone()),
             TopologyError::DuplicateName { index, name } => FieldError::new(
                 format!("layers[{index}].name"),
                 format!("{name:?}"),
@@ -328,13 +409,17 @@ impl NetworkSpec {
         if self.schema_version != 1 {
             return Err(TopologyError::SchemaVersion(self.schema_version));
         }
-        if self.input.is_empty() {
-            return Err(bad(
-                0,
-                "input",
-                format!("{:?}", self.input),
-                "input shape must be non-empty",
-            ));
+        let Some(input_len) = self.input.checked_len() else {
+            return Err(TopologyError::Input {
+                value: format!("{:?}", self.input),
+                rule: "c·h·w overflows a 64-bit count; give a realistic image size".into(),
+            });
+        };
+        if input_len == 0 {
+            return Err(TopologyError::Input {
+                value: format!("{:?}", self.input),
+                rule: "input shape must be non-empty (c, h and w at least 1)".into(),
+            });
         }
         let mut shape = self.input;
         let (mut n_fc, mut n_conv, mut n_act, mut n_pool) = (0, 0, 0, 0);
@@ -347,6 +432,17 @@ impl NetworkSpec {
                     n_fc += 1;
                     if *out == 0 {
                         return Err(bad(i, "out", out, "must be at least 1"));
+                    }
+                    if out.checked_mul(input.len()).is_none() {
+                        return Err(bad(
+                            i,
+                            "out",
+                            out,
+                            format!(
+                                "{out} x {} inputs = more weights than a 64-bit count holds",
+                                input.len()
+                            ),
+                        ));
                     }
                     let nm = if name.is_empty() {
                         format!("fc{n_fc}")
@@ -373,7 +469,18 @@ impl NetworkSpec {
                     if *stride == 0 {
                         return Err(bad(i, "stride", stride, "must be at least 1"));
                     }
-                    let (hp, wp) = (input.h + 2 * padding, input.w + 2 * padding);
+                    let padded = |side: usize| padding.checked_mul(2)?.checked_add(side);
+                    let (Some(hp), Some(wp)) = (padded(input.h), padded(input.w)) else {
+                        return Err(bad(
+                            i,
+                            "padding",
+                            padding,
+                            format!(
+                                "the padded input {}+2x{padding} overflows a 64-bit size; use a padding below the kernel side",
+                                input.h.max(input.w)
+                            ),
+                        ));
+                    };
                     if *kernel > hp || *kernel > wp {
                         return Err(bad(
                             i,
@@ -389,7 +496,45 @@ impl NetworkSpec {
                     };
                     let oh = (hp - kernel) / stride + 1;
                     let ow = (wp - kernel) / stride + 1;
-                    (nm, Shape::new(*out_channels, oh, ow))
+                    let output = Shape::new(*out_channels, oh, ow);
+                    let spatial = oh.checked_mul(ow).and_then(|x| x.checked_mul(input.c));
+                    if spatial.is_none() {
+                        return Err(bad(
+                            i,
+                            "padding",
+                            padding,
+                            format!(
+                                "the output would be {oh}x{ow} pixels, which overflows a 64-bit count; use a padding below the kernel side"
+                            ),
+                        ));
+                    }
+                    let fan_in = input
+                        .c
+                        .checked_mul(*kernel)
+                        .and_then(|x| x.checked_mul(*kernel));
+                    let Some(fan_in) = fan_in else {
+                        return Err(bad(
+                            i,
+                            "kernel",
+                            kernel,
+                            "kernel x kernel x input channels overflows a 64-bit count",
+                        ));
+                    };
+                    let fits = output
+                        .checked_len()
+                        .and_then(|o| o.checked_mul(fan_in))
+                        .and_then(|_| out_channels.checked_mul(fan_in));
+                    if fits.is_none() {
+                        return Err(bad(
+                            i,
+                            "out_channels",
+                            out_channels,
+                            format!(
+                                "{out_channels} channels of {oh}x{ow} outputs with {fan_in} products each overflow a 64-bit count"
+                            ),
+                        ));
+                    }
+                    (nm, output)
                 }
                 LayerSpec::MaxPool2d { kernel, stride }
                 | LayerSpec::AvgPool2d { kernel, stride } => {
@@ -423,6 +568,14 @@ impl NetworkSpec {
                             "HardTanh.min",
                             min,
                             format!("must be below max = {max}"),
+                        ));
+                    }
+                    if let Some((field, v)) = a.bad_parameter() {
+                        return Err(bad(
+                            i,
+                            field,
+                            v,
+                            format!("must be a finite number within ±{ACT_PARAM_MAX}"),
                         ));
                     }
                     let base = match a {
@@ -560,5 +713,80 @@ mod tests {
         )
         .unwrap();
         assert_eq!(short.resolve().unwrap()[0].name, "fc1");
+    }
+
+    fn one_layer(input: Shape, layer: &str) -> NetworkSpec {
+        ron::from_str(&format!(
+            "(schema_version: 1, name: \"m\", input: (c: {}, h: {}, w: {}), classes: 10, layers: [{layer}, Flatten, Dense(out: 10)])",
+            input.c, input.h, input.w
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn huge_padding_is_an_error_naming_layer_and_field_not_a_wrapped_shape() {
+        let n = one_layer(
+            Shape::new(1, 28, 28),
+            "Conv2d(out_channels: 1, kernel: 3, padding: 4611686018427387904)",
+        );
+        let e = n.resolve().unwrap_err().to_string();
+        assert!(
+            e.starts_with("layers[0].padding = 4611686018427387904: "),
+            "{e}"
+        );
+        assert!(e.contains("overflows"), "{e}");
+        let n = one_layer(
+            Shape::new(1, 28, 28),
+            "Conv2d(out_channels: 1, kernel: 40, padding: 2)",
+        );
+        let e = n.resolve().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "layers[0].kernel = 40: larger than the padded input 32x32"
+        );
+    }
+
+    #[test]
+    fn shapes_that_overflow_a_count_are_errors() {
+        let n = one_layer(Shape::new(1 << 32, 1 << 32, 1), "Act(ReLU)");
+        let e = n.resolve().unwrap_err().to_string();
+        assert!(e.starts_with("input = ") && e.contains("overflows"), "{e}");
+        let n = one_layer(
+            Shape::new(1, 28, 28),
+            "Flatten, Dense(out: 18446744073709551615)",
+        );
+        let e = n.resolve().unwrap_err().to_string();
+        assert!(
+            e.starts_with("layers[1].out = 18446744073709551615: "),
+            "{e}"
+        );
+        let n = one_layer(
+            Shape::new(1, 65536, 65536),
+            "Conv2d(out_channels: 4294967296, kernel: 3, padding: 1)",
+        );
+        let e = n.resolve().unwrap_err().to_string();
+        assert!(
+            e.starts_with("layers[0].out_channels = 4294967296: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn activation_parameters_must_be_finite_and_bounded() {
+        for (act, field) in [
+            ("Elu(alpha: inf)", "Elu.alpha"),
+            ("LeakyReLU(alpha: NaN)", "LeakyReLU.alpha"),
+            ("HardTanh(min: -1.0, max: 1e30)", "HardTanh.max"),
+        ] {
+            let n = one_layer(Shape::new(1, 28, 28), &format!("Act({act})"));
+            let e = n.resolve().unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("layers[0].{field} = ")),
+                "{act}: {e}"
+            );
+            assert!(e.contains("finite"), "{e}");
+        }
+        let n = one_layer(Shape::new(1, 28, 28), "Act(Elu(alpha: 1.0))");
+        assert!(n.resolve().is_ok());
     }
 }

@@ -98,6 +98,11 @@ impl Schedule {
     }
 }
 
+/// Largest base learning rate a training config accepts (beyond it every float step diverges).
+pub const MAX_LR: f32 = 10.0;
+/// Largest L2 weight decay λ a training config accepts.
+pub const MAX_WEIGHT_DECAY: f32 = 1.0;
+
 /// Settings of one training run (the part of a training config the loop needs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,9 +327,61 @@ pub fn shuffled(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     idx
 }
 
+/// Why the training loop stopped early.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// A label of the data is not below the network's number of outputs.
+    #[error(
+        "{data}: label {label} at index {index} needs at least {need} outputs but the network's last layer outputs {outputs}; make network.classes (and the last layer) cover every label",
+        need = *label + 1
+    )]
+    Labels {
+        /// Dataset name.
+        data: String,
+        /// Index of the first offending sample.
+        index: usize,
+        /// Its label.
+        label: usize,
+        /// Outputs of the last layer.
+        outputs: usize,
+    },
+    /// The loss or a weight became NaN or infinite: the run diverged.
+    #[error(
+        "training diverged at epoch {epoch}, step {step} (learning rate {lr}): {what} is not finite; lower train.lr, raise Adam's eps, or add weight decay"
+    )]
+    NonFinite {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch (0: checked after the epoch).
+        step: usize,
+        /// Learning rate of the epoch.
+        lr: f32,
+        /// What is not finite (`the loss`, `a weight of fc2`).
+        what: String,
+    },
+}
+
+/// Name of the first layer holding a non-finite parameter.
+fn non_finite_param(layers: &[ResolvedLayer], params: &[Option<Param>]) -> Option<String> {
+    layers.iter().zip(params).find_map(|(l, p)| {
+        let p = p.as_ref()?;
+        let bad = p.weight.iter().any(|v| !v.is_finite())
+            || p.bias
+                .as_ref()
+                .is_some_and(|b| b.iter().any(|v| !v.is_finite()));
+        bad.then(|| format!("a parameter of {}", l.name))
+    })
+}
+
 /// Run the training loop: `epochs` passes of shuffled mini-batches of `train` through the layers,
 /// with products by `kernel` and weights in `store`; after each epoch, evaluate on `eval` if given.
 /// A final partial batch is used, not dropped. `progress` is called after every step.
+///
+/// # Errors
+/// [`TrainError::Labels`] before the first step if a label of `train` or `eval` is not below the
+/// last layer's outputs; [`TrainError::NonFinite`] at the first step whose logits are not finite,
+/// or after the first epoch that leaves a non-finite parameter (nothing NaN is ever returned).
 pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
     layers: &[ResolvedLayer],
     kernel: &K,
@@ -333,11 +390,23 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
     eval: Option<&Dataset>,
     settings: &TrainSettings,
     progress: &mut dyn FnMut(Progress),
-) -> Vec<EpochRecord> {
+) -> Result<Vec<EpochRecord>, TrainError> {
+    let outputs = layers.last().map_or(0, |l| l.output.len());
+    for d in std::iter::once(train).chain(eval) {
+        if let Some(index) = (0..d.len()).find(|&i| d.label(i) >= outputs) {
+            return Err(TrainError::Labels {
+                data: d.name.clone(),
+                index,
+                label: d.label(index),
+                outputs,
+            });
+        }
+    }
     let n = train.len();
     let bs = settings.batch_size.max(1);
     let steps = n.div_ceil(bs);
-    let mut records = Vec::with_capacity(settings.epochs);
+    // Grown as epochs finish (an absurd epoch count must not reserve memory up front).
+    let mut records = Vec::new();
     for epoch in 0..settings.epochs {
         let t0 = Instant::now();
         let lr = settings.schedule.rate(settings.lr, epoch, settings.epochs);
@@ -353,6 +422,14 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
                 let (y, c) = layer_forward(kernel, i, l, p.as_ref(), h, true);
                 caches.push(c);
                 h = y;
+            }
+            if h.iter().any(|v| !v.is_finite()) {
+                return Err(TrainError::NonFinite {
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    lr,
+                    what: "the network output (loss)".into(),
+                });
             }
             let (loss, mut dy, ok) = softmax_cross_entropy(h.view(), &labels);
             loss_sum += f64::from(loss) * idx.len() as f64;
@@ -385,6 +462,14 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
             });
         }
         let seconds = t0.elapsed().as_secs_f64();
+        if let Some(what) = non_finite_param(layers, store.params()) {
+            return Err(TrainError::NonFinite {
+                epoch: epoch + 1,
+                step: 0,
+                lr,
+                what,
+            });
+        }
         let eval_accuracy = eval.map(|d| accuracy(kernel, layers, store.params(), d, 1000));
         records.push(EpochRecord {
             epoch: epoch + 1,
@@ -395,7 +480,7 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
             seconds,
         });
     }
-    records
+    Ok(records)
 }
 
 /// Top-1 accuracy (fraction) of the layers with `params` over `data`, in batches of `batch`.
@@ -603,12 +688,44 @@ impl nacsim_core::config::Validate for TrainConfig {
         if self.train.batch_size == 0 {
             rule("train.batch_size", "0".into(), "must be at least 1");
         }
-        if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
+        let lr = self.train.lr;
+        if !(lr.is_finite() && lr > 0.0 && lr <= MAX_LR) {
             rule(
                 "train.lr",
-                self.train.lr.to_string(),
-                "must be a positive finite number",
+                nacsim_core::config::num32(lr),
+                &format!("must be a positive finite number ≤ {MAX_LR}"),
             );
+        }
+        match self.train.schedule {
+            Schedule::Constant => {}
+            Schedule::Step {
+                every_epochs,
+                gamma,
+            } => {
+                if every_epochs == 0 {
+                    rule(
+                        "train.schedule.Step.every_epochs",
+                        "0".into(),
+                        "must be at least 1",
+                    );
+                }
+                if !(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0) {
+                    rule(
+                        "train.schedule.Step.gamma",
+                        nacsim_core::config::num32(gamma),
+                        "must be in (0, 1] (a factor that lowers the rate)",
+                    );
+                }
+            }
+            Schedule::Cosine { min_lr } => {
+                if !(min_lr.is_finite() && min_lr >= 0.0 && min_lr <= lr) {
+                    rule(
+                        "train.schedule.Cosine.min_lr",
+                        nacsim_core::config::num32(min_lr),
+                        &format!("must be a finite rate in [0, train.lr = {lr}]"),
+                    );
+                }
+            }
         }
         if self.output.is_empty() {
             rule(
@@ -633,11 +750,11 @@ impl nacsim_core::config::Validate for TrainConfig {
                         "must be in [0, 1)",
                     );
                 }
-                if weight_decay.is_nan() || weight_decay < 0.0 {
+                if !(weight_decay.is_finite() && (0.0..=MAX_WEIGHT_DECAY).contains(&weight_decay)) {
                     rule(
                         "train.optimizer.Sgd.weight_decay",
                         weight_decay.to_string(),
-                        "must be ≥ 0",
+                        &format!("must be a finite number in [0, {MAX_WEIGHT_DECAY}]"),
                     );
                 }
             }
@@ -661,14 +778,18 @@ impl nacsim_core::config::Validate for TrainConfig {
                         "must be in [0, 1)",
                     );
                 }
-                if eps.is_nan() || eps <= 0.0 {
-                    rule("train.optimizer.Adam.eps", eps.to_string(), "must be > 0");
+                if !(eps.is_finite() && eps > 0.0 && eps <= 1.0) {
+                    rule(
+                        "train.optimizer.Adam.eps",
+                        eps.to_string(),
+                        "must be a finite number in (0, 1]",
+                    );
                 }
-                if weight_decay.is_nan() || weight_decay < 0.0 {
+                if !(weight_decay.is_finite() && (0.0..=MAX_WEIGHT_DECAY).contains(&weight_decay)) {
                     rule(
                         "train.optimizer.Adam.weight_decay",
                         weight_decay.to_string(),
-                        "must be ≥ 0",
+                        &format!("must be a finite number in [0, {MAX_WEIGHT_DECAY}]"),
                     );
                 }
             }
@@ -683,6 +804,26 @@ impl nacsim_core::config::Validate for TrainConfig {
                     "0".into(),
                     "must be at least 1",
                 );
+            } else if let Ok(resolved) = self.network.resolve() {
+                // A block larger than both sides of a compressed layer is all padding (and its
+                // k² index table alone could exhaust memory).
+                let compressed = |i: usize| layers.is_empty() || layers.contains(&i);
+                if let Some(l) = resolved.iter().enumerate().find_map(|(i, l)| {
+                    let dense = matches!(l.spec, crate::network::LayerSpec::Dense { .. });
+                    (dense && compressed(i) && *block > l.input.len().max(l.output.len()))
+                        .then_some(l)
+                }) {
+                    rule(
+                        "kernel.BlockCirculant.block",
+                        block.to_string(),
+                        &format!(
+                            "larger than layer {} ({} -> {} features); use a block no larger than the larger side of every compressed layer",
+                            l.name,
+                            l.input.len(),
+                            l.output.len()
+                        ),
+                    );
+                }
             }
             if let PotChoice::Bits { bits, .. } = pot
                 && !(2..=8).contains(bits)
@@ -736,5 +877,95 @@ impl nacsim_core::config::Validate for TrainConfig {
             }
         }
         if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+
+    fn setup(classes: usize) -> (Model, Dataset, TrainSettings) {
+        let spec: crate::network::NetworkSpec = ron::from_str(&format!(
+            "(schema_version: 1, name: \"t\", input: (c: 1, h: 28, w: 28), classes: {classes}, layers: [Flatten, Dense(out: {classes})])"
+        ))
+        .unwrap();
+        let settings = TrainSettings {
+            seed: 1,
+            epochs: 2,
+            batch_size: 16,
+            lr: 1e-3,
+            optimizer: Optimizer::Sgd {
+                momentum: 0.0,
+                weight_decay: 0.0,
+            },
+            schedule: Schedule::Constant,
+        };
+        (
+            Model::init(spec, 1).unwrap(),
+            Dataset::bundled_sample().limit(64),
+            settings,
+        )
+    }
+
+    #[test]
+    fn labels_beyond_the_outputs_are_an_error_not_a_panic() {
+        let (m, data, s) = setup(5);
+        let mut store = FloatStore::new(m.params.clone(), s.optimizer);
+        let e = train(
+            &m.layers,
+            &FloatKernel,
+            &mut store,
+            &data,
+            None,
+            &s,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(e, TrainError::Labels { outputs: 5, .. }), "{e}");
+        assert!(e.to_string().contains("network.classes"), "{e}");
+    }
+
+    #[test]
+    fn a_non_finite_weight_stops_training_with_an_error() {
+        let (mut m, data, s) = setup(10);
+        m.params[1].as_mut().unwrap().weight[[0, 300]] = f32::INFINITY;
+        let mut store = FloatStore::new(m.params.clone(), s.optimizer);
+        let e = train(
+            &m.layers,
+            &FloatKernel,
+            &mut store,
+            &data,
+            None,
+            &s,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TrainError::NonFinite {
+                    epoch: 1,
+                    step: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("lower train.lr"), "{e}");
+        // A finite run is unchanged: two epochs recorded.
+        let (m, data, s) = setup(10);
+        let mut store = FloatStore::new(m.params.clone(), s.optimizer);
+        let h = train(
+            &m.layers,
+            &FloatKernel,
+            &mut store,
+            &data,
+            None,
+            &s,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(h.len(), 2);
     }
 }

@@ -3,14 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
-use nacsim_core::config::{Checks, ConfigError, FieldError, Validate};
-use nacsim_core::energy::EnergyTable;
+use nacsim_core::config::{Checks, ConfigError, FieldError, Validate, num};
+use nacsim_core::energy::{EnergyTable, MAX_ACTION_PJ};
 use nacsim_nn::network::{LayerSpec, ResolvedLayer};
 use nacsim_nn::qnet::QuantConfig;
 use nacsim_systolic::SystolicConfig;
 
 use crate::engine::CirculantConfig;
 use serde::{Deserialize, Serialize};
+
+/// Highest design clock accepted, MHz (1 THz): beyond it a cycle is shorter than any circuit.
+pub const MAX_CLOCK_MHZ: f64 = 1e6;
+/// Lowest DRAM bandwidth accepted, bytes per cycle (one byte per thousand cycles); below it a
+/// pass's transfer time overflows a 64-bit cycle count for ordinary networks.
+pub const MIN_DRAM_BYTES_PER_CYCLE: f64 = 1e-3;
+/// Highest DRAM bandwidth accepted, bytes per cycle.
+pub const MAX_DRAM_BYTES_PER_CYCLE: f64 = 1e9;
+/// Longest DRAM latency accepted, cycles.
+pub const MAX_DRAM_LATENCY_CYCLES: u64 = 1_000_000_000;
 
 /// One on-chip SRAM buffer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,9 +39,10 @@ pub struct SramBuffer {
 }
 
 impl SramBuffer {
-    /// Peak bandwidth in bytes per cycle.
+    /// Peak bandwidth in bytes per cycle (validation keeps the product below 2^64; it
+    /// saturates rather than wraps).
     pub fn bytes_per_cycle(&self) -> u64 {
-        self.width_bytes * self.banks
+        self.width_bytes.saturating_mul(self.banks)
     }
 }
 
@@ -51,15 +62,24 @@ impl Validate for SramBuffer {
             "must be at least 1",
         );
         c.check(self.banks > 0, "banks", self.banks, "must be at least 1");
+        c.check(
+            self.width_bytes.checked_mul(self.banks).is_some(),
+            "width_bytes",
+            self.width_bytes,
+            &format!(
+                "width_bytes x banks ({}) overflows a 64-bit byte count; give the width of one bank in bytes",
+                self.banks
+            ),
+        );
         for (f, v) in [
             ("read_pj_per_byte", self.read_pj_per_byte),
             ("write_pj_per_byte", self.write_pj_per_byte),
         ] {
             c.check(
-                v.is_finite() && v >= 0.0,
+                v.is_finite() && (0.0..=MAX_ACTION_PJ).contains(&v),
                 f,
-                v,
-                "must be a finite energy ≥ 0 pJ",
+                num(v),
+                &format!("must be a finite energy ≥ 0 pJ, at most {MAX_ACTION_PJ:e} pJ"),
             );
         }
         c.finish()
@@ -255,10 +275,10 @@ impl Validate for DesignConfig {
         let mut c = Checks::new();
         c.schema_version(self.schema_version, 1);
         c.check(
-            self.clock_mhz.is_finite() && self.clock_mhz > 0.0,
+            self.clock_mhz.is_finite() && self.clock_mhz > 0.0 && self.clock_mhz <= MAX_CLOCK_MHZ,
             "clock_mhz",
-            self.clock_mhz,
-            "must be a positive finite frequency in MHz",
+            num(self.clock_mhz),
+            &format!("must be a positive finite frequency in MHz, at most {MAX_CLOCK_MHZ:e}"),
         );
         c.check(
             !self.engines.is_empty(),
@@ -311,22 +331,34 @@ impl Validate for DesignConfig {
         }
         c.nested("sram.weights", &self.sram.weights);
         c.nested("sram.activations", &self.sram.activations);
+        let bw_rule = format!(
+            "must be a finite number of bytes per cycle in [{MIN_DRAM_BYTES_PER_CYCLE:e}, {MAX_DRAM_BYTES_PER_CYCLE:e}]"
+        );
+        let bw_ok = |bw: f64| {
+            bw.is_finite() && (MIN_DRAM_BYTES_PER_CYCLE..=MAX_DRAM_BYTES_PER_CYCLE).contains(&bw)
+        };
         match (self.dram.bytes_per_cycle, self.dram.gbytes_per_s) {
             (Some(b), None) => {
-                c.check(
-                    b.is_finite() && b > 0.0,
-                    "dram.bytes_per_cycle",
-                    b,
-                    "must be a positive finite number of bytes per cycle",
-                );
+                c.check(bw_ok(b), "dram.bytes_per_cycle", num(b), &bw_rule);
             }
             (None, Some(g)) => {
-                c.check(
+                if c.check(
                     g.is_finite() && g > 0.0,
                     "dram.gbytes_per_s",
-                    g,
+                    num(g),
                     "must be a positive finite bandwidth in GB/s",
-                );
+                ) {
+                    let b = self.dram.bytes_per_cycle_at(self.clock_mhz);
+                    c.check(
+                        bw_ok(b),
+                        "dram.gbytes_per_s",
+                        num(g),
+                        &format!(
+                            "gives {b:e} bytes per cycle at clock_mhz = {}, which {bw_rule}",
+                            self.clock_mhz
+                        ),
+                    );
+                }
             }
             (Some(b), Some(g)) => {
                 c.check(
@@ -346,10 +378,17 @@ impl Validate for DesignConfig {
             }
         }
         c.check(
-            self.dram.pj_per_bit.is_finite() && self.dram.pj_per_bit >= 0.0,
+            self.dram.latency_cycles <= MAX_DRAM_LATENCY_CYCLES,
+            "dram.latency_cycles",
+            self.dram.latency_cycles,
+            &format!("must be at most {MAX_DRAM_LATENCY_CYCLES} cycles"),
+        );
+        c.check(
+            self.dram.pj_per_bit.is_finite()
+                && (0.0..=MAX_ACTION_PJ).contains(&self.dram.pj_per_bit),
             "dram.pj_per_bit",
-            self.dram.pj_per_bit,
-            "must be a finite energy ≥ 0 pJ",
+            num(self.dram.pj_per_bit),
+            &format!("must be a finite energy ≥ 0 pJ, at most {MAX_ACTION_PJ:e} pJ"),
         );
         c.check(
             self.vector_unit.lanes > 0,

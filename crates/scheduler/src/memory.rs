@@ -11,7 +11,8 @@
 //! T = X_1 + Σ_{i=1}^{n−1} max(C_i, X_{i+1}) + C_n
 //! ```
 //!
-//! and the stall cycles are `T − Σ C_i`. A layer with no DRAM traffic (pooling, activations
+//! and the stall cycles are `T − Σ C_i`. All sums saturate at `u64::MAX` (never wrap), so an
+//! impossible design shows up as a saturated count that the reports refuse. A layer with no DRAM traffic (pooling, activations
 //! whose tensors stay on chip) is one chunk with `X = 0`. Because the chunking depends only on the
 //! bytes and the buffer size, never on the engine, `T` is monotone: more bandwidth never adds
 //! cycles and more compute never removes any (both are property-tested).
@@ -71,7 +72,7 @@ fn chunks(layers: &[LayerDemand], dram: &DramTiming) -> Vec<(usize, u64, u64, u6
     let mut chunks = Vec::new();
     let chunk = dram.chunk_bytes.max(1);
     for (li, l) in layers.iter().enumerate() {
-        let bytes = l.dram_read_bytes + l.dram_write_bytes;
+        let bytes = l.dram_read_bytes.saturating_add(l.dram_write_bytes);
         if bytes == 0 {
             chunks.push((li, 0, 0, l.compute_cycles));
             continue;
@@ -86,7 +87,11 @@ fn chunks(layers: &[LayerDemand], dram: &DramTiming) -> Vec<(usize, u64, u64, u6
             // compute by less than one cycle per chunk).
             let c =
                 (u128::from(l.compute_cycles) * u128::from(b)).div_ceil(u128::from(bytes)) as u64;
-            let x = dram.latency_cycles + (b as f64 / dram.bytes_per_cycle).ceil() as u64;
+            // Saturating: absurd bandwidths or latencies give u64::MAX, which the report refuses,
+            // instead of a wrapped count (float-to-int casts saturate too).
+            let x = dram
+                .latency_cycles
+                .saturating_add((b as f64 / dram.bytes_per_cycle).ceil() as u64);
             chunks.push((li, b, x, c));
         }
     }
@@ -111,7 +116,7 @@ pub fn timeline(layers: &[LayerDemand], dram: &DramTiming) -> Vec<Chunk> {
         });
         let next_x = cs.get(i + 1).map_or(0, |n| n.2);
         load_start = t;
-        t += compute.max(next_x);
+        t = t.saturating_add(compute.max(next_x));
     }
     out
 }
@@ -127,23 +132,23 @@ pub fn schedule(layers: &[LayerDemand], dram: &DramTiming) -> Vec<LayerTiming> {
         return out;
     }
     // X_1 is charged to the first chunk's layer as a stall.
-    out[chunks[0].0].stall_cycles += chunks[0].1;
-    out[chunks[0].0].cycles += chunks[0].1;
+    out[chunks[0].0].stall_cycles = out[chunks[0].0].stall_cycles.saturating_add(chunks[0].1);
+    out[chunks[0].0].cycles = out[chunks[0].0].cycles.saturating_add(chunks[0].1);
     for (i, &(li, _, c)) in chunks.iter().enumerate() {
         out[li].chunks += 1;
         let next_x = chunks.get(i + 1).map_or(0, |n| n.1);
         let step = c.max(next_x);
         // The step is the compute of this chunk; any excess is waiting for the next chunk's data,
         // which is charged to the layer that needs it.
-        out[li].cycles += c;
+        out[li].cycles = out[li].cycles.saturating_add(c);
         if step > c {
             let nl = chunks[i + 1].0;
-            out[nl].cycles += step - c;
-            out[nl].stall_cycles += step - c;
+            out[nl].cycles = out[nl].cycles.saturating_add(step - c);
+            out[nl].stall_cycles = out[nl].stall_cycles.saturating_add(step - c);
         }
     }
     for (o, l) in out.iter_mut().zip(layers) {
-        if l.dram_read_bytes + l.dram_write_bytes == 0 {
+        if l.dram_read_bytes.saturating_add(l.dram_write_bytes) == 0 {
             o.chunks = 0;
         }
     }

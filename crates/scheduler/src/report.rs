@@ -209,7 +209,7 @@ pub fn layer_reports(
     images: usize,
 ) -> Result<(Vec<LayerReport>, LayerCost, crate::sim::Energy), SimError> {
     let hz = sim.design.clock_hz();
-    let costs = sim.dataset_cost(images);
+    let costs = sim.check_costs(sim.dataset_cost(images))?;
     let mut out = Vec::new();
     let mut total = LayerCost::default();
     let mut energy = crate::sim::Energy::default();
@@ -232,7 +232,7 @@ pub fn layer_reports(
             energy_pj: e.total_pj,
             energy_breakdown_pj: e.by_component_pj.clone(),
             tops_per_watt: ratio(ops as f64, e.total_pj),
-            utilization: ratio(c.macs as f64, (slots * c.cycles) as f64),
+            utilization: ratio(c.macs as f64, slots as f64 * c.cycles as f64),
             stall_cycles: c.stall_cycles,
             dram_read_bytes: c.dram_read_bytes,
             dram_write_bytes: c.dram_write_bytes,
@@ -262,6 +262,7 @@ impl RunReport {
         let hz = sim.design.clock_hz();
         let images = facts.images;
         let (layers, t, e) = layer_reports(sim, images)?;
+        sim.check_energy("energy_pj (total)", e.total_pj)?;
         let ops = 2 * t.macs;
         let time_s = t.cycles as f64 / hz;
         let slots: u64 = sim.peak_ops_per_cycle() / 2;
@@ -304,7 +305,7 @@ impl RunReport {
             energy_breakdown_pj: e.by_component_pj,
             energy_by_action_pj: e.by_action_pj,
             tops_per_watt: ratio(ops as f64, e.total_pj),
-            utilization: ratio(t.macs as f64, (slots * t.cycles) as f64),
+            utilization: ratio(t.macs as f64, slots as f64 * t.cycles as f64),
             dram_read_bytes: t.dram_read_bytes,
             dram_write_bytes: t.dram_write_bytes,
             sram_read_bytes: t.sram_weight_read_bytes + t.sram_act_read_bytes,
@@ -566,7 +567,7 @@ impl InfoReport {
     /// The energy table lacks an action of the pass.
     pub fn build(sim: &Simulation, network: &str) -> Result<Self, SimError> {
         let b = sim.design.config.batch;
-        let costs = sim.pass_cost(b);
+        let costs = sim.check_costs(sim.pass_cost(b))?;
         let resident = sim.design.config.resident.weights;
         let ratio = |fp32: u64, stored: u64| {
             if stored == 0 {
@@ -613,7 +614,10 @@ impl InfoReport {
             .sum();
         let wsb: u64 = layers.iter().map(|l| l.weight_storage_bits).sum();
         let fp32w: u64 = layers.iter().map(|l| l.fp32_weight_bits).sum();
-        let energy_pj: f64 = layers.iter().map(|l| l.energy_pj).sum();
+        let energy_pj: f64 = sim.check_energy(
+            "energy_pj (total)",
+            layers.iter().map(|l| l.energy_pj).sum(),
+        )?;
         let ops: u64 = layers.iter().map(|l| l.ops).sum();
         let cycles: u64 = layers.iter().map(|l| l.cycles).sum();
         let peak_ops = sim.peak_ops_per_cycle();
@@ -637,7 +641,7 @@ impl InfoReport {
                 0.0
             },
             utilization: if cycles > 0 {
-                ops as f64 / (peak_ops * cycles) as f64
+                ops as f64 / (peak_ops as f64 * cycles as f64)
             } else {
                 0.0
             },

@@ -31,6 +31,18 @@ pub enum SimError {
         /// The engine's complaint.
         source: EngineError,
     },
+    /// The costs overflow: a count reached 2^64 or an energy is not finite.
+    #[error(
+        "{design}: {what} overflows ({value}); the design's clock, DRAM or energy figures or the network's size are out of any realistic range"
+    )]
+    Overflow {
+        /// Design file.
+        design: String,
+        /// Which total (`cycles of fc1`, `energy_pj`).
+        what: String,
+        /// The value reached.
+        value: String,
+    },
     /// Quantization failed.
     #[error("quantizing {network}: {msg}")]
     Quantize {
@@ -110,6 +122,23 @@ pub struct LayerCost {
 }
 
 impl LayerCost {
+    /// The name of the first count that reached `u64::MAX` (the cost arithmetic saturates
+    /// instead of wrapping), if any: such a cost is not a number and must not be reported.
+    pub fn saturated(&self) -> Option<&'static str> {
+        [
+            ("cycles", self.cycles),
+            ("macs", self.macs),
+            ("dram_read_bytes", self.dram_read_bytes),
+            ("dram_write_bytes", self.dram_write_bytes),
+            ("sram_weight_read_bytes", self.sram_weight_read_bytes),
+            ("sram_act_read_bytes", self.sram_act_read_bytes),
+            ("sram_act_write_bytes", self.sram_act_write_bytes),
+        ]
+        .into_iter()
+        .find(|&(_, v)| v == u64::MAX)
+        .map(|(n, _)| n)
+    }
+
     /// What the DRAM schedule needs of this cost.
     fn demand(&self) -> LayerDemand {
         LayerDemand {
@@ -119,21 +148,23 @@ impl LayerCost {
         }
     }
 
-    /// Add `times` copies of `o`.
+    /// Add `times` copies of `o` (counts saturate at `u64::MAX`, never wrap; see
+    /// [`LayerCost::saturated`]).
     pub fn add_scaled(&mut self, o: &LayerCost, times: u64) {
-        self.cycles += o.cycles * times;
-        self.compute_cycles += o.compute_cycles * times;
-        self.stall_cycles += o.stall_cycles * times;
-        self.macs += o.macs * times;
+        let add = |a: &mut u64, b: u64| *a = a.saturating_add(b.saturating_mul(times));
+        add(&mut self.cycles, o.cycles);
+        add(&mut self.compute_cycles, o.compute_cycles);
+        add(&mut self.stall_cycles, o.stall_cycles);
+        add(&mut self.macs, o.macs);
         for (k, v) in o.counters.iter() {
-            self.counters.add(k, v * times);
+            self.counters.add(k, v.saturating_mul(times));
         }
-        self.dram_read_bytes += o.dram_read_bytes * times;
-        self.dram_write_bytes += o.dram_write_bytes * times;
-        self.sram_weight_read_bytes += o.sram_weight_read_bytes * times;
-        self.sram_weight_write_bytes += o.sram_weight_write_bytes * times;
-        self.sram_act_read_bytes += o.sram_act_read_bytes * times;
-        self.sram_act_write_bytes += o.sram_act_write_bytes * times;
+        add(&mut self.dram_read_bytes, o.dram_read_bytes);
+        add(&mut self.dram_write_bytes, o.dram_write_bytes);
+        add(&mut self.sram_weight_read_bytes, o.sram_weight_read_bytes);
+        add(&mut self.sram_weight_write_bytes, o.sram_weight_write_bytes);
+        add(&mut self.sram_act_read_bytes, o.sram_act_read_bytes);
+        add(&mut self.sram_act_write_bytes, o.sram_act_write_bytes);
         for (k, v) in &o.physics_pj {
             *self.physics_pj.entry(k.clone()).or_default() += v * times as f64;
         }
@@ -632,7 +663,7 @@ impl Simulation {
                 } else {
                     p.in_features + p.out_features
                 };
-                need * b <= cap
+                need.saturating_mul(b) <= cap
             })
             .collect();
         let io = cfg.resident.io;
@@ -665,8 +696,8 @@ impl Simulation {
         let w_bw = cfg.sram.weights.bytes_per_cycle();
         for (i, p) in self.plan.iter().enumerate() {
             let mut c = LayerCost::default();
-            let in_bytes = p.in_features * b;
-            let out_bytes = p.out_features * b;
+            let in_bytes = p.in_features.saturating_mul(b);
+            let out_bytes = p.out_features.saturating_mul(b);
             match (&self.qnet.layers[i], p.engine, &p.compiled) {
                 (QLayer::Gemm(q), Some(e), Some(comp)) => {
                     let ec = self.engines[e].cost(comp, gemm_rows(q, batch));
@@ -772,10 +803,80 @@ impl Simulation {
         total
     }
 
+    /// `costs` if every count of every layer, and their sums over the layers (cycles, ops =
+    /// 2·MACs, DRAM and SRAM bytes), fit in a u64: a saturated or overflowing total is refused
+    /// rather than reported as a number.
+    ///
+    /// # Errors
+    /// [`SimError::Overflow`] naming the total and the layer.
+    pub fn check_costs(&self, costs: Vec<LayerCost>) -> Result<Vec<LayerCost>, SimError> {
+        let overflow = |what: String, value: String| SimError::Overflow {
+            design: self.design.path.display().to_string(),
+            what,
+            value,
+        };
+        let mut sums = [0u64; 5];
+        for (p, c) in self.plan.iter().zip(&costs) {
+            if let Some(what) = c.saturated() {
+                return Err(overflow(
+                    format!("{what} of layer {}", p.name),
+                    "2^64 or more".into(),
+                ));
+            }
+            let parts = [
+                ("cycles", c.cycles),
+                ("ops", c.macs.saturating_mul(2)),
+                (
+                    "DRAM bytes",
+                    c.dram_read_bytes.saturating_add(c.dram_write_bytes),
+                ),
+                (
+                    "SRAM read bytes",
+                    c.sram_weight_read_bytes
+                        .saturating_add(c.sram_act_read_bytes),
+                ),
+                (
+                    "SRAM write bytes",
+                    c.sram_weight_write_bytes
+                        .saturating_add(c.sram_act_write_bytes),
+                ),
+            ];
+            for (sum, (what, v)) in sums.iter_mut().zip(parts) {
+                match sum.checked_add(v) {
+                    Some(t) if t < u64::MAX => *sum = t,
+                    _ => {
+                        return Err(overflow(
+                            format!("the total {what} (at layer {})", p.name),
+                            "2^64 or more".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(costs)
+    }
+
+    /// `pj` if it is a finite energy.
+    ///
+    /// # Errors
+    /// [`SimError::Overflow`] naming `what` (e.g. `energy_pj`) when `pj` is infinite or NaN.
+    pub fn check_energy(&self, what: &str, pj: f64) -> Result<f64, SimError> {
+        if pj.is_finite() {
+            Ok(pj)
+        } else {
+            Err(SimError::Overflow {
+                design: self.design.path.display().to_string(),
+                what: what.to_string(),
+                value: format!("{pj} pJ"),
+            })
+        }
+    }
+
     /// Energy of a layer cost.
     ///
     /// # Errors
-    /// An action the run performed is missing from the energy table.
+    /// An action the run performed is missing from the energy table; [`SimError::Overflow`]
+    /// when the energy is not finite.
     pub fn energy(&self, c: &LayerCost, engine: Option<usize>) -> Result<Energy, SimError> {
         let cfg = &self.design.config;
         let table: &EnergyTable = &self.design.energy;
@@ -858,6 +959,7 @@ impl Simulation {
             "dram.write_bytes".into(),
             c.dram_write_bytes as f64 * 8.0 * cfg.dram.pj_per_bit,
         );
+        self.check_energy("energy_pj", e.total_pj)?;
         Ok(e)
     }
 
@@ -1152,5 +1254,46 @@ mod tests {
         let text = nacsim_core::config::ron_pretty(&d.config).unwrap();
         let back: DesignConfig = nacsim_core::config::parse(&text, Path::new("x.ron")).unwrap();
         assert_eq!(back, d.config);
+    }
+
+    fn facts() -> crate::report::RunFacts {
+        crate::report::RunFacts {
+            network: "n".into(),
+            data: "d".into(),
+            images: 64,
+            accuracy: 0.5,
+            float_accuracy: 0.5,
+            calibration: crate::report::Calibration {
+                data: "d".into(),
+                split: "train".into(),
+                images: 64,
+            },
+            wall_seconds: 0.0,
+        }
+    }
+
+    /// Figures that pass no validation (set in code) must still never give a wrapped count or
+    /// an infinite energy in a report: the saturated totals are refused.
+    #[test]
+    fn overflowing_cycles_and_infinite_energy_are_refused_not_reported() {
+        let m = model(16, false, 1);
+        let data = Dataset::bundled_sample().limit(64);
+        let mut d = design(8, 8, 16.0, 64);
+        d.config.dram.latency_cycles = u64::MAX;
+        let sim = Simulation::new(d, &m, &data).unwrap();
+        let e = crate::report::RunReport::build(&sim, facts()).unwrap_err();
+        assert!(matches!(e, SimError::Overflow { .. }), "{e}");
+        assert!(e.to_string().contains("overflows"), "{e}");
+        let e = crate::report::InfoReport::build(&sim, "n").unwrap_err();
+        assert!(matches!(e, SimError::Overflow { .. }), "{e}");
+
+        let mut d = design(8, 8, 16.0, 64);
+        d.config.dram.pj_per_bit = 1e308;
+        let sim = Simulation::new(d, &m, &data).unwrap();
+        let e = crate::report::RunReport::build(&sim, facts()).unwrap_err();
+        assert!(
+            e.to_string().contains("energy_pj overflows (inf pJ)"),
+            "{e}"
+        );
     }
 }

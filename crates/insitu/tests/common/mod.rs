@@ -91,7 +91,8 @@ pub fn train_insitu(
         None,
         &settings,
         &mut |_| {},
-    );
+    )
+    .expect("training stays finite");
     let params = store.export();
     let acc = accuracy(&kernel, &model.layers, &params, test, 500);
     (params, acc, store)

@@ -127,11 +127,11 @@ impl CirculantEngine {
     }
 }
 
-/// Circulant counters priced by the energy table, and their component.
 /// Largest change of a weight by compilation, relative to the layer's max |w|, that still counts
 /// as "on the grid" (float rounding of a network trained for this geometry stays far below).
 const MAPPING_TOLERANCE: f64 = 1e-3;
 
+/// Circulant counters priced by the energy table, and their component.
 const ACTIONS: [(&str, &str); 8] = [
     ("shifts", "compute"),
     ("tree_adds", "compute"),
