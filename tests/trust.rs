@@ -378,3 +378,53 @@ fn a_copied_design_whose_energy_preset_does_not_resolve_names_the_field_and_path
         resolved.display()
     );
 }
+
+#[test]
+fn train_refuses_to_overwrite_an_existing_network_without_force() {
+    let committed = root().join("models/networks/fmnist-mlp.ron");
+    let before = std::fs::read(&committed).unwrap();
+    let o = nacsim(&[
+        "train",
+        "models/training/fmnist-mlp.ron",
+        "--data",
+        "crates/nn/data/fmnist-sample",
+        "--epochs",
+        "1",
+        "--limit",
+        "64",
+        "--eval-limit",
+        "64",
+        "--quiet",
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--force") && err.contains("--out"), "{err}");
+    assert_eq!(
+        std::fs::read(&committed).unwrap(),
+        before,
+        "the committed model is untouched"
+    );
+    // With --force into a copy it overwrites.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fmnist-mlp.ron");
+    std::fs::write(&out, "old").unwrap();
+    let o = nacsim(&[
+        "train",
+        "models/training/fmnist-mlp.ron",
+        "--data",
+        "crates/nn/data/fmnist-sample",
+        "--epochs",
+        "1",
+        "--limit",
+        "64",
+        "--eval-limit",
+        "64",
+        "--quiet",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--force",
+    ]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_ne!(std::fs::read(&out).unwrap(), b"old");
+}

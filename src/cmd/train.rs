@@ -44,6 +44,11 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Overwrite the output network file if it exists. Without --out the output is the
+    /// config's `output` path, which for the committed configs is a committed model in
+    /// models/networks/: nacsim refuses to overwrite it unless --force is given.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Serialize)]
@@ -104,6 +109,13 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             None => o,
         }
     };
+    if out_path.exists() && !a.force {
+        return Err(format!(
+            "{}: the output network exists (without --out, the config's `output` path: for a committed config, a committed model); pass --out DIR to write the trained network elsewhere, or --force to overwrite it",
+            out_path.display()
+        )
+        .into());
+    }
     if let Some(dir) = out_path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("{}: cannot create folder: {e}", dir.display()))?;
