@@ -251,22 +251,32 @@ fn requests_beyond_the_memory_limit_are_refused_before_allocating() {
         ),
     ] {
         let net = write_net(dir.path(), layers, input);
-        for cmd in ["info", "run"] {
-            let o = crate::util::nacsim_env(&[cmd, "--network", &net], &lim);
-            let (_, err) = text(&o);
-            assert_eq!(o.status.code(), Some(2), "{cmd} {layers}: {err}");
-            assert!(!err.contains("memory allocation"), "{err}");
-            assert!(err.starts_with("error: the network "), "{err}");
-            assert!(err.contains("would need about"), "{err}");
-            assert!(
-                err.contains("limit of 4.0 GiB (NACSIM_MEMORY_LIMIT=4G)"),
-                "{err}"
-            );
-        }
+        // `info` answers from the shapes and allocates no weight: it needs no limit.
+        let o = crate::util::nacsim_env(&["info", "--network", &net, "--json"], &lim);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "info {layers}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(v["cycles"].as_u64().unwrap() > 0, "{v}");
+        let o = crate::util::nacsim_env(&["run", "--network", &net], &lim);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "run {layers}: {err}");
+        assert!(!err.contains("memory allocation"), "{err}");
+        assert!(err.starts_with("error: the network "), "{err}");
+        assert!(err.contains("would need about"), "{err}");
+        assert!(
+            err.contains("limit of 4.0 GiB (NACSIM_MEMORY_LIMIT=4G)"),
+            "{err}"
+        );
     }
     // An unreadable setting is an error too, not a silent default.
     let o = crate::util::nacsim_env(
-        &["info", "--network", "models/networks/fmnist-mlp.ron"],
+        &[
+            "run",
+            "--network",
+            "models/networks/fmnist-mlp.ron",
+            "--limit",
+            "10",
+        ],
         &[("NACSIM_MEMORY_LIMIT", "lots")],
     );
     let (_, err) = text(&o);

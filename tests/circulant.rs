@@ -101,7 +101,11 @@ fn engine_products_equal_the_shift_add_datapath() {
         .unwrap();
         let calib = Dataset::synthetic(16, 8, 12, 40, 1);
         let sim = Simulation::new(design, &model, &calib).unwrap();
-        let i = sim.plan.iter().position(|p| p.kind == "dense").unwrap();
+        let i = sim
+            .plan
+            .iter()
+            .position(|p| p.kind == nacsim_nn::qnet::LayerKind::Dense)
+            .unwrap();
         let (EngineImpl::Circulant(_), Some(Compiled::Circulant(c))) =
             (&sim.engines[0], &sim.plan[i].compiled)
         else {

@@ -428,3 +428,150 @@ fn train_refuses_to_overwrite_an_existing_network_without_force() {
     assert!(o.status.success(), "{err}");
     assert_ne!(std::fs::read(&out).unwrap(), b"old");
 }
+
+/// `info` answers from shapes: the shape-only mapping costs every pass exactly as the mapping
+/// of the trained weights does, on every committed design whose engines cost from shapes, and
+/// every engine's shape cost equals its compiled cost layer by layer.
+#[test]
+fn shape_only_costs_equal_compiled_costs() {
+    use nacsim_nn::data::Dataset;
+    use nacsim_nn::model::Model;
+    use nacsim_scheduler::design::Design;
+    use nacsim_scheduler::engine::{Compiled, ShapeLayer};
+    use nacsim_scheduler::report::InfoReport;
+    use nacsim_scheduler::sim::Simulation;
+    let calib = Dataset::bundled_calibration().limit(64);
+    let mut shape_sims = 0;
+    for (design, network) in [
+        ("systolic-int8.ron", "fmnist-mlp.ron"),
+        ("systolic-int8.ron", "fmnist-cnn.ron"),
+        ("systolic-int8.ron", "fmnist-mcnn.ron"),
+        ("bpca-qin2019.ron", "fmnist-mlp-bc16-pot3.ron"),
+        ("bpca-qin2019-bc64-pot4.ron", "fmnist-mlp-bc64-pot4.ron"),
+        ("bpca-hybrid-cnn.ron", "fmnist-cnn-bc16-pot3.ron"),
+        ("bpca-derived-45nm.ron", "fmnist-mlp-bc16-pot3.ron"),
+        ("sine-lut.ron", "fmnist-mlp-sine.ron"),
+        ("sine-quarter-square.ron", "fmnist-mlp-sine.ron"),
+        ("crossbar-rram.ron", "fmnist-mlp.ron"),
+    ] {
+        let d = Design::load(&root().join("models/designs").join(design)).unwrap();
+        let m = Model::load(&root().join("models/networks").join(network)).unwrap();
+        let full = Simulation::new(d.clone(), &m, &calib).unwrap();
+        // Layer by layer: the engine's cost and storage of the shape equal the compiled ones.
+        for (p, q) in full.plan.iter().zip(&full.qnet.layers) {
+            let (Some(e), Some(c), nacsim_nn::qnet::QLayer::Gemm(g)) = (p.engine, &p.compiled, q)
+            else {
+                continue;
+            };
+            let shape = Compiled::Shape(ShapeLayer {
+                name: p.name.clone(),
+                kind: g.kind,
+                fan_in: g.weight.ncols(),
+                out: g.weight.nrows(),
+                weight_bits: d.config.quant.weight_bits,
+            });
+            let engine = &full.engines[e];
+            if engine
+                .compile_shape(match &shape {
+                    Compiled::Shape(s) => s.clone(),
+                    _ => unreachable!(),
+                })
+                .is_none()
+            {
+                continue; // the crossbar costs with its conductances
+            }
+            for rows in [1, 7, 64 * p.rows_per_image as usize] {
+                assert_eq!(
+                    engine.cost(&shape, rows),
+                    engine.cost(c, rows),
+                    "{design} {network} {}: {rows} rows",
+                    p.name
+                );
+            }
+            assert_eq!(
+                engine.weight_storage_bits(&shape),
+                engine.weight_storage_bits(c),
+                "{design} {network} {}",
+                p.name
+            );
+        }
+        // The whole mapping, where the design has no native model and no crossbar.
+        let layers = m.spec.resolve().unwrap();
+        if let Some(shapes) = Simulation::from_shapes(d, &m.spec, &layers).unwrap() {
+            shape_sims += 1;
+            let a = serde_json::to_value(InfoReport::build(&full, "n").unwrap()).unwrap();
+            let b = serde_json::to_value(InfoReport::build(&shapes, "n").unwrap()).unwrap();
+            for k in a.as_object().unwrap().keys().filter(|k| *k != "warnings") {
+                assert_eq!(a[k], b[k], "{design} {network}: {k}");
+            }
+            for images in [1, 63, 64, 130] {
+                let (x, y) = (full.dataset_cost(images), shapes.dataset_cost(images));
+                assert_eq!(
+                    format!("{x:?}"),
+                    format!("{y:?}"),
+                    "{design} {network}: {images} images"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        shape_sims, 7,
+        "systolic and circulant designs map from shapes"
+    );
+}
+
+#[test]
+fn info_answers_from_shapes_for_networks_too_big_to_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1e10 weights (40 GB at fp32): info needs none of them.
+    let p = dir.path().join("huge.ron");
+    std::fs::write(
+        &p,
+        "(schema_version: 1, name: \"huge\", input: (c: 1, h: 316, w: 316), classes: 100000, \
+         layers: [Flatten, Dense(out: 100000, bias: false)])",
+    )
+    .unwrap();
+    let v = json(&["info", "--network", p.to_str().unwrap(), "--json"]);
+    // One pass of the design's batch.
+    assert_eq!(u(&v, "ops"), u(&v, "batch") * 2 * 316 * 316 * 100_000);
+    assert!(u(&v, "cycles") > 0);
+    // The BPCA timing example, from shapes: 65,536 B-MV cycles plus the pipeline.
+    let i = json(&[
+        "info",
+        "--design",
+        "models/designs/bpca-qin2019.ron",
+        "--network",
+        "models/networks/fc4096.ron",
+        "--json",
+    ]);
+    assert!(
+        (65_536..65_600).contains(&u(&i, "cycles")),
+        "{}",
+        i["cycles"]
+    );
+    assert!((f(&i, "compression_ratio") - 170.67).abs() < 0.01);
+}
+
+#[test]
+fn info_on_a_weight_dependent_engine_synthesizes_images_of_the_network_input() {
+    // The crossbar costs with conductances, so info gives a topology-only network seeded
+    // weights and calibration images: of the network's channels, not one.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("wide.ron");
+    std::fs::write(
+        &p,
+        "(schema_version: 1, name: \"wide\", input: (c: 300, h: 1, w: 1), classes: 10, \
+         layers: [Flatten, Dense(out: 32), Act(ReLU), Dense(out: 10)])",
+    )
+    .unwrap();
+    let v = json(&[
+        "info",
+        "--design",
+        "models/designs/crossbar-rram.ron",
+        "--network",
+        p.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(u(&v, "ops"), u(&v, "batch") * 2 * (300 * 32 + 32 * 10));
+    assert!(f(&v, "energy_pj") > 0.0);
+}

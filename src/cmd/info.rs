@@ -30,31 +30,39 @@ pub struct InfoArgs {
 /// Run `nacsim info`.
 pub fn run(a: &InfoArgs) -> CliResult<()> {
     let design = super::defaults::design(a.design.as_deref())?;
-    // Timing and storage do not depend on weight values: a topology-only network gets seeded
-    // initial weights, calibrated on the bundled sample.
-    let (model, label) = match &a.network {
-        Some(p) => {
-            let spec = load_spec(p)?;
-            let label = p.display().to_string();
-            // Calibration runs 64 images through the float network.
-            super::limits::check_spec(&spec, &label, 64)?;
-            (Model::init(spec, 0)?, label)
+    // Timing, storage and the energy of digital engines do not depend on weight values: the
+    // network's shapes are enough, whatever their size. Engines whose costs follow the weights
+    // (the crossbar's conductances) get the network's weights, or seeded ones for a
+    // topology-only file, calibrated on the bundled sample.
+    let (spec, label) = match &a.network {
+        Some(p) => (load_spec(p)?, p.display().to_string()),
+        None => {
+            let (m, label) = super::defaults::network(None)?;
+            (m.spec, label)
         }
-        None => super::defaults::network(None)?,
     };
-    let calib = Dataset::bundled_sample();
-    let calib = if calib.shape == model.spec.input {
-        calib.limit(64)
-    } else {
-        Dataset::synthetic(
-            64,
-            model.spec.input.h,
-            model.spec.input.w,
-            model.spec.classes,
-            0,
-        )
+    let layers = spec.resolve().map_err(|e| format!("{label}: {e}"))?;
+    let sim = match Simulation::from_shapes(design.clone(), &spec, &layers)? {
+        Some(sim) => sim,
+        None => {
+            let model = match &a.network {
+                Some(p) if !spec.weights.is_empty() => Model::load(p)?,
+                Some(_) => {
+                    // Calibration runs 64 images through the float network.
+                    super::limits::check_spec(&spec, &label, 64)?;
+                    Model::init(spec.clone(), 0)?
+                }
+                None => super::defaults::network(None)?.0,
+            };
+            let calib = Dataset::bundled_calibration();
+            let calib = if calib.shape == model.spec.input {
+                calib.limit(64)
+            } else {
+                Dataset::synthetic_shaped(64, model.spec.input, model.spec.classes, 0)
+            };
+            Simulation::new(design, &model, &calib)?
+        }
     };
-    let sim = Simulation::new(design, &model, &calib)?;
     let r = InfoReport::build(&sim, &label)?;
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&r)?);

@@ -200,7 +200,13 @@ fn schedule_trace(
             sink.change(c.compute_start, layer_sig, c.layer as u64 + 1);
             sink.change(end, layer_sig, 0);
             let p = &sim.plan[c.layer];
-            sink.span(&p.name, p.kind, c.compute_start, end, "schedule (1 image)");
+            sink.span(
+                &p.name,
+                p.kind.as_str(),
+                c.compute_start,
+                end,
+                "schedule (1 image)",
+            );
         }
         if c.bytes > 0 {
             sink.change(c.load_start, busy, 1);

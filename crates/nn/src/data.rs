@@ -516,17 +516,27 @@ impl Dataset {
     /// `n` seeded pseudo-images of `h`×`w` with uniform pixels and labels: a stand-in of the
     /// right shape for speed measurements when no real data is installed (not for accuracy).
     pub fn synthetic(n: usize, h: usize, w: usize, classes: usize, seed: u64) -> Dataset {
+        Self::synthetic_shaped(n, Shape::new(1, h, w), classes, seed)
+    }
+
+    /// [`Dataset::synthetic`] of any image shape (`c` channels of `h`×`w`).
+    pub fn synthetic_shaped(n: usize, shape: Shape, classes: usize, seed: u64) -> Dataset {
         use rand::RngCore;
         let s = nacsim_core::rng::Stream::new(seed, nacsim_core::rng::Purpose::Other(0), 0, 0);
         let mut rng = s.rng(0);
-        let mut pixels = vec![0u8; n * h * w];
+        let mut pixels = vec![0u8; n * shape.len()];
         rng.fill_bytes(&mut pixels);
         let labels = (0..n)
             .map(|_| (rng.next_u32() % classes.max(1) as u32) as u8)
             .collect();
+        let Shape { c, h, w } = shape;
         Dataset {
-            name: format!("synthetic-{n}x{h}x{w}"),
-            shape: Shape::new(1, h, w),
+            name: if c == 1 {
+                format!("synthetic-{n}x{h}x{w}")
+            } else {
+                format!("synthetic-{n}x{c}x{h}x{w}")
+            },
+            shape,
             pixels,
             labels,
             classes,

@@ -45,6 +45,8 @@
 //! assert_eq!(logits.dim(), (2, 4));
 //! ```
 
+use std::fmt;
+
 use nacsim_core::config::{Checks, FieldError, Validate};
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 use rayon::prelude::*;
@@ -53,7 +55,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::Dataset;
 use crate::forward::{FloatKernel, layer_forward as float_layer_forward};
 use crate::model::Model;
-use crate::network::{Activation, LayerSpec, Shape};
+use crate::network::{Activation, LayerSpec, ResolvedLayer, Shape};
 use crate::quant::{Rounding, round};
 
 /// How the range of a tensor is found from its calibration values.
@@ -405,6 +407,91 @@ impl QGemm {
     }
 }
 
+/// What a quantized layer is, without its numbers: the closed set of kinds the scheduler maps
+/// (no string comparisons: adding a kind makes the compiler find every `match`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    /// A fully connected product ([`GemmKind::Dense`]).
+    Dense,
+    /// A convolution as a product over im2col rows ([`GemmKind::Conv`]).
+    Conv2d,
+    /// Max pooling on the vector unit.
+    MaxPool,
+    /// Average pooling on the vector unit.
+    AvgPool,
+    /// A reshape: moves no data.
+    Flatten,
+    /// An activation by table on the vector unit.
+    Lut,
+}
+
+impl LayerKind {
+    /// The name reports print: `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LayerKind::Dense => "dense",
+            LayerKind::Conv2d => "conv2d",
+            LayerKind::MaxPool => "maxpool",
+            LayerKind::AvgPool => "avgpool",
+            LayerKind::Flatten => "flatten",
+            LayerKind::Lut => "lut",
+        }
+    }
+
+    /// True for the layers with a product (Dense, Conv2d).
+    pub const fn is_gemm(self) -> bool {
+        matches!(self, LayerKind::Dense | LayerKind::Conv2d)
+    }
+
+    /// The kind of the quantized layer [`QNetwork::quantize`] makes of a float layer, if it makes
+    /// one (a ReLU fused into the product before it has none; see [`fused_relus`]).
+    pub fn of_spec(spec: &LayerSpec) -> Self {
+        match spec {
+            LayerSpec::Dense { .. } => LayerKind::Dense,
+            LayerSpec::Conv2d { .. } => LayerKind::Conv2d,
+            LayerSpec::MaxPool2d { .. } => LayerKind::MaxPool,
+            LayerSpec::AvgPool2d { .. } => LayerKind::AvgPool,
+            LayerSpec::Flatten => LayerKind::Flatten,
+            LayerSpec::Act(_) => LayerKind::Lut,
+        }
+    }
+}
+
+impl fmt::Display for LayerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `fused[i]`: float layer `i` is a ReLU folded into the product (Dense, Conv2d) before it, so
+/// [`QNetwork::quantize`] makes no layer of it. Every other float layer becomes one quantized
+/// layer, in order.
+pub fn fused_relus(layers: &[ResolvedLayer]) -> Vec<bool> {
+    let relu = |i: usize| matches!(layers[i].spec, LayerSpec::Act(Activation::ReLU));
+    (0..layers.len())
+        .map(|i| i > 0 && relu(i) && layers[i - 1].has_params())
+        .collect()
+}
+
+/// The product geometry of a Dense or Conv2d layer (`None` for other layers).
+pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
+    match *spec {
+        LayerSpec::Dense { .. } => Some(GemmKind::Dense),
+        LayerSpec::Conv2d {
+            kernel,
+            stride,
+            padding,
+            ..
+        } => Some(GemmKind::Conv {
+            kernel,
+            stride,
+            padding,
+        }),
+        _ => None,
+    }
+}
+
 /// One layer of a [`QNetwork`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum QLayer {
@@ -449,6 +536,22 @@ pub enum QLayer {
         /// Scale of the output codes (the input scale for ReLU).
         out_scale: f32,
     },
+}
+
+impl QLayer {
+    /// The layer's kind.
+    pub fn kind(&self) -> LayerKind {
+        match self {
+            QLayer::Gemm(q) => match q.kind {
+                GemmKind::Dense => LayerKind::Dense,
+                GemmKind::Conv { .. } => LayerKind::Conv2d,
+            },
+            QLayer::MaxPool { .. } => LayerKind::MaxPool,
+            QLayer::AvgPool { .. } => LayerKind::AvgPool,
+            QLayer::Flatten => LayerKind::Flatten,
+            QLayer::Lut { .. } => LayerKind::Lut,
+        }
+    }
 }
 
 /// The product seam of the integer forward pass.
@@ -818,11 +921,8 @@ impl QNetwork {
         }
         let layers = &model.layers;
         let n = layers.len();
-        let relu = |i: usize| matches!(layers[i].spec, LayerSpec::Act(Activation::ReLU));
         // fused[i]: layer i is a ReLU folded into the Gemm before it.
-        let fused: Vec<bool> = (0..n)
-            .map(|i| i > 0 && relu(i) && layers[i - 1].has_params())
-            .collect();
+        let fused = fused_relus(layers);
         let need: Vec<bool> = (0..n)
             .map(|i| match layers[i].spec {
                 LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => !(i + 1 < n && fused[i + 1]),
@@ -884,19 +984,7 @@ impl QNetwork {
                         .ok_or_else(|| QuantizeError::MissingParams(l.name.clone()))?;
                     let relu = i + 1 < n && fused[i + 1];
                     let out_scale = scales[if relu { i + 2 } else { i + 1 }];
-                    let kind = match l.spec {
-                        LayerSpec::Conv2d {
-                            kernel,
-                            stride,
-                            padding,
-                            ..
-                        } => GemmKind::Conv {
-                            kernel,
-                            stride,
-                            padding,
-                        },
-                        _ => GemmKind::Dense,
-                    };
+                    let kind = gemm_kind_of(&l.spec).unwrap_or(GemmKind::Dense);
                     let row_max: Vec<f32> = p
                         .weight
                         .rows()

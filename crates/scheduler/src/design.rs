@@ -187,21 +187,22 @@ pub struct EngineSlot {
     pub engine: EngineConfig,
 }
 
-/// Layer kinds the mapping can name.
+/// Kinds of layers with a product, which the mapping can name (`by_kind`); every other layer
+/// runs on the vector unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LayerKind {
+pub enum ProductKind {
     /// Fully connected.
     Dense,
     /// Convolution.
     Conv2d,
 }
 
-impl LayerKind {
+impl ProductKind {
     /// The kind of a layer with products, if it has any.
-    pub fn of(l: &ResolvedLayer) -> Option<LayerKind> {
+    pub fn of(l: &ResolvedLayer) -> Option<ProductKind> {
         match l.spec {
-            LayerSpec::Dense { .. } => Some(LayerKind::Dense),
-            LayerSpec::Conv2d { .. } => Some(LayerKind::Conv2d),
+            LayerSpec::Dense { .. } => Some(ProductKind::Dense),
+            LayerSpec::Conv2d { .. } => Some(ProductKind::Conv2d),
             _ => None,
         }
     }
@@ -215,7 +216,7 @@ pub struct MappingConfig {
     pub default: String,
     /// `(kind, engine)` pairs.
     #[serde(default)]
-    pub by_kind: Vec<(LayerKind, String)>,
+    pub by_kind: Vec<(ProductKind, String)>,
     /// `(layer index, engine)` pairs; the index counts every layer of the network file from 0.
     #[serde(default)]
     pub by_index: Vec<(usize, String)>,
@@ -553,7 +554,7 @@ impl Design {
                 });
             }
         }
-        let Some(kind) = LayerKind::of(&layers[index]) else {
+        let Some(kind) = ProductKind::of(&layers[index]) else {
             return Ok(None);
         };
         let name = m

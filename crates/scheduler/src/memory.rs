@@ -67,21 +67,38 @@ pub struct Chunk {
     pub compute_start: u64,
 }
 
-fn chunks(layers: &[LayerDemand], dram: &DramTiming) -> Vec<(usize, u64, u64, u64)> {
-    // (layer, bytes, transfer cycles, compute cycles)
-    let mut chunks = Vec::new();
+/// `count` consecutive identical chunks of one layer: every chunk of a layer but its last is
+/// full and identical, so a pass is a few runs however many bytes it moves (the schedule of a
+/// 784 GB layer takes no memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    layer: usize,
+    /// Bytes of each chunk.
+    bytes: u64,
+    /// Transfer cycles `X` of each chunk.
+    transfer: u64,
+    /// Compute cycles `C` of each chunk.
+    compute: u64,
+    /// Chunks in the run (≥ 1).
+    count: u64,
+}
+
+fn runs(layers: &[LayerDemand], dram: &DramTiming) -> Vec<Run> {
+    let mut runs = Vec::new();
     let chunk = dram.chunk_bytes.max(1);
     for (li, l) in layers.iter().enumerate() {
         let bytes = l.dram_read_bytes.saturating_add(l.dram_write_bytes);
         if bytes == 0 {
-            chunks.push((li, 0, 0, l.compute_cycles));
+            runs.push(Run {
+                layer: li,
+                bytes: 0,
+                transfer: 0,
+                compute: l.compute_cycles,
+                count: 1,
+            });
             continue;
         }
-        let n = bytes.div_ceil(chunk);
-        let mut done_bytes = 0u64;
-        for _ in 0..n {
-            let b = chunk.min(bytes - done_bytes);
-            done_bytes += b;
+        let one = |b: u64, count: u64| {
             // Compute share proportional to the chunk's bytes, rounded up per chunk so that each
             // share is monotone in the layer's compute (the shares may exceed the layer's
             // compute by less than one cycle per chunk).
@@ -92,10 +109,31 @@ fn chunks(layers: &[LayerDemand], dram: &DramTiming) -> Vec<(usize, u64, u64, u6
             let x = dram
                 .latency_cycles
                 .saturating_add((b as f64 / dram.bytes_per_cycle).ceil() as u64);
-            chunks.push((li, b, x, c));
+            Run {
+                layer: li,
+                bytes: b,
+                transfer: x,
+                compute: c,
+                count,
+            }
+        };
+        let (full, rest) = (bytes / chunk, bytes % chunk);
+        if full > 0 {
+            runs.push(one(chunk, full));
+        }
+        if rest > 0 {
+            runs.push(one(rest, 1));
         }
     }
-    chunks
+    runs
+}
+
+/// Every chunk of the pass: (layer, bytes, transfer cycles, compute cycles).
+fn chunks(layers: &[LayerDemand], dram: &DramTiming) -> Vec<(usize, u64, u64, u64)> {
+    runs(layers, dram)
+        .into_iter()
+        .flat_map(|r| (0..r.count).map(move |_| (r.layer, r.bytes, r.transfer, r.compute)))
+        .collect()
 }
 
 /// The chunk timeline of one pass: when each transfer and each compute runs. Step `i` starts
@@ -122,29 +160,35 @@ pub fn timeline(layers: &[LayerDemand], dram: &DramTiming) -> Vec<Chunk> {
 }
 
 /// Schedule the layers of one pass; returns the per-layer timing (the total is their sum).
+/// Works on runs of identical chunks, so its time and memory do not grow with the bytes moved
+/// (equal to the chunk-by-chunk schedule: tested).
 pub fn schedule(layers: &[LayerDemand], dram: &DramTiming) -> Vec<LayerTiming> {
-    let chunks: Vec<(usize, u64, u64)> = chunks(layers, dram)
-        .into_iter()
-        .map(|(l, _, x, c)| (l, x, c))
-        .collect();
+    let runs = runs(layers, dram);
     let mut out = vec![LayerTiming::default(); layers.len()];
-    if chunks.is_empty() {
+    let Some(first) = runs.first() else {
         return out;
-    }
+    };
     // X_1 is charged to the first chunk's layer as a stall.
-    out[chunks[0].0].stall_cycles = out[chunks[0].0].stall_cycles.saturating_add(chunks[0].1);
-    out[chunks[0].0].cycles = out[chunks[0].0].cycles.saturating_add(chunks[0].1);
-    for (i, &(li, _, c)) in chunks.iter().enumerate() {
-        out[li].chunks += 1;
-        let next_x = chunks.get(i + 1).map_or(0, |n| n.1);
-        let step = c.max(next_x);
-        // The step is the compute of this chunk; any excess is waiting for the next chunk's data,
-        // which is charged to the layer that needs it.
-        out[li].cycles = out[li].cycles.saturating_add(c);
-        if step > c {
-            let nl = chunks[i + 1].0;
-            out[nl].cycles = out[nl].cycles.saturating_add(step - c);
-            out[nl].stall_cycles = out[nl].stall_cycles.saturating_add(step - c);
+    let t = &mut out[first.layer];
+    t.stall_cycles = t.stall_cycles.saturating_add(first.transfer);
+    t.cycles = t.cycles.saturating_add(first.transfer);
+    for (i, r) in runs.iter().enumerate() {
+        let t = &mut out[r.layer];
+        t.chunks = t.chunks.saturating_add(r.count);
+        // Each step is the compute of its chunk; any excess is waiting for the next chunk's
+        // data, which is charged to the layer that needs it: within the run, this layer.
+        t.cycles = t.cycles.saturating_add(r.compute.saturating_mul(r.count));
+        let inner_wait = r
+            .transfer
+            .saturating_sub(r.compute)
+            .saturating_mul(r.count - 1);
+        t.cycles = t.cycles.saturating_add(inner_wait);
+        t.stall_cycles = t.stall_cycles.saturating_add(inner_wait);
+        if let Some(next) = runs.get(i + 1) {
+            let wait = next.transfer.saturating_sub(r.compute);
+            let n = &mut out[next.layer];
+            n.cycles = n.cycles.saturating_add(wait);
+            n.stall_cycles = n.stall_cycles.saturating_add(wait);
         }
     }
     for (o, l) in out.iter_mut().zip(layers) {
@@ -162,6 +206,54 @@ mod tests {
 
     fn total(l: &[LayerDemand], d: &DramTiming) -> u64 {
         schedule(l, d).iter().map(|t| t.cycles).sum()
+    }
+
+    /// The schedule chunk by chunk, as the module doc states it: the oracle of [`schedule`].
+    fn schedule_by_chunk(layers: &[LayerDemand], dram: &DramTiming) -> Vec<LayerTiming> {
+        let chunks = chunks(layers, dram);
+        let mut out = vec![LayerTiming::default(); layers.len()];
+        if chunks.is_empty() {
+            return out;
+        }
+        out[chunks[0].0].stall_cycles += chunks[0].2;
+        out[chunks[0].0].cycles += chunks[0].2;
+        for (i, &(li, _, _, c)) in chunks.iter().enumerate() {
+            out[li].chunks += 1;
+            let next_x = chunks.get(i + 1).map_or(0, |n| n.2);
+            out[li].cycles += c;
+            if next_x > c {
+                let nl = chunks[i + 1].0;
+                out[nl].cycles += next_x - c;
+                out[nl].stall_cycles += next_x - c;
+            }
+        }
+        for (o, l) in out.iter_mut().zip(layers) {
+            if l.dram_read_bytes + l.dram_write_bytes == 0 {
+                o.chunks = 0;
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(nacsim_core::testing::proptest_cases(64)))]
+
+        #[test]
+        fn runs_schedule_equals_the_chunk_by_chunk_schedule(
+            demands in proptest::collection::vec((0u64..5000, 0u64..3000, 0u64..700), 0..6),
+            bw in 0.25f64..32.0, latency in 0u64..200, chunk in 1u64..900,
+        ) {
+            let layers: Vec<LayerDemand> = demands
+                .iter()
+                .map(|&(c, r, w)| LayerDemand {
+                    compute_cycles: c,
+                    dram_read_bytes: r,
+                    dram_write_bytes: w,
+                })
+                .collect();
+            let d = DramTiming { bytes_per_cycle: bw, latency_cycles: latency, chunk_bytes: chunk };
+            prop_assert_eq!(schedule(&layers, &d), schedule_by_chunk(&layers, &d));
+        }
     }
 
     #[test]

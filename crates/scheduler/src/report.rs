@@ -582,10 +582,7 @@ impl InfoReport {
             .zip(&costs)
             .enumerate()
             .map(|(li, (p, c))| {
-                let fp32 = match &sim.qnet.layers[li] {
-                    nacsim_nn::qnet::QLayer::Gemm(q) => 32 * q.weight.len() as u64,
-                    _ => 0,
-                };
+                let fp32 = 32 * p.weight_count;
                 let fetched = if resident { 0 } else { p.param_bytes };
                 Ok(InfoLayer {
                     name: p.name.clone(),
@@ -604,13 +601,9 @@ impl InfoReport {
             })
             .collect::<Result<_, SimError>>()?;
         let fp32: u64 = sim
-            .qnet
-            .layers
+            .plan
             .iter()
-            .map(|l| match l {
-                nacsim_nn::qnet::QLayer::Gemm(q) => 32 * (q.weight.len() + q.bias.len()) as u64,
-                _ => 0,
-            })
+            .map(|p| 32 * (p.weight_count + p.bias_count))
             .sum();
         let wsb: u64 = layers.iter().map(|l| l.weight_storage_bits).sum();
         let fp32w: u64 = layers.iter().map(|l| l.fp32_weight_bits).sum();

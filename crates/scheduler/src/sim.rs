@@ -8,12 +8,12 @@ use nacsim_core::trace::TraceSink;
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
 use nacsim_nn::network::ResolvedLayer;
-use nacsim_nn::qnet::{IntGemm, QLayer, QNetwork};
+use nacsim_nn::qnet::{IntGemm, LayerKind, QLayer, QNetwork};
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 use crate::design::{Design, DesignError};
-use crate::engine::{Compiled, EngineError, EngineImpl, LayerSource, gemm_rows};
+use crate::engine::{Compiled, EngineError, EngineImpl, LayerSource, ShapeLayer};
 use crate::memory::{DramTiming, LayerDemand, schedule};
 
 /// Errors of building or running a simulation.
@@ -69,8 +69,8 @@ pub enum SimError {
 pub struct LayerPlan {
     /// Layer name (`fc1`, `conv2`, `pool1`, ...).
     pub name: String,
-    /// `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`.
-    pub kind: &'static str,
+    /// What the layer is (`dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`).
+    pub kind: LayerKind,
     /// Index of the layer in the network file.
     pub network_index: usize,
     /// Engine (index into [`Simulation::engines`]) for layers with products.
@@ -83,6 +83,13 @@ pub struct LayerPlan {
     pub out_features: u64,
     /// Multiply-accumulates per image.
     pub macs_per_image: u64,
+    /// Product rows per image: 1 for a Dense layer, output pixels for a convolution (0 for
+    /// layers without a product).
+    pub rows_per_image: u64,
+    /// Weights of the layer (0 for layers without parameters).
+    pub weight_count: u64,
+    /// Biases of the layer.
+    pub bias_count: u64,
     /// Parameter bytes fetched from DRAM per pass: int8 weights, int32 biases, 8-byte
     /// requantization parameters per channel.
     pub param_bytes: u64,
@@ -200,19 +207,6 @@ pub struct Simulation {
     /// What the mapping noticed and the user should know (a network trained for another engine
     /// geometry, ...); reports print them.
     pub warnings: Vec<String>,
-}
-
-fn kind_of(l: &QLayer) -> &'static str {
-    match l {
-        QLayer::Gemm(q) => match q.kind {
-            nacsim_nn::qnet::GemmKind::Dense => "dense",
-            nacsim_nn::qnet::GemmKind::Conv { .. } => "conv2d",
-        },
-        QLayer::MaxPool { .. } => "maxpool",
-        QLayer::AvgPool { .. } => "avgpool",
-        QLayer::Flatten => "flatten",
-        QLayer::Lut { .. } => "lut",
-    }
 }
 
 impl Simulation {
@@ -430,6 +424,76 @@ impl Simulation {
         Self::build(design, qnet, model, 0, trial)
     }
 
+    /// The design's mapping of a network known by its layers' shapes alone (no weights, no
+    /// calibration): what `nacsim info` needs, in time and memory that do not grow with the
+    /// weights. Products are [`Compiled::Shape`] layers, costed exactly as compiled ones
+    /// (tested per engine). `Ok(None)` when an engine's costs depend on weight values (the
+    /// crossbar) or the design runs a native whole-network model (the sine datapath): build a
+    /// [`Simulation`] from weights then.
+    ///
+    /// The result has no quantized layers (`qnet.layers` is empty) and no native model: cost
+    /// it ([`Simulation::pass_cost`], [`Simulation::energy`], the info report); do not run it.
+    ///
+    /// # Errors
+    /// Mapping and engine errors, as [`Simulation::new`].
+    pub fn from_shapes(
+        design: Design,
+        spec: &nacsim_nn::network::NetworkSpec,
+        layers: &[ResolvedLayer],
+    ) -> Result<Option<Self>, SimError> {
+        let engines = build_engines(&design)?;
+        if native_engine(&engines).is_some() {
+            // Its whole-network model checks the activations against the weights' encoding.
+            return Ok(None);
+        }
+        let fused = nacsim_nn::qnet::fused_relus(layers);
+        let mut plan = Vec::with_capacity(layers.len());
+        for (fi, fl) in layers.iter().enumerate() {
+            if fused[fi] {
+                continue;
+            }
+            let kind = LayerKind::of_spec(&fl.spec);
+            let engine = design.engine_for(layers, fi)?;
+            let compiled = match (nacsim_nn::qnet::gemm_kind_of(&fl.spec), engine) {
+                (Some(gk), Some(e)) => {
+                    let shape = ShapeLayer {
+                        name: fl.name.clone(),
+                        kind: gk,
+                        fan_in: fl.weight_shape().map_or(0, |w| w[1..].iter().product()),
+                        out: fl.weight_shape().map_or(0, |w| w[0]),
+                        weight_bits: design.config.quant.weight_bits,
+                    };
+                    let Some(c) = engines[e].compile_shape(shape) else {
+                        return Ok(None);
+                    };
+                    Some(c.map_err(|source| SimError::Engine {
+                        design: design.path.display().to_string(),
+                        source,
+                    })?)
+                }
+                _ => None,
+            };
+            plan.push(plan_entry(&engines, fl, fi, kind, engine, compiled));
+        }
+        design.engine_for(layers, 0)?;
+        check_resident(&design, &plan)?;
+        let qnet = QNetwork {
+            name: spec.name.clone(),
+            input_scale: 1.0,
+            layers: Vec::new(),
+            classes: spec.classes,
+            config: design.config.quant,
+        };
+        Ok(Some(Self {
+            design,
+            qnet,
+            engines,
+            plan,
+            native: None,
+            warnings: Vec::new(),
+        }))
+    }
+
     fn build(
         design: Design,
         mut qnet: QNetwork,
@@ -438,16 +502,7 @@ impl Simulation {
         trial: u32,
     ) -> Result<Self, SimError> {
         let layers: &[ResolvedLayer] = &model.layers;
-        let engines: Vec<EngineImpl> = design
-            .config
-            .engines
-            .iter()
-            .map(|s| EngineImpl::build(&s.name, &s.engine))
-            .collect::<Result<_, _>>()
-            .map_err(|source| SimError::Engine {
-                design: design.path.display().to_string(),
-                source,
-            })?;
+        let engines = build_engines(&design)?;
         // Walk float and quantized layers together: a quantized layer is the next float layer
         // of the same kind (fused ReLUs and the like have no quantized layer).
         let mut fi = 0usize;
@@ -456,20 +511,8 @@ impl Simulation {
         let wbits = design.config.quant.weight_bits;
         for qi in 0..qnet.layers.len() {
             let q = &qnet.layers[qi];
-            let kind = kind_of(q);
-            let matches = |l: &ResolvedLayer| {
-                use nacsim_nn::network::LayerSpec as S;
-                matches!(
-                    (&l.spec, kind),
-                    (S::Dense { .. }, "dense")
-                        | (S::Conv2d { .. }, "conv2d")
-                        | (S::MaxPool2d { .. }, "maxpool")
-                        | (S::AvgPool2d { .. }, "avgpool")
-                        | (S::Flatten, "flatten")
-                        | (S::Act(_), "lut")
-                )
-            };
-            while fi < layers.len() && !matches(&layers[fi]) {
+            let kind = q.kind();
+            while fi < layers.len() && LayerKind::of_spec(&layers[fi].spec) != kind {
                 fi += 1;
             }
             let Some(fl) = layers.get(fi) else {
@@ -480,7 +523,7 @@ impl Simulation {
             };
             let engine = design.engine_for(layers, fi)?;
             let mut rescaled = None;
-            let (compiled, param_bytes, storage_bits, weight_bits) = match (q, engine) {
+            let compiled = match (q, engine) {
                 (QLayer::Gemm(g), Some(e)) => {
                     let Some(Some(p)) = model.params.get(fi) else {
                         return Err(SimError::Quantize {
@@ -513,19 +556,9 @@ impl Simulation {
                             }
                         })?);
                     }
-                    let n = g.weight.nrows() as u64;
-                    let wb = engines[e].weight_storage_bits(&c);
-                    let b = g.bias.len() as u64;
-                    // Codes as stored (whole bytes; none for an engine that holds its weights
-                    // in its arrays), int32 biases, 8-byte requantization parameters per channel.
-                    let code_bytes = if engines[e].holds_weights() {
-                        0
-                    } else {
-                        wb.div_ceil(8)
-                    };
-                    (Some(c), code_bytes + 4 * b + 8 * n, wb + 32 * b, wb)
+                    Some(c)
                 }
-                _ => (None, 0, 0, 0),
+                _ => None,
             };
             if let Some(r) = rescaled {
                 qnet.layers[qi] = QLayer::Gemm(r);
@@ -535,42 +568,12 @@ impl Simulation {
             {
                 warnings.push(w);
             }
-            plan.push(LayerPlan {
-                name: fl.name.clone(),
-                kind,
-                network_index: fi,
-                engine,
-                compiled,
-                in_features: fl.input.len() as u64,
-                out_features: fl.output.len() as u64,
-                macs_per_image: fl.macs(),
-                param_bytes,
-                storage_bits,
-                weight_storage_bits: weight_bits,
-            });
+            plan.push(plan_entry(&engines, fl, fi, kind, engine, compiled));
             fi += 1;
         }
         design.engine_for(layers, 0)?; // checks by_index ranges even for networks without products
-        if design.config.resident.weights {
-            let need: u64 = plan.iter().map(|p| p.param_bytes).sum();
-            let have = design.config.sram.weights.capacity_bytes;
-            if need > have {
-                return Err(SimError::Design(DesignError::Mapping {
-                    path: design.path.clone(),
-                    error: nacsim_core::config::FieldError::new(
-                        "resident.weights",
-                        "true",
-                        format!(
-                            "the network's parameters take {need} bytes but sram.weights.capacity_bytes is {have}; raise the capacity or set resident.weights: false"
-                        ),
-                    ),
-                }));
-            }
-        }
-        let native = match engines
-            .iter()
-            .position(|e| matches!(e, EngineImpl::Sine(_)))
-        {
+        check_resident(&design, &plan)?;
+        let native = match native_engine(&engines) {
             Some(si) => {
                 if let Some(p) = plan
                     .iter()
@@ -658,7 +661,7 @@ impl Simulation {
             .plan
             .iter()
             .map(|p| {
-                let need = if p.kind == "flatten" {
+                let need = if p.kind == LayerKind::Flatten {
                     p.in_features
                 } else {
                     p.in_features + p.out_features
@@ -673,7 +676,7 @@ impl Simulation {
         let first = self
             .plan
             .iter()
-            .position(|p| p.kind != "flatten")
+            .position(|p| p.kind != LayerKind::Flatten)
             .unwrap_or(0);
         let spilled_in = |i: usize| {
             if i <= first {
@@ -698,9 +701,9 @@ impl Simulation {
             let mut c = LayerCost::default();
             let in_bytes = p.in_features.saturating_mul(b);
             let out_bytes = p.out_features.saturating_mul(b);
-            match (&self.qnet.layers[i], p.engine, &p.compiled) {
-                (QLayer::Gemm(q), Some(e), Some(comp)) => {
-                    let ec = self.engines[e].cost(comp, gemm_rows(q, batch));
+            match (p.kind, p.engine, &p.compiled) {
+                (_, Some(e), Some(comp)) => {
+                    let ec = self.engines[e].cost(comp, batch * p.rows_per_image as usize);
                     engine_cycles[i] = Some(ec.cycles);
                     c.macs = ec.macs;
                     c.sram_weight_read_bytes = ec.weight_sram_read_bytes;
@@ -721,7 +724,7 @@ impl Simulation {
                     c.compute_cycles = ec.cycles.max(sram_cycles);
                     c.counters = ec.counters;
                 }
-                (QLayer::Flatten, _, _) => {}
+                (LayerKind::Flatten, _, _) => {}
                 _ => {
                     // Vector unit: pooling reads every input element, tables every element.
                     let elems = in_bytes;
@@ -732,7 +735,7 @@ impl Simulation {
                     c.compute_cycles = vec_cycles.max((in_bytes + out_bytes).div_ceil(act_bw));
                 }
             }
-            if p.kind != "flatten" {
+            if p.kind != LayerKind::Flatten {
                 if spilled_in(i) {
                     c.dram_read_bytes += in_bytes;
                 }
@@ -752,13 +755,10 @@ impl Simulation {
             c.stall_cycles = t.stall_cycles;
             c.counters.add("control_cycles", t.cycles);
             // The engine waits for its buffer ports or DRAM: its idle actions, priced.
-            if let (Some(ec), Some(e), Some(comp)) = (
-                engine_cycles[i],
-                self.plan[i].engine,
-                &self.plan[i].compiled,
-            ) && t.cycles > ec
+            if let (Some(ec), Some(e)) = (engine_cycles[i], self.plan[i].engine)
+                && t.cycles > ec
             {
-                for (k, v) in self.engines[e].idle_counters(comp, t.cycles - ec).iter() {
+                for (k, v) in self.engines[e].idle_counters(t.cycles - ec).iter() {
                     c.counters.add(k, v);
                 }
             }
@@ -1024,6 +1024,111 @@ impl Simulation {
     }
 }
 
+/// The engines of a design, in its order.
+fn build_engines(design: &Design) -> Result<Vec<EngineImpl>, SimError> {
+    design
+        .config
+        .engines
+        .iter()
+        .map(|s| EngineImpl::build(&s.name, &s.engine))
+        .collect::<Result<_, _>>()
+        .map_err(|source| SimError::Engine {
+            design: design.path.display().to_string(),
+            source,
+        })
+}
+
+/// The engine that carries its own activation format between layers and so runs the whole
+/// network on its native model (the sine datapath's angle codes), if the design has one.
+fn native_engine(engines: &[EngineImpl]) -> Option<usize> {
+    engines
+        .iter()
+        .position(|e| matches!(e, EngineImpl::Sine(_)))
+}
+
+/// With `resident.weights`, the parameters must fit the weight buffer.
+fn check_resident(design: &Design, plan: &[LayerPlan]) -> Result<(), SimError> {
+    if design.config.resident.weights {
+        let need: u64 = plan.iter().map(|p| p.param_bytes).sum();
+        let have = design.config.sram.weights.capacity_bytes;
+        if need > have {
+            return Err(SimError::Design(DesignError::Mapping {
+                path: design.path.clone(),
+                error: nacsim_core::config::FieldError::new(
+                    "resident.weights",
+                    "true",
+                    format!(
+                        "the network's parameters take {need} bytes but sram.weights.capacity_bytes is {have}; raise the capacity or set resident.weights: false"
+                    ),
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// The plan entry of the quantized layer `kind` made of float layer `fl` (index `fi`), run by
+/// `engine` as `compiled` (products) or by the vector unit.
+fn plan_entry(
+    engines: &[EngineImpl],
+    fl: &ResolvedLayer,
+    fi: usize,
+    kind: LayerKind,
+    engine: Option<usize>,
+    compiled: Option<Compiled>,
+) -> LayerPlan {
+    use nacsim_nn::network::LayerSpec as S;
+    let (outs, has_bias) = match fl.spec {
+        S::Dense { out, bias, .. } => (out as u64, bias),
+        S::Conv2d {
+            out_channels, bias, ..
+        } => (out_channels as u64, bias),
+        _ => (0, false),
+    };
+    let weight_count = fl
+        .weight_shape()
+        .map_or(0, |s| s.iter().map(|&d| d as u64).product());
+    let bias_count = if has_bias { outs } else { 0 };
+    let (param_bytes, storage_bits, weight_storage_bits) = match (engine, &compiled) {
+        (Some(e), Some(c)) => {
+            let wb = engines[e].weight_storage_bits(c);
+            // Codes as stored (whole bytes; none for an engine that holds its weights in its
+            // arrays), int32 biases, 8-byte requantization parameters per channel.
+            let code_bytes = if engines[e].holds_weights() {
+                0
+            } else {
+                wb.div_ceil(8)
+            };
+            (
+                code_bytes + 4 * bias_count + 8 * outs,
+                wb + 32 * bias_count,
+                wb,
+            )
+        }
+        _ => (0, 0, 0),
+    };
+    LayerPlan {
+        name: fl.name.clone(),
+        kind,
+        network_index: fi,
+        engine,
+        compiled,
+        in_features: fl.input.len() as u64,
+        out_features: fl.output.len() as u64,
+        macs_per_image: fl.macs(),
+        rows_per_image: match kind {
+            LayerKind::Dense => 1,
+            LayerKind::Conv2d => (fl.output.h * fl.output.w) as u64,
+            _ => 0,
+        },
+        weight_count,
+        bias_count,
+        param_bytes,
+        storage_bits,
+        weight_storage_bits,
+    }
+}
+
 /// The engines as the integer product of the quantized forward pass.
 struct EngineGemm<'a> {
     sim: &'a Simulation,
@@ -1170,7 +1275,7 @@ mod tests {
                 let (_, stepped) = sim
                     .trace_layer(i, h.clone(), &mut nacsim_core::trace::NullSink)
                     .unwrap();
-                let analytic = sim.engines[e].cost(c, gemm_rows(q, 1));
+                let analytic = sim.engines[e].cost(c, crate::engine::gemm_rows(q, 1));
                 assert_eq!(stepped, analytic, "layer {}", sim.plan[i].name);
             }
             h = sim.qnet.layer_forward(&RefGemm, i, h);

@@ -132,10 +132,63 @@ pub(crate) fn compute_cycles(tile: &Tile, stream: usize) -> u64 {
     (stream + tile.rows_used + tile.cols_used - 2) as u64
 }
 
+/// Cycles of the tile sequence by the per-tile recurrence of the module docs, tile by tile:
+/// `O(tiles)`. The oracle of [`analytic`]'s closed form (tested equal).
+pub fn tile_by_tile_cycles(cfg: &SystolicConfig, m: usize, k: usize, n: usize) -> u64 {
+    let tiling = Tiling::new(cfg, m, k, n);
+    let ws = cfg.dataflow == Dataflow::WeightStationary;
+    let stream = if ws { m } else { k };
+    let mut cycles = 0u64;
+    let mut prev: Option<(usize, usize)> = None;
+    for t in tiling.iter() {
+        let t = (t.rows_used, t.cols_used);
+        cycles += step(cfg, ws, stream, prev, t);
+        prev = Some(t);
+    }
+    cycles + finish(cfg, ws, stream, prev)
+}
+
+/// Cycles charged when tile `t` (rows used, columns used) follows `prev`.
+fn step(
+    cfg: &SystolicConfig,
+    ws: bool,
+    stream: usize,
+    prev: Option<(usize, usize)>,
+    t: (usize, usize),
+) -> u64 {
+    let compute = |(r, c): (usize, usize)| (stream + r + c - 2) as u64;
+    let load = |(r, _): (usize, usize)| r as u64;
+    match (cfg.double_buffer, ws, prev) {
+        (false, _, _) => load(t) + compute(t),
+        // WS: the load of t ran during the compute of t−1 (or alone, for t = 0).
+        (true, true, None) => load(t),
+        (true, true, Some(p)) => compute(p).max(load(t)),
+        // OS: t computes while t−1 is read out; t's own read-out is added at the end.
+        (true, false, None) => compute(t),
+        (true, false, Some(p)) => compute(t).max(load(p)),
+    }
+}
+
+/// Cycles after the last tile `last` (double buffering: its compute (WS) or read-out (OS)).
+fn finish(cfg: &SystolicConfig, ws: bool, stream: usize, last: Option<(usize, usize)>) -> u64 {
+    match (cfg.double_buffer, last) {
+        (true, Some((r, c))) => {
+            if ws {
+                (stream + r + c - 2) as u64
+            } else {
+                r as u64
+            }
+        }
+        _ => 0,
+    }
+}
+
 /// Cycles and action counts of an `m × k × n` GEMM (`x: [m, k]`, `w: [n, k]`) on `cfg`'s array,
 /// by the formulas in the module docs; equal to the cycle-stepped model's in every count.
 ///
-/// Runs in `O(tiles)` time.
+/// Runs in `O(1)` time: tiles run row tiles inside column blocks, and every tile is full but
+/// those of the last row tile or the last column block, so the per-tile recurrence
+/// ([`tile_by_tile_cycles`]) sums over a handful of distinct (previous, current) pairs.
 ///
 /// # Panics
 ///
@@ -144,29 +197,49 @@ pub fn analytic(cfg: &SystolicConfig, m: usize, k: usize, n: usize) -> TimingRep
     let tiling = Tiling::new(cfg, m, k, n);
     let ws = cfg.dataflow == Dataflow::WeightStationary;
     let stream = if ws { m } else { k };
-    let a = |t: &Tile| t.rows_used as u64;
+    let (rt, ct) = (tiling.row_tiles() as u64, tiling.col_tiles() as u64);
     let mut cycles = 0u64;
-    let mut prev: Option<Tile> = None;
-    for t in tiling.iter() {
-        let l = compute_cycles(&t, stream);
-        cycles += match (cfg.double_buffer, ws, prev) {
-            (false, _, _) => a(&t) + l,
-            // WS: the load of t ran during the compute of t−1 (or alone, for t = 0).
-            (true, true, None) => a(&t),
-            (true, true, Some(p)) => compute_cycles(&p, stream).max(a(&t)),
-            // OS: t computes while t−1 is read out; t's own read-out is added at the end.
-            (true, false, None) => l,
-            (true, false, Some(p)) => l.max(a(&p)),
+    let mut last = None;
+    if rt > 0 && ct > 0 {
+        let row_dim = if ws { k } else { m };
+        let r_last = row_dim - (rt as usize - 1) * cfg.rows;
+        let c_last = n - (ct as usize - 1) * cfg.cols;
+        let rows_of = |i: u64| if i + 1 == rt { r_last } else { cfg.rows };
+        // One column block of `cols` columns after `prev`: its cycles and its last tile.
+        let block = |cols: usize, prev: Option<(usize, usize)>| {
+            let first = (rows_of(0), cols);
+            let mut sum = step(cfg, ws, stream, prev, first);
+            if rt >= 2 {
+                let full = (cfg.rows, cols);
+                // Tiles 1..rt−1 are full (their predecessors too); the last may be partial.
+                sum = sum
+                    .saturating_add((rt - 2).saturating_mul(step(
+                        cfg,
+                        ws,
+                        stream,
+                        Some(full),
+                        full,
+                    )))
+                    .saturating_add(step(cfg, ws, stream, Some(full), (r_last, cols)));
+            }
+            (sum, (r_last, cols))
         };
-        prev = Some(t);
+        let cols_of = |j: u64| if j + 1 == ct { c_last } else { cfg.cols };
+        let (first_sum, after_first) = block(cols_of(0), None);
+        cycles = first_sum;
+        last = Some(after_first);
+        if ct >= 2 {
+            // Blocks 1..ct−1 follow a full block's last tile, as block 1 does.
+            let (mid_sum, after_mid) = block(cfg.cols, Some(after_first));
+            let prev = if ct > 2 { after_mid } else { after_first };
+            let (last_sum, after_last) = block(c_last, Some(prev));
+            cycles = cycles
+                .saturating_add((ct - 2).saturating_mul(mid_sum))
+                .saturating_add(last_sum);
+            last = Some(after_last);
+        }
     }
-    if let (true, Some(last)) = (cfg.double_buffer, prev) {
-        cycles += if ws {
-            compute_cycles(&last, stream)
-        } else {
-            a(&last)
-        };
-    }
+    cycles = cycles.saturating_add(finish(cfg, ws, stream, last));
     let (m, k, n) = (m as u64, k as u64, n as u64);
     let (row_tiles, col_tiles) = (tiling.row_tiles() as u64, tiling.col_tiles() as u64);
     let tally = if tiling.is_empty() {
@@ -320,6 +393,18 @@ mod tests {
 
     proptest! {
         #![proptest_config(cases(64))]
+
+        /// The closed form of `analytic` equals the per-tile recurrence for any array, dataflow,
+        /// buffering and GEMM shape (partial last row tile and column block included).
+        #[test]
+        fn closed_form_cycles_equal_the_tile_by_tile_recurrence(
+            rows in 1usize..=9, cols in 1usize..=9, m in 0usize..=40, k in 0usize..=40,
+            n in 0usize..=40, os in any::<bool>(), double_buffer in any::<bool>(),
+        ) {
+            let dataflow = if os { Dataflow::OutputStationary } else { Dataflow::WeightStationary };
+            let c = cfg(rows, cols, dataflow, double_buffer);
+            prop_assert_eq!(analytic(&c, m, k, n).cycles, tile_by_tile_cycles(&c, m, k, n));
+        }
 
         /// With K a multiple of R (WS) or M a multiple of R (OS), N a multiple of C and the
         /// streamed length S ≥ R, no tile ever stalls on a transfer: the run takes exactly

@@ -26,7 +26,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource};
+use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
 
 /// The circulant engine of a design: architecture plus the compression it applies.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,19 +108,68 @@ impl CirculantEngine {
         }
     }
 
-    fn report(&self, c: &CirculantLayer, t: &TimingReport, rows: u64) -> EngineCost {
+    /// The B-MV shape of a layer known by its shape only.
+    fn shape_of(&self, s: &ShapeLayer) -> LayerShape {
+        LayerShape {
+            rows: s.out,
+            cols: s.fan_in,
+            k: self.config.block,
+            bits: self.config.pot.bits,
+        }
+    }
+
+    /// What [`Engine::compile`] checks of a layer's shape: fully connected, a shape the B-MV
+    /// takes, accumulators that fit the epilogue's 32 bits.
+    fn check_shape(
+        &self,
+        name: &str,
+        kind: &GemmKind,
+        shape: &LayerShape,
+    ) -> Result<(), EngineError> {
+        if !matches!(kind, GemmKind::Dense) {
+            return Err(self.err(
+                name,
+                "the B-MV runs fully connected layers only; map convolutions to another engine \
+                 (mapping.by_kind: [(Conv2d, \"mac\")])",
+            ));
+        }
+        let cfg = &self.config;
+        cfg.arch
+            .bmv
+            .check_shape(shape)
+            .map_err(|e| self.err(name, e))?;
+        // The epilogue takes i32 accumulators: int8 activations times ±2^e over the fan-in
+        // must fit.
+        let need = nacsim_circulant::BmvConfig {
+            act_bits: 8,
+            ..cfg.arch.bmv
+        }
+        .required_acc_bits(shape.cols, cfg.pot.bits);
+        if need > 32 {
+            return Err(self.err(
+                name,
+                format!(
+                    "{}-bit power-of-two codes over fan-in {} need {need}-bit accumulators, more than the 32 bits the scheduler's epilogue takes; use pot.bits ≤ 5",
+                    cfg.pot.bits, shape.cols
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn report(&self, shape: &LayerShape, t: &TimingReport, rows: u64) -> EngineCost {
         let mut counters = nacsim_core::counters::Counters::new();
         for (k, v) in t.counters.iter() {
             counters.add(k, v * rows);
         }
         let get = |s: &str| counters.get(s);
-        let bits = u64::from(c.shape.bits);
+        let bits = u64::from(shape.bits);
         EngineCost {
             cycles: t.cycles * rows,
             weight_sram_read_bytes: (get("code_reads") * bits).div_ceil(8),
             act_sram_read_bytes: get("act_reads"),
             act_sram_write_bytes: get("output_writes"),
-            macs: (c.shape.rows * c.shape.cols) as u64 * rows,
+            macs: (shape.rows * shape.cols) as u64 * rows,
             physics_pj: Vec::new(),
             counters,
         }
@@ -150,11 +199,15 @@ impl Engine for CirculantEngine {
         let q = src.q;
         let cfg = &self.config;
         if !matches!(q.kind, GemmKind::Dense) {
-            return Err(self.err(
-                &q.name,
-                "the B-MV runs fully connected layers only; map convolutions to another engine \
-                 (mapping.by_kind: [(Conv2d, \"mac\")])",
-            ));
+            // The shape check says why (before projecting a convolution's columns).
+            let (out, fan_in) = src.weight.dim();
+            let shape = LayerShape {
+                rows: out,
+                cols: fan_in,
+                k: cfg.block,
+                bits: cfg.pot.bits,
+            };
+            self.check_shape(&q.name, &q.kind, &shape)?;
         }
         let w = src.weight.mapv(f64::from);
         let bc = BlockCirculant::project(w.view(), cfg.block, cfg.convention)
@@ -163,27 +216,9 @@ impl Engine for CirculantEngine {
             .pot
             .quantize(&bc)
             .map_err(|e| self.err(&q.name, format!("pot: {e}")))?;
-        cfg.arch
-            .bmv
-            .check_layer(&codes)
-            .map_err(|e| self.err(&q.name, e))?;
-        // The epilogue takes i32 accumulators: int8 activations times ±2^e over the fan-in
-        // must fit.
+        let shape = LayerShape::of(&codes);
+        self.check_shape(&q.name, &q.kind, &shape)?;
         let (out, fan_in) = src.weight.dim();
-        let need = nacsim_circulant::BmvConfig {
-            act_bits: 8,
-            ..cfg.arch.bmv
-        }
-        .required_acc_bits(fan_in, cfg.pot.bits);
-        if need > 32 {
-            return Err(self.err(
-                &q.name,
-                format!(
-                    "{}-bit power-of-two codes over fan-in {fan_in} need {need}-bit accumulators, more than the 32 bits the scheduler's epilogue takes; use pot.bits ≤ 5",
-                    cfg.pot.bits
-                ),
-            ));
-        }
         let dense64 = codes.codes.to_dense_with(ShiftCode::int_value);
         let dense = dense64.mapv(|v| i32::try_from(v).expect("|±2^e| < 2^31 checked above"));
         let dense_i8 = dense
@@ -203,7 +238,6 @@ impl Engine for CirculantEngine {
             0.0
         };
         debug_assert_eq!(dense.dim(), (out, fan_in));
-        let shape = LayerShape::of(&codes);
         Ok((
             CirculantLayer {
                 name: q.name.clone(),
@@ -241,7 +275,7 @@ impl Engine for CirculantEngine {
     fn cost(&self, c: &CirculantLayer, rows: usize) -> EngineCost {
         let t = nacsim_circulant::analytic(&self.config.arch, &c.shape)
             .expect("shape checked at compile");
-        self.report(c, &t, rows as u64)
+        self.report(&c.shape, &t, rows as u64)
     }
 
     fn run_stepped(
@@ -284,7 +318,7 @@ impl Engine for CirculantEngine {
             None => nacsim_circulant::run_stepped(&self.config.arch, &c.shape)
                 .map_err(|e| self.err(&c.name, e))?,
         };
-        let mut cost = self.report(c, &t, x.nrows() as u64);
+        let mut cost = self.report(&c.shape, &t, x.nrows() as u64);
         cost.cycles = t0;
         Ok((self.run(c, x, first_row), cost))
     }
@@ -293,10 +327,12 @@ impl Engine for CirculantEngine {
         self.config.arch.peak_ops_per_cycle()
     }
 
-    fn idle_counters(&self, _c: &CirculantLayer, cycles: u64) -> nacsim_core::counters::Counters {
+    fn idle_counters(&self, cycles: u64) -> nacsim_core::counters::Counters {
         // Every B-MV unit idles (`bmv_idle_cycles`, as in the architecture's own timing).
         let units = self.config.arch.num_bmv as u64;
-        [("bmv_idle_cycles", units * cycles)].into_iter().collect()
+        [("bmv_idle_cycles", units.saturating_mul(cycles))]
+            .into_iter()
+            .collect()
     }
 
     fn mapping_warning(&self, c: &CirculantLayer) -> Option<String> {
@@ -323,5 +359,20 @@ impl Engine for CirculantEngine {
 
     fn weight_storage_bits(&self, c: &CirculantLayer) -> u64 {
         c.codes.storage_bits()
+    }
+
+    fn shape_cost(&self, s: &ShapeLayer, rows: usize) -> Option<Result<EngineCost, EngineError>> {
+        let shape = self.shape_of(s);
+        Some(self.check_shape(&s.name, &s.kind, &shape).and_then(|()| {
+            let t = nacsim_circulant::analytic(&self.config.arch, &shape)
+                .map_err(|e| self.err(&s.name, e))?;
+            Ok(self.report(&shape, &t, rows as u64))
+        }))
+    }
+
+    fn shape_storage_bits(&self, s: &ShapeLayer) -> u64 {
+        // One defining vector of k codes per k×k block of the zero-padded matrix.
+        let sh = self.shape_of(s);
+        (sh.rows.div_ceil(sh.k) * sh.cols.div_ceil(sh.k) * sh.k) as u64 * u64::from(sh.bits)
     }
 }

@@ -15,7 +15,7 @@ use nacsim_core::trace::TraceSink;
 use nacsim_crossbar::{CrossbarConfig, CrossbarCost, ProgrammedLayer};
 use ndarray::{Array2, ArrayView2};
 
-use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource};
+use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
 
 /// The crossbar engine.
 #[derive(Clone, Debug)]
@@ -51,6 +51,19 @@ impl CrossbarEngine {
             layer: layer.to_string(),
             msg: msg.to_string(),
         }
+    }
+
+    /// Weight storage of a `fan_in × outputs` layer in bits: devices per weight × bits to name
+    /// one of the device's levels.
+    fn storage_bits(&self, fan_in: usize, outputs: usize) -> u64 {
+        let per_weight = match self.config.signed {
+            nacsim_crossbar::SignedScheme::Differential => 2,
+            nacsim_crossbar::SignedScheme::Reference => 1,
+            nacsim_crossbar::SignedScheme::Bridge => 4,
+        };
+        let levels = u64::from(self.config.device.levels.max(2));
+        let bits = u64::from(64 - (levels - 1).leading_zeros());
+        (fan_in * outputs) as u64 * per_weight * bits
     }
 }
 
@@ -131,7 +144,7 @@ impl Engine for CrossbarEngine {
     /// None: the crossbar's energies are its own physics (read pulses, DAC, ADC, TIA), and the
     /// idle power of its periphery (leakage, bias) is not modelled yet; waiting costs only the
     /// design's `control_cycles`.
-    fn idle_counters(&self, _c: &CrossbarLayer, _cycles: u64) -> nacsim_core::counters::Counters {
+    fn idle_counters(&self, _cycles: u64) -> nacsim_core::counters::Counters {
         nacsim_core::counters::Counters::new()
     }
 
@@ -140,15 +153,17 @@ impl Engine for CrossbarEngine {
     }
 
     fn weight_storage_bits(&self, c: &CrossbarLayer) -> u64 {
-        // Devices per weight × bits to name one of the device's levels.
         let g = c.layer.geometry();
-        let per_weight = match self.config.signed {
-            nacsim_crossbar::SignedScheme::Differential => 2,
-            nacsim_crossbar::SignedScheme::Reference => 1,
-            nacsim_crossbar::SignedScheme::Bridge => 4,
-        };
-        let levels = u64::from(self.config.device.levels.max(2));
-        let bits = u64::from(64 - (levels - 1).leading_zeros());
-        (g.fan_in * g.outputs) as u64 * per_weight * bits
+        self.storage_bits(g.fan_in, g.outputs)
+    }
+
+    /// None: the array energy of a read follows the programmed conductances (V²·G·t), so a
+    /// crossbar layer is costed with its weights.
+    fn shape_cost(&self, _s: &ShapeLayer, _rows: usize) -> Option<Result<EngineCost, EngineError>> {
+        None
+    }
+
+    fn shape_storage_bits(&self, s: &ShapeLayer) -> u64 {
+        self.storage_bits(s.fan_in, s.out)
     }
 }

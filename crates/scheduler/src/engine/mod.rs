@@ -90,6 +90,23 @@ pub struct LayerSource<'a> {
     pub weight_bits: u32,
 }
 
+/// A Dense or Conv2d layer known by its shape alone (no weights): what `nacsim info` costs. An
+/// engine's analytic cost, storage and peak of it equal those of any compilation of a layer of
+/// that shape (tested per engine).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeLayer {
+    /// Layer name.
+    pub name: String,
+    /// Dense or convolution (with its kernel, stride, padding).
+    pub kind: GemmKind,
+    /// Inputs per output (`c·k·k` for a convolution).
+    pub fan_in: usize,
+    /// Outputs (channels).
+    pub out: usize,
+    /// Width of the network's int8 weight codes (`quant.weight_bits`).
+    pub weight_bits: u32,
+}
+
 /// A compiled layer and, when the engine has its own weight format, the weight scale of its
 /// accumulators (one per output channel).
 pub type CompileResult<C> = Result<(C, Option<Vec<f32>>), EngineError>;
@@ -135,7 +152,7 @@ pub trait Engine {
     /// PEs or lanes stay clocked. Priced by the design's energy table like every action, so a
     /// stalled layer costs more energy per operation than a busy one. An engine whose idle
     /// power is not modelled returns no counters and says so in its docs.
-    fn idle_counters(&self, c: &Self::Compiled, cycles: u64) -> Counters;
+    fn idle_counters(&self, cycles: u64) -> Counters;
     /// A warning when the layer as compiled is not what the network was trained for (its
     /// weights are off the engine's grid: another block size, code width or encoding), so that
     /// a run of a mismatched network does not pass silently. Default: none.
@@ -149,6 +166,14 @@ pub trait Engine {
     /// Weight storage of a compiled layer in bits (biases excluded), for the compression
     /// report.
     fn weight_storage_bits(&self, c: &Self::Compiled) -> u64;
+    /// The analytic cost of `rows` rows through a layer known by its shape only, equal to
+    /// [`Engine::cost`] of any compilation of a layer of that shape, after the same checks as
+    /// [`Engine::compile`] makes of the shape; `None` when the engine's costs depend on the
+    /// weight values (the crossbar's array energy follows the programmed conductances), and
+    /// the caller then compiles real or seeded weights.
+    fn shape_cost(&self, s: &ShapeLayer, rows: usize) -> Option<Result<EngineCost, EngineError>>;
+    /// [`Engine::weight_storage_bits`] of a layer of this shape.
+    fn shape_storage_bits(&self, s: &ShapeLayer) -> u64;
 }
 
 /// The closed set of engines.
@@ -175,6 +200,21 @@ pub enum Compiled {
     Crossbar(CrossbarLayer),
     /// For [`EngineImpl::Sine`].
     Sine(SineLayer),
+    /// A layer known by its shape only, for any engine whose costs need no weights
+    /// ([`EngineImpl::compile_shape`]): it is costed, never run.
+    Shape(ShapeLayer),
+}
+
+/// Dispatch `$body` on the engine alone.
+macro_rules! dispatch_engine {
+    ($self:expr, |$e:ident| $body:expr) => {
+        match $self {
+            EngineImpl::Systolic($e) => $body,
+            EngineImpl::Circulant($e) => $body,
+            EngineImpl::Crossbar($e) => $body,
+            EngineImpl::Sine($e) => $body,
+        }
+    };
 }
 
 /// Dispatch `$body` on the engine and its compiled layer.
@@ -223,12 +263,7 @@ impl EngineImpl {
 
     /// Name of the engine in the design.
     pub fn name(&self) -> &str {
-        match self {
-            EngineImpl::Systolic(e) => &e.name,
-            EngineImpl::Circulant(e) => &e.name,
-            EngineImpl::Crossbar(e) => &e.name,
-            EngineImpl::Sine(e) => &e.name,
-        }
+        dispatch_engine!(self, |e| &e.name)
     }
 
     /// See [`Engine::compile`].
@@ -244,13 +279,33 @@ impl EngineImpl {
         }
     }
 
+    /// A layer known by its shape only ([`Compiled::Shape`]), when the engine can cost it
+    /// without weights ([`Engine::shape_cost`]); `None` when it cannot.
+    ///
+    /// # Errors
+    /// The engine cannot take a layer of this shape.
+    pub fn compile_shape(&self, s: ShapeLayer) -> Option<Result<Compiled, EngineError>> {
+        let checked = dispatch_engine!(self, |e| e.shape_cost(&s, 1))?;
+        Some(checked.map(|_| Compiled::Shape(s)))
+    }
+
     /// See [`Engine::run`].
+    ///
+    /// # Panics
+    /// On a [`Compiled::Shape`] layer: those are costed, never run.
     pub fn run(&self, c: &Compiled, x: ArrayView2<i8>, first_row: u64) -> Array2<i32> {
         dispatch!(self, c, |e, l| e.run(l, x, first_row))
     }
 
-    /// See [`Engine::cost`].
+    /// See [`Engine::cost`] (and [`Engine::shape_cost`] for a [`Compiled::Shape`] layer).
     pub fn cost(&self, c: &Compiled, rows: usize) -> EngineCost {
+        if let Compiled::Shape(s) = c {
+            return dispatch_engine!(self, |e| e.shape_cost(s, rows))
+                .and_then(Result::ok)
+                .unwrap_or_else(|| {
+                    unreachable!("{}: shape layers are made by compile_shape", self.name())
+                });
+        }
         dispatch!(self, c, |e, l| e.cost(l, rows))
     }
 
@@ -265,21 +320,27 @@ impl EngineImpl {
         first_row: u64,
         sink: &mut dyn TraceSink,
     ) -> Result<(Array2<i32>, EngineCost), EngineError> {
+        if let Compiled::Shape(s) = c {
+            return Err(EngineError::Unsupported {
+                engine: self.name().to_string(),
+                layer: s.name.clone(),
+                msg: "the layer is known by its shape only (no weights); load the network's weights to step it".into(),
+            });
+        }
         dispatch!(self, c, |e, l| e.run_stepped(l, x, first_row, sink))
     }
 
     /// See [`Engine::peak_ops_per_cycle`].
     pub fn peak_ops_per_cycle(&self) -> u64 {
-        match self {
-            EngineImpl::Systolic(e) => e.peak_ops_per_cycle(),
-            EngineImpl::Circulant(e) => e.peak_ops_per_cycle(),
-            EngineImpl::Crossbar(e) => e.peak_ops_per_cycle(),
-            EngineImpl::Sine(e) => e.peak_ops_per_cycle(),
-        }
+        dispatch_engine!(self, |e| e.peak_ops_per_cycle())
     }
 
-    /// See [`Engine::peak_ops_per_cycle_for`].
+    /// See [`Engine::peak_ops_per_cycle_for`] (the engine's peak for a shape layer: only
+    /// engines whose size does not follow the layer cost shapes).
     pub fn peak_ops_per_cycle_for(&self, c: &Compiled) -> u64 {
+        if let Compiled::Shape(_) = c {
+            return self.peak_ops_per_cycle();
+        }
         dispatch!(self, c, |e, l| e.peak_ops_per_cycle_for(l))
     }
 
@@ -290,27 +351,28 @@ impl EngineImpl {
     }
 
     /// See [`Engine::idle_counters`].
-    pub fn idle_counters(&self, c: &Compiled, cycles: u64) -> Counters {
-        dispatch!(self, c, |e, l| e.idle_counters(l, cycles))
+    pub fn idle_counters(&self, cycles: u64) -> Counters {
+        dispatch_engine!(self, |e| e.idle_counters(cycles))
     }
 
     /// See [`Engine::mapping_warning`].
     pub fn mapping_warning(&self, c: &Compiled) -> Option<String> {
+        if let Compiled::Shape(_) = c {
+            return None;
+        }
         dispatch!(self, c, |e, l| e.mapping_warning(l))
     }
 
     /// See [`Engine::priced_actions`].
     pub fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            EngineImpl::Systolic(e) => e.priced_actions(),
-            EngineImpl::Circulant(e) => e.priced_actions(),
-            EngineImpl::Crossbar(e) => e.priced_actions(),
-            EngineImpl::Sine(e) => e.priced_actions(),
-        }
+        dispatch_engine!(self, |e| e.priced_actions())
     }
 
     /// See [`Engine::weight_storage_bits`].
     pub fn weight_storage_bits(&self, c: &Compiled) -> u64 {
+        if let Compiled::Shape(s) = c {
+            return dispatch_engine!(self, |e| e.shape_storage_bits(s));
+        }
         dispatch!(self, c, |e, l| e.weight_storage_bits(l))
     }
 }

@@ -24,7 +24,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource};
+use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
 
 /// The sine engine of a design: the numerics of the datapath and its parallelism.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +113,18 @@ impl SineEngine {
         &self.datapath.unit
     }
 
+    /// The sine datapath takes fully connected layers only.
+    fn check_dense(&self, layer: &str, kind: &GemmKind) -> Result<(), EngineError> {
+        if matches!(kind, GemmKind::Dense) {
+            Ok(())
+        } else {
+            Err(self.err(
+                layer,
+                "the sine datapath runs fully connected layers only (the sine network has no convolutions)",
+            ))
+        }
+    }
+
     fn report(&self, rows: usize, fan_in: usize, out: usize) -> EngineCost {
         let t = nacsim_sine::timing::dense_layer(&self.datapath, rows, fan_in, out);
         let get = |s: &str| t.counters.get(s);
@@ -149,12 +161,7 @@ impl Engine for SineEngine {
 
     fn compile(&self, src: &LayerSource) -> CompileResult<SineLayer> {
         let q = src.q;
-        if !matches!(q.kind, GemmKind::Dense) {
-            return Err(self.err(
-                &q.name,
-                "the sine datapath runs fully connected layers only (the sine network has no convolutions)",
-            ));
-        }
+        self.check_dense(&q.name, &q.kind)?;
         let n = &self.config.numerics;
         let fmt = n.format();
         let f = n.frac_bits;
@@ -266,10 +273,12 @@ impl Engine for SineEngine {
         2 * u64::from(self.datapath.issue_width)
     }
 
-    fn idle_counters(&self, _c: &SineLayer, cycles: u64) -> nacsim_core::counters::Counters {
+    fn idle_counters(&self, cycles: u64) -> nacsim_core::counters::Counters {
         // Every MAC lane idles (`lane_cycles_idle`, as in the datapath's own timing).
         let lanes = u64::from(self.config.lanes);
-        [("lane_cycles_idle", lanes * cycles)].into_iter().collect()
+        [("lane_cycles_idle", lanes.saturating_mul(cycles))]
+            .into_iter()
+            .collect()
     }
 
     fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
@@ -279,5 +288,16 @@ impl Engine for SineEngine {
     fn weight_storage_bits(&self, c: &SineLayer) -> u64 {
         // Signed angle codes up to max_abs_a: f + 1 bits (weights |w| < 2 rad).
         c.weight.len() as u64 * u64::from(self.config.numerics.frac_bits + 2)
+    }
+
+    fn shape_cost(&self, s: &ShapeLayer, rows: usize) -> Option<Result<EngineCost, EngineError>> {
+        Some(
+            self.check_dense(&s.name, &s.kind)
+                .map(|()| self.report(rows, s.fan_in, s.out)),
+        )
+    }
+
+    fn shape_storage_bits(&self, s: &ShapeLayer) -> u64 {
+        (s.fan_in * s.out) as u64 * u64::from(self.config.numerics.frac_bits + 2)
     }
 }

@@ -4,7 +4,7 @@ use nacsim_core::trace::TraceSink;
 use nacsim_systolic::SystolicConfig;
 use ndarray::{Array2, ArrayView2};
 
-use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource};
+use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
 
 /// The int8 systolic array as an engine.
 #[derive(Clone, Debug)]
@@ -107,10 +107,12 @@ impl Engine for SystolicEngine {
         nacsim_systolic::peak_ops_per_cycle(&self.config)
     }
 
-    fn idle_counters(&self, _c: &SystolicLayer, cycles: u64) -> nacsim_core::counters::Counters {
+    fn idle_counters(&self, cycles: u64) -> nacsim_core::counters::Counters {
         // Every PE is clocked and idle (`pe_cycles_idle`, as in the array's own timing).
         let pes = (self.config.rows * self.config.cols) as u64;
-        [("pe_cycles_idle", pes * cycles)].into_iter().collect()
+        [("pe_cycles_idle", pes.saturating_mul(cycles))]
+            .into_iter()
+            .collect()
     }
 
     fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
@@ -119,5 +121,18 @@ impl Engine for SystolicEngine {
 
     fn weight_storage_bits(&self, c: &SystolicLayer) -> u64 {
         u64::from(c.bits) * c.weight.len() as u64
+    }
+
+    fn shape_cost(&self, s: &ShapeLayer, rows: usize) -> Option<Result<EngineCost, EngineError>> {
+        Some(Ok(from_timing(nacsim_systolic::analytic(
+            &self.config,
+            rows,
+            s.fan_in,
+            s.out,
+        ))))
+    }
+
+    fn shape_storage_bits(&self, s: &ShapeLayer) -> u64 {
+        u64::from(s.weight_bits) * (s.fan_in * s.out) as u64
     }
 }
