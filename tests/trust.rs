@@ -575,3 +575,62 @@ fn info_on_a_weight_dependent_engine_synthesizes_images_of_the_network_input() {
     assert_eq!(u(&v, "ops"), u(&v, "batch") * 2 * (300 * 32 + 32 * 10));
     assert!(f(&v, "energy_pj") > 0.0);
 }
+
+#[test]
+fn a_network_trained_for_another_sine_encoding_is_flagged_and_train_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scale = design_copy(dir.path(), "sine-lut.ron", &|t| {
+        t.replace(
+            "rounding: HalfEven)",
+            "rounding: HalfEven, input: Scale(shift: 2))",
+        )
+    });
+    let run = |design: &str| {
+        json(&[
+            "run",
+            "--design",
+            design,
+            "--network",
+            "models/networks/fmnist-mlp-sine.ron",
+            "--limit",
+            "50",
+            "--json",
+        ])
+    };
+    let v = run(scale.to_str().unwrap());
+    let w = v["warnings"].as_array().unwrap();
+    assert!(
+        w.iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.contains("Arcsin") && w.contains("Scale") && w.contains("numerics.input")
+        }),
+        "{w:?}"
+    );
+    let ok = run("models/designs/sine-lut.ron");
+    assert!(
+        ok["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        ok["warnings"]
+    );
+    // `nacsim train` writes the record the engines read.
+    let o = nacsim(&[
+        "train",
+        "models/training/fmnist-mlp-sine.ron",
+        "--data",
+        "crates/nn/data/fmnist-sample",
+        "--epochs",
+        "1",
+        "--limit",
+        "64",
+        "--eval-limit",
+        "64",
+        "--quiet",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let spec: nacsim_nn::network::NetworkSpec =
+        nacsim_core::config::load(&dir.path().join("fmnist-mlp-sine.ron")).unwrap();
+    assert_eq!(spec.trained_for["sine.input"], "Arcsin");
+}

@@ -168,6 +168,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         test_set.len(),
         src.describe()
     );
+    trained.spec.trained_for = trained_for(&cfg)?;
     trained.save(&out_path)?;
     let report = TrainReport {
         name: cfg.name.clone(),
@@ -468,15 +469,42 @@ impl TrainKernel for nacsim_sine::SineKernel {
     }
 }
 
+/// The network's record of the hardware it was trained for, in the keys and formats the
+/// engines read (`nacsim_scheduler::engine::{sine, circulant}::TRAINED_*`): the sine input
+/// encoding as RON of `nacsim_sine::InputEncoding`, the circulant block and code width.
+fn trained_for(cfg: &TrainConfig) -> CliResult<std::collections::BTreeMap<String, String>> {
+    use nacsim_scheduler::engine::{TRAINED_BLOCK, TRAINED_INPUT, TRAINED_POT_BITS};
+    let mut m = std::collections::BTreeMap::new();
+    match &cfg.kernel {
+        KernelChoice::Float => {}
+        KernelChoice::Sine { input, .. } => {
+            let input = sine_input(*input);
+            m.insert(TRAINED_INPUT.to_string(), ron::to_string(&input)?);
+        }
+        KernelChoice::BlockCirculant { block, pot, .. } => {
+            m.insert(TRAINED_BLOCK.to_string(), block.to_string());
+            if let nacsim_nn::train::PotChoice::Bits { bits, .. } = pot {
+                m.insert(TRAINED_POT_BITS.to_string(), bits.to_string());
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// The sine crate's input encoding of the training config's.
+fn sine_input(input: SineInput) -> nacsim_sine::InputEncoding {
+    match input {
+        SineInput::Arcsin => nacsim_sine::InputEncoding::Arcsin,
+        SineInput::Scale { shift } => nacsim_sine::InputEncoding::Scale { shift },
+    }
+}
+
 fn build_kernel(cfg: &TrainConfig, model: &Model) -> CliResult<Box<dyn TrainKernel>> {
     use nacsim_circulant::training::{BlockCirculantKernel, LayerCompression};
     match &cfg.kernel {
         KernelChoice::Float => Ok(Box::new(FloatKernel)),
         KernelChoice::Sine { input, .. } => {
-            let input = match *input {
-                SineInput::Arcsin => nacsim_sine::InputEncoding::Arcsin,
-                SineInput::Scale { shift } => nacsim_sine::InputEncoding::Scale { shift },
-            };
+            let input = sine_input(*input);
             let first = model
                 .layers
                 .iter()

@@ -202,6 +202,12 @@ pub struct NetworkSpec {
     /// Free text: how the weights were made (training config, seed, accuracy).
     #[serde(default)]
     pub notes: String,
+    /// What hardware the weights were trained for, as `key: value` pairs that `nacsim train`
+    /// writes and each engine reads with its own types, e.g. `"sine.input": "Arcsin"` or
+    /// `"circulant.block": "16"` (default: empty, nothing recorded). A design whose engine
+    /// disagrees with a recorded value runs the network with a warning naming both.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub trained_for: std::collections::BTreeMap<String, String>,
 }
 
 /// A layer with its shapes resolved and its parameter name assigned.
@@ -664,6 +670,7 @@ mod tests {
             ],
             weights: String::new(),
             notes: String::new(),
+            trained_for: Default::default(),
         }
     }
 

@@ -1415,7 +1415,7 @@ mod tests {
             let spec = NetworkSpec {
                 schema_version: 1, name: "c".into(), input: Shape::new(c, h, w), classes: oh * ow,
                 layers: vec![LayerSpec::Conv2d { out_channels: 1, kernel: k, stride, padding, bias: true, name: String::new() }],
-                weights: String::new(), notes: String::new(),
+                weights: String::new(), notes: String::new(), trained_for: Default::default(),
             };
             let l = &spec.resolve().unwrap()[0];
             let x = Array2::from_shape_fn((batch, c * h * w), |(a, b)| {

@@ -356,6 +356,7 @@ mod tests {
             layers,
             weights: String::new(),
             notes: String::new(),
+            trained_for: Default::default(),
         };
         let mut m = Model::init(spec, seed).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -477,6 +477,7 @@ impl Simulation {
         }
         design.engine_for(layers, 0)?;
         check_resident(&design, &plan)?;
+        let warnings = network_warnings(&engines, &plan, &spec.trained_for);
         let qnet = QNetwork {
             name: spec.name.clone(),
             input_scale: 1.0,
@@ -490,7 +491,7 @@ impl Simulation {
             engines,
             plan,
             native: None,
-            warnings: Vec::new(),
+            warnings,
         }))
     }
 
@@ -573,6 +574,7 @@ impl Simulation {
         }
         design.engine_for(layers, 0)?; // checks by_index ranges even for networks without products
         check_resident(&design, &plan)?;
+        warnings.extend(network_warnings(&engines, &plan, &model.spec.trained_for));
         let native = match native_engine(&engines) {
             Some(si) => {
                 if let Some(p) = plan
@@ -1044,6 +1046,20 @@ fn native_engine(engines: &[EngineImpl]) -> Option<usize> {
     engines
         .iter()
         .position(|e| matches!(e, EngineImpl::Sine(_)))
+}
+
+/// What the engines that run layers of `plan` say of the network's `trained_for` record.
+fn network_warnings(
+    engines: &[EngineImpl],
+    plan: &[LayerPlan],
+    trained_for: &BTreeMap<String, String>,
+) -> Vec<String> {
+    engines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| plan.iter().any(|p| p.engine == Some(*i)))
+        .flat_map(|(_, e)| e.network_warnings(trained_for))
+        .collect()
 }
 
 /// With `resident.weights`, the parameters must fit the weight buffer.

@@ -176,6 +176,11 @@ impl CirculantEngine {
     }
 }
 
+/// The network's `trained_for` key for the block size it was trained with.
+pub const TRAINED_BLOCK: &str = "circulant.block";
+/// The network's `trained_for` key for the power-of-two code width it was trained with.
+pub const TRAINED_POT_BITS: &str = "circulant.pot_bits";
+
 /// Largest change of a weight by compilation, relative to the layer's max |w|, that still counts
 /// as "on the grid" (float rounding of a network trained for this geometry stays far below).
 const MAPPING_TOLERANCE: f64 = 1e-3;
@@ -359,6 +364,32 @@ impl Engine for CirculantEngine {
 
     fn weight_storage_bits(&self, c: &CirculantLayer) -> u64 {
         c.codes.storage_bits()
+    }
+
+    fn network_warnings(
+        &self,
+        trained_for: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let cfg = &self.config;
+        let mut out = Vec::new();
+        for (key, mine, field) in [
+            (TRAINED_BLOCK, cfg.block as u64, "block"),
+            (TRAINED_POT_BITS, u64::from(cfg.pot.bits), "pot.bits"),
+        ] {
+            match trained_for.get(key).map(|t| t.trim().parse::<u64>()) {
+                None => {}
+                Some(Ok(t)) if t == mine => {}
+                Some(Ok(t)) => out.push(format!(
+                    "the network was trained for {key} = {t} but {} has {field} = {mine}; use a design with {field}: {t} or retrain",
+                    self.name
+                )),
+                Some(Err(e)) => out.push(format!(
+                    "the network's trained_for {key:?} is not a whole number ({e}); {} cannot check it",
+                    self.name
+                )),
+            }
+        }
+        out
     }
 
     fn shape_cost(&self, s: &ShapeLayer, rows: usize) -> Option<Result<EngineCost, EngineError>> {

@@ -18,6 +18,8 @@
 //! ([`QGemm::rescaled`]), so the epilogue (bias, ReLU, requantization, clamp) stays the
 //! network's.
 
+use std::collections::BTreeMap;
+
 use nacsim_core::counters::Counters;
 use nacsim_core::trace::TraceSink;
 use nacsim_nn::qnet::{GemmKind, QGemm};
@@ -30,9 +32,11 @@ mod crossbar;
 mod sine;
 mod systolic;
 
-pub use circulant::{CirculantConfig, CirculantEngine, CirculantLayer};
+pub use circulant::{
+    CirculantConfig, CirculantEngine, CirculantLayer, TRAINED_BLOCK, TRAINED_POT_BITS,
+};
 pub use crossbar::{CrossbarEngine, CrossbarLayer};
-pub use sine::{SineEngine, SineEngineConfig, SineLayer};
+pub use sine::{SineEngine, SineEngineConfig, SineLayer, TRAINED_INPUT};
 pub use systolic::{SystolicEngine, SystolicLayer};
 
 /// Cycles and actions of one engine run (one layer, one batch).
@@ -159,6 +163,13 @@ pub trait Engine {
     fn mapping_warning(&self, c: &Self::Compiled) -> Option<String> {
         let _ = c;
         None
+    }
+    /// Warnings when the network's record of the hardware it was trained for
+    /// ([`nacsim_nn::network::NetworkSpec::trained_for`], keys this engine owns, e.g.
+    /// `sine.input`) disagrees with this engine's configuration. Default: none.
+    fn network_warnings(&self, trained_for: &BTreeMap<String, String>) -> Vec<String> {
+        let _ = trained_for;
+        Vec::new()
     }
     /// Counters the design's energy table prices, with the energy component each belongs to
     /// (`compute`, `accumulators`, `requant`, ...).
@@ -353,6 +364,11 @@ impl EngineImpl {
     /// See [`Engine::idle_counters`].
     pub fn idle_counters(&self, cycles: u64) -> Counters {
         dispatch_engine!(self, |e| e.idle_counters(cycles))
+    }
+
+    /// See [`Engine::network_warnings`].
+    pub fn network_warnings(&self, trained_for: &BTreeMap<String, String>) -> Vec<String> {
+        dispatch_engine!(self, |e| e.network_warnings(trained_for))
     }
 
     /// See [`Engine::mapping_warning`].

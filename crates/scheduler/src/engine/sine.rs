@@ -147,6 +147,10 @@ fn to_i32(v: i64) -> i32 {
     i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }
 
+/// The network's `trained_for` key for the input encoding it was trained with (RON of
+/// [`nacsim_sine::InputEncoding`]), written by `nacsim train`.
+pub const TRAINED_INPUT: &str = "sine.input";
+
 /// Sine counters priced by the energy table, and their component.
 const ACTIONS: [(&str, &str); 5] = [
     ("table_reads", "tables"),
@@ -288,6 +292,27 @@ impl Engine for SineEngine {
     fn weight_storage_bits(&self, c: &SineLayer) -> u64 {
         // Signed angle codes up to max_abs_a: f + 1 bits (weights |w| < 2 rad).
         c.weight.len() as u64 * u64::from(self.config.numerics.frac_bits + 2)
+    }
+
+    fn network_warnings(
+        &self,
+        trained_for: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let Some(text) = trained_for.get(TRAINED_INPUT) else {
+            return Vec::new();
+        };
+        let mine = self.config.numerics.input;
+        match ron::from_str::<nacsim_sine::InputEncoding>(text) {
+            Ok(trained) if trained == mine => Vec::new(),
+            Ok(trained) => vec![format!(
+                "the network was trained for the sine input encoding {trained:?} ({TRAINED_INPUT}) but {} encodes inputs as {mine:?} (numerics.input); set numerics.input: {trained:?} in the design or retrain",
+                self.name
+            )],
+            Err(e) => vec![format!(
+                "the network's trained_for {TRAINED_INPUT:?} = {text:?} is not a sine input encoding ({e}); {} cannot check it",
+                self.name
+            )],
+        }
     }
 
     fn shape_cost(&self, s: &ShapeLayer, rows: usize) -> Option<Result<EngineCost, EngineError>> {
