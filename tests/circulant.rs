@@ -150,13 +150,3 @@ fn committed_block_circulant_model_runs_on_the_paper_design() {
     assert!((acc - float).abs() <= 0.01, "engine {acc} vs float {float}");
     assert!(v["gops"].as_f64().unwrap() > 300.0, "{v}");
 }
-
-#[test]
-fn stepped_circulant_cost_equals_the_analytic_cost() {
-    let traced = crate::util::assert_stepped_equals_analytic(
-        "models/networks/fmnist-mlp-bc16-pot3.ron",
-        "models/designs/bpca-qin2019.ron",
-        3,
-    );
-    assert_eq!(traced, 3);
-}

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod circulant;
+mod conformance;
 mod determinism;
 mod end_to_end;
 mod golden;

@@ -39,16 +39,6 @@ fn sine_model_on_the_f10_table_stays_within_half_a_point_of_sine_in_float() {
 }
 
 #[test]
-fn int8_seam_stepped_cost_equals_analytic_and_outputs_agree() {
-    let traced = crate::util::assert_stepped_equals_analytic(
-        "models/networks/fmnist-mlp-sine.ron",
-        "models/designs/sine-lut.ron",
-        2,
-    );
-    assert_eq!(traced, 3);
-}
-
-#[test]
 fn a_relu_model_is_refused_by_the_sine_engine() {
     let o = nacsim(&[
         "run",

@@ -47,33 +47,3 @@ pub fn fashion_mnist_dir() -> &'static Path {
 pub fn mnist_dir() -> PathBuf {
     root().join("crates/nn/data/mnist-sample")
 }
-
-/// Runs `images` bundled images through every engine layer of `network` on `design` with the
-/// cycle-stepped model and checks its cost equals the analytic cost and its outputs equal the
-/// functional path; returns the number of layers traced.
-pub fn assert_stepped_equals_analytic(network: &str, design: &str, images: usize) -> usize {
-    use nacsim_nn::data::Dataset;
-    use nacsim_nn::model::Model;
-    use nacsim_scheduler::design::Design;
-    use nacsim_scheduler::sim::Simulation;
-    let model = Model::load(&root().join(network)).unwrap();
-    let design = Design::load(&root().join(design)).unwrap();
-    let data = Dataset::bundled_sample().limit(images);
-    let sim = Simulation::new(design, &model, &data).unwrap();
-    let mut h = sim.qnet.quantize_input(data.batch_range(0, images).view());
-    let mut traced = 0;
-    for i in 0..sim.plan.len() {
-        if let (Some(e), Some(c)) = (sim.plan[i].engine, &sim.plan[i].compiled) {
-            let (y, stepped) = sim
-                .trace_layer(i, h.clone(), &mut nacsim_core::trace::NullSink)
-                .unwrap();
-            let name = &sim.plan[i].name;
-            assert_eq!(stepped, sim.engines[e].cost(c, images), "layer {name}");
-            assert_eq!(y, sim.engines[e].run(c, h.view(), 0), "layer {name}");
-            traced += 1;
-        }
-        // Any int8 activations do for timing; the reference product keeps them realistic.
-        h = sim.qnet.layer_forward(&nacsim_nn::qnet::RefGemm, i, h);
-    }
-    traced
-}
