@@ -203,7 +203,7 @@ pub struct Simulation {
     /// The bit-exact whole-network model of an engine that carries its own activation format
     /// between layers (the sine datapath's angle codes); when present, [`Simulation::accuracy`]
     /// uses it instead of the int8 path.
-    pub native: Option<Box<nacsim_sine::SineNetwork>>,
+    pub native: Option<Box<dyn crate::engine::NativeNetwork>>,
     /// What the mapping noticed and the user should know (a network trained for another engine
     /// geometry, ...); reports print them.
     pub warnings: Vec<String>,
@@ -277,7 +277,7 @@ impl Simulation {
     /// (the Monte Carlo batch axis): per batch of 1,000 images the input codes are computed
     /// once, the layers before the first product and the first product's input conversion
     /// are shared when the trials agree on them (crossbar layers through
-    /// [`nacsim_crossbar::ProgrammedLayer::run_trials`]), and every trial runs on the batch
+    /// [`crate::engine::Engine::run_trials`]), and every trial runs on the batch
     /// before the next batch is read. Result `t` is bit-identical to `sims[t].accuracy(data)`
     /// (tested); trials that cannot share (different networks, designs with a native sine
     /// model) are simply evaluated one by one.
@@ -358,18 +358,17 @@ impl Simulation {
     ) -> Option<Vec<Array2<i8>>> {
         let mut layers = Vec::with_capacity(sims.len());
         let mut gemms = Vec::with_capacity(sims.len());
+        let e = self.plan.get(i)?.engine?;
         for s in sims {
-            let (QLayer::Gemm(q), Some(e), Some(Compiled::Crossbar(c))) = (
-                s.qnet.layers.get(i)?,
-                s.plan.get(i)?.engine,
-                &s.plan.get(i)?.compiled,
-            ) else {
+            let (QLayer::Gemm(q), Some(c)) = (s.qnet.layers.get(i)?, &s.plan.get(i)?.compiled)
+            else {
                 return None;
             };
-            if !matches!(s.engines.get(e)?, EngineImpl::Crossbar(_)) {
+            // The trials share the design: the same engine runs layer i in each.
+            if s.plan[i].engine != Some(e) {
                 return None;
             }
-            layers.push(c.layer.as_ref());
+            layers.push(c);
             gemms.push(q);
         }
         let q0 = gemms[0];
@@ -400,7 +399,7 @@ impl Simulation {
             }
         };
         let row0 = (first_image * q0.rows_per_sample()) as u64;
-        let accs = nacsim_crossbar::ProgrammedLayer::run_trials(&layers, input, row0).ok()?;
+        let accs = self.engines[e].run_trials(&layers, input, row0)?;
         Some(
             gemms
                 .iter()
@@ -586,25 +585,17 @@ impl Simulation {
                         source: EngineError::Unsupported {
                             engine: engines[si].name().to_string(),
                             layer: p.name.clone(),
-                            msg: "a design with a sine engine runs the whole network on it (its activations are angle codes); map every layer to it".into(),
+                            msg: "this engine carries its own activation format between layers (the sine datapath's angle codes), so it runs the whole network: map every layer to it".into(),
                         },
                     });
                 }
-                let EngineImpl::Sine(se) = &engines[si] else {
-                    unreachable!("found above")
-                };
-                let net =
-                    nacsim_sine::SineNetwork::new(&se.config.numerics, model).map_err(|e| {
-                        SimError::Engine {
-                            design: design.path.display().to_string(),
-                            source: EngineError::Unsupported {
-                                engine: se.name.clone(),
-                                layer: "-".into(),
-                                msg: e.to_string(),
-                            },
-                        }
-                    })?;
-                Some(Box::new(net))
+                engines[si]
+                    .native_network(model)
+                    .transpose()
+                    .map_err(|source| SimError::Engine {
+                        design: design.path.display().to_string(),
+                        source,
+                    })?
             }
             None => None,
         };
@@ -1043,9 +1034,7 @@ fn build_engines(design: &Design) -> Result<Vec<EngineImpl>, SimError> {
 /// The engine that carries its own activation format between layers and so runs the whole
 /// network on its native model (the sine datapath's angle codes), if the design has one.
 fn native_engine(engines: &[EngineImpl]) -> Option<usize> {
-    engines
-        .iter()
-        .position(|e| matches!(e, EngineImpl::Sine(_)))
+    engines.iter().position(EngineImpl::carries_own_activations)
 }
 
 /// What the engines that run layers of `plan` say of the network's `trained_for` record.

@@ -141,6 +141,20 @@ impl Engine for CrossbarEngine {
         self.config.peak_ops_per_cycle() * (g.row_tiles * g.col_tiles).max(1) as u64
     }
 
+    fn holds_weights(&self) -> bool {
+        true
+    }
+
+    fn run_trials(
+        &self,
+        layers: &[&CrossbarLayer],
+        x: ArrayView2<i8>,
+        first_row: u64,
+    ) -> Option<Vec<Array2<i32>>> {
+        let programmed: Vec<&ProgrammedLayer> = layers.iter().map(|l| l.layer.as_ref()).collect();
+        ProgrammedLayer::run_trials(&programmed, x, first_row).ok()
+    }
+
     /// None: the crossbar's energies are its own physics (read pulses, DAC, ADC, TIA), and the
     /// idle power of its periphery (leakage, bias) is not modelled yet; waiting costs only the
     /// design's `control_cycles`.

@@ -111,6 +111,16 @@ pub struct ShapeLayer {
     pub weight_bits: u32,
 }
 
+/// A bit-exact whole-network model of an engine that carries its own activation format between
+/// layers (the sine datapath's angle codes), which the run's accuracy then comes from.
+pub trait NativeNetwork: Send + Sync + std::fmt::Debug {
+    /// Top-1 accuracy over `data`.
+    ///
+    /// # Errors
+    /// The images do not fit the network.
+    fn accuracy(&self, data: &nacsim_nn::data::Dataset) -> Result<f64, String>;
+}
+
 /// A compiled layer and, when the engine has its own weight format, the weight scale of its
 /// accumulators (one per output channel).
 pub type CompileResult<C> = Result<(C, Option<Vec<f32>>), EngineError>;
@@ -162,6 +172,42 @@ pub trait Engine {
     /// a run of a mismatched network does not pass silently. Default: none.
     fn mapping_warning(&self, c: &Self::Compiled) -> Option<String> {
         let _ = c;
+        None
+    }
+    /// Whether the engine keeps a layer's weights in its own arrays (crossbar conductances), so
+    /// they take no buffer space and no DRAM traffic. Default: false.
+    fn holds_weights(&self) -> bool {
+        false
+    }
+    /// Whether the engine carries its own activation format between layers, so it runs the
+    /// whole network on its [`Engine::native_network`] (every product layer must map to it).
+    /// Default: false (activations are the network's int8 codes).
+    fn carries_own_activations(&self) -> bool {
+        false
+    }
+    /// The engine's bit-exact whole-network model of `model`, for an engine that
+    /// [`carries_own_activations`](Engine::carries_own_activations). Default: none.
+    ///
+    /// # Errors
+    /// The network does not fit the engine (its activations, its weights).
+    fn native_network(
+        &self,
+        model: &nacsim_nn::model::Model,
+    ) -> Option<Result<Box<dyn NativeNetwork>, EngineError>> {
+        let _ = model;
+        None
+    }
+    /// The Monte Carlo batch axis: `layers` (one compilation of one layer per trial, e.g.
+    /// differently programmed arrays) run on the same input `x` in one pass, sharing what the
+    /// trials have in common (the crossbar's input conversion). Each result equals
+    /// [`Engine::run`] of its layer. Default: `None` (the caller runs the trials one by one).
+    fn run_trials(
+        &self,
+        layers: &[&Self::Compiled],
+        x: ArrayView2<i8>,
+        first_row: u64,
+    ) -> Option<Vec<Array2<i32>>> {
+        let _ = (layers, x, first_row);
         None
     }
     /// Warnings when the network's record of the hardware it was trained for
@@ -355,10 +401,53 @@ impl EngineImpl {
         dispatch!(self, c, |e, l| e.peak_ops_per_cycle_for(l))
     }
 
-    /// Whether the engine keeps a layer's weights in its own arrays (crossbar conductances), so
-    /// they take no buffer space and no DRAM traffic.
+    /// See [`Engine::holds_weights`].
     pub fn holds_weights(&self) -> bool {
-        matches!(self, EngineImpl::Crossbar(_))
+        dispatch_engine!(self, |e| e.holds_weights())
+    }
+
+    /// See [`Engine::carries_own_activations`].
+    pub fn carries_own_activations(&self) -> bool {
+        dispatch_engine!(self, |e| e.carries_own_activations())
+    }
+
+    /// See [`Engine::native_network`].
+    ///
+    /// # Errors
+    /// As [`Engine::native_network`].
+    pub fn native_network(
+        &self,
+        model: &nacsim_nn::model::Model,
+    ) -> Option<Result<Box<dyn NativeNetwork>, EngineError>> {
+        dispatch_engine!(self, |e| e.native_network(model))
+    }
+
+    /// See [`Engine::run_trials`]: `None` also when a layer was compiled for another engine or
+    /// is a shape layer.
+    pub fn run_trials(
+        &self,
+        layers: &[&Compiled],
+        x: ArrayView2<i8>,
+        first_row: u64,
+    ) -> Option<Vec<Array2<i32>>> {
+        macro_rules! own {
+            ($e:ident, $variant:ident) => {{
+                let own: Option<Vec<_>> = layers
+                    .iter()
+                    .map(|c| match c {
+                        Compiled::$variant(l) => Some(l),
+                        _ => None,
+                    })
+                    .collect();
+                $e.run_trials(&own?, x, first_row)
+            }};
+        }
+        match self {
+            EngineImpl::Systolic(e) => own!(e, Systolic),
+            EngineImpl::Circulant(e) => own!(e, Circulant),
+            EngineImpl::Crossbar(e) => own!(e, Crossbar),
+            EngineImpl::Sine(e) => own!(e, Sine),
+        }
     }
 
     /// See [`Engine::idle_counters`].

@@ -147,6 +147,12 @@ fn to_i32(v: i64) -> i32 {
     i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }
 
+impl super::NativeNetwork for nacsim_sine::SineNetwork {
+    fn accuracy(&self, data: &nacsim_nn::data::Dataset) -> Result<f64, String> {
+        nacsim_sine::SineNetwork::accuracy(self, data).map_err(|e| e.to_string())
+    }
+}
+
 /// The network's `trained_for` key for the input encoding it was trained with (RON of
 /// [`nacsim_sine::InputEncoding`]), written by `nacsim train`.
 pub const TRAINED_INPUT: &str = "sine.input";
@@ -292,6 +298,21 @@ impl Engine for SineEngine {
     fn weight_storage_bits(&self, c: &SineLayer) -> u64 {
         // Signed angle codes up to max_abs_a: f + 1 bits (weights |w| < 2 rad).
         c.weight.len() as u64 * u64::from(self.config.numerics.frac_bits + 2)
+    }
+
+    fn carries_own_activations(&self) -> bool {
+        true
+    }
+
+    fn native_network(
+        &self,
+        model: &nacsim_nn::model::Model,
+    ) -> Option<Result<Box<dyn super::NativeNetwork>, EngineError>> {
+        Some(
+            nacsim_sine::SineNetwork::new(&self.config.numerics, model)
+                .map(|n| Box::new(n) as Box<dyn super::NativeNetwork>)
+                .map_err(|e| self.err("-", e)),
+        )
     }
 
     fn network_warnings(
