@@ -29,18 +29,43 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BmvConfig, Error, LayerShape};
 
+/// The counter names as constants, so that a reader of a counter (the scheduler's adapter, an
+/// energy table) misspelling one fails to compile instead of pricing 0.
+pub mod counter {
+    /// The `acc_adds` counter.
+    pub const ACC_ADDS: &str = "acc_adds";
+    /// The `act_reads` counter.
+    pub const ACT_READS: &str = "act_reads";
+    /// The `bmv_busy_cycles` counter.
+    pub const BMV_BUSY_CYCLES: &str = "bmv_busy_cycles";
+    /// The `bmv_idle_cycles` counter.
+    pub const BMV_IDLE_CYCLES: &str = "bmv_idle_cycles";
+    /// The `cmvs` counter.
+    pub const CMVS: &str = "cmvs";
+    /// The `code_reads` counter.
+    pub const CODE_READS: &str = "code_reads";
+    /// The `fetch_stall_cycles` counter.
+    pub const FETCH_STALL_CYCLES: &str = "fetch_stall_cycles";
+    /// The `output_writes` counter.
+    pub const OUTPUT_WRITES: &str = "output_writes";
+    /// The `shifts` counter.
+    pub const SHIFTS: &str = "shifts";
+    /// The `tree_adds` counter.
+    pub const TREE_ADDS: &str = "tree_adds";
+}
+
 /// Names of the counters every [`TimingReport`] carries (all present, possibly 0).
 pub const COUNTER_NAMES: [&str; 10] = [
-    "acc_adds",
-    "act_reads",
-    "bmv_busy_cycles",
-    "bmv_idle_cycles",
-    "cmvs",
-    "code_reads",
-    "fetch_stall_cycles",
-    "output_writes",
-    "shifts",
-    "tree_adds",
+    counter::ACC_ADDS,
+    counter::ACT_READS,
+    counter::BMV_BUSY_CYCLES,
+    counter::BMV_IDLE_CYCLES,
+    counter::CMVS,
+    counter::CODE_READS,
+    counter::FETCH_STALL_CYCLES,
+    counter::OUTPUT_WRITES,
+    counter::SHIFTS,
+    counter::TREE_ADDS,
 ];
 
 /// Order of the loops over output and input sub-vectors (note §2.4 recommends output-stationary

@@ -49,15 +49,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{CrossbarConfig, SignedScheme};
 
+/// The counter names as constants, so that a reader of a counter (the scheduler's adapter, an
+/// energy table) misspelling one fails to compile instead of pricing 0.
+pub mod counter {
+    /// The `adc_conversions` counter.
+    pub const ADC_CONVERSIONS: &str = "adc_conversions";
+    /// The `array_reads` counter.
+    pub const ARRAY_READS: &str = "array_reads";
+    /// The `dac_conversions` counter.
+    pub const DAC_CONVERSIONS: &str = "dac_conversions";
+    /// The `device_reads` counter.
+    pub const DEVICE_READS: &str = "device_reads";
+    /// The `macs` counter.
+    pub const MACS: &str = "macs";
+    /// The `shift_adds` counter.
+    pub const SHIFT_ADDS: &str = "shift_adds";
+    /// The `tia_reads` counter.
+    pub const TIA_READS: &str = "tia_reads";
+}
+
 /// Counter names reported by [`cost`](crate::ProgrammedLayer::cost), in lexicographic order.
 pub const COUNTER_NAMES: [&str; 7] = [
-    "adc_conversions",
-    "array_reads",
-    "dac_conversions",
-    "device_reads",
-    "macs",
-    "shift_adds",
-    "tia_reads",
+    counter::ADC_CONVERSIONS,
+    counter::ARRAY_READS,
+    counter::DAC_CONVERSIONS,
+    counter::DEVICE_READS,
+    counter::MACS,
+    counter::SHIFT_ADDS,
+    counter::TIA_READS,
 ];
 
 /// Energy action names, in lexicographic order.

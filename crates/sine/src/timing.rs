@@ -48,15 +48,34 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::product::{ProductConfig, ProductCost, SineProduct, SineUnit};
 
+/// The counter names as constants, so that a reader of a counter (the scheduler's adapter, an
+/// energy table) misspelling one fails to compile instead of pricing 0.
+pub mod counter {
+    /// The `accumulates` counter.
+    pub const ACCUMULATES: &str = "accumulates";
+    /// The `adds` counter.
+    pub const ADDS: &str = "adds";
+    /// The `lane_cycles_idle` counter.
+    pub const LANE_CYCLES_IDLE: &str = "lane_cycles_idle";
+    /// The `operand_reads` counter.
+    pub const OPERAND_READS: &str = "operand_reads";
+    /// The `output_writes` counter.
+    pub const OUTPUT_WRITES: &str = "output_writes";
+    /// The `products` counter.
+    pub const PRODUCTS: &str = "products";
+    /// The `table_reads` counter.
+    pub const TABLE_READS: &str = "table_reads";
+}
+
 /// Names of every action counter the timing models report, in lexicographic order.
 pub const COUNTER_NAMES: [&str; 7] = [
-    "accumulates",
-    "adds",
-    "lane_cycles_idle",
-    "operand_reads",
-    "output_writes",
-    "products",
-    "table_reads",
+    counter::ACCUMULATES,
+    counter::ADDS,
+    counter::LANE_CYCLES_IDLE,
+    counter::OPERAND_READS,
+    counter::OUTPUT_WRITES,
+    counter::PRODUCTS,
+    counter::TABLE_READS,
 ];
 
 /// Pipeline depth of the table units, stages S0–S5 of note §2.6.

@@ -57,18 +57,43 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Dataflow, SystolicConfig};
 use crate::tiling::{Tile, Tiling};
 
+/// The counter names as constants, so that a reader of a counter (the scheduler's adapter, an
+/// energy table) misspelling one fails to compile instead of pricing 0.
+pub mod counter {
+    /// The `input_reads` counter.
+    pub const INPUT_READS: &str = "input_reads";
+    /// The `macs` counter.
+    pub const MACS: &str = "macs";
+    /// The `output_writes` counter.
+    pub const OUTPUT_WRITES: &str = "output_writes";
+    /// The `pe_cycles_active` counter.
+    pub const PE_CYCLES_ACTIVE: &str = "pe_cycles_active";
+    /// The `pe_cycles_idle` counter.
+    pub const PE_CYCLES_IDLE: &str = "pe_cycles_idle";
+    /// The `psum_reads` counter.
+    pub const PSUM_READS: &str = "psum_reads";
+    /// The `psum_writes` counter.
+    pub const PSUM_WRITES: &str = "psum_writes";
+    /// The `requants` counter.
+    pub const REQUANTS: &str = "requants";
+    /// The `weight_loads` counter.
+    pub const WEIGHT_LOADS: &str = "weight_loads";
+    /// The `weight_reads` counter.
+    pub const WEIGHT_READS: &str = "weight_reads";
+}
+
 /// Names of every action counter the timing models report, in lexicographic order.
 pub const COUNTER_NAMES: [&str; 10] = [
-    "input_reads",
-    "macs",
-    "output_writes",
-    "pe_cycles_active",
-    "pe_cycles_idle",
-    "psum_reads",
-    "psum_writes",
-    "requants",
-    "weight_loads",
-    "weight_reads",
+    counter::INPUT_READS,
+    counter::MACS,
+    counter::OUTPUT_WRITES,
+    counter::PE_CYCLES_ACTIVE,
+    counter::PE_CYCLES_IDLE,
+    counter::PSUM_READS,
+    counter::PSUM_WRITES,
+    counter::REQUANTS,
+    counter::WEIGHT_LOADS,
+    counter::WEIGHT_READS,
 ];
 
 /// Cycles and action counts of one GEMM on the array, from [`analytic`] or the stepped model

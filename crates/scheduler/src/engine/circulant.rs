@@ -15,6 +15,7 @@
 //! test checks it again on this path. Timing is the crate's analytic model per input vector
 //! ([`nacsim_circulant::analytic`]), the cycle-stepped model ([`BmvTimingSim`]) for traces.
 
+use nacsim_circulant::timing::counter;
 use nacsim_circulant::{
     ArchConfig, BlockCirculant, BmvTimingSim, Convention, LayerShape, PotConfig, PotLayer,
     ShiftCode, TimingReport,
@@ -166,9 +167,9 @@ impl CirculantEngine {
         let bits = u64::from(shape.bits);
         EngineCost {
             cycles: t.cycles * rows,
-            weight_sram_read_bytes: (get("code_reads") * bits).div_ceil(8),
-            act_sram_read_bytes: get("act_reads"),
-            act_sram_write_bytes: get("output_writes"),
+            weight_sram_read_bytes: (get(counter::CODE_READS) * bits).div_ceil(8),
+            act_sram_read_bytes: get(counter::ACT_READS),
+            act_sram_write_bytes: get(counter::OUTPUT_WRITES),
             macs: (shape.rows * shape.cols) as u64 * rows,
             physics_pj: Vec::new(),
             counters,
@@ -187,14 +188,14 @@ const MAPPING_TOLERANCE: f64 = 1e-3;
 
 /// Circulant counters priced by the energy table, and their component.
 const ACTIONS: [(&str, &str); 8] = [
-    ("shifts", "compute"),
-    ("tree_adds", "compute"),
-    ("acc_adds", "accumulators"),
-    ("bmv_busy_cycles", "compute"),
-    ("bmv_idle_cycles", "compute"),
-    ("code_reads", "compute"),
-    ("act_reads", "compute"),
-    ("output_writes", "requant"),
+    (counter::SHIFTS, "compute"),
+    (counter::TREE_ADDS, "compute"),
+    (counter::ACC_ADDS, "accumulators"),
+    (counter::BMV_BUSY_CYCLES, "compute"),
+    (counter::BMV_IDLE_CYCLES, "compute"),
+    (counter::CODE_READS, "compute"),
+    (counter::ACT_READS, "compute"),
+    (counter::OUTPUT_WRITES, "requant"),
 ];
 
 impl Engine for CirculantEngine {
@@ -335,7 +336,7 @@ impl Engine for CirculantEngine {
     fn idle_counters(&self, cycles: u64) -> nacsim_core::counters::Counters {
         // Every B-MV unit idles (`bmv_idle_cycles`, as in the architecture's own timing).
         let units = self.config.arch.num_bmv as u64;
-        [("bmv_idle_cycles", units.saturating_mul(cycles))]
+        [(counter::BMV_IDLE_CYCLES, units.saturating_mul(cycles))]
             .into_iter()
             .collect()
     }

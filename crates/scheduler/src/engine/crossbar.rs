@@ -12,6 +12,7 @@
 //! energy table prices nothing of this engine.
 
 use nacsim_core::trace::TraceSink;
+use nacsim_crossbar::timing::counter;
 use nacsim_crossbar::{CrossbarConfig, CrossbarCost, ProgrammedLayer};
 use ndarray::{Array2, ArrayView2};
 
@@ -75,7 +76,7 @@ fn from_cost(c: CrossbarCost, fan_in: usize, out: usize, rows: usize) -> EngineC
         weight_sram_read_bytes: 0,
         act_sram_read_bytes: (fan_in * rows) as u64,
         act_sram_write_bytes: (out * rows) as u64,
-        macs: get("macs"),
+        macs: get(counter::MACS),
         physics_pj: c
             .energy_pj
             .iter()

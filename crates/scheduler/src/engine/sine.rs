@@ -19,6 +19,7 @@ use nacsim_core::config::{Checks, FieldError, Validate};
 use nacsim_core::trace::TraceSink;
 use nacsim_nn::qnet::GemmKind;
 use nacsim_sine::product::{ProductConfig, SineProduct, SineUnit};
+use nacsim_sine::timing::counter;
 use nacsim_sine::{Datapath, DatapathConfig, RomConfig, SineNetworkConfig};
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -131,11 +132,11 @@ impl SineEngine {
         EngineCost {
             cycles: t.cycles,
             // Weight angle codes at f + 1 bits, rounded up to bytes; int8 activation codes.
-            weight_sram_read_bytes: get("operand_reads") / 2
+            weight_sram_read_bytes: get(counter::OPERAND_READS) / 2
                 * u64::from((self.config.numerics.frac_bits + 2).div_ceil(8)),
-            act_sram_read_bytes: get("operand_reads") / 2,
-            act_sram_write_bytes: get("output_writes"),
-            macs: get("products"),
+            act_sram_read_bytes: get(counter::OPERAND_READS) / 2,
+            act_sram_write_bytes: get(counter::OUTPUT_WRITES),
+            macs: get(counter::PRODUCTS),
             physics_pj: Vec::new(),
             counters: t.counters,
         }
@@ -159,11 +160,11 @@ pub const TRAINED_INPUT: &str = "sine.input";
 
 /// Sine counters priced by the energy table, and their component.
 const ACTIONS: [(&str, &str); 5] = [
-    ("table_reads", "tables"),
-    ("adds", "compute"),
-    ("accumulates", "accumulators"),
-    ("lane_cycles_idle", "compute"),
-    ("output_writes", "requant"),
+    (counter::TABLE_READS, "tables"),
+    (counter::ADDS, "compute"),
+    (counter::ACCUMULATES, "accumulators"),
+    (counter::LANE_CYCLES_IDLE, "compute"),
+    (counter::OUTPUT_WRITES, "requant"),
 ];
 
 impl Engine for SineEngine {
@@ -286,7 +287,7 @@ impl Engine for SineEngine {
     fn idle_counters(&self, cycles: u64) -> nacsim_core::counters::Counters {
         // Every MAC lane idles (`lane_cycles_idle`, as in the datapath's own timing).
         let lanes = u64::from(self.config.lanes);
-        [("lane_cycles_idle", lanes.saturating_mul(cycles))]
+        [(counter::LANE_CYCLES_IDLE, lanes.saturating_mul(cycles))]
             .into_iter()
             .collect()
     }

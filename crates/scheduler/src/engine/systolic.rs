@@ -2,6 +2,7 @@
 
 use nacsim_core::trace::TraceSink;
 use nacsim_systolic::SystolicConfig;
+use nacsim_systolic::timing::counter;
 use ndarray::{Array2, ArrayView2};
 
 use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
@@ -30,10 +31,10 @@ fn from_timing(t: nacsim_systolic::TimingReport) -> EngineCost {
     let get = |s: &str| t.counters.get(s);
     EngineCost {
         cycles: t.cycles,
-        weight_sram_read_bytes: get("weight_reads"),
-        act_sram_read_bytes: get("input_reads"),
-        act_sram_write_bytes: get("output_writes"),
-        macs: get("macs"),
+        weight_sram_read_bytes: get(counter::WEIGHT_READS),
+        act_sram_read_bytes: get(counter::INPUT_READS),
+        act_sram_write_bytes: get(counter::OUTPUT_WRITES),
+        macs: get(counter::MACS),
         counters: t.counters,
         physics_pj: Vec::new(),
     }
@@ -41,12 +42,12 @@ fn from_timing(t: nacsim_systolic::TimingReport) -> EngineCost {
 
 /// Systolic counters priced by the energy table, and their component.
 const ACTIONS: [(&str, &str); 6] = [
-    ("macs", "compute"),
-    ("pe_cycles_idle", "compute"),
-    ("weight_loads", "compute"),
-    ("psum_reads", "accumulators"),
-    ("psum_writes", "accumulators"),
-    ("requants", "requant"),
+    (counter::MACS, "compute"),
+    (counter::PE_CYCLES_IDLE, "compute"),
+    (counter::WEIGHT_LOADS, "compute"),
+    (counter::PSUM_READS, "accumulators"),
+    (counter::PSUM_WRITES, "accumulators"),
+    (counter::REQUANTS, "requant"),
 ];
 
 impl Engine for SystolicEngine {
@@ -110,7 +111,7 @@ impl Engine for SystolicEngine {
     fn idle_counters(&self, cycles: u64) -> nacsim_core::counters::Counters {
         // Every PE is clocked and idle (`pe_cycles_idle`, as in the array's own timing).
         let pes = (self.config.rows * self.config.cols) as u64;
-        [("pe_cycles_idle", pes.saturating_mul(cycles))]
+        [(counter::PE_CYCLES_IDLE, pes.saturating_mul(cycles))]
             .into_iter()
             .collect()
     }
