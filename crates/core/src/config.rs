@@ -1,5 +1,5 @@
 //! RON config loading with errors that name the file, the line and column or the dotted field
-//! path, the value and the rule (STYLE 2.4).
+//! path, the value and the rule (docs/style.md §2.4).
 //!
 //! [`load`] reads a file, [`parse`] reads text; both deserialize with serde and then run
 //! [`Validate::validate`]. Config structs use `#[serde(deny_unknown_fields)]`, so a misspelled

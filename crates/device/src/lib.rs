@@ -2,7 +2,7 @@
 //!
 //! # Overview
 //!
-//! Two families, after `docs/engines/crossbar.md` §1.2 and §7.3:
+//! Two families, after `docs/engines/notes/crossbar.md` §1.2 and §7.3:
 //!
 //! | module | family | what it models |
 //! |---|---|---|
@@ -71,7 +71,7 @@ pub use state::{
 };
 pub use step::{StepDevice, StepDeviceConfig, StepModel};
 
-/// Any error of this crate, for callers that handle them together (STYLE 2.6).
+/// Any error of this crate, for callers that handle them together (docs/style.md §2.6).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
