@@ -12,7 +12,8 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
-use nacsim_nn::train::{FloatKernel, FloatStore, TrainConfig, accuracy, train};
+use nacsim_nn::train::{FloatKernel, FloatStore, accuracy, train};
+use nacsim_train::TrainConfig;
 
 fn training_set() -> Dataset {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");

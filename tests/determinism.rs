@@ -2,7 +2,8 @@
 
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
-use nacsim_nn::train::{FloatKernel, FloatStore, TrainConfig, WeightStore, train};
+use nacsim_nn::train::{FloatKernel, FloatStore, WeightStore, train};
+use nacsim_train::TrainConfig;
 
 use crate::util::{nacsim_env, root, text};
 

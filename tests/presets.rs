@@ -19,7 +19,7 @@ fn files(dir: &str) -> Vec<PathBuf> {
 #[test]
 fn every_committed_config_loads() {
     for p in files("models/training") {
-        let _: nacsim_nn::train::TrainConfig =
+        let _: nacsim_train::TrainConfig =
             nacsim_core::config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     }
     for p in files("models/designs") {

@@ -1,6 +1,5 @@
 //! `nacsim eval`: float top-1 accuracy of a trained network.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
@@ -8,24 +7,18 @@ use nacsim_nn::data::Split;
 use nacsim_nn::train::{FloatKernel, accuracy};
 use serde::Serialize;
 
-use super::data::Source;
+use super::args::{EvalLimit, NetworkData};
 use crate::CliResult;
 
 /// Arguments of `nacsim eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Network file (RON) naming its safetensors weights. Default: the embedded
-    /// models/networks/fmnist-mlp.ron.
-    #[arg(long, value_name = "N.ron")]
-    pub network: Option<PathBuf>,
-    /// Folder with IDX files (`t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`),
-    /// e.g. /usr/share/datasets/fashion-mnist. Default: the bundled 2,000-image Fashion-MNIST
-    /// test sample.
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Evaluate only the first K images.
-    #[arg(long, value_name = "K")]
-    pub limit: Option<usize>,
+    /// The network and its images.
+    #[command(flatten)]
+    pub input: NetworkData,
+    /// How many images.
+    #[command(flatten)]
+    pub limit: EvalLimit,
     /// Print one JSON object (keys: network, data, images, correct, accuracy, seconds) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -43,14 +36,9 @@ struct EvalReport {
 
 /// Run `nacsim eval`.
 pub fn run(a: &EvalArgs) -> CliResult<()> {
-    let (model, label) = super::defaults::network(a.network.as_deref())?;
-    let src = Source::from_arg(a.data.as_deref());
-    let data = src.load_for(
-        Split::Test,
-        super::data::check_limit("limit", a.limit)?,
-        &model,
-        &label,
-    )?;
+    let (model, label) = super::defaults::network(a.input.network())?;
+    let src = a.input.source();
+    let data = src.load_for(Split::Test, a.limit.checked()?, &model, &label)?;
     let t0 = Instant::now();
     let acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
     let seconds = t0.elapsed().as_secs_f64();

@@ -1,5 +1,6 @@
 //! Subcommands of the `nacsim` binary.
 
+pub mod args;
 pub mod data;
 pub mod defaults;
 pub mod eval;

@@ -1,6 +1,5 @@
 //! `nacsim run`: simulate a design running a network over a dataset.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
@@ -9,27 +8,22 @@ use nacsim_nn::train::{FloatKernel, accuracy};
 use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
 use nacsim_scheduler::sim::Simulation;
 
+use super::args::{DesignArg, EvalLimit, NetworkData};
 use super::data::Source;
 use crate::CliResult;
 
 /// Arguments of `nacsim run`.
 #[derive(Args, Debug, Default)]
 pub struct RunArgs {
-    /// Design file (RON, models/designs/*.ron). Default: the embedded
-    /// models/designs/systolic-int8.ron (32x32 int8 weight-stationary array).
-    #[arg(long, value_name = "D.ron")]
-    pub design: Option<PathBuf>,
-    /// Network file (RON) naming its safetensors weights. Default: the embedded
-    /// models/networks/fmnist-mlp.ron.
-    #[arg(long, value_name = "N.ron")]
-    pub network: Option<PathBuf>,
-    /// Folder with IDX files (t10k-* for evaluation; train-* if present for calibration).
-    /// Default: the bundled 2,000-image Fashion-MNIST test sample.
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Evaluate only the first K test images.
-    #[arg(long, value_name = "K")]
-    pub limit: Option<usize>,
+    /// The design.
+    #[command(flatten)]
+    pub design: DesignArg,
+    /// The network and its images.
+    #[command(flatten)]
+    pub input: NetworkData,
+    /// How many images.
+    #[command(flatten)]
+    pub limit: EvalLimit,
     /// Print one JSON object (keys in docs/report-format.md) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -104,15 +98,10 @@ pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Cali
 /// Run `nacsim run`.
 pub fn run(a: &RunArgs) -> CliResult<()> {
     let t0 = Instant::now();
-    let design = super::defaults::design(a.design.as_deref())?;
-    let (model, label) = super::defaults::network(a.network.as_deref())?;
-    let src = Source::from_arg(a.data.as_deref());
-    let data = src.load_for(
-        Split::Test,
-        super::data::check_limit("limit", a.limit)?,
-        &model,
-        &label,
-    )?;
+    let design = super::defaults::design(a.design.path())?;
+    let (model, label) = super::defaults::network(a.input.network())?;
+    let src = a.input.source();
+    let data = src.load_for(Split::Test, a.limit.checked()?, &model, &label)?;
     let (calib, calibration) = calibration_set(&src, &data)?;
     let sim = Simulation::with_trial(design, &model, &calib, a.seed, a.trial)?;
     let calibration = calibration.with_images(&sim, calib.len());

@@ -8,7 +8,6 @@ use clap::Args;
 use nacsim_insitu::InSituConfig;
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
-use nacsim_nn::train::{StoreChoice, TrainConfig};
 use nacsim_scheduler::design::{Design, EnergySource};
 use nacsim_scheduler::report::{RunFacts, RunReport};
 use nacsim_scheduler::sim::Simulation;
@@ -17,11 +16,11 @@ use nacsim_scheduler::sweep::{
     Claim, PointResult, SweepConfig, SweepValue, claim, merge, point_path, set_json_field,
     shard_points, to_csv, with_field, write_point,
 };
+use nacsim_train::{StoreChoice, TrainConfig, apply_insitu_data, check_data, fit, insitu_settings};
 use rayon::prelude::*;
 
 use super::data::Source;
 use super::run::calibration_set;
-use super::train::{apply_insitu_data, check_input_shape, fit, insitu_settings};
 use crate::CliResult;
 
 /// Arguments of `nacsim sweep`.
@@ -413,14 +412,14 @@ fn training_job<'a>(
     if cfg.train_limit > 0 {
         train_set.truncate(cfg.train_limit);
     }
-    check_input_shape(&tcfg, &train_path, &src, &train_set)?;
+    check_data(&tcfg, &train_path, &src.describe(), &train_set)?;
     // One document holding both files, so that `config.…` and `insitu.…` paths address them.
     let doc = serde_json::json!({
         "config": serde_json::to_value(&tcfg)?,
         "insitu": insitu.as_ref().map(|(s, _)| serde_json::to_value(s)).transpose()?,
     });
     let point =
-        move |value: &SweepValue| -> CliResult<(TrainConfig, Option<(InSituConfig, PathBuf)>)> {
+        move |value: &SweepValue| -> CliResult<(TrainConfig, Option<nacsim_train::InSitu>)> {
             let bad = |rule: String| {
                 format!(
                     "{}: parameter.path = {:?} with value {value}: {rule}",
@@ -459,7 +458,7 @@ fn training_job<'a>(
             s.as_ref(),
             &train_set,
             &test_set,
-            false,
+            None,
             &mut |_| {},
         )?;
         let acc = f

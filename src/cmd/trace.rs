@@ -10,19 +10,19 @@ use nacsim_core::units::Hertz;
 use nacsim_nn::data::Split;
 use nacsim_scheduler::sim::Simulation;
 
-use super::data::Source;
+use super::args::{DesignArg, NetworkData};
 use super::run::calibration_set;
 use crate::CliResult;
 
 /// Arguments of `nacsim trace`.
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// Design file (RON). Default: the embedded models/designs/systolic-int8.ron.
-    #[arg(long, value_name = "D.ron")]
-    pub design: Option<PathBuf>,
-    /// Network file (RON) with weights. Default: the embedded models/networks/fmnist-mlp.ron.
-    #[arg(long, value_name = "N.ron")]
-    pub network: Option<PathBuf>,
+    /// The design.
+    #[command(flatten)]
+    pub design: DesignArg,
+    /// The network and its images.
+    #[command(flatten)]
+    pub input: NetworkData,
     /// Layer to trace on its engine's cycle-stepped model, by name (`fc1`, `conv2`) or by index
     /// among the quantized layers. Default: the first layer with products.
     #[arg(long, value_name = "L")]
@@ -30,9 +30,6 @@ pub struct TraceArgs {
     /// Index of the test image whose activations drive the trace (default 0).
     #[arg(long, value_name = "I", default_value_t = 0)]
     pub image: usize,
-    /// Folder with IDX files; default: the bundled sample.
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
     /// Write the per-cycle signals (busy/valid of the array rows, output edge, tile index) as
     /// VCD (opens in GTKWave or Surfer).
     #[arg(long, value_name = "F.vcd")]
@@ -45,9 +42,9 @@ pub struct TraceArgs {
 
 /// Run `nacsim trace`.
 pub fn run(a: &TraceArgs) -> CliResult<()> {
-    let design = super::defaults::design(a.design.as_deref())?;
-    let (model, label) = super::defaults::network(a.network.as_deref())?;
-    let src = Source::from_arg(a.data.as_deref());
+    let design = super::defaults::design(a.design.path())?;
+    let (model, label) = super::defaults::network(a.input.network())?;
+    let src = a.input.source();
     let data = src.load_for(Split::Test, None, &model, &label)?;
     if a.image >= data.len() {
         return Err(format!(

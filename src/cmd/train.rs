@@ -1,15 +1,11 @@
 //! `nacsim train`: train a network from a training config.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use clap::Args;
-use nacsim_nn::data::{Dataset, Split};
-use nacsim_nn::model::Model;
-use nacsim_nn::train::{
-    CirculantConvention, EpochRecord, FloatKernel, FloatStore, KernelChoice, PotChoice,
-    ProductKernel, SineInput, StoreChoice, TrainConfig, WeightStore, accuracy, train,
-};
+use nacsim_nn::data::Split;
+use nacsim_nn::train::EpochRecord;
+use nacsim_train::{Fitted, TrainConfig, apply_insitu_data, check_data, fit, insitu_settings};
 use serde::Serialize;
 
 use super::data::Source;
@@ -78,18 +74,13 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         cfg.train.epochs = e;
     }
     let base = a.config.parent().unwrap_or_else(|| Path::new("."));
-    let data_dir: PathBuf = match (&a.data, cfg.data_dir.as_str(), cfg.dataset.default_dir()) {
-        (Some(d), _, _) => d.clone(),
-        (None, d, _) if !d.is_empty() => base.join(d),
-        (None, _, Some(d)) => PathBuf::from(d),
-        (None, _, None) => {
-            return Err(format!(
-                "{}: dataset {:?} has no standard folder and data_dir is empty; pass --data DIR",
-                a.config.display(),
-                cfg.dataset
-            )
-            .into());
-        }
+    let Some(data_dir) = cfg.data_dir(base, a.data.as_deref()) else {
+        return Err(format!(
+            "{}: dataset {:?} has no standard folder and data_dir is empty; pass --data DIR",
+            a.config.display(),
+            cfg.dataset
+        )
+        .into());
     };
     let src = Source::Dir(data_dir);
     let train_set = src.load(Split::Train, super::data::check_limit("limit", a.limit)?)?;
@@ -101,7 +92,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     // binarize and limit the data.
     let insitu = insitu_settings(&cfg, base)?;
     let (train_set, test_set) = apply_insitu_data(insitu.as_ref(), train_set, test_set);
-    check_input_shape(&cfg, &a.config, &src, &train_set)?;
+    check_data(&cfg, &a.config, &src.describe(), &train_set)?;
     let out_path = {
         let o = base.join(&cfg.output);
         match &a.out {
@@ -127,13 +118,18 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         a.quiet || a.json,
     );
     pb.set_prefix(cfg.name.clone());
+    // In-situ store warnings go to stderr, named by the settings file.
+    let warnings = insitu.as_ref().map(|(_, p)| {
+        let label = p.display().to_string();
+        Box::new(move |m: &str| eprintln!("warning: {label}: {m}")) as _
+    });
     let fitted = fit(
         &cfg,
         base,
         insitu.as_ref(),
         &train_set,
         &test_set,
-        true,
+        warnings,
         &mut |p| {
             pb.inc(1);
             if p.step == p.steps || p.step % 50 == 0 {
@@ -232,329 +228,24 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// In-situ crossbar settings named by a training config (`store: Crossbar(settings: …)`,
-/// relative to the config's folder), with their path.
-///
-/// # Errors
-/// The settings file cannot be read or parsed (error names the file, line and field).
-pub fn insitu_settings(
-    cfg: &TrainConfig,
-    base: &Path,
-) -> CliResult<Option<(nacsim_insitu::InSituConfig, PathBuf)>> {
-    Ok(match &cfg.store {
-        StoreChoice::Crossbar { settings } => {
-            let p = base.join(settings);
-            Some((nacsim_core::config::load(&p)?, p))
-        }
-        StoreChoice::Float => None,
-    })
-}
-
-/// The data after the in-situ settings' data options (resize, binarize, images per epoch).
-pub fn apply_insitu_data(
-    insitu: Option<&(nacsim_insitu::InSituConfig, PathBuf)>,
-    train_set: Dataset,
-    test_set: Dataset,
-) -> (Dataset, Dataset) {
-    match insitu {
-        Some((s, _)) => (
-            nacsim_insitu::data::apply_train(train_set, &s.data),
-            nacsim_insitu::data::apply(test_set, &s.data),
-        ),
-        None => (train_set, test_set),
-    }
-}
-
-/// The network's input shape must be the images' shape (channels, height and width), and its
-/// classes must cover the dataset's labels.
-///
-/// # Errors
-/// A message naming the config, `network.input` or `network.classes`, the value and the data.
-pub fn check_input_shape(
-    cfg: &TrainConfig,
-    config: &Path,
-    src: &Source,
-    train_set: &Dataset,
-) -> CliResult<()> {
-    if train_set.shape != cfg.network.input {
-        return Err(format!(
-            "{}: network.input = {} but the images in {} are {}: make the input (c, h, w) equal to the images' shape",
-            config.display(),
-            cfg.network.input,
-            src.describe(),
-            train_set.shape
-        )
-        .into());
-    }
-    if cfg.network.classes < train_set.classes {
-        return Err(format!(
-            "{}: network.classes = {}: the dataset in {} has {} classes (labels 0..={}); the network must have at least {} outputs",
-            config.display(),
-            cfg.network.classes,
-            src.describe(),
-            train_set.classes,
-            train_set.classes - 1,
-            train_set.classes
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// A trained network and what its training did.
-pub struct Fitted {
-    /// The trained model (weights as the hardware-aware forward pass used them).
-    pub model: Model,
-    /// One record per epoch (loss, train accuracy, accuracy on the test set through the
-    /// training forward pass).
-    pub history: Vec<EpochRecord>,
-    /// Write-side totals of in-situ training.
-    pub write_stats: Option<nacsim_insitu::WriteStats>,
-    /// Test accuracy of the saved weights by the float forward pass.
-    pub accuracy: f64,
-    /// Wall time of the training loop in seconds.
-    pub seconds: f64,
-}
-
-/// Train the network of `cfg` (from `cfg.init` if given) on `train_set`, evaluating on
-/// `test_set` after every epoch; `insitu` makes the weight store a crossbar. `warn` prints the
-/// in-situ store's warnings to stderr.
-///
-/// # Errors
-/// Bad `init` model, topology mismatch, in-situ settings the store rejects, bad kernel choice.
-pub fn fit(
-    cfg: &TrainConfig,
-    base: &Path,
-    insitu: Option<&(nacsim_insitu::InSituConfig, PathBuf)>,
-    train_set: &Dataset,
-    test_set: &Dataset,
-    warn: bool,
-    progress: &mut dyn FnMut(nacsim_nn::train::Progress),
-) -> CliResult<Fitted> {
-    super::limits::check_training(cfg, &format!("the network of {}", cfg.name))?;
-    let mut model = Model::init(cfg.network.clone(), cfg.train.seed)?;
-    if !cfg.init.is_empty() {
-        let p = base.join(&cfg.init);
-        let start = Model::load(&p)?;
-        if start.layers != model.layers {
-            return Err(format!(
-                "init: {} has a different topology than the config's network; train from it with the same layers",
-                p.display()
-            )
-            .into());
-        }
-        model.params = start.params;
-    }
-    let kernel: Box<dyn TrainKernel> = match insitu {
-        Some((s, _)) => Box::new(nacsim_insitu::CrossbarKernel::new(
-            s.periphery,
-            s.w_max,
-            cfg.train.seed,
-            model.layers.len(),
-        )),
-        None => build_kernel(cfg, &model)?,
-    };
-    let mut xbar = match insitu {
-        Some((s, p)) => {
-            let mut x = nacsim_insitu::CrossbarStore::new(
-                s.clone(),
-                model.params.clone(),
-                cfg.train.optimizer,
-                cfg.train.seed,
-            )
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-            let label = p.display().to_string();
-            if warn {
-                x.set_warning_sink(Box::new(move |m| eprintln!("warning: {label}: {m}")));
-            } else {
-                x.set_warning_sink(Box::new(|_| {}));
-            }
-            Some(x)
-        }
-        None => None,
-    };
-    let float_store = FloatStore::new(model.params.clone(), cfg.train.optimizer);
-    // The sine kernel may make the learning rate a power of two (a shift).
-    let mut store: Box<dyn WeightStore> = match cfg.kernel {
-        KernelChoice::Sine { lr_shift: true, .. } => Box::new(nacsim_sine::ShiftRate(float_store)),
-        _ => Box::new(float_store),
-    };
-    let t0 = Instant::now();
-    let store: &mut dyn WeightStore = match &mut xbar {
-        Some(x) => x,
-        None => &mut *store,
-    };
-    let history = train(
-        &model.layers,
-        &*kernel,
-        store,
-        train_set,
-        Some(test_set),
-        &cfg.train,
-        progress,
-    )?;
-    let seconds = t0.elapsed().as_secs_f64();
-    let mut trained = model;
-    trained.params = store.export();
-    let write_stats = xbar.as_ref().map(nacsim_insitu::CrossbarStore::stats);
-    // Save the weights the hardware-aware forward pass used (block-circulant, power-of-two):
-    // the saved model is exactly what was evaluated.
-    if let Some(circ) = kernel.as_circulant() {
-        for (li, p) in trained.params.iter_mut().enumerate() {
-            if let Some(p) = p
-                && let Some(w) = circ.effective_weight(li, p.weight.view())
-            {
-                p.weight = w;
-            }
-        }
-    }
-    // Sine kernel: the forward pass multiplies by sin(W), so the saved weights are sin(W) and a
-    // plain float evaluation of the saved model is the sine-in-float forward (with the Arcsin
-    // input encoding, exactly). nacsim_sine::SineNetwork takes asin of them back to angles.
-    if let Some(sine) = kernel.as_sine() {
-        for p in trained.params.iter_mut().flatten() {
-            p.weight = sine.effective_weight(p.weight.view());
-        }
-    }
-    let accuracy = accuracy(
-        &FloatKernel,
-        &trained.layers,
-        &trained.params,
-        test_set,
-        1000,
-    );
-    Ok(Fitted {
-        model: trained,
-        history,
-        write_stats,
-        accuracy,
-        seconds,
-    })
-}
-
-/// The training kernel of a config.
-trait TrainKernel: ProductKernel {
-    /// The block-circulant kernel, if this is one.
-    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel>;
-    /// The sine-in-float kernel, if this is one.
-    fn as_sine(&self) -> Option<&nacsim_sine::SineKernel> {
-        None
-    }
-}
-
-impl TrainKernel for nacsim_insitu::CrossbarKernel {
-    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel> {
-        None
-    }
-}
-
-impl TrainKernel for FloatKernel {
-    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel> {
-        None
-    }
-}
-
-impl TrainKernel for nacsim_circulant::training::BlockCirculantKernel {
-    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel> {
-        Some(self)
-    }
-}
-
-impl TrainKernel for nacsim_sine::SineKernel {
-    fn as_circulant(&self) -> Option<&nacsim_circulant::training::BlockCirculantKernel> {
-        None
-    }
-    fn as_sine(&self) -> Option<&nacsim_sine::SineKernel> {
-        Some(self)
-    }
-}
-
 /// The network's record of the hardware it was trained for, in the keys and formats the
 /// engines read (`nacsim_scheduler::engine::{sine, circulant}::TRAINED_*`): the sine input
 /// encoding as RON of `nacsim_sine::InputEncoding`, the circulant block and code width.
 fn trained_for(cfg: &TrainConfig) -> CliResult<std::collections::BTreeMap<String, String>> {
     use nacsim_scheduler::engine::{TRAINED_BLOCK, TRAINED_INPUT, TRAINED_POT_BITS};
+    use nacsim_train::{KernelChoice, PotChoice};
     let mut m = std::collections::BTreeMap::new();
     match &cfg.kernel {
         KernelChoice::Float => {}
         KernelChoice::Sine { input, .. } => {
-            let input = sine_input(*input);
-            m.insert(TRAINED_INPUT.to_string(), ron::to_string(&input)?);
+            m.insert(TRAINED_INPUT.to_string(), ron::to_string(input)?);
         }
         KernelChoice::BlockCirculant { block, pot, .. } => {
             m.insert(TRAINED_BLOCK.to_string(), block.to_string());
-            if let nacsim_nn::train::PotChoice::Bits { bits, .. } = pot {
+            if let PotChoice::Bits { bits, .. } = pot {
                 m.insert(TRAINED_POT_BITS.to_string(), bits.to_string());
             }
         }
     }
     Ok(m)
-}
-
-/// The sine crate's input encoding of the training config's.
-fn sine_input(input: SineInput) -> nacsim_sine::InputEncoding {
-    match input {
-        SineInput::Arcsin => nacsim_sine::InputEncoding::Arcsin,
-        SineInput::Scale { shift } => nacsim_sine::InputEncoding::Scale { shift },
-    }
-}
-
-fn build_kernel(cfg: &TrainConfig, model: &Model) -> CliResult<Box<dyn TrainKernel>> {
-    use nacsim_circulant::training::{BlockCirculantKernel, LayerCompression};
-    match &cfg.kernel {
-        KernelChoice::Float => Ok(Box::new(FloatKernel)),
-        KernelChoice::Sine { input, .. } => {
-            let input = sine_input(*input);
-            let first = model
-                .layers
-                .iter()
-                .position(|l| l.has_params())
-                .unwrap_or(0);
-            Ok(Box::new(nacsim_sine::SineKernel::new(first, input)))
-        }
-        KernelChoice::BlockCirculant {
-            block,
-            layers,
-            convention,
-            pot,
-        } => {
-            let convention = match convention {
-                CirculantConvention::FirstRow => nacsim_circulant::Convention::FirstRow,
-                CirculantConvention::FirstColumn => nacsim_circulant::Convention::FirstColumn,
-            };
-            let pot = match pot {
-                PotChoice::Off => None,
-                PotChoice::Bits { bits, rounding } => Some(nacsim_circulant::PotConfig {
-                    bits: *bits,
-                    rounding: *rounding,
-                    range: nacsim_circulant::ExponentRange::InqMaxAbs,
-                }),
-            };
-            let chosen: Vec<usize> = if layers.is_empty() {
-                model
-                    .layers
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, l)| matches!(l.spec, nacsim_nn::network::LayerSpec::Dense { .. }))
-                    .map(|(i, _)| i)
-                    .collect()
-            } else {
-                layers.clone()
-            };
-            let layers = chosen
-                .into_iter()
-                .map(|i| {
-                    (
-                        i,
-                        LayerCompression {
-                            k: *block,
-                            convention,
-                            pot,
-                        },
-                    )
-                })
-                .collect();
-            Ok(Box::new(BlockCirculantKernel::new(layers)))
-        }
-    }
 }

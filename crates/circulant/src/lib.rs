@@ -8,8 +8,8 @@
 //! each stored as one length-k defining vector; the vectors are quantized to `{0, ±2^e}` with b
 //! bits, so a product is a shift and the layer stores `k·32/b` times fewer bits than fp32. The
 //! accelerator computes one 16×16 circulant block per cycle with shifts and adds (the B-MV).
-//! The reference for every formula and default is `docs/engines/circulant.md` of the shared
-//! notes ("the note" below); provenance tags \[P\], \[S1\], \[D\] are the note's.
+//! The reference for every formula and default is the engineering note
+//! `docs/engines/notes/circulant.md` ("the note" below); provenance tags \[P\], \[S1\], \[D\] are the note's.
 //!
 //! | module | layer | what it gives |
 //! |---|---|---|

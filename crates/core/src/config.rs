@@ -1,5 +1,5 @@
 //! RON config loading with errors that name the file, the line and column or the dotted field
-//! path, the value and the rule (STYLE 2.4).
+//! path, the value and the rule (docs/style.md §2.4).
 //!
 //! [`load`] reads a file, [`parse`] reads text; both deserialize with serde and then run
 //! [`Validate::validate`]. Config structs use `#[serde(deny_unknown_fields)]`, so a misspelled
@@ -177,10 +177,11 @@ impl Checks {
 
 /// A config file that could not be read, parsed or validated (or a config that could not be
 /// written).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -189,6 +190,7 @@ pub enum ConfigError {
     },
     /// The text is not valid RON for the expected type (syntax, unknown or missing field,
     /// wrong value type).
+    #[error("{}:{line}:{col}: {msg}", path.display())]
     Parse {
         /// The file (or the name given to [`parse`]).
         path: PathBuf,
@@ -203,6 +205,7 @@ pub enum ConfigError {
         msg: String,
     },
     /// The config parsed but breaks one or more rules.
+    #[error("{}", each_on_a_line(path, errors))]
     Invalid {
         /// The file (or the name given to [`parse`]).
         path: PathBuf,
@@ -210,46 +213,20 @@ pub enum ConfigError {
         errors: Vec<FieldError>,
     },
     /// A value could not be serialized to RON.
+    #[error("cannot write RON: {msg}")]
     Serialize {
         /// The serializer's message.
         msg: String,
     },
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Io { path, source } => {
-                write!(f, "cannot read {}: {source}", path.display())
-            }
-            ConfigError::Parse {
-                path,
-                line,
-                col,
-                msg,
-                ..
-            } => write!(f, "{}:{line}:{col}: {msg}", path.display()),
-            ConfigError::Invalid { path, errors } => {
-                for (i, e) in errors.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("\n")?;
-                    }
-                    write!(f, "{}: {e}", path.display())?;
-                }
-                Ok(())
-            }
-            ConfigError::Serialize { msg } => write!(f, "cannot write RON: {msg}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
+/// `<path>: <rule>`, one broken rule per line.
+fn each_on_a_line(path: &Path, errors: &[FieldError]) -> String {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {e}", path.display()))
+        .collect();
+    lines.join("\n")
 }
 
 /// Reads, parses and validates the RON config at `path`.

@@ -109,10 +109,14 @@ pub struct EnergyReport {
 }
 
 /// Errors from costing counters or deriving a table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnergyError {
     /// Actions were counted (with a non-zero count) that the table has no entry for.
+    #[error(
+        "energy table `{table}` has no entry for counted action(s) {}; add them to its energy_pj",
+        quoted_list(actions)
+    )]
     MissingActions {
         /// The table's name.
         table: String,
@@ -120,6 +124,7 @@ pub enum EnergyError {
         actions: Vec<String>,
     },
     /// A scaling factor was negative, NaN or infinite.
+    #[error("energy table `{table}`: scaling factor {factor} must be finite and >= 0")]
     InvalidFactor {
         /// The table's name.
         table: String,
@@ -128,27 +133,11 @@ pub enum EnergyError {
     },
 }
 
-impl fmt::Display for EnergyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EnergyError::MissingActions { table, actions } => {
-                let list: Vec<String> = actions.iter().map(|a| format!("`{a}`")).collect();
-                write!(
-                    f,
-                    "energy table `{table}` has no entry for counted action(s) {}; \
-                     add them to its energy_pj",
-                    list.join(", ")
-                )
-            }
-            EnergyError::InvalidFactor { table, factor } => write!(
-                f,
-                "energy table `{table}`: scaling factor {factor} must be finite and >= 0"
-            ),
-        }
-    }
+/// `` `a`, `b` `` for a message.
+fn quoted_list(actions: &[String]) -> String {
+    let list: Vec<String> = actions.iter().map(|a| format!("`{a}`")).collect();
+    list.join(", ")
 }
-
-impl std::error::Error for EnergyError {}
 
 impl EnergyTable {
     /// Energy of one `action` in pJ, if the table has it.

@@ -68,43 +68,15 @@ pub use units::{Cycles, Hertz, Picojoules, Seconds, gops, tops_per_watt};
 pub use rand_chacha::ChaCha8Rng;
 
 /// Any error from this crate, for callers that handle them together.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Loading or writing a config failed.
-    Config(ConfigError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// Costing counters failed.
-    Energy(EnergyError),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Config(e) => e.fmt(f),
-            Error::Energy(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Config(e) => e.source(),
-            Error::Energy(e) => e.source(),
-        }
-    }
-}
-
-impl From<ConfigError> for Error {
-    fn from(e: ConfigError) -> Self {
-        Error::Config(e)
-    }
-}
-
-impl From<EnergyError> for Error {
-    fn from(e: EnergyError) -> Self {
-        Error::Energy(e)
-    }
+    #[error(transparent)]
+    Energy(#[from] EnergyError),
 }
 
 pub mod testing {

@@ -6,8 +6,6 @@
 //! multiples: `8G` = 8·2³⁰ bytes) when set, else 3/4 of the machine's physical memory
 //! (`MemTotal` of `/proc/meminfo` on Linux), else [`FALLBACK_LIMIT`].
 
-use std::fmt;
-
 /// Environment variable that sets the limit.
 pub const ENV: &str = "NACSIM_MEMORY_LIMIT";
 /// Limit used when neither the variable nor the physical memory is known: 8 GiB.
@@ -50,10 +48,19 @@ impl Estimate {
 }
 
 /// Errors of the memory guard.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MemoryError {
     /// The estimate exceeds the limit.
+    #[error(
+        "{what} would need about {} of memory ({}), above the limit of {} ({}); make the network, \
+         batch or epoch count smaller, or raise the limit with {ENV}=<bytes, or e.g. 32G> if the \
+         machine has the memory",
+        human(estimate.total()),
+        estimate_parts(estimate),
+        human(limit.bytes),
+        limit.source
+    )]
     TooLarge {
         /// What was asked (`nacsim info on net.ron`).
         what: String,
@@ -63,6 +70,10 @@ pub enum MemoryError {
         limit: Limit,
     },
     /// `NACSIM_MEMORY_LIMIT` does not parse.
+    #[error(
+        "{ENV} = {value:?}: not a size; write a number of bytes, or one with K, M, G or T \
+         (binary multiples), e.g. {ENV}=16G"
+    )]
     BadSetting {
         /// The value found.
         value: String,
@@ -88,40 +99,15 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-impl fmt::Display for MemoryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MemoryError::TooLarge {
-                what,
-                estimate,
-                limit,
-            } => {
-                let parts: Vec<String> = estimate
-                    .parts
-                    .iter()
-                    .map(|(w, b)| format!("{w} {}", human(*b)))
-                    .collect();
-                write!(
-                    f,
-                    "{what} would need about {} of memory ({}), above the limit of {} ({}); \
-                     make the network, batch or epoch count smaller, or raise the limit with \
-                     {ENV}=<bytes, or e.g. 32G> if the machine has the memory",
-                    human(estimate.total()),
-                    parts.join(" + "),
-                    human(limit.bytes),
-                    limit.source
-                )
-            }
-            MemoryError::BadSetting { value } => write!(
-                f,
-                "{ENV} = {value:?}: not a size; write a number of bytes, or one with K, M, G or T \
-                 (binary multiples), e.g. {ENV}=16G"
-            ),
-        }
-    }
+/// The parts of an estimate for a message (`weights 1.0 MiB + activations 2.0 MiB`).
+fn estimate_parts(estimate: &Estimate) -> String {
+    let parts: Vec<String> = estimate
+        .parts
+        .iter()
+        .map(|(w, b)| format!("{w} {}", human(*b)))
+        .collect();
+    parts.join(" + ")
 }
-
-impl std::error::Error for MemoryError {}
 
 /// Parses a size: bytes (`1048576`) or a number with a binary suffix `K`, `M`, `G`, `T`
 /// (optionally followed by `B` or `iB`, any case; `1.5G`). `None` if it does not parse or

@@ -3,7 +3,7 @@
 //!
 //! Separate [`Purpose`]s keep effects apart (changing read noise never reshuffles
 //! device-to-device variation), and because a draw depends only on its index, results are the
-//! same for any thread count, chunking or sweep sharding (DESIGN.md, *Randomness*).
+//! same for any thread count, chunking or sweep sharding (docs/architecture.md, *Determinism*).
 //!
 //! # Construction
 //!

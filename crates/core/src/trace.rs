@@ -8,7 +8,7 @@
 //! | [`NullSink`] | nothing | |
 //! | [`VcdSink`] | Value Change Dump (IEEE 1364 §18) of per-cycle signals | GTKWave, Surfer |
 //! | [`PerfettoSink`] | Chrome trace-event JSON: spans (`ph: "X"`), signals as counters (`ph: "C"`) | ui.perfetto.dev, chrome://tracing |
-//! | [`CsvSink`] | `trace.csv` v1 (STYLE 2.5): integers only, sorted by `(cycle, unit)`, for golden diffs | diff |
+//! | [`CsvSink`] | `trace.csv` v1 (docs/style.md §2.5): integers only, sorted by `(cycle, unit)`, for golden diffs | diff |
 //! | [`Tee`] | forwards to several sinks | |
 //!
 //! Traces hold no energy; it is recomputed from counters. Units are dotted paths
@@ -468,7 +468,7 @@ impl<W: Write> TraceSink for PerfettoSink<W> {
     }
 }
 
-/// Writes the golden-trace CSV format v1 (STYLE 2.5) at [`finish`](TraceSink::finish).
+/// Writes the golden-trace CSV format v1 (docs/style.md §2.5) at [`finish`](TraceSink::finish).
 ///
 /// ```text
 /// # nacsim-trace v1 clock_mhz=500 config=models/designs/x.ron

@@ -1,6 +1,6 @@
 //! Physical-quantity newtypes and the report conversions between them.
 //!
-//! Energy stays in picojoules and time in cycles until a report converts them (STYLE 2.3). All
+//! Energy stays in picojoules and time in cycles until a report converts them (docs/style.md §2.3). All
 //! newtypes serialize as their bare number (`#[serde(transparent)]`), so a config or report field
 //! named `energy_pj` holds a plain float.
 //!

@@ -1,7 +1,7 @@
 //! Every knob of a crossbar engine: array size, device conductance range, signed-weight scheme,
 //! mapping, DAC/TIA/ADC periphery, non-idealities, timing and energy constants.
 //!
-//! Provenance tags follow `docs/engines/crossbar.md`: **\[V\]** read in a peer simulator or paper,
+//! Provenance tags follow `docs/engines/notes/crossbar.md`: **\[V\]** read in a peer simulator or paper,
 //! **\[I\]** inferred / assumed. Every `[I]` default is a field so that the paper's actual choice
 //! can be selected later.
 

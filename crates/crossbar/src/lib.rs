@@ -6,7 +6,7 @@
 //! array_cols` tiles of memristive devices ([`ProgrammedLayer::program`]); int8 input codes are
 //! applied as row voltages, columns sum currents (Kirchhoff), TIAs and ADCs digitize them, and
 //! the codes of all tiles and input slices are shifted and added
-//! ([`ProgrammedLayer::run`]). Every non-ideality of `docs/engines/crossbar.md` §3.2 is its own
+//! ([`ProgrammedLayer::run`]). Every non-ideality of `docs/engines/notes/crossbar.md` §3.2 is its own
 //! knob, seeded from its own [`Purpose`](nacsim_core::Purpose) stream, and all of them at 0
 //! give the ideal mapping exactly.
 //!

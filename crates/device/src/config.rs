@@ -111,7 +111,7 @@ impl PulseDeviceConfig {
     }
 }
 
-/// A built pulse device of any model (closed enum, STYLE 2.2).
+/// A built pulse device of any model (closed enum, docs/style.md §2.2).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PulseDevice {
     /// NeuroSim exponential.

@@ -2,7 +2,7 @@
 //!
 //! # Overview
 //!
-//! Two families, after `docs/engines/crossbar.md` §1.2 and §7.3:
+//! Two families, after `docs/engines/notes/crossbar.md` §1.2 and §7.3:
 //!
 //! | module | family | what it models |
 //! |---|---|---|
@@ -71,41 +71,16 @@ pub use state::{
 };
 pub use step::{StepDevice, StepDeviceConfig, StepModel};
 
-/// Any error of this crate, for callers that handle them together (STYLE 2.6).
-#[derive(Debug, Clone, PartialEq)]
+/// Any error of this crate, for callers that handle them together (docs/style.md §2.6).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A device config breaks one or more rules (field paths relative to the device config).
+    #[error("device config: {}", joined(.0))]
     Invalid(Vec<FieldError>),
     /// An NL label outside the lookup's range.
-    NlOutOfRange(neurosim::NlOutOfRange),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Invalid(errs) => {
-                f.write_str("device config: ")?;
-                for (i, e) in errs.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "{e}")?;
-                }
-                Ok(())
-            }
-            Error::NlOutOfRange(e) => write!(f, "device: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::NlOutOfRange(e) => Some(e),
-            Error::Invalid(_) => None,
-        }
-    }
+    #[error("device: {0}")]
+    NlOutOfRange(#[from] neurosim::NlOutOfRange),
 }
 
 impl From<Vec<FieldError>> for Error {
@@ -114,10 +89,10 @@ impl From<Vec<FieldError>> for Error {
     }
 }
 
-impl From<neurosim::NlOutOfRange> for Error {
-    fn from(e: neurosim::NlOutOfRange) -> Self {
-        Error::NlOutOfRange(e)
-    }
+/// The broken rules of a device config, `; `-separated.
+fn joined(errs: &[FieldError]) -> String {
+    let parts: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    parts.join("; ")
 }
 
 /// A phenomenological device: one conductance state, moved by identical write pulses.

@@ -79,7 +79,8 @@ fn solve_norm_a(target: f64) -> f64 {
 }
 
 /// An NL label outside what a lookup accepts.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("{}", nl_message(*nl, *lookup))]
 pub struct NlOutOfRange {
     /// The label.
     pub nl: f64,
@@ -87,24 +88,16 @@ pub struct NlOutOfRange {
     pub lookup: NlLookup,
 }
 
-impl std::fmt::Display for NlOutOfRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.lookup {
-            NlLookup::NeuroSimTable => write!(
-                f,
-                "NL label {} is outside NeuroSim's table: |NL| must be in 0.01..9.01 (or 0 for a linear device)",
-                self.nl
-            ),
-            NlLookup::Exact => write!(
-                f,
-                "NL label {} is outside 0 < |NL| <= 10 (0 means a linear device)",
-                self.nl
-            ),
+fn nl_message(nl: f64, lookup: NlLookup) -> String {
+    match lookup {
+        NlLookup::NeuroSimTable => format!(
+            "NL label {nl} is outside NeuroSim's table: |NL| must be in 0.01..9.01 (or 0 for a linear device)"
+        ),
+        NlLookup::Exact => {
+            format!("NL label {nl} is outside 0 < |NL| <= 10 (0 means a linear device)")
         }
     }
 }
-
-impl std::error::Error for NlOutOfRange {}
 
 /// Normalized `A` for NL label `nl` (sign of `nl` = sign of `A`): `A = norm_a(NL)·Pmax`.
 ///

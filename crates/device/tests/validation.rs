@@ -1,4 +1,4 @@
-//! The validation list of `docs/engines/crossbar.md` §6 (device items #1–#3, #6–#11), one test
+//! The validation list of `docs/engines/notes/crossbar.md` §6 (device items #1–#3, #6–#11), one test
 //! per item; each states its tolerance.
 
 use nacsim_core::{Purpose, Stream};

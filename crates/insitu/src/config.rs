@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Every tunable has a default; `device` and `scheme` are required. Values tagged \[I\] are
-//! inferred (the Liu & Zeng paper's body was not available, `docs/engines/crossbar.md` §2.4).
+//! inferred (the Liu & Zeng paper's body was not available, `docs/engines/notes/crossbar.md` §2.4).
 
 use nacsim_core::config::{Checks, FieldError, Validate};
 use nacsim_device::{PulseDeviceConfig, PulseResponse};

@@ -1,4 +1,4 @@
-//! In-situ training on memristor crossbars (issue #6; `docs/engines/crossbar.md` §2, §3.2, §4.2,
+//! In-situ training on memristor crossbars (issue #6; `docs/engines/notes/crossbar.md` §2, §3.2, §4.2,
 //! §7).
 //!
 //! # Overview

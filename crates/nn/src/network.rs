@@ -92,7 +92,7 @@ pub enum Activation {
     },
     /// λ·ELU(x, α) with λ = 1.0507009873554805, α = 1.6732632423543772 (Klambauer et al. 2017).
     Selu,
-    /// Rectified sine, variant (A) of the sine engine's note (`docs/engines/sine.md` §1.5):
+    /// Rectified sine, variant (A) of the sine engine's note (`docs/engines/notes/sine.md` §1.5):
     /// 0 for x ≤ 0, sin x on (0, π/2), 1 for x ≥ π/2 (x in radians); derivative cos x inside,
     /// 0 outside and at the kinks. Its output is exactly the sine of the angle clamp(x, 0, π/2),
     /// which the sine engine's next product consumes.

@@ -642,40 +642,87 @@ pub fn merge(dir: &Path) -> Result<Merged, String> {
 /// `trials_expected` and `complete` (`true`/`false`), tell whether a row holds every trial of
 /// its value.
 pub fn to_csv(rows: &[MergedRow]) -> String {
-    let mut s = String::from(
-        "value,trials,accuracy_mean,accuracy_std,accuracy_min,accuracy_max,energy_pj_mean,cycles_mean,tops_per_watt_mean,trials_expected,complete\n",
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let mut write = |record: &[String]| {
+        w.write_record(record)
+            .expect("writing CSV to memory cannot fail");
+    };
+    write(
+        &[
+            "value",
+            "trials",
+            "accuracy_mean",
+            "accuracy_std",
+            "accuracy_min",
+            "accuracy_max",
+            "energy_pj_mean",
+            "cycles_mean",
+            "tops_per_watt_mean",
+            "trials_expected",
+            "complete",
+        ]
+        .map(String::from),
     );
     for r in rows {
-        s.push_str(&format!(
-            "{},{},{:.6},{:.6},{:.6},{:.6},{:.6e},{:.1},{:.6},{},{}\n",
-            csv_field(&r.value.to_string()),
-            r.trials,
-            r.accuracy_mean,
-            r.accuracy_std,
-            r.accuracy_min,
-            r.accuracy_max,
-            r.energy_pj_mean,
-            r.cycles_mean,
-            r.tops_per_watt_mean,
-            r.trials_expected,
-            r.complete()
-        ));
+        write(&[
+            r.value.to_string(),
+            r.trials.to_string(),
+            format!("{:.6}", r.accuracy_mean),
+            format!("{:.6}", r.accuracy_std),
+            format!("{:.6}", r.accuracy_min),
+            format!("{:.6}", r.accuracy_max),
+            format!("{:.6e}", r.energy_pj_mean),
+            format!("{:.1}", r.cycles_mean),
+            format!("{:.6}", r.tops_per_watt_mean),
+            r.trials_expected.to_string(),
+            r.complete().to_string(),
+        ]);
     }
-    s
-}
-
-/// A CSV field, quoted when it holds a comma, quote or line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    let bytes = w.into_inner().expect("writing CSV to memory cannot fail");
+    String::from_utf8(bytes).expect("the fields are UTF-8")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_quotes_only_fields_with_commas_quotes_or_line_breaks() {
+        let row = |value: SweepValue| MergedRow {
+            value,
+            trials: 2,
+            trials_expected: 3,
+            accuracy_mean: 0.5,
+            accuracy_std: 0.25,
+            accuracy_min: 0.125,
+            accuracy_max: 1.0,
+            energy_pj_mean: 1234.5,
+            cycles_mean: 10.0,
+            tops_per_watt_mean: 0.0,
+        };
+        let csv = to_csv(&[
+            row(SweepValue::Number(0.05)),
+            row(SweepValue::Text("TaOxHfOx".into())),
+            row(SweepValue::Text("a,b".into())),
+            row(SweepValue::Text("say \"hi\"".into())),
+            row(SweepValue::Text("two\nlines".into())),
+            row(SweepValue::Text(String::new())),
+        ]);
+        let tail = ",2,0.500000,0.250000,0.125000,1.000000,1.234500e3,10.0,0.000000,3,false\n";
+        let expected = [
+            "value,trials,accuracy_mean,accuracy_std,accuracy_min,accuracy_max,energy_pj_mean,cycles_mean,tops_per_watt_mean,trials_expected,complete\n".to_string(),
+            format!("0.05{tail}"),
+            format!("TaOxHfOx{tail}"),
+            format!("\"a,b\"{tail}"),
+            format!("\"say \"\"hi\"\"\"{tail}"),
+            format!("\"two\nlines\"{tail}"),
+            tail.to_string(),
+        ]
+        .concat();
+        assert_eq!(csv, expected);
+    }
 
     #[test]
     fn shards_partition_the_grid() {

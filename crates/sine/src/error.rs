@@ -6,10 +6,11 @@ use std::fmt;
 ///
 /// `Display` names the field (a dotted path under `sine.`), the value and the minimum or limit that
 /// would work, in the house form `sine.<field> = <value>: <rule>`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A configuration field breaks a rule.
+    #[error("{field} = {value}: {rule}")]
     Config {
         /// Dotted path of the field, e.g. `sine.out_frac_bits`.
         field: String,
@@ -21,6 +22,10 @@ pub enum Error {
     /// A pre-rounding table value lies within
     /// [`TIE_MARGIN_ULPS`](crate::product::TIE_MARGIN_ULPS) ulps of a rounding tie, so the rounded
     /// entry could depend on the platform's libm (note §2.1, "Table generation").
+    #[error(
+        "sine: {table} table entry {index} = {value} is within 8 ulps of a rounding tie; \
+         commit the table as golden data instead of generating it"
+    )]
     AmbiguousRounding {
         /// Which table (`versine`, `cos`, `sin`).
         table: &'static str,
@@ -30,6 +35,7 @@ pub enum Error {
         value: f64,
     },
     /// A model layer the bit-exact [`SineNetwork`](crate::SineNetwork) cannot run.
+    #[error("sine: layer {layer}: {reason}")]
     Unsupported {
         /// The layer's name in the model.
         layer: String,
@@ -37,6 +43,7 @@ pub enum Error {
         reason: String,
     },
     /// An operand pair whose table index `|i ± j|` is beyond the built table.
+    #[error("sine: {unit} unit needs table index {index}, beyond its last entry {max_index}")]
     OutOfRange {
         /// The unit (`versine`, `cos`, `quarter_square`, `cordic`, `sin_cos`).
         unit: &'static str,
@@ -57,33 +64,3 @@ impl Error {
         }
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Config { field, value, rule } => write!(f, "{field} = {value}: {rule}"),
-            Error::AmbiguousRounding {
-                table,
-                index,
-                value,
-            } => write!(
-                f,
-                "sine: {table} table entry {index} = {value} is within 8 ulps of a rounding tie; \
-                 commit the table as golden data instead of generating it"
-            ),
-            Error::Unsupported { layer, reason } => {
-                write!(f, "sine: layer {layer}: {reason}")
-            }
-            Error::OutOfRange {
-                unit,
-                index,
-                max_index,
-            } => write!(
-                f,
-                "sine: {unit} unit needs table index {index}, beyond its last entry {max_index}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Error {}

@@ -187,7 +187,7 @@ impl ProductFormat {
     }
 }
 
-/// Rounding of a real value to an integer code. Never a bare `as` cast (STYLE §2.2).
+/// Rounding of a real value to an integer code. Never a bare `as` cast (docs/style.md §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Rounding {

@@ -9,7 +9,7 @@
 //! values, two table reads and a subtract: exactly the datapath of a quarter-square multiplier with
 //! a different table (note §1.3). A rectified-sine activation keeps layer inputs as sines. Only the
 //! paper's abstract was available; the datapath follows the engineering note
-//! `docs/engines/sine.md` ("the note" below; section numbers refer to it), whose inferred choices
+//! `docs/engines/notes/sine.md` ("the note" below; section numbers refer to it), whose inferred choices
 //! are all options here. `NOTES.md` in this crate lists where this crate reads the note
 //! differently.
 //!

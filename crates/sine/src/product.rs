@@ -716,7 +716,7 @@ impl ProductConfig {
     }
 }
 
-/// The closed set of product units (STYLE §2.2: a choice is an enum).
+/// The closed set of product units (docs/style.md §2.2: a choice is an enum).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SineUnit {
     /// Versine table, `≈ sin a sin b`.

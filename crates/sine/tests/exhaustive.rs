@@ -1,4 +1,4 @@
-//! Note §5.2 statements checked over *every* operand pair for f ≤ 8 (STYLE §2.7: domains
+//! Note §5.2 statements checked over *every* operand pair for f ≤ 8 (docs/style.md §2.7: domains
 //! ≤ 2^20 are enumerated, not sampled).
 
 mod common;
