@@ -565,7 +565,8 @@ impl Design {
                 });
             }
         }
-        let Some(kind) = LayerKind::of(&layers[index]) else {
+        // `index` may be past the end: a network without layers has none to map.
+        let Some(kind) = layers.get(index).and_then(LayerKind::of) else {
             return Ok(None);
         };
         let name = m
