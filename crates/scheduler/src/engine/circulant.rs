@@ -296,7 +296,9 @@ impl Engine for CirculantEngine {
     fn idle_counters(&self, _c: &CirculantLayer, cycles: u64) -> nacsim_core::counters::Counters {
         // Every B-MV unit idles (`bmv_idle_cycles`, as in the architecture's own timing).
         let units = self.config.arch.num_bmv as u64;
-        [("bmv_idle_cycles", units * cycles)].into_iter().collect()
+        [("bmv_idle_cycles", units.saturating_mul(cycles))]
+            .into_iter()
+            .collect()
     }
 
     fn mapping_warning(&self, c: &CirculantLayer) -> Option<String> {

@@ -269,7 +269,9 @@ impl Engine for SineEngine {
     fn idle_counters(&self, _c: &SineLayer, cycles: u64) -> nacsim_core::counters::Counters {
         // Every MAC lane idles (`lane_cycles_idle`, as in the datapath's own timing).
         let lanes = u64::from(self.config.lanes);
-        [("lane_cycles_idle", lanes * cycles)].into_iter().collect()
+        [("lane_cycles_idle", lanes.saturating_mul(cycles))]
+            .into_iter()
+            .collect()
     }
 
     fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {

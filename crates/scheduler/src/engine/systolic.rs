@@ -110,7 +110,9 @@ impl Engine for SystolicEngine {
     fn idle_counters(&self, _c: &SystolicLayer, cycles: u64) -> nacsim_core::counters::Counters {
         // Every PE is clocked and idle (`pe_cycles_idle`, as in the array's own timing).
         let pes = (self.config.rows * self.config.cols) as u64;
-        [("pe_cycles_idle", pes * cycles)].into_iter().collect()
+        [("pe_cycles_idle", pes.saturating_mul(cycles))]
+            .into_iter()
+            .collect()
     }
 
     fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
