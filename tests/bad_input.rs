@@ -485,3 +485,22 @@ fn a_report_to_a_full_disk_is_a_write_error_not_a_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// A network without layers (found by the mutation test, tests/mutants.rs: `layers: []`) has
+/// nothing to map: `info` describes it instead of indexing its first layer.
+#[test]
+fn a_network_without_layers_is_described_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("net.ron");
+    std::fs::write(
+        &p,
+        "(schema_version: 1, name: \"e\", input: (c: 1, h: 16, w: 16), classes: 256, layers: [])",
+    )
+    .unwrap();
+    let o = nacsim(&["info", "--network", p.to_str().unwrap(), "--json"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cycles"], 0, "{out}");
+    assert_eq!(v["layers"].as_array().map(Vec::len), Some(0), "{out}");
+}

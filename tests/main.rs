@@ -7,6 +7,7 @@ mod determinism;
 mod end_to_end;
 mod golden;
 mod mnist;
+mod mutants;
 mod presets;
 mod scheduler;
 mod sine;

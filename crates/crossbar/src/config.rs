@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 /// Largest accepted `array_rows` / `array_cols`.
 pub const MAX_ARRAY_DIM: usize = 4096;
 
+/// Longest accepted duration of one phase (`dac.settle_ns`, `timing.integration_ns`,
+/// `adc.conversion_ns`): 1 ms, far beyond any real periphery.
+pub const MAX_PHASE_NS: f64 = 1e6;
+
+/// Fastest accepted periphery clock (`timing.clock_mhz`), as a design's `clock_mhz`.
+pub const MAX_CLOCK_MHZ: f64 = 1e6;
+
 /// Conductance range of the array's devices: `levels` equally spaced conductances from
 /// `g_off_s` to `g_on_s` (the finite-level model of NeuroSim `maxNumLevel`, CrossSim
 /// `cell_bits`, aihwkit `dw_min` \[V\]).
@@ -633,6 +640,19 @@ fn finite_pos(c: &mut Checks, v: f64, field: &str) {
     c.check(v.is_finite() && v > 0.0, field, v, "must be finite and > 0");
 }
 
+/// A phase duration: finite, > 0 (`positive`) or >= 0, at most
+/// [`MAX_PHASE_NS`].
+fn phase_ns(c: &mut Checks, v: f64, field: &str, positive: bool) {
+    let low = if positive { v > 0.0 } else { v >= 0.0 };
+    let sign = if positive { "> 0" } else { ">= 0" };
+    c.check(
+        v.is_finite() && low && v <= MAX_PHASE_NS,
+        field,
+        nacsim_core::config::num(v),
+        &format!("must be finite, {sign} and at most {MAX_PHASE_NS:e} ns"),
+    );
+}
+
 impl Validate for DeviceRange {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Checks::new();
@@ -773,7 +793,7 @@ impl Validate for CrossbarConfig {
                 ),
             );
         }
-        finite_nonneg(&mut c, self.dac.settle_ns, "dac.settle_ns");
+        phase_ns(&mut c, self.dac.settle_ns, "dac.settle_ns", false);
         finite_pos(&mut c, self.tia.v_sat_v, "tia.v_sat_v");
         c.check(
             (1..=16).contains(&self.adc.bits),
@@ -799,7 +819,7 @@ impl Validate for CrossbarConfig {
             self.adc.cols_per_adc,
             "must be at least 1",
         );
-        finite_pos(&mut c, self.adc.conversion_ns, "adc.conversion_ns");
+        phase_ns(&mut c, self.adc.conversion_ns, "adc.conversion_ns", true);
         c.nested("nonideal", &self.nonideal);
         if self.signed == SignedScheme::Bridge && self.nonideal.ir_drop != IrDrop::Off {
             c.push(FieldError::new(
@@ -814,8 +834,20 @@ impl Validate for CrossbarConfig {
             self.replication,
             "must be at least 1",
         );
-        finite_pos(&mut c, self.timing.clock_mhz, "timing.clock_mhz");
-        finite_nonneg(&mut c, self.timing.integration_ns, "timing.integration_ns");
+        c.check(
+            self.timing.clock_mhz.is_finite()
+                && self.timing.clock_mhz > 0.0
+                && self.timing.clock_mhz <= MAX_CLOCK_MHZ,
+            "timing.clock_mhz",
+            nacsim_core::config::num(self.timing.clock_mhz),
+            &format!("must be finite, > 0 and at most {MAX_CLOCK_MHZ:e} MHz"),
+        );
+        phase_ns(
+            &mut c,
+            self.timing.integration_ns,
+            "timing.integration_ns",
+            false,
+        );
         finite_nonneg(&mut c, self.energy.adc_8bit_pj, "energy.adc_8bit_pj");
         finite_nonneg(&mut c, self.energy.dac_1bit_pj, "energy.dac_1bit_pj");
         finite_nonneg(&mut c, self.energy.tia_pj, "energy.tia_pj");
@@ -836,6 +868,38 @@ mod tests {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn phase_durations_and_the_clock_are_bounded() {
+        let mut cfg = CrossbarConfig::default();
+        cfg.adc.conversion_ns = 9.223_372_036_854_776e18;
+        cfg.dac.settle_ns = f64::INFINITY;
+        cfg.timing.integration_ns = 2e6;
+        cfg.timing.clock_mhz = 1e308;
+        let e = errs(&cfg);
+        assert!(
+            e.contains(
+                "adc.conversion_ns = 9.223372036854776e18: must be finite, > 0 and at most 1e6 ns"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("dac.settle_ns = inf: must be finite, >= 0"),
+            "{e}"
+        );
+        assert!(
+            e.contains("timing.integration_ns = 2000000: must be finite"),
+            "{e}"
+        );
+        assert!(
+            e.contains("timing.clock_mhz = 1e308: must be finite, > 0 and at most 1e6 MHz"),
+            "{e}"
+        );
+        cfg = CrossbarConfig::default();
+        cfg.adc.conversion_ns = MAX_PHASE_NS;
+        cfg.timing.integration_ns = 0.0;
+        cfg.validate().unwrap();
     }
 
     #[test]

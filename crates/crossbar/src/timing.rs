@@ -153,9 +153,10 @@ pub fn conversions_per_adc(cfg: &CrossbarConfig, tile_outputs: usize) -> u64 {
     cfg.adc.cols_per_adc.clamp(1, tile_outputs.max(1)) as u64
 }
 
-/// Cycles of the ADC phase of one read.
+/// Cycles of the ADC phase of one read (saturating at `u64::MAX`, like every cycle count here:
+/// an impossible design shows up as a saturated count that the reports refuse).
 pub fn adc_cycles(cfg: &CrossbarConfig, tile_outputs: usize) -> u64 {
-    conversions_per_adc(cfg, tile_outputs) * conversion_cycles(cfg)
+    conversions_per_adc(cfg, tile_outputs).saturating_mul(conversion_cycles(cfg))
 }
 
 /// Cycles per input vector in steady state (all slices), for a widest tile of `tile_outputs`.
@@ -164,9 +165,9 @@ pub fn steady_cycles_per_vector(cfg: &CrossbarConfig, tile_outputs: usize) -> u6
     let per = if cfg.timing.sample_hold {
         r.max(a)
     } else {
-        r + a
+        r.saturating_add(a)
     };
-    per * u64::from(cfg.input_slices())
+    per.saturating_mul(u64::from(cfg.input_slices()))
 }
 
 /// Latency of the digital tail: one shift-and-add cycle plus the adder tree over row tiles.
@@ -188,9 +189,12 @@ pub fn analytic(cfg: &CrossbarConfig, geo: &Geometry, rows: usize, mean_g_s: f64
     let cycles = if n == 0 {
         0
     } else if cfg.timing.sample_hold {
-        r + (n - 1) * r.max(a) + a + tail_cycles(geo.row_tiles)
+        r.saturating_add((n - 1).saturating_mul(r.max(a)))
+            .saturating_add(a)
+            .saturating_add(tail_cycles(geo.row_tiles))
     } else {
-        n * (r + a) + tail_cycles(geo.row_tiles)
+        n.saturating_mul(r.saturating_add(a))
+            .saturating_add(tail_cycles(geo.row_tiles))
     };
     let counters = counts(cfg, geo, rows);
     let energy_pj = energy(cfg, &counters, mean_g_s);
@@ -269,6 +273,19 @@ mod tests {
         let adc = c.energy_pj["adc"];
         assert!((adc - 3.0 * 7.0 * 256.0 * 12.5).abs() < 1e-6);
         assert_eq!(analytic(&cfg, &geo, 0, 5e-6).cycles, 0);
+    }
+
+    #[test]
+    fn cycle_counts_saturate_instead_of_overflowing() {
+        // Phases beyond any valid design (validation refuses them) saturate, never wrap.
+        let mut cfg = CrossbarConfig::default();
+        cfg.adc.conversion_ns = 1e19;
+        let geo = Geometry::new(&cfg, 256, 784);
+        assert_eq!(adc_cycles(&cfg, 64), u64::MAX);
+        assert_eq!(analytic(&cfg, &geo, 3, 5e-6).cycles, u64::MAX);
+        cfg.timing.sample_hold = false;
+        assert_eq!(steady_cycles_per_vector(&cfg, 64), u64::MAX);
+        assert_eq!(analytic(&cfg, &geo, 3, 5e-6).cycles, u64::MAX);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub const MAX_DRAM_BYTES_PER_CYCLE: f64 = 1e9;
 /// Longest DRAM latency accepted, cycles.
 pub const MAX_DRAM_LATENCY_CYCLES: u64 = 1_000_000_000;
 
+/// Largest accepted `batch` (images per pass over the weights): 2^20, so that cycle and action
+/// counts of a pass stay far from `u64::MAX`.
+pub const MAX_BATCH: usize = 1 << 20;
+
 /// One on-chip SRAM buffer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -298,9 +302,12 @@ impl Validate for DesignConfig {
             match &e.engine {
                 EngineConfig::Systolic(s) => {
                     c.nested(&format!("engines[{i}].engine.Systolic"), s);
-                    let tile = (s.rows * s.cols) as u64 * 2;
+                    // Checked only for an array of valid size (no overflow; one message).
+                    let tile = (s.rows as u64)
+                        .saturating_mul(s.cols as u64)
+                        .saturating_mul(2);
                     c.check(
-                        self.sram.weights.capacity_bytes >= tile,
+                        s.validate().is_err() || self.sram.weights.capacity_bytes >= tile,
                         "sram.weights.capacity_bytes",
                         self.sram.weights.capacity_bytes,
                         &format!(
@@ -397,7 +404,12 @@ impl Validate for DesignConfig {
             self.vector_unit.lanes,
             "must be at least 1",
         );
-        c.check(self.batch > 0, "batch", self.batch, "must be at least 1");
+        c.check(
+            (1..=MAX_BATCH).contains(&self.batch),
+            "batch",
+            self.batch,
+            &format!("must be in 1..={MAX_BATCH}"),
+        );
         let known = |n: &str| self.engines.iter().any(|e| e.name == n);
         let names = self
             .engines
@@ -554,7 +566,8 @@ impl Design {
                 });
             }
         }
-        let Some(kind) = ProductKind::of(&layers[index]) else {
+        // `index` may be past the end: a network without layers has none to map.
+        let Some(kind) = layers.get(index).and_then(ProductKind::of) else {
             return Ok(None);
         };
         let name = m
