@@ -4,7 +4,7 @@
 //! The trait lives in the scheduler (not in `nn`) so that engine crates stay free of scheduler
 //! types: each engine crate exposes its own API (config, datapath, timing) and the scheduler
 //! adapts it here, one file per engine. Adding an engine means adding a variant to
-//! [`EngineConfig`](crate::design::EngineConfig), [`EngineImpl`] and [`Compiled`], and the
+//! [`EngineConfig`], [`EngineImpl`] and [`Compiled`], and the
 //! compiler checks every `match`.
 //!
 //! # The numeric contract
