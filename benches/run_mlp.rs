@@ -33,7 +33,7 @@ fn facts(network: &str, images: usize, accuracy: f64) -> RunFacts {
         float_accuracy: 0.0,
         calibration: Calibration {
             data: "test".into(),
-            split: "train".into(),
+            split: Split::Train,
             images: 512,
         },
         wall_seconds: 0.0,

@@ -34,25 +34,25 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
     // network's shapes are enough, whatever their size. Engines whose costs follow the weights
     // (the crossbar's conductances) get the network's weights, or seeded ones for a
     // topology-only file, calibrated on the bundled sample.
-    let (spec, label) = match &a.network {
-        Some(p) => (load_spec(p)?, p.display().to_string()),
+    let (spec, label, embedded) = match &a.network {
+        Some(p) => (load_spec(p)?, p.display().to_string(), None),
         None => {
             let (m, label) = super::defaults::network(None)?;
-            (m.spec, label)
+            (m.spec.clone(), label, Some(m))
         }
     };
     let layers = spec.resolve().map_err(|e| format!("{label}: {e}"))?;
     let sim = match Simulation::from_shapes(design.clone(), &spec, &layers)? {
         Some(sim) => sim,
         None => {
-            let model = match &a.network {
-                Some(p) if !spec.weights.is_empty() => Model::load(p)?,
-                Some(_) => {
+            let model = match (embedded, &a.network) {
+                (Some(m), _) => m,
+                (None, Some(p)) if !spec.weights.is_empty() => Model::load(p)?,
+                (None, _) => {
                     // Calibration runs 64 images through the float network.
                     super::limits::check_spec(&spec, &label, 64)?;
                     Model::init(spec.clone(), 0)?
                 }
-                None => super::defaults::network(None)?.0,
             };
             let calib = Dataset::bundled_calibration();
             let calib = if calib.shape == model.spec.input {

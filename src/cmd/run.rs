@@ -51,7 +51,7 @@ pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Cali
                 Dataset::bundled_calibration(),
                 Calibration {
                     data: "bundled Fashion-MNIST sample".into(),
-                    split: "train".into(),
+                    split: Split::Train,
                     images: 0,
                 },
             ));
@@ -68,7 +68,7 @@ pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Cali
             eval.clone(),
             Calibration {
                 data: d.display().to_string(),
-                split: "test".into(),
+                split: Split::Test,
                 images: 0,
             },
         ));
@@ -89,7 +89,7 @@ pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Cali
         t,
         Calibration {
             data: d.display().to_string(),
-            split: "train".into(),
+            split: Split::Train,
             images: 0,
         },
     ))

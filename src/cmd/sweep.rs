@@ -308,7 +308,7 @@ fn inference_job<'a>(
         Source::Dir(d) => {
             data_digests(d, Split::Test, inputs)?;
             // The training split calibrates the scales when it is there.
-            if calibration.split == "train" {
+            if calibration.split == Split::Train {
                 data_digests(d, Split::Train, inputs)?;
             }
         }

@@ -259,8 +259,9 @@ fn magic_hint(got: u32) -> &'static str {
     }
 }
 
-/// Which half of an IDX dataset to load.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which half of an IDX dataset to load. Serializes as `"train"` / `"test"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Split {
     /// The training set, files `train-*`.
     Train,

@@ -53,7 +53,7 @@ pub struct Calibration {
     pub data: String,
     /// `train` (the training split: no evaluation image sets a scale) or `test` (the evaluation
     /// images themselves, when the data have no training split; the report warns).
-    pub split: String,
+    pub split: nacsim_nn::data::Split,
     /// Images calibrated on: the first `quant.calibration_images` of the set, or all of it.
     pub images: usize,
 }
@@ -271,7 +271,7 @@ impl RunReport {
             sim.pass_cost(n).iter().map(|c| c.cycles).sum::<u64>() as f64 / hz
         };
         let mut warnings = sim.warnings.clone();
-        if facts.calibration.split != "train" {
+        if facts.calibration.split != nacsim_nn::data::Split::Train {
             warnings.push(format!(
                 "the int8 scales were calibrated on the evaluation images ({}: no training split); pass --data with a folder that holds train-* files for an unbiased accuracy",
                 facts.calibration.data

@@ -210,7 +210,7 @@ fn facts() -> crate::report::RunFacts {
         float_accuracy: 0.5,
         calibration: crate::report::Calibration {
             data: "d".into(),
-            split: "train".into(),
+            split: nacsim_nn::data::Split::Train,
             images: 64,
         },
         wall_seconds: 0.0,
