@@ -9,6 +9,7 @@
 //! | [`energy`] | [`EnergyTable`]: pJ per action with its source; `E = Σ count_a · e_a` |
 //! | [`rng`] | [`Stream`]: keyed counter-based random draws, a pure function of `(seed, purpose, layer, trial, index)` |
 //! | [`keyed`] | [`keyed::Keyed`]: cheap counter-hash draws (SplitMix64, `lowbias32`) for the per-read and per-weight hot loops, taken from a [`Stream`] |
+//! | [`gemm`] | [`gemm::gemm_i8`]: the plain int8 × int8 → int32 product, the oracle of every integer GEMM |
 //! | [`cpu`] | run-time checks for the AVX-512/AVX2 paths of the vectorised loops |
 //! | [`memory`] | the memory guard: a request's estimate checked against `NACSIM_MEMORY_LIMIT` or 3/4 of physical memory |
 //! | [`config`] | RON loading ([`config::load`]) with errors naming file, line/column or field path, value and rule |
@@ -51,6 +52,7 @@ pub mod config;
 pub mod counters;
 pub mod cpu;
 pub mod energy;
+pub mod gemm;
 pub mod keyed;
 pub mod memory;
 pub mod rng;
