@@ -20,8 +20,18 @@
 ///
 /// If `x.len() != m · k` or `w.len() != n · k`.
 pub fn gemm_i8(x: &[i8], w: &[i8], m: usize, k: usize, n: usize) -> Vec<i32> {
-    assert_eq!(x.len(), m * k, "gemm_i8: x holds {} codes, not {m}·{k}", x.len());
-    assert_eq!(w.len(), n * k, "gemm_i8: w holds {} codes, not {n}·{k}", w.len());
+    assert_eq!(
+        x.len(),
+        m * k,
+        "gemm_i8: x holds {} codes, not {m}·{k}",
+        x.len()
+    );
+    assert_eq!(
+        w.len(),
+        n * k,
+        "gemm_i8: w holds {} codes, not {n}·{k}",
+        w.len()
+    );
     let mut y = vec![0i32; m * n];
     for i in 0..m {
         let xr = &x[i * k..(i + 1) * k];

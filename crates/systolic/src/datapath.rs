@@ -98,6 +98,13 @@ const NR: usize = 4;
 ///
 /// If `x` and `w` disagree on `K`.
 pub fn gemm_fast(x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32> {
+    gemm_fast_on(Isa::detect(), x, w)
+}
+
+/// [`gemm_fast`] with the micro-kernel of `isa`, which the caller has checked the CPU runs
+/// ([`Isa::available`]); the tests call every kernel through it.
+fn gemm_fast_on(isa: Isa, x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32> {
+    assert!(isa.available(), "gemm_fast: this CPU lacks {isa:?}");
     let (m, k) = x.dim();
     let n = w.nrows();
     assert_eq!(
@@ -115,7 +122,7 @@ pub fn gemm_fast(x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32> {
     let (xs, ws) = (x.as_slice().unwrap(), w.as_slice().unwrap());
     let ys = y.as_slice_mut().unwrap();
     let zero = vec![0i32; n];
-    match Isa::detect() {
+    match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni => {
             // Σ_k (x + 128)·w = Σ_k x·w + 128·Σ_k w.
@@ -129,14 +136,14 @@ pub fn gemm_fast(x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32> {
                 .collect();
             let wp = pack(ws, k, 64, |v| v);
             let to_u8 = |v: i8| v.cast_unsigned() ^ 0x80;
-            // SAFETY: `detect` saw every feature `tile_vnni` is compiled for.
+            // SAFETY: `isa.available()` saw every feature `tile_vnni` is compiled for.
             let tile = |a: &[u8], b: &[i8], kp| unsafe { x86::tile_vnni(a, b, kp) };
             drive(xs, k, 64, &wp, &corr, to_u8, tile, ys);
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
             let wp = pack(ws, k, 16, i16::from);
-            // SAFETY: `detect` saw AVX2, the feature `tile_avx2` is compiled for.
+            // SAFETY: `isa.available()` saw AVX2, the feature `tile_avx2` is compiled for.
             let tile = |a: &[i16], b: &[i16], kp| unsafe { x86::tile_avx2(a, b, kp) };
             drive(xs, k, 16, &wp, &zero, i16::from, tile, ys);
         }
@@ -159,21 +166,39 @@ enum Isa {
 }
 
 impl Isa {
-    /// The best kernel this CPU runs (overridable in tests).
-    fn detect() -> Isa {
-        #[cfg(test)]
-        if let Some(isa) = tests::FORCED.with(std::cell::Cell::get) {
-            return isa;
+    /// Every kernel compiled for this architecture, best first.
+    #[cfg_attr(not(test), allow(dead_code))]
+    const ALL: &[Isa] = &[
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2,
+        Isa::Portable,
+    ];
+
+    /// Whether this CPU runs the kernel.
+    fn available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => {
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
         }
+    }
+
+    /// The best kernel this CPU runs.
+    fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vnni")
-            {
+            if Isa::Avx512Vnni.available() {
                 return Isa::Avx512Vnni;
             }
-            if is_x86_feature_detected!("avx2") {
+            if Isa::Avx2.available() {
                 return Isa::Avx2;
             }
         }
@@ -323,24 +348,45 @@ mod tests {
     use super::*;
     use crate::config::Overflow;
     use crate::reference::{gemm_ref, gemm_ref_acc};
-    use crate::testutil::{arb_cfg, arb_gemm, matrix};
+    use crate::testutil::{arb_cfg, arb_gemm, cases, matrix};
+    use nacsim_core::gemm::gemm_i8;
     use proptest::prelude::*;
 
-    thread_local! {
-        pub(super) static FORCED: std::cell::Cell<Option<Isa>> = const { std::cell::Cell::new(None) };
+    /// Every kernel this CPU runs; the others are named on stderr (a skipped instruction set is
+    /// visible in `cargo test -- --nocapture`).
+    fn kernels() -> Vec<Isa> {
+        Isa::ALL
+            .iter()
+            .copied()
+            .filter(|isa| {
+                let ok = isa.available();
+                if !ok {
+                    eprintln!("gemm_fast: skipping {isa:?}, which this CPU lacks");
+                }
+                ok
+            })
+            .collect()
     }
 
-    /// Every kernel this CPU can run, best first.
-    fn kernels() -> Vec<Isa> {
-        let mut v = vec![Isa::detect()];
-        #[cfg(target_arch = "x86_64")]
-        if v[0] == Isa::Avx512Vnni {
-            v.push(Isa::Avx2);
-        }
-        if v[0] != Isa::Portable {
-            v.push(Isa::Portable);
-        }
-        v
+    /// The core oracle on row-major copies of `x` and `w`.
+    fn oracle(x: &Array2<i8>, w: &Array2<i8>) -> Array2<i32> {
+        let (m, k, n) = (x.nrows(), x.ncols(), w.nrows());
+        let y = gemm_i8(
+            x.as_standard_layout().as_slice().unwrap(),
+            w.as_standard_layout().as_slice().unwrap(),
+            m,
+            k,
+            n,
+        );
+        Array2::from_shape_vec((m, n), y).unwrap()
+    }
+
+    #[test]
+    fn detect_picks_the_best_available_kernel() {
+        let best = Isa::detect();
+        assert!(best.available());
+        assert_eq!(kernels()[0], best);
+        assert!(kernels().contains(&Isa::Portable));
     }
 
     #[test]
@@ -348,50 +394,54 @@ mod tests {
         let (m, k, n) = (37, 300, 23);
         let x = matrix(m, k, 5).mapv(|v| if v < 0 { -128 } else { 127 });
         let w = matrix(n, k, 6).mapv(|v| if v < 0 { -128 } else { 127 });
-        let reference = gemm_ref(x.view(), w.view());
-        // `gemm_fast` picks its kernel on the calling thread.
-        let forced = |isa: Isa, x: &Array2<i8>, w: &Array2<i8>| {
-            FORCED.with(|f| f.set(Some(isa)));
-            let y = gemm_fast(x.view(), w.view());
-            FORCED.with(|f| f.set(None));
-            y
-        };
+        let reference = oracle(&x, &w);
         for isa in kernels() {
-            assert_eq!(forced(isa, &x, &w), reference, "{isa:?}");
+            assert_eq!(gemm_fast_on(isa, x.view(), w.view()), reference, "{isa:?}");
         }
         // 200000 products of 16384 overflow i32; every kernel wraps like the reference.
         let big_x = Array2::from_elem((5, 200_000), -128i8);
         let big_w = Array2::from_elem((4, 200_000), -128i8);
-        let wrapped = gemm_ref(big_x.view(), big_w.view());
+        let wrapped = oracle(&big_x, &big_w);
         assert_eq!(wrapped[[0, 0]], (200_000i64 * 16384) as i32);
         for isa in kernels() {
-            assert_eq!(forced(isa, &big_x, &big_w), wrapped, "{isa:?}");
+            assert_eq!(
+                gemm_fast_on(isa, big_x.view(), big_w.view()),
+                wrapped,
+                "{isa:?}"
+            );
         }
     }
 
     #[test]
     fn fast_path_handles_remainders_and_empty_shapes() {
-        for (m, k, n) in [
-            (1, 1, 1),
-            (3, 5, 2),
-            (37, 70, 9),
-            (65, 33, 40),
-            (0, 3, 2),
-            (2, 0, 3),
-        ] {
-            let x = matrix(m, k, 1);
-            let w = matrix(n, k, 2);
-            assert_eq!(
-                gemm_fast(x.view(), w.view()),
-                gemm_ref(x.view(), w.view()),
-                "{m}x{k}x{n}"
-            );
+        for isa in kernels() {
+            for (m, k, n) in [
+                (1, 1, 1),
+                (3, 5, 2),
+                (37, 70, 9),
+                (65, 33, 40),
+                (0, 3, 2),
+                (2, 0, 3),
+                (3, 2, 0),
+            ] {
+                let x = matrix(m, k, 1);
+                let w = matrix(n, k, 2);
+                assert_eq!(
+                    gemm_fast_on(isa, x.view(), w.view()),
+                    oracle(&x, &w),
+                    "{isa:?} {m}x{k}x{n}"
+                );
+            }
+            let x = matrix(9, 7, 3);
+            let w = matrix(5, 7, 4);
+            let xt = x.t().to_owned();
+            // Non-standard layouts are accepted.
+            assert_eq!(gemm_fast_on(isa, xt.t(), w.view()), oracle(&x, &w));
         }
-        let x = matrix(9, 7, 3);
-        let w = matrix(5, 7, 4);
-        let xt = x.t().to_owned();
-        // Non-standard layouts are accepted.
-        assert_eq!(gemm_fast(xt.t(), w.view()), gemm_ref(x.view(), w.view()));
+        assert_eq!(
+            gemm_fast(matrix(3, 5, 1).view(), matrix(2, 5, 2).view()),
+            gemm_ref(matrix(3, 5, 1).view(), matrix(2, 5, 2).view())
+        );
     }
 
     #[test]
@@ -410,7 +460,38 @@ mod tests {
         assert_eq!(gemm(&cfg, x.view(), w.view())[[0, 0]], reference);
     }
 
+    /// A dimension with its edge sizes: 0, 1, just around the vector widths (2, 16, 64) and the
+    /// 4×4 micro-tile, a 32-row block and a half, or anything up to 150.
+    fn edge_dim() -> impl Strategy<Value = usize> {
+        prop_oneof![
+            prop::sample::select(vec![
+                0usize, 1, 2, 3, 4, 5, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 127, 128, 129
+            ]),
+            0usize..=150,
+        ]
+    }
+
     proptest! {
+        #![proptest_config(cases(48))]
+
+        /// Per instruction set: each micro-kernel this CPU runs equals the core oracle on every
+        /// shape, the extremes −128/127 included.
+        #[test]
+        fn each_kernel_equals_the_oracle(
+            m in edge_dim(), k in edge_dim(), n in edge_dim(), seed: u64, extreme in prop::bool::weighted(0.25),
+        ) {
+            let (mut x, mut w) = (matrix(m, k, seed), matrix(n, k, seed ^ 1));
+            if extreme {
+                let ext = |v: &mut i8| *v = if *v < 0 { -128 } else { 127 };
+                x.map_inplace(ext);
+                w.map_inplace(ext);
+            }
+            let want = oracle(&x, &w);
+            for isa in kernels() {
+                prop_assert_eq!(&gemm_fast_on(isa, x.view(), w.view()), &want, "{:?}", isa);
+            }
+        }
+
         #[test]
         fn datapath_equals_reference_and_fast_path(cfg in arb_cfg(), (x, w) in arb_gemm(40)) {
             let reference = gemm_ref_acc(x.view(), w.view(), cfg.acc_bits, cfg.overflow);
