@@ -235,50 +235,7 @@ pub enum Cache {
     PreAct(Array2<f32>),
 }
 
-/// im2col of a batch: `x` is `[b, c·h·w]`, the result `[b·oh·ow, c·k·k]`, row `s·oh·ow + oy·ow + ox`,
-/// column `(c·k + ky)·k + kx`; out-of-image taps are zero.
-pub fn im2col(
-    l: &ResolvedLayer,
-    x: ArrayView2<f32>,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-) -> Array2<f32> {
-    let (ci, h, w) = (l.input.c, l.input.h, l.input.w);
-    let (oh, ow) = (l.output.h, l.output.w);
-    let kk = ci * kernel * kernel;
-    let b = x.nrows();
-    let mut cols = Array2::<f32>::zeros((b * oh * ow, kk));
-    cols.axis_chunks_iter_mut(Axis(0), oh * ow)
-        .into_par_iter()
-        .zip(x.axis_iter(Axis(0)).into_par_iter())
-        .for_each(|(mut dst, src)| {
-            let src = src.as_slice().expect("contiguous rows");
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut row = dst.row_mut(oy * ow + ox);
-                    let row = row.as_slice_mut().expect("contiguous rows");
-                    for c in 0..ci {
-                        for ky in 0..kernel {
-                            let iy = (oy * stride + ky) as isize - padding as isize;
-                            if iy < 0 || iy >= h as isize {
-                                continue;
-                            }
-                            let base = (c * h + iy as usize) * w;
-                            let rbase = (c * kernel + ky) * kernel;
-                            for kx in 0..kernel {
-                                let ix = (ox * stride + kx) as isize - padding as isize;
-                                if ix >= 0 && ix < w as isize {
-                                    row[rbase + kx] = src[base + ix as usize];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    cols
-}
+pub use crate::im2col::im2col;
 
 /// col2im, the adjoint of [`im2col`]: sums the column gradients back onto `[b, c·h·w]`.
 pub fn col2im(
@@ -490,7 +447,7 @@ pub fn layer_forward<K: ProductKernel + ?Sized>(
             ..
         } => {
             let p = p.expect("conv layer has parameters");
-            let cols = im2col(l, x.view(), *k, *stride, *padding);
+            let cols = im2col(x.view(), l.input, l.output, *k, *stride, *padding);
             let yr = kernel.forward(index, cols.view(), p.weight.view());
             let y = pixels_to_channels(
                 yr.view(),

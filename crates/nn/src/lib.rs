@@ -43,6 +43,7 @@
 
 pub mod data;
 pub mod forward;
+pub mod im2col;
 pub mod model;
 pub mod network;
 pub mod qnet;

@@ -1,0 +1,188 @@
+//! The product seam of the integer forward pass, its reference, and the epilogue that turns
+//! accumulators into output codes.
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use super::QGemm;
+use crate::quant::Rounding;
+
+/// The product seam of the integer forward pass.
+pub trait IntGemm: Sync {
+    /// `y[n, o] = Σ_k x[n, k] · w[o, k]` exactly in `i32` (x `[m, fan_in]`, w `[out, fan_in]`,
+    /// result `[m, out]`). `layer` is the index into [`QNetwork::layers`].
+    fn gemm(&self, layer: usize, x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32>;
+
+    /// [`gemm`](Self::gemm) for rows that start at row `first_row` of the whole run (image
+    /// index × product rows per image): engines with per-read noise key their draws by it, so
+    /// results do not depend on how the run is batched. The default ignores it.
+    fn gemm_at(
+        &self,
+        layer: usize,
+        first_row: u64,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+    ) -> Array2<i32> {
+        let _ = first_row;
+        self.gemm(layer, x, w)
+    }
+}
+
+/// Rows of `x` per parallel task of [`RefGemm`].
+pub const GEMM_ROWS: usize = 16;
+
+/// The reference integer product: exact `i32` dot products (operands widened to `i16`, four rows
+/// of `x` per pass over a weight row), parallel over fixed blocks of [`GEMM_ROWS`] rows. Exact
+/// while `fan_in < 2^17` (every product is at most `2^14` in magnitude).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RefGemm;
+
+impl IntGemm for RefGemm {
+    fn gemm(&self, _layer: usize, x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32> {
+        assert_eq!(x.ncols(), w.ncols(), "fan_in of x and w");
+        let (m, k, n) = (x.nrows(), x.ncols(), w.nrows());
+        let mut out = Array2::<i32>::zeros((m, n));
+        if k == 0 {
+            return out;
+        }
+        let wt: Vec<i16> = w.iter().map(|&v| i16::from(v)).collect();
+        out.axis_chunks_iter_mut(Axis(0), GEMM_ROWS)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(bi, mut blk)| {
+                let rows = blk.nrows();
+                let xs = x.slice(ndarray::s![bi * GEMM_ROWS..bi * GEMM_ROWS + rows, ..]);
+                let xb: Vec<i16> = xs.iter().map(|&v| i16::from(v)).collect();
+                // Four rows at a time share each weight load; the rest one by one.
+                let mut quads = xb.chunks_exact(4 * k);
+                for (qi, xq) in quads.by_ref().enumerate() {
+                    let (x0, rest) = xq.split_at(k);
+                    let (x1, rest) = rest.split_at(k);
+                    let (x2, x3) = rest.split_at(k);
+                    for (o, wr) in wt.chunks_exact(k).enumerate() {
+                        let mut a = [0i32; 4];
+                        for ((((&w, &v0), &v1), &v2), &v3) in
+                            wr.iter().zip(x0).zip(x1).zip(x2).zip(x3)
+                        {
+                            let w = i32::from(w);
+                            a[0] += i32::from(v0) * w;
+                            a[1] += i32::from(v1) * w;
+                            a[2] += i32::from(v2) * w;
+                            a[3] += i32::from(v3) * w;
+                        }
+                        for (u, &au) in a.iter().enumerate() {
+                            blk[[4 * qi + u, o]] = au;
+                        }
+                    }
+                }
+                let done = rows - quads.remainder().len() / k;
+                for (u, xr) in quads.remainder().chunks_exact(k).enumerate() {
+                    for (o, wr) in wt.chunks_exact(k).enumerate() {
+                        blk[[done + u, o]] = wr
+                            .iter()
+                            .zip(xr)
+                            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                            .sum();
+                    }
+                }
+            });
+        out
+    }
+}
+
+/// The epilogue of a Gemm layer: bias add, requantization and clamp per output channel, and the
+/// layout change from one row per output pixel (`acc` `[batch·oh·ow, out]`) to channel-major
+/// samples (`[batch, out·oh·ow]`; for Dense, `[batch, out]` unchanged).
+///
+/// # Panics
+/// If `acc` is not `[batch · oh · ow, out]`.
+pub fn gemm_epilogue(q: &QGemm, acc: ArrayView2<i32>, batch: usize) -> Array2<i8> {
+    let p = q.output.h * q.output.w;
+    let o = q.out_channels();
+    assert_eq!(acc.dim(), (batch * p, o), "accumulator shape of {}", q.name);
+    let mut y = Array2::<i8>::zeros((batch, o * p));
+    if y.is_empty() {
+        return y;
+    }
+    let acc = acc.as_standard_layout();
+    let acc = acc.as_slice().expect("standard layout");
+    let fast = FastRequant::new(q);
+    y.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(o * p)
+        .zip(acc.par_chunks(o * p))
+        .with_min_len(16)
+        .for_each(|(row, a)| {
+            for (pi, ap) in a.chunks_exact(o).enumerate() {
+                match &fast {
+                    Some(f) if p == 1 => {
+                        for ((y, &v), &c) in row.iter_mut().zip(ap).zip(&f.chan) {
+                            *y = f.apply(c, v);
+                        }
+                    }
+                    Some(f) => {
+                        for ((oc, &v), &c) in ap.iter().enumerate().zip(&f.chan) {
+                            row[oc * p + pi] = f.apply(c, v);
+                        }
+                    }
+                    None => {
+                        for (oc, &v) in ap.iter().enumerate() {
+                            row[oc * p + pi] = q.requantize(oc, v);
+                        }
+                    }
+                }
+            }
+        });
+    y
+}
+
+/// The epilogue of a layer with [`Rounding::NearestEven`] and every shift in `1..63` (the usual
+/// case), branch-free: `(p + 2^(s−1) − 1 + ((p >> s) & 1)) >> s` is `p / 2^s` rounded to
+/// nearest, ties to even, for any `p` with `|p| ≤ 2^62` (the sum stays below 2^63), and clamping
+/// the unsaturated quotient to the activation range equals saturating to `i32` first. Equal to
+/// [`QGemm::requantize`] for every accumulator (tested); data-dependent branches (tie tests,
+/// clamps) cost more than the arithmetic on random accumulators.
+struct FastRequant {
+    /// Per channel: bias code, multiplier, shift.
+    chan: Vec<(i32, i64, u32)>,
+    lo: i64,
+    hi: i64,
+}
+
+impl FastRequant {
+    fn new(q: &QGemm) -> Option<Self> {
+        if q.rounding != Rounding::NearestEven
+            || q.requant.len() != q.out_channels()
+            || !(0..=127).contains(&q.act_max)
+        {
+            return None;
+        }
+        let chan = q
+            .requant
+            .iter()
+            .enumerate()
+            .map(|(o, r)| {
+                (1..63).contains(&r.shift).then(|| {
+                    (
+                        q.bias.get(o).copied().unwrap_or(0),
+                        i64::from(r.multiplier),
+                        r.shift.unsigned_abs(),
+                    )
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(FastRequant {
+            chan,
+            lo: if q.relu { 0 } else { -i64::from(q.act_max) },
+            hi: i64::from(q.act_max),
+        })
+    }
+
+    #[inline(always)]
+    fn apply(&self, (b, m, s): (i32, i64, u32), acc: i32) -> i8 {
+        let p = i64::from(acc.saturating_add(b)) * m;
+        let y = (p + (1i64 << (s - 1)) - 1 + ((p >> s) & 1)) >> s;
+        // |y| ≤ act_max ≤ 127 after the clamp.
+        y.clamp(self.lo, self.hi) as i8
+    }
+}

@@ -1,0 +1,281 @@
+//! The layers of a [`QNetwork`](super::QNetwork): what each is ([`LayerKind`]) and its integer
+//! parameters.
+
+use std::fmt;
+
+use nacsim_core::config::FieldError;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use super::quantize::quantize_value;
+use super::{QuantizeError, Requant};
+use crate::network::{Activation, LayerSpec, ResolvedLayer, Shape};
+use crate::quant::Rounding;
+
+/// What a [`QGemm`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum GemmKind {
+    /// Fully connected: one product row per sample.
+    Dense,
+    /// Convolution lowered by [`im2col`](crate::im2col::im2col): one product row per output pixel.
+    Conv {
+        /// Kernel side in pixels.
+        kernel: usize,
+        /// Stride in pixels.
+        stride: usize,
+        /// Zero padding on each side in pixels.
+        padding: usize,
+    },
+}
+
+/// A quantized Dense or Conv2d layer: `y = clamp(requant[o](Σ x·w[o] + bias[o]))`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QGemm {
+    /// Parameter name of the float layer (`fc1`, `conv2`, ...).
+    pub name: String,
+    /// Dense or convolution geometry.
+    pub kind: GemmKind,
+    /// Input shape of one sample.
+    pub input: Shape,
+    /// Output shape of one sample.
+    pub output: Shape,
+    /// Weight codes `[out, fan_in]` (conv columns in `(c, ky, kx)` order).
+    pub weight: Array2<i8>,
+    /// Bias codes at scale `in_scale · w_scale[o]`; empty when the layer has no bias.
+    pub bias: Vec<i32>,
+    /// Requantization factor `in_scale · w_scale[o] / out_scale`, one per output channel.
+    pub requant: Vec<Requant>,
+    /// Scale of the input codes.
+    pub in_scale: f32,
+    /// Scale of the output codes.
+    pub out_scale: f32,
+    /// Weight scale per output channel (all equal for per-tensor weights).
+    pub w_scale: Vec<f32>,
+    /// A following ReLU is fused: the output clamp is `0 ..= act_max`.
+    pub relu: bool,
+    /// Largest activation code `2^(act_bits−1) − 1`; the clamp is `−act_max ..= act_max`.
+    pub act_max: i32,
+    /// Rounding of the requantization.
+    pub rounding: Rounding,
+}
+
+impl QGemm {
+    /// Output channels (rows of `weight`).
+    pub fn out_channels(&self) -> usize {
+        self.weight.nrows()
+    }
+
+    /// Product rows per sample: 1 for a Dense layer, output pixels for a convolution.
+    pub fn rows_per_sample(&self) -> usize {
+        match self.kind {
+            GemmKind::Dense => 1,
+            GemmKind::Conv { .. } => self.output.h * self.output.w,
+        }
+    }
+
+    /// The same layer for an engine whose accumulators are at scale `in_scale · w_scale[o]`
+    /// with its own `w_scale` (e.g. power-of-two weight codes, or analog outputs): the bias
+    /// codes and requantization factors are recomputed from the float `bias` exactly as
+    /// [`QNetwork::quantize`](super::QNetwork::quantize) computes them. `weight` is kept (the
+    /// int8 reference codes).
+    ///
+    /// # Errors
+    /// [`QuantizeError::Multiplier`] when a new factor is not representable, or
+    /// [`QuantizeError::Config`] when `w_scale` does not have one entry per output channel.
+    pub fn rescaled(
+        &self,
+        w_scale: Vec<f32>,
+        bias: Option<&[f32]>,
+    ) -> Result<QGemm, QuantizeError> {
+        if w_scale.len() != self.out_channels() {
+            return Err(QuantizeError::Config(vec![FieldError::new(
+                format!("{}.w_scale", self.name),
+                w_scale.len(),
+                format!(
+                    "needs one weight scale per output channel ({})",
+                    self.out_channels()
+                ),
+            )]));
+        }
+        let acc_scale = |o: usize| f64::from(self.in_scale) * f64::from(w_scale[o]);
+        let bias = bias.map_or_else(Vec::new, |b| {
+            b.iter()
+                .enumerate()
+                .map(|(o, &v)| quantize_value(v.into(), acc_scale(o), i32::MAX, self.rounding))
+                .collect()
+        });
+        let requant = (0..w_scale.len())
+            .map(|o| {
+                let m = acc_scale(o) / f64::from(self.out_scale);
+                Requant::from_real(m).ok_or_else(|| QuantizeError::Multiplier {
+                    layer: self.name.clone(),
+                    channel: o,
+                    value: m,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(QGemm {
+            bias,
+            requant,
+            w_scale,
+            ..self.clone()
+        })
+    }
+
+    /// The output code of channel `o` for accumulator `acc` (bias not yet added).
+    pub fn requantize(&self, o: usize, acc: i32) -> i8 {
+        let acc = acc.saturating_add(self.bias.get(o).copied().unwrap_or(0));
+        let lo = if self.relu { 0 } else { -self.act_max };
+        let y = self.requant[o].apply_clamped(acc, self.rounding, lo, self.act_max);
+        i8::try_from(y).expect("act_max <= 127")
+    }
+}
+
+/// What a quantized layer is, without its numbers: the closed set of kinds the scheduler maps
+/// (no string comparisons: adding a kind makes the compiler find every `match`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    /// A fully connected product ([`GemmKind::Dense`]).
+    Dense,
+    /// A convolution as a product over im2col rows ([`GemmKind::Conv`]).
+    Conv2d,
+    /// Max pooling on the vector unit.
+    MaxPool,
+    /// Average pooling on the vector unit.
+    AvgPool,
+    /// A reshape: moves no data.
+    Flatten,
+    /// An activation by table on the vector unit.
+    Lut,
+}
+
+impl LayerKind {
+    /// The name reports print: `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LayerKind::Dense => "dense",
+            LayerKind::Conv2d => "conv2d",
+            LayerKind::MaxPool => "maxpool",
+            LayerKind::AvgPool => "avgpool",
+            LayerKind::Flatten => "flatten",
+            LayerKind::Lut => "lut",
+        }
+    }
+
+    /// True for the layers with a product (Dense, Conv2d).
+    pub const fn is_gemm(self) -> bool {
+        matches!(self, LayerKind::Dense | LayerKind::Conv2d)
+    }
+
+    /// The kind of the quantized layer [`QNetwork::quantize`](super::QNetwork::quantize) makes
+    /// of a float layer, if it makes one (a ReLU fused into the product before it has none; see
+    /// [`fused_relus`]).
+    pub fn of_spec(spec: &LayerSpec) -> Self {
+        match spec {
+            LayerSpec::Dense { .. } => LayerKind::Dense,
+            LayerSpec::Conv2d { .. } => LayerKind::Conv2d,
+            LayerSpec::MaxPool2d { .. } => LayerKind::MaxPool,
+            LayerSpec::AvgPool2d { .. } => LayerKind::AvgPool,
+            LayerSpec::Flatten => LayerKind::Flatten,
+            LayerSpec::Act(_) => LayerKind::Lut,
+        }
+    }
+}
+
+impl fmt::Display for LayerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `fused[i]`: float layer `i` is a ReLU folded into the product (Dense, Conv2d) before it, so
+/// [`QNetwork::quantize`](super::QNetwork::quantize) makes no layer of it. Every other float
+/// layer becomes one quantized layer, in order.
+pub fn fused_relus(layers: &[ResolvedLayer]) -> Vec<bool> {
+    let relu = |i: usize| matches!(layers[i].spec, LayerSpec::Act(Activation::ReLU));
+    (0..layers.len())
+        .map(|i| i > 0 && relu(i) && layers[i - 1].has_params())
+        .collect()
+}
+
+/// The product geometry of a Dense or Conv2d layer (`None` for other layers).
+pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
+    match *spec {
+        LayerSpec::Dense { .. } => Some(GemmKind::Dense),
+        LayerSpec::Conv2d {
+            kernel,
+            stride,
+            padding,
+            ..
+        } => Some(GemmKind::Conv {
+            kernel,
+            stride,
+            padding,
+        }),
+        _ => None,
+    }
+}
+
+/// One layer of a [`QNetwork`](super::QNetwork).
+#[derive(Clone, Debug, PartialEq)]
+pub enum QLayer {
+    /// Dense or Conv2d (with a fused ReLU if one followed).
+    Gemm(QGemm),
+    /// Max pooling on codes (exact; the scale passes through).
+    MaxPool {
+        /// Window side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Input shape of one sample.
+        input: Shape,
+        /// Output shape of one sample.
+        output: Shape,
+    },
+    /// Average pooling: the `i32` sum of the window divided by `kernel²` with `rounding` (the
+    /// scale passes through).
+    AvgPool {
+        /// Window side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Input shape of one sample.
+        input: Shape,
+        /// Output shape of one sample.
+        output: Shape,
+        /// Rounding of the division.
+        rounding: Rounding,
+    },
+    /// Moves no data.
+    Flatten,
+    /// Element-wise activation by table: `y = table[x + 128]`, where
+    /// `table[c + 128] = clamp(round(f(c · in_scale) / out_scale))`.
+    Lut {
+        /// The float activation.
+        act: Activation,
+        /// 256 output codes, indexed by input code + 128.
+        table: Vec<i8>,
+        /// Scale of the input codes.
+        in_scale: f32,
+        /// Scale of the output codes (the input scale for ReLU).
+        out_scale: f32,
+    },
+}
+
+impl QLayer {
+    /// The layer's kind.
+    pub fn kind(&self) -> LayerKind {
+        match self {
+            QLayer::Gemm(q) => match q.kind {
+                GemmKind::Dense => LayerKind::Dense,
+                GemmKind::Conv { .. } => LayerKind::Conv2d,
+            },
+            QLayer::MaxPool { .. } => LayerKind::MaxPool,
+            QLayer::AvgPool { .. } => LayerKind::AvgPool,
+            QLayer::Flatten => LayerKind::Flatten,
+            QLayer::Lut { .. } => LayerKind::Lut,
+        }
+    }
+}
