@@ -1,7 +1,8 @@
 //! The product seam of the integer forward pass, its reference, and the epilogue that turns
 //! accumulators into output codes.
 
-use ndarray::{Array2, ArrayView2, Axis};
+use nacsim_core::gemm::gemm_i8;
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
 use super::QGemm;
@@ -31,9 +32,10 @@ pub trait IntGemm: Sync {
 /// Rows of `x` per parallel task of [`RefGemm`].
 pub const GEMM_ROWS: usize = 16;
 
-/// The reference integer product: exact `i32` dot products (operands widened to `i16`, four rows
-/// of `x` per pass over a weight row), parallel over fixed blocks of [`GEMM_ROWS`] rows. Exact
-/// while `fan_in < 2^17` (every product is at most `2^14` in magnitude).
+/// The reference integer product: the workspace's int8 oracle [`gemm_i8`] (three plain loops,
+/// an `i32` adder that wraps) on fixed blocks of [`GEMM_ROWS`] rows in parallel, so the result
+/// is the oracle's for any thread count. Exact while `fan_in ≤ 131071` (every product is at most
+/// `2^14` in magnitude); beyond, sums wrap modulo 2³² like every engine's `i32` accumulator.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RefGemm;
 
@@ -42,49 +44,21 @@ impl IntGemm for RefGemm {
         assert_eq!(x.ncols(), w.ncols(), "fan_in of x and w");
         let (m, k, n) = (x.nrows(), x.ncols(), w.nrows());
         let mut out = Array2::<i32>::zeros((m, n));
-        if k == 0 {
+        if out.is_empty() || k == 0 {
             return out;
         }
-        let wt: Vec<i16> = w.iter().map(|&v| i16::from(v)).collect();
-        out.axis_chunks_iter_mut(Axis(0), GEMM_ROWS)
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(bi, mut blk)| {
-                let rows = blk.nrows();
-                let xs = x.slice(ndarray::s![bi * GEMM_ROWS..bi * GEMM_ROWS + rows, ..]);
-                let xb: Vec<i16> = xs.iter().map(|&v| i16::from(v)).collect();
-                // Four rows at a time share each weight load; the rest one by one.
-                let mut quads = xb.chunks_exact(4 * k);
-                for (qi, xq) in quads.by_ref().enumerate() {
-                    let (x0, rest) = xq.split_at(k);
-                    let (x1, rest) = rest.split_at(k);
-                    let (x2, x3) = rest.split_at(k);
-                    for (o, wr) in wt.chunks_exact(k).enumerate() {
-                        let mut a = [0i32; 4];
-                        for ((((&w, &v0), &v1), &v2), &v3) in
-                            wr.iter().zip(x0).zip(x1).zip(x2).zip(x3)
-                        {
-                            let w = i32::from(w);
-                            a[0] += i32::from(v0) * w;
-                            a[1] += i32::from(v1) * w;
-                            a[2] += i32::from(v2) * w;
-                            a[3] += i32::from(v3) * w;
-                        }
-                        for (u, &au) in a.iter().enumerate() {
-                            blk[[4 * qi + u, o]] = au;
-                        }
-                    }
-                }
-                let done = rows - quads.remainder().len() / k;
-                for (u, xr) in quads.remainder().chunks_exact(k).enumerate() {
-                    for (o, wr) in wt.chunks_exact(k).enumerate() {
-                        blk[[done + u, o]] = wr
-                            .iter()
-                            .zip(xr)
-                            .map(|(&a, &b)| i32::from(a) * i32::from(b))
-                            .sum();
-                    }
-                }
+        let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
+        let ws = w.as_slice().expect("standard layout");
+        out.as_slice_mut()
+            .expect("standard layout")
+            .par_chunks_mut(GEMM_ROWS * n)
+            .zip(
+                x.as_slice()
+                    .expect("standard layout")
+                    .par_chunks(GEMM_ROWS * k),
+            )
+            .for_each(|(yb, xb)| {
+                yb.copy_from_slice(&gemm_i8(xb, ws, xb.len() / k, k, n));
             });
         out
     }

@@ -109,20 +109,17 @@ proptest! {
     }
 
     #[test]
-    fn ref_gemm_equals_naive_triple_loop(m in 0usize..40, k in 0usize..50, n in 0usize..20, seed: u64) {
+    fn ref_gemm_is_the_core_oracle(m in 0usize..70, k in 0usize..50, n in 0usize..20, seed: u64, t in 0usize..2) {
         let code = |i: usize| (seed.wrapping_mul(6364136223846793005).wrapping_add((i as u64).wrapping_mul(1442695040888963407)) >> 56) as u8 as i8;
         let x = Array2::from_shape_fn((m, k), |(a, b)| code(a * k + b));
         let w = Array2::from_shape_fn((n, k), |(a, b)| code(100_000 + a * k + b));
-        let got = RefGemm.gemm(0, x.view(), w.view());
-        for i in 0..m {
-            for o in 0..n {
-                let mut s = 0i32;
-                for j in 0..k {
-                    s += i32::from(x[[i, j]]) * i32::from(w[[o, j]]);
-                }
-                prop_assert_eq!(got[[i, o]], s);
-            }
-        }
+        let want = nacsim_core::gemm::gemm_i8(x.as_slice().unwrap(), w.as_slice().unwrap(), m, k, n);
+        // Any layout of x (t = 1: a transposed copy viewed back).
+        let xt = x.t().to_owned();
+        let xv = if t == 1 { xt.t() } else { x.view() };
+        let got = RefGemm.gemm(0, xv, w.view());
+        prop_assert_eq!(got.dim(), (m, n));
+        prop_assert_eq!(got.into_raw_vec_and_offset().0, want);
     }
 }
 
