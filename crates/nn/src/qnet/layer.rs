@@ -7,7 +7,7 @@ use nacsim_core::config::FieldError;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::quantize::quantize_value;
+use super::quantize::{bias_codes, requant_factors};
 use super::{QuantizeError, Requant};
 use crate::network::{Activation, LayerSpec, ResolvedLayer, Shape};
 use crate::quant::Rounding;
@@ -98,23 +98,10 @@ impl QGemm {
                 ),
             )]));
         }
-        let acc_scale = |o: usize| f64::from(self.in_scale) * f64::from(w_scale[o]);
         let bias = bias.map_or_else(Vec::new, |b| {
-            b.iter()
-                .enumerate()
-                .map(|(o, &v)| quantize_value(v.into(), acc_scale(o), i32::MAX, self.rounding))
-                .collect()
+            bias_codes(b.iter(), self.in_scale, &w_scale, self.rounding)
         });
-        let requant = (0..w_scale.len())
-            .map(|o| {
-                let m = acc_scale(o) / f64::from(self.out_scale);
-                Requant::from_real(m).ok_or_else(|| QuantizeError::Multiplier {
-                    layer: self.name.clone(),
-                    channel: o,
-                    value: m,
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let requant = requant_factors(&self.name, self.in_scale, &w_scale, self.out_scale)?;
         Ok(QGemm {
             bias,
             requant,

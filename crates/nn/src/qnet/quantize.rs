@@ -11,6 +11,8 @@ use super::{
 use crate::data::Dataset;
 use crate::forward::{FloatKernel, layer_forward as float_layer_forward};
 use crate::model::Model;
+use crate::model::Param;
+use crate::network::ResolvedLayer;
 use crate::network::{Activation, LayerSpec};
 use crate::quant::{Rounding, round};
 
@@ -49,6 +51,7 @@ impl Stat {
     }
 }
 
+/// `clamp(round(v / scale), −max, max)` with `mode`; NaN → 0.
 pub(super) fn quantize_value(v: f64, scale: f64, max: i32, mode: Rounding) -> i32 {
     let q = round(v / scale, mode);
     if q.is_nan() {
@@ -62,6 +65,10 @@ impl QNetwork {
     /// Quantizes `model`, calibrating activation scales on the first
     /// `cfg.calibration_images` images of `calib` (see the module doc).
     ///
+    /// The steps: `check_inputs`, `calibrate` (the scale of every quantization point), then each
+    /// float layer in order becomes an integer layer (`quantize_gemm` for Dense and Conv2d,
+    /// `lut_layer` for activations; a ReLU after a product is fused into it).
+    ///
     /// # Errors
     /// A [`QuantizeError`] for an invalid config, an empty or mis-shaped calibration set, a
     /// layer without parameters, non-finite calibration activations or an unrepresentable
@@ -71,189 +78,63 @@ impl QNetwork {
         calib: &Dataset,
         cfg: &QuantConfig,
     ) -> Result<QNetwork, QuantizeError> {
-        cfg.validate().map_err(QuantizeError::Config)?;
-        if calib.is_empty() {
-            return Err(QuantizeError::EmptyCalibration(calib.name.clone()));
-        }
-        if calib.shape.len() != model.spec.input.len() {
-            return Err(QuantizeError::InputShape {
-                name: calib.name.clone(),
-                expected: model.spec.input,
-                got: calib.shape,
-            });
-        }
+        check_inputs(model, calib, cfg)?;
         let layers = &model.layers;
         let n = layers.len();
         // fused[i]: layer i is a ReLU folded into the Gemm before it.
         let fused = fused_relus(layers);
-        let need: Vec<bool> = (0..n)
-            .map(|i| match layers[i].spec {
-                LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => !(i + 1 < n && fused[i + 1]),
-                LayerSpec::Act(Activation::ReLU) => fused[i],
-                LayerSpec::Act(_) => true,
-                _ => false,
-            })
-            .collect();
-
-        // Calibration: float forward over the first N images in chunks, statistics at each point.
-        let keep = matches!(cfg.calibration, Calibration::Percentile(_));
-        let mut stats: Vec<Stat> = (0..=n).map(|_| Stat::default()).collect(); // [0] = input
-        let images = cfg.calibration_images.min(calib.len());
-        for start in (0..images).step_by(256) {
-            let mut h = calib.batch_range(start, (start + 256).min(images));
-            stats[0].observe(&h, keep);
-            for (i, l) in layers.iter().enumerate() {
-                h = float_layer_forward(&FloatKernel, i, l, model.params[i].as_ref(), h, false).0;
-                if need[i] {
-                    stats[i + 1].observe(&h, keep);
-                }
-            }
-        }
-        let amax = (1i32 << (cfg.act_bits - 1)) - 1;
-        let mut scales = Vec::with_capacity(n + 1);
-        for (i, s) in stats.into_iter().enumerate() {
-            if (i == 0 || need[i - 1]) && s.nonfinite {
-                let what = if i == 0 {
-                    "the input".to_string()
-                } else {
-                    format!("the output of {}", layers[i - 1].name)
-                };
-                return Err(QuantizeError::NonFinite(what));
-            }
-            let r = if i == 0 || need[i - 1] {
-                s.range(cfg.calibration)
-            } else {
-                0.0
-            };
-            // An all-zero tensor may take any scale; use range 1.
-            scales.push(if r > 0.0 {
-                r / amax as f32
-            } else {
-                1.0 / amax as f32
-            });
-        }
-
-        let wmax = (1i32 << (cfg.weight_bits - 1)) - 1;
+        let scales = calibrate(model, calib, cfg, &calibrated_points(layers, &fused))?;
+        let amax = code_max(cfg.act_bits);
         let mut cur = scales[0];
         let mut out = Vec::new();
         for (i, l) in layers.iter().enumerate() {
             if fused[i] {
                 continue;
             }
-            let q = match &l.spec {
+            // Every layer maps input codes at scale `cur` to output codes at `out_scale`.
+            let (q, out_scale) = match &l.spec {
                 LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => {
                     let p = model.params[i]
                         .as_ref()
                         .ok_or_else(|| QuantizeError::MissingParams(l.name.clone()))?;
                     let relu = i + 1 < n && fused[i + 1];
                     let out_scale = scales[if relu { i + 2 } else { i + 1 }];
-                    let kind = gemm_kind_of(&l.spec).unwrap_or(GemmKind::Dense);
-                    let row_max: Vec<f32> = p
-                        .weight
-                        .rows()
-                        .into_iter()
-                        .map(|r| r.fold(0f32, |a, &v| a.max(v.abs())))
-                        .collect();
-                    let tensor_max = row_max.iter().fold(0f32, |a, &v| a.max(v));
-                    let w_scale: Vec<f32> = row_max
-                        .iter()
-                        .map(|&m| {
-                            let m = if cfg.per_channel_weights {
-                                m
-                            } else {
-                                tensor_max
-                            };
-                            if m > 0.0 {
-                                m / wmax as f32
-                            } else {
-                                1.0 / wmax as f32
-                            }
-                        })
-                        .collect();
-                    let mut weight = Array2::<i8>::zeros(p.weight.dim());
-                    Zip::from(weight.rows_mut())
-                        .and(p.weight.rows())
-                        .and(&w_scale[..])
-                        .par_for_each(|mut q_row, w_row, &s| {
-                            for (q, &w) in q_row.iter_mut().zip(w_row) {
-                                let v = quantize_value(w.into(), s.into(), wmax, cfg.rounding);
-                                *q = i8::try_from(v).expect("weight code within ±127");
-                            }
-                        });
-                    let acc_scale = |o: usize| f64::from(cur) * f64::from(w_scale[o]);
-                    let bias = p.bias.as_ref().map_or_else(Vec::new, |b| {
-                        b.iter()
-                            .enumerate()
-                            .map(|(o, &v)| {
-                                quantize_value(v.into(), acc_scale(o), i32::MAX, cfg.rounding)
-                            })
-                            .collect()
-                    });
-                    let requant = (0..w_scale.len())
-                        .map(|o| {
-                            let m = acc_scale(o) / f64::from(out_scale);
-                            Requant::from_real(m).ok_or_else(|| QuantizeError::Multiplier {
-                                layer: l.name.clone(),
-                                channel: o,
-                                value: m,
-                            })
-                        })
-                        .collect::<Result<_, _>>()?;
-                    let g = QGemm {
-                        name: l.name.clone(),
-                        kind,
+                    let g = quantize_gemm(l, p, cur, out_scale, relu, cfg)?;
+                    (QLayer::Gemm(g), out_scale)
+                }
+                &LayerSpec::MaxPool2d { kernel, stride } => (
+                    QLayer::MaxPool {
+                        kernel,
+                        stride,
                         input: l.input,
                         output: l.output,
-                        weight,
-                        bias,
-                        requant,
-                        in_scale: cur,
-                        out_scale,
-                        w_scale,
-                        relu,
-                        act_max: amax,
+                    },
+                    cur,
+                ),
+                &LayerSpec::AvgPool2d { kernel, stride } => (
+                    QLayer::AvgPool {
+                        kernel,
+                        stride,
+                        input: l.input,
+                        output: l.output,
                         rounding: cfg.rounding,
-                    };
-                    cur = out_scale;
-                    QLayer::Gemm(g)
-                }
-                &LayerSpec::MaxPool2d { kernel, stride } => QLayer::MaxPool {
-                    kernel,
-                    stride,
-                    input: l.input,
-                    output: l.output,
-                },
-                &LayerSpec::AvgPool2d { kernel, stride } => QLayer::AvgPool {
-                    kernel,
-                    stride,
-                    input: l.input,
-                    output: l.output,
-                    rounding: cfg.rounding,
-                },
-                LayerSpec::Flatten => QLayer::Flatten,
+                    },
+                    cur,
+                ),
+                LayerSpec::Flatten => (QLayer::Flatten, cur),
                 &LayerSpec::Act(act) => {
                     let out_scale = if act == Activation::ReLU {
                         cur
                     } else {
                         scales[i + 1]
                     };
-                    let table = (-128i32..=127)
-                        .map(|c| {
-                            let y = act.apply(c as f32 * cur);
-                            let v = quantize_value(y.into(), out_scale.into(), amax, cfg.rounding);
-                            i8::try_from(v).expect("activation code within ±127")
-                        })
-                        .collect();
-                    let lut = QLayer::Lut {
-                        act,
-                        table,
-                        in_scale: cur,
+                    (
+                        lut_layer(act, cur, out_scale, amax, cfg.rounding),
                         out_scale,
-                    };
-                    cur = out_scale;
-                    lut
+                    )
                 }
             };
+            cur = out_scale;
             out.push(q);
         }
         Ok(QNetwork {
@@ -268,7 +149,7 @@ impl QNetwork {
     /// Input codes `[batch, features]` for float inputs: `clamp(round(x / input_scale))` with the
     /// configured rounding, NaN → 0.
     pub fn quantize_input(&self, x: ArrayView2<f32>) -> Array2<i8> {
-        let amax = (1i32 << (self.config.act_bits - 1)) - 1;
+        let amax = code_max(self.config.act_bits);
         let s = f64::from(self.input_scale);
         let mut y = Array2::<i8>::zeros(x.raw_dim());
         ndarray::Zip::from(&mut y).and(&x).par_for_each(|d, &v| {
@@ -286,5 +167,220 @@ impl QNetwork {
         self.quantize_input(levels.view())
             .into_raw_vec_and_offset()
             .0
+    }
+}
+
+/// Largest code of a `bits`-bit symmetric format, `2^(bits−1) − 1`.
+fn code_max(bits: u32) -> i32 {
+    (1i32 << (bits - 1)) - 1
+}
+
+/// Step 1: the config is valid and the calibration set holds images of the network's input
+/// shape.
+fn check_inputs(model: &Model, calib: &Dataset, cfg: &QuantConfig) -> Result<(), QuantizeError> {
+    cfg.validate().map_err(QuantizeError::Config)?;
+    if calib.is_empty() {
+        return Err(QuantizeError::EmptyCalibration(calib.name.clone()));
+    }
+    if calib.shape.len() != model.spec.input.len() {
+        return Err(QuantizeError::InputShape {
+            name: calib.name.clone(),
+            expected: model.spec.input,
+            got: calib.shape,
+        });
+    }
+    Ok(())
+}
+
+/// `need[i]`: the output of float layer `i` is a quantization point whose scale is calibrated:
+/// a product not followed by a fused ReLU, a fused ReLU (the product's clamped output), or a
+/// non-ReLU activation (its table's output). Pooling and Flatten keep their input's scale.
+fn calibrated_points(layers: &[ResolvedLayer], fused: &[bool]) -> Vec<bool> {
+    let n = layers.len();
+    (0..n)
+        .map(|i| match layers[i].spec {
+            LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => !(i + 1 < n && fused[i + 1]),
+            LayerSpec::Act(Activation::ReLU) => fused[i],
+            LayerSpec::Act(_) => true,
+            _ => false,
+        })
+        .collect()
+}
+
+/// Step 2: the scale of every quantization point, `[0]` the input and `[i + 1]` the output of
+/// float layer `i` (`1 / A` where `need[i]` is false or the tensor is all zero): the float
+/// forward over the first `cfg.calibration_images` images in chunks of 256, the
+/// [`Calibration`] statistic of |value| at each point, divided by the largest code `A`.
+fn calibrate(
+    model: &Model,
+    calib: &Dataset,
+    cfg: &QuantConfig,
+    need: &[bool],
+) -> Result<Vec<f32>, QuantizeError> {
+    let layers = &model.layers;
+    let n = layers.len();
+    let keep = matches!(cfg.calibration, Calibration::Percentile(_));
+    let mut stats: Vec<Stat> = (0..=n).map(|_| Stat::default()).collect(); // [0] = input
+    let images = cfg.calibration_images.min(calib.len());
+    for start in (0..images).step_by(256) {
+        let mut h = calib.batch_range(start, (start + 256).min(images));
+        stats[0].observe(&h, keep);
+        for (i, l) in layers.iter().enumerate() {
+            h = float_layer_forward(&FloatKernel, i, l, model.params[i].as_ref(), h, false).0;
+            if need[i] {
+                stats[i + 1].observe(&h, keep);
+            }
+        }
+    }
+    let amax = code_max(cfg.act_bits);
+    let mut scales = Vec::with_capacity(n + 1);
+    for (i, s) in stats.into_iter().enumerate() {
+        let calibrated = i == 0 || need[i - 1];
+        if calibrated && s.nonfinite {
+            let what = if i == 0 {
+                "the input".to_string()
+            } else {
+                format!("the output of {}", layers[i - 1].name)
+            };
+            return Err(QuantizeError::NonFinite(what));
+        }
+        let r = if calibrated {
+            s.range(cfg.calibration)
+        } else {
+            0.0
+        };
+        // An all-zero tensor may take any scale; use range 1.
+        scales.push(if r > 0.0 {
+            r / amax as f32
+        } else {
+            1.0 / amax as f32
+        });
+    }
+    Ok(scales)
+}
+
+/// Step 3a: a Dense or Conv2d layer with parameters `p`, input codes at `in_scale`, output
+/// codes at `out_scale`, clamped at 0 when a ReLU is fused (`relu`).
+fn quantize_gemm(
+    l: &ResolvedLayer,
+    p: &Param,
+    in_scale: f32,
+    out_scale: f32,
+    relu: bool,
+    cfg: &QuantConfig,
+) -> Result<QGemm, QuantizeError> {
+    let wmax = code_max(cfg.weight_bits);
+    let w_scale = weight_scales(p.weight.view(), wmax, cfg.per_channel_weights);
+    let weight = weight_codes(p.weight.view(), &w_scale, wmax, cfg.rounding);
+    let bias = p.bias.as_ref().map_or_else(Vec::new, |b| {
+        bias_codes(b.iter(), in_scale, &w_scale, cfg.rounding)
+    });
+    let requant = requant_factors(&l.name, in_scale, &w_scale, out_scale)?;
+    Ok(QGemm {
+        name: l.name.clone(),
+        kind: gemm_kind_of(&l.spec).unwrap_or(GemmKind::Dense),
+        input: l.input,
+        output: l.output,
+        weight,
+        bias,
+        requant,
+        in_scale,
+        out_scale,
+        w_scale,
+        relu,
+        act_max: code_max(cfg.act_bits),
+        rounding: cfg.rounding,
+    })
+}
+
+/// Symmetric weight scale per output channel: `max |w[o, :]| / W` (the tensor's max for every
+/// channel unless `per_channel`), `1 / W` for an all-zero row.
+fn weight_scales(weight: ArrayView2<f32>, wmax: i32, per_channel: bool) -> Vec<f32> {
+    let row_max: Vec<f32> = weight
+        .rows()
+        .into_iter()
+        .map(|r| r.fold(0f32, |a, &v| a.max(v.abs())))
+        .collect();
+    let tensor_max = row_max.iter().fold(0f32, |a, &v| a.max(v));
+    row_max
+        .iter()
+        .map(|&m| {
+            let m = if per_channel { m } else { tensor_max };
+            if m > 0.0 {
+                m / wmax as f32
+            } else {
+                1.0 / wmax as f32
+            }
+        })
+        .collect()
+}
+
+/// Weight codes `clamp(round(w[o, k] / w_scale[o]), −W, W)`.
+fn weight_codes(weight: ArrayView2<f32>, w_scale: &[f32], wmax: i32, mode: Rounding) -> Array2<i8> {
+    let mut codes = Array2::<i8>::zeros(weight.dim());
+    Zip::from(codes.rows_mut())
+        .and(weight.rows())
+        .and(w_scale)
+        .par_for_each(|mut q_row, w_row, &s| {
+            for (q, &w) in q_row.iter_mut().zip(w_row) {
+                let v = quantize_value(w.into(), s.into(), wmax, mode);
+                *q = i8::try_from(v).expect("weight code within ±127");
+            }
+        });
+    codes
+}
+
+/// Bias codes at the accumulator scale `in_scale · w_scale[o]`, saturated to `i32`.
+pub(super) fn bias_codes<'a>(
+    bias: impl Iterator<Item = &'a f32>,
+    in_scale: f32,
+    w_scale: &[f32],
+    mode: Rounding,
+) -> Vec<i32> {
+    bias.enumerate()
+        .map(|(o, &v)| {
+            let acc_scale = f64::from(in_scale) * f64::from(w_scale[o]);
+            quantize_value(v.into(), acc_scale, i32::MAX, mode)
+        })
+        .collect()
+}
+
+/// The requantization factor `in_scale · w_scale[o] / out_scale` of every output channel of
+/// layer `name`.
+pub(super) fn requant_factors(
+    name: &str,
+    in_scale: f32,
+    w_scale: &[f32],
+    out_scale: f32,
+) -> Result<Vec<Requant>, QuantizeError> {
+    w_scale
+        .iter()
+        .enumerate()
+        .map(|(o, &ws)| {
+            let m = f64::from(in_scale) * f64::from(ws) / f64::from(out_scale);
+            Requant::from_real(m).ok_or_else(|| QuantizeError::Multiplier {
+                layer: name.to_string(),
+                channel: o,
+                value: m,
+            })
+        })
+        .collect()
+}
+
+/// Step 3b: an activation as a 256-entry table, `table[c + 128] = clamp(round(f(c · in_scale) /
+/// out_scale))`.
+fn lut_layer(act: Activation, in_scale: f32, out_scale: f32, amax: i32, mode: Rounding) -> QLayer {
+    let table = (-128i32..=127)
+        .map(|c| {
+            let y = act.apply(c as f32 * in_scale);
+            let v = quantize_value(y.into(), out_scale.into(), amax, mode);
+            i8::try_from(v).expect("activation code within ±127")
+        })
+        .collect();
+    QLayer::Lut {
+        act,
+        table,
+        in_scale,
+        out_scale,
     }
 }
