@@ -4,9 +4,11 @@
 //! ## Overview
 //!
 //! Networks for nacsim: the network IR ([`network`]), the float reference forward and backward
-//! passes ([`forward`]), the one training loop with its two seams ([`train`]), IDX datasets
-//! ([`data`]), model I/O in RON + safetensors ([`model`]), quantizers shared by the engines
-//! ([`quant`]) and the ReLU positive-scaling rescaling pass ([`rescale`]).
+//! passes ([`forward`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
+//! loop with its two seams ([`train`]), IDX datasets ([`data`]), model I/O in RON + safetensors
+//! ([`model`]), quantizers shared by the engines ([`quant`]), the int8 network that is every
+//! integer engine's functional reference ([`qnet`]) and the ReLU positive-scaling rescaling pass
+//! ([`rescale`]).
 //!
 //! ## Example
 //!

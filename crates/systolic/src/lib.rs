@@ -11,8 +11,8 @@
 //! | module | layer | what it gives |
 //! |---|---|---|
 //! | [`config`] | | [`SystolicConfig`]: R, C, [`Dataflow`], accumulator, double buffering, vector lanes |
-//! | [`reference`](mod@reference) | reference | [`gemm_ref`], [`gemm_ref_acc`]: three plain loops, the oracle |
-//! | [`datapath`] | datapath | [`gemm`] in the array's order of additions; [`gemm_fast`], the exact fast path |
+//! | [`reference`](mod@reference) | reference | [`gemm_ref`]: the workspace's int8 oracle ([`nacsim_core::gemm::gemm_i8`]) on views; [`gemm_ref_acc`]: the same three plain loops with a narrow or saturating adder |
+//! | [`datapath`] | datapath | [`gemm`] in the array's order of additions; [`gemm_fast`], the exact fast path (each instruction set's kernel tested against the oracle) |
 //! | [`tiling`] | timing | [`Tiling`]: how a GEMM is cut into R×C tiles and in which order they run |
 //! | [`timing`] | timing | [`analytic`] cycles and action counts, [`peak_ops_per_cycle`], [`vector_cycles`] |
 //! | [`stepped`] | timing | [`SystolicSim`]: registers moving one PE per cycle, with traces; [`run_stepped`] |
