@@ -11,7 +11,7 @@ use crate::quant::Rounding;
 /// The product seam of the integer forward pass.
 pub trait IntGemm: Sync {
     /// `y[n, o] = Σ_k x[n, k] · w[o, k]` exactly in `i32` (x `[m, fan_in]`, w `[out, fan_in]`,
-    /// result `[m, out]`). `layer` is the index into [`QNetwork::layers`].
+    /// result `[m, out]`). `layer` is the index into [`QNetwork::layers`](super::QNetwork::layers).
     fn gemm(&self, layer: usize, x: ArrayView2<i8>, w: ArrayView2<i8>) -> Array2<i32>;
 
     /// [`gemm`](Self::gemm) for rows that start at row `first_row` of the whole run (image

@@ -1,4 +1,4 @@
-//! Int8 network quantization: a float [`Model`] becomes a [`QNetwork`] whose forward pass is exact
+//! Int8 network quantization: a float [`Model`](crate::model::Model) becomes a [`QNetwork`] whose forward pass is exact
 //! integer arithmetic, the functional reference every integer engine must equal bit for bit.
 //!
 //! ## Number formats
@@ -14,7 +14,7 @@
 //! - **Biases** are `i32` at scale `s_in · s_w[o]` (rounded with the configured mode, saturated).
 //! - **Requantization** multiplies the `i32` accumulator by `M = s_in · s_w[o] / s_out`, held as a
 //!   Q31 fixed-point [`Requant`] (`multiplier · 2^−shift`), rounds with the configured
-//!   [`Rounding`] and clamps to `−A ..= A` (to `0 ..= A` when a following ReLU is fused).
+//!   [`Rounding`](crate::quant::Rounding) and clamps to `−A ..= A` (to `0 ..= A` when a following ReLU is fused).
 //!
 //! ## Layers
 //!
