@@ -30,12 +30,15 @@ use std::sync::LazyLock;
 use crate::rng::Stream;
 use rand::RngCore;
 
-/// SplitMix64's increment (the golden ratio in 64-bit fixed point).
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+/// SplitMix64's increment (the golden ratio in 64-bit fixed point; Steele, Lea & Flood 2014).
+pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// SplitMix64 finalizer (a bijection on u64).
+/// The SplitMix64 finalizer (Steele, Lea & Flood 2014, with Stafford's "variant 13" shifts and
+/// multipliers), a bijection on u64. The one copy of the workspace: [`SplitMix`], [`Keyed`] and
+/// the ChaCha key derivation of [`crate::rng`] all hash through it. One step of the SplitMix64
+/// generator from state `s` is `mix64(s + GAMMA)`.
 #[inline(always)]
-fn mix(mut z: u64) -> u64 {
+pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -54,7 +57,7 @@ impl Keyed {
     /// The sequence of draws for `counter` (an update step, a forward call).
     #[inline]
     pub fn at(self, counter: u64) -> Seq {
-        Seq(mix(self.0 ^ mix(counter.wrapping_add(GAMMA))))
+        Seq(mix64(self.0 ^ mix64(counter.wrapping_add(GAMMA))))
     }
 }
 
@@ -66,7 +69,7 @@ impl Seq {
     /// The 64-bit word at `index`.
     #[inline(always)]
     pub fn word(self, index: u64) -> u64 {
-        mix(self
+        mix64(self
             .0
             .wrapping_add(index.wrapping_add(1).wrapping_mul(GAMMA)))
     }
@@ -91,8 +94,8 @@ impl Seq {
     /// A second independent sequence derived from this one and `sub` (e.g. one per output row).
     #[inline]
     pub fn derive(self, sub: u64) -> Seq {
-        Seq(mix(
-            self.0 ^ mix(sub.wrapping_add(GAMMA).wrapping_mul(GAMMA))
+        Seq(mix64(
+            self.0 ^ mix64(sub.wrapping_add(GAMMA).wrapping_mul(GAMMA))
         ))
     }
 }
@@ -321,6 +324,14 @@ pub struct SplitMix {
     state: u64,
 }
 
+impl SplitMix {
+    /// The generator whose first output is `mix64(state + GAMMA)` (the reference SplitMix64
+    /// seeded with `state`), for deterministic test data outside a keyed stream.
+    pub fn new(state: u64) -> Self {
+        SplitMix { state }
+    }
+}
+
 impl RngCore for SplitMix {
     #[inline]
     fn next_u32(&mut self) -> u32 {
@@ -330,7 +341,7 @@ impl RngCore for SplitMix {
     #[inline]
     fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GAMMA);
-        mix(self.state)
+        mix64(self.state)
     }
 
     fn fill_bytes(&mut self, dst: &mut [u8]) {
@@ -346,6 +357,16 @@ mod tests {
     use super::*;
     use crate::rng::Purpose;
     use rand::Rng;
+
+    #[test]
+    fn splitmix_matches_the_reference_generator() {
+        // Vigna's splitmix64.c seeded with 0: the first three outputs.
+        let mut r = SplitMix::new(0);
+        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+        assert_eq!(r.next_u64(), 0x06C4_5D18_8009_454F);
+        assert_eq!(mix64(GAMMA), 0xE220_A839_7B1D_CDAF);
+    }
 
     #[test]
     fn words_are_pure_functions_of_key_counter_and_index() {
