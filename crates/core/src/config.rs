@@ -380,7 +380,10 @@ mod tests {
             FieldError::new("a", 0, "must be ≥ 1"),
             FieldError::new("b.c", "x", "must be y"),
         ];
-        assert_eq!(FieldError::join(&e), "a = 0: must be ≥ 1; b.c = x: must be y");
+        assert_eq!(
+            FieldError::join(&e),
+            "a = 0: must be ≥ 1; b.c = x: must be y"
+        );
         assert_eq!(FieldError::join(&e[..1]), "a = 0: must be ≥ 1");
         assert_eq!(FieldError::join(&[]), "");
     }
