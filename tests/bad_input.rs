@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::util::{nacsim, root, text};
+use crate::util::{assert_message_snapshot, fixtures, nacsim, root, text};
 
 /// Exit status 2, an `error:` paragraph on stderr, no panic; returns stderr.
 fn fails_cleanly(args: &[&str]) -> String {
@@ -22,29 +22,16 @@ fn fails_cleanly(args: &[&str]) -> String {
     err
 }
 
-/// Every `tests/fixtures/bad/<name>.ron` is rejected by `nacsim train` with every line of
-/// `<name>.err` in the message.
+/// Every `tests/fixtures/bad/<name>.ron` is rejected by `nacsim train` with the message of the
+/// snapshot `<name>.snap` (which names the file, the field, the value and the rule).
 #[test]
 fn bad_training_configs_are_rejected_with_file_field_and_rule() {
-    let dir = root().join("tests/fixtures/bad");
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.extension().is_none_or(|e| e != "ron") {
-            continue;
-        }
-        let expected = std::fs::read_to_string(p.with_extension("err")).unwrap();
+    let all = fixtures("tests/fixtures/bad");
+    for p in &all {
         let err = fails_cleanly(&["train", p.to_str().unwrap()]);
-        for want in expected.lines().filter(|l| !l.is_empty()) {
-            assert!(
-                err.contains(want),
-                "{}: expected {want:?} in: {err}",
-                p.display()
-            );
-        }
-        n += 1;
+        assert_message_snapshot(p, &err);
     }
-    assert!(n >= 3, "fixtures found: {n}");
+    assert!(all.len() >= 3, "fixtures found: {}", all.len());
 }
 
 #[test]

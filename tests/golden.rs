@@ -1,8 +1,10 @@
 //! Golden traces: the cycle-stepped array's per-cycle events for tiny layers, byte for byte.
 //!
-//! On a mismatch the test prints both; if the change is intended, regenerate with
-//! `NACSIM_BLESS=1 cargo test --test integration golden` and review the diff of
-//! `traces/golden/` before committing.
+//! The traces are [`insta`] binary snapshots kept as plain CSV files in `traces/golden/`
+//! (`<name>.snap.csv`, with insta's metadata in `<name>.snap`). On a mismatch insta writes the
+//! new trace beside the old one (`.snap.new.csv`) and the test fails; if the change is intended,
+//! run `cargo insta review` (or `INSTA_UPDATE=always cargo test --test integration golden`) and
+//! review the diff of `traces/golden/` before committing.
 
 use nacsim_core::trace::{CsvSink, TraceSink};
 use nacsim_core::units::Hertz;
@@ -34,20 +36,13 @@ fn check(name: &str, cfg: &SystolicConfig, m: usize, k: usize, n: usize) {
         report.tiles,
         report.counters.get("macs")
     );
-    let path = root().join("traces/golden").join(format!("{name}.csv"));
-    if std::env::var_os("NACSIM_BLESS").is_some() {
-        std::fs::write(&path, &got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; create it with NACSIM_BLESS=1", path.display()));
-    if want != got {
-        panic!(
-            "{name}: trace differs from {}\n~~~ expected\n{want}~~~ got\n{got}~~~\n\
-             if intended: NACSIM_BLESS=1 cargo test --test integration golden",
-            path.display()
-        );
-    }
+    // The trace is an insta binary snapshot so that it stays a plain CSV file (the `.snap.csv`
+    // beside insta's small `.snap` metadata file) in `traces/golden/`, where the docs point.
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("traces/golden"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_binary_snapshot!(&format!("{name}.csv"), got.into_bytes()));
 }
 
 #[test]

@@ -47,3 +47,27 @@ pub fn fashion_mnist_dir() -> &'static Path {
 pub fn mnist_dir() -> PathBuf {
     root().join("crates/nn/data/mnist-sample")
 }
+
+/// The `.ron` fixtures of `dir` (relative to the workspace root), sorted, as relative paths.
+pub fn fixtures(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .map(|e| Path::new(dir).join(e.unwrap().file_name()))
+        .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Asserts `message` equals the insta snapshot `<dir>/<name>.snap` beside the fixture
+/// `<dir>/<name>.ron` (review a change with `cargo insta review`, docs/style.md §2.7).
+pub fn assert_message_snapshot(fixture: &Path, message: &str) {
+    let dir = fixture.parent().unwrap();
+    let name = fixture.file_stem().unwrap().to_str().unwrap();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join(dir));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_input_file(root().join(fixture));
+    settings.bind(|| insta::assert_snapshot!(name, message));
+}

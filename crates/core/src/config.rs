@@ -54,6 +54,18 @@ impl FieldError {
         }
         self
     }
+
+    /// Every broken rule of `errors` on one line, `; `-separated (`a = 0: must be ≥ 1; b = x:
+    /// …`): the message of a crate error that wraps a `Vec<FieldError>`, e.g.
+    /// `#[error("device config: {}", FieldError::join(.0))]`. The one such join of the
+    /// workspace, so every crate words a list of broken rules alike.
+    pub fn join(errors: &[FieldError]) -> String {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 impl fmt::Display for FieldError {
@@ -360,6 +372,20 @@ mod tests {
 
     fn p() -> &'static Path {
         Path::new("models/designs/x.ron")
+    }
+
+    #[test]
+    fn field_errors_join_on_one_line() {
+        let e = [
+            FieldError::new("a", 0, "must be ≥ 1"),
+            FieldError::new("b.c", "x", "must be y"),
+        ];
+        assert_eq!(
+            FieldError::join(&e),
+            "a = 0: must be ≥ 1; b.c = x: must be y"
+        );
+        assert_eq!(FieldError::join(&e[..1]), "a = 0: must be ≥ 1");
+        assert_eq!(FieldError::join(&[]), "");
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Run-time CPU feature checks shared by the crates that compile hot loops for several
-//! instruction sets (`#[target_feature]` wrappers chosen at run time).
+//! instruction sets with hand-written `#[target_feature]` wrappers chosen at run time.
+//!
+//! New code should let `multiversion` compile and choose the clones instead (as
+//! [`Seq::fill_normals`](crate::keyed::Seq::fill_normals) does: no `unsafe`, the same speed),
+//! and keep hand-written intrinsics and dispatch only where a bench shows they pay.
 
 /// Whether the CPU has the AVX-512 subset the vectorised loops are compiled for: F, BW, VL and
 /// DQ (their wrappers enable `"avx2,avx512f,avx512bw,avx512vl,avx512dq"`). `false` off x86-64.

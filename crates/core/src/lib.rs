@@ -7,10 +7,10 @@
 //! | [`units`] | [`Cycles`], [`Picojoules`], [`Hertz`], [`Seconds`] and the report formulas ([`gops`], [`tops_per_watt`]) |
 //! | [`counters`] | [`Counters`]: named action counts (`shift_adds`, `sram_reads`) bumped by timing models |
 //! | [`energy`] | [`EnergyTable`]: pJ per action with its source; `E = Σ count_a · e_a` |
-//! | [`rng`] | [`Stream`]: keyed counter-based random draws, a pure function of `(seed, purpose, layer, trial, index)` |
-//! | [`keyed`] | [`keyed::Keyed`]: cheap counter-hash draws (SplitMix64, `lowbias32`) for the per-read and per-weight hot loops, taken from a [`Stream`] |
+//! | [`rng`] | [`Stream`]: keyed counter-based random draws, a pure function of `(seed, purpose, layer, trial, index)`; the one Box–Muller ([`rng::box_muller`]) |
+//! | [`keyed`] | [`keyed::Keyed`]: cheap counter-hash draws (the workspace's one SplitMix64, [`keyed::mix64`]; `lowbias32`) for the per-read and per-weight hot loops, taken from a [`Stream`] |
 //! | [`gemm`] | [`gemm::gemm_i8`]: the plain int8 × int8 → int32 product, the oracle of every integer GEMM |
-//! | [`cpu`] | run-time checks for the AVX-512/AVX2 paths of the vectorised loops |
+//! | [`cpu`] | run-time checks for the AVX-512/AVX2 paths of the loops dispatched by hand (new loops use `multiversion`) |
 //! | [`memory`] | the memory guard: a request's estimate checked against `NACSIM_MEMORY_LIMIT` or 3/4 of physical memory |
 //! | [`config`] | RON loading ([`config::load`]) with errors naming file, line/column or field path, value and rule |
 //! | [`trace`] | [`TraceSink`] and its VCD, Perfetto, CSV and null implementations |

@@ -22,6 +22,7 @@
 //! `u2 ∈ [0, 1)`), keeping the cosine branch: exact in distribution up to f64 rounding, with
 //! `|z| ≤ sqrt(2·53·ln 2) ≈ 8.57`.
 
+use crate::keyed::{GAMMA, mix64};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -89,12 +90,9 @@ pub struct RngKey {
     pub trial: u32,
 }
 
-/// SplitMix64 finalizer (a bijection on u64).
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// One SplitMix64 step from state `z`: the shared finalizer [`mix64`] of `z + GAMMA`.
+fn splitmix64(z: u64) -> u64 {
+    mix64(z.wrapping_add(GAMMA))
 }
 
 const DOMAIN_GENERATOR: u64 = 0x6765_6E65_7261_746F; // "generato"
@@ -127,16 +125,39 @@ pub struct Stream {
     element_key: [u8; 32],
 }
 
-/// Maps 53 random bits to `[0, 1)`.
-fn unit_f64(w: u64) -> f64 {
+/// Maps the top 53 bits of a random word to `[0, 1)` (multiples of 2^-53).
+#[inline]
+pub fn unit_f64(w: u64) -> f64 {
     (w >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Box–Muller, cosine branch, from two raw words.
-fn box_muller(w1: u64, w2: u64) -> f64 {
+/// The radius `r = sqrt(−2 ln u1)` and angle `θ = 2π·u2` of Box–Muller (Box & Muller, "A note
+/// on the generation of random normal deviates", Ann. Math. Stat. 29, 1958) from two raw
+/// words, with `u1 = 1 − unit_f64(w1)` in `(0, 1]` (so the logarithm is finite) and
+/// `u2 = unit_f64(w2)`.
+#[inline]
+fn box_muller_polar(w1: u64, w2: u64) -> (f64, f64) {
     let u1 = 1.0 - unit_f64(w1); // (0, 1]: ln is finite
     let u2 = unit_f64(w2);
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    ((-2.0 * u1.ln()).sqrt(), std::f64::consts::TAU * u2)
+}
+
+/// One standard normal draw from two raw words: Box–Muller, cosine branch, `r·cos θ` (see
+/// [`box_muller_pair`] for both branches). The one Box–Muller of the workspace: [`Stream`]'s
+/// normals and the device crate's cycle-to-cycle noise draw through it.
+#[inline]
+pub fn box_muller(w1: u64, w2: u64) -> f64 {
+    let (r, theta) = box_muller_polar(w1, w2);
+    r * theta.cos()
+}
+
+/// Two independent standard normal draws from two raw words: Box–Muller, both branches,
+/// `(r·cos θ, r·sin θ)`. The first equals [`box_muller`]`(w1, w2)` bit for bit.
+#[inline]
+pub fn box_muller_pair(w1: u64, w2: u64) -> (f64, f64) {
+    let (r, theta) = box_muller_polar(w1, w2);
+    let (sin, cos) = theta.sin_cos();
+    (r * cos, r * sin)
 }
 
 impl Stream {
@@ -339,6 +360,22 @@ mod tests {
         assert_eq!(s.rng(0).next_u64(), 12_596_358_115_198_319_018);
         // ln and cos may differ in the last bit between libm builds.
         assert!((s.normal(0, 0.0, 1.0) - -0.120_889_536_100_596_27).abs() < 1e-12);
+    }
+
+    #[test]
+    fn box_muller_pair_extends_the_cosine_branch() {
+        let mut r = s().rng(3);
+        for _ in 0..1000 {
+            let (w1, w2) = (r.next_u64(), r.next_u64());
+            let (c, sn) = box_muller_pair(w1, w2);
+            assert_eq!(c.to_bits(), box_muller(w1, w2).to_bits());
+            // Same radius: c² + s² = −2 ln u1.
+            let u1 = 1.0 - unit_f64(w1);
+            assert!((c * c + sn * sn + 2.0 * u1.ln()).abs() < 1e-12 * (1.0 - 2.0 * u1.ln()));
+        }
+        // u1 = 1 (w1 = 0) is radius 0; w1 = u64::MAX is the largest radius, still finite.
+        assert_eq!(box_muller(0, 12345), 0.0);
+        assert!(box_muller(u64::MAX, 0).is_finite());
     }
 
     proptest::proptest! {

@@ -76,7 +76,7 @@ pub use step::{StepDevice, StepDeviceConfig, StepModel};
 #[non_exhaustive]
 pub enum Error {
     /// A device config breaks one or more rules (field paths relative to the device config).
-    #[error("device config: {}", joined(.0))]
+    #[error("device config: {}", FieldError::join(.0))]
     Invalid(Vec<FieldError>),
     /// An NL label outside the lookup's range.
     #[error("device: {0}")]
@@ -87,12 +87,6 @@ impl From<Vec<FieldError>> for Error {
     fn from(errs: Vec<FieldError>) -> Self {
         Error::Invalid(errs)
     }
-}
-
-/// The broken rules of a device config, `; `-separated.
-fn joined(errs: &[FieldError]) -> String {
-    let parts: Vec<String> = errs.iter().map(ToString::to_string).collect();
-    parts.join("; ")
 }
 
 /// A phenomenological device: one conductance state, moved by identical write pulses.
@@ -136,7 +130,7 @@ impl Normals for NoNoise {
 /// Key the stream by `(seed, Purpose::CycleToCycle, layer, trial)` and `event_index` by the
 /// write event (e.g. `device_index · n_writes + write_index`): the draws then depend only on the
 /// event, not on thread count or evaluation order. Box–Muller on two 53-bit uniforms, cosine
-/// branch (the same transform as `nacsim_core::rng`).
+/// branch ([`nacsim_core::rng::box_muller`], the transform of [`Stream::normal`]).
 #[derive(Debug, Clone)]
 pub struct StreamNormals {
     rng: ChaCha8Rng,
@@ -151,15 +145,10 @@ impl StreamNormals {
     }
 }
 
-fn unit_f64(w: u64) -> f64 {
-    (w >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
 impl Normals for StreamNormals {
     fn next_normal(&mut self) -> f64 {
-        let u1 = 1.0 - unit_f64(self.rng.next_u64()); // (0, 1]
-        let u2 = unit_f64(self.rng.next_u64());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        let w1 = self.rng.next_u64();
+        nacsim_core::rng::box_muller(w1, self.rng.next_u64())
     }
 }
 

@@ -167,6 +167,9 @@ pub enum EngineConfig {
     Crossbar(nacsim_crossbar::CrossbarConfig),
     /// The multiplier-free sine datapath (Cai et al., Applied Sciences 2021).
     Sine(crate::engine::SineEngineConfig),
+    /// The test-only toy engine (`engine/toy.rs`).
+    #[cfg(test)]
+    Toy(crate::engine::toy::ToyConfig),
 }
 
 impl EngineConfig {
@@ -177,6 +180,8 @@ impl EngineConfig {
             EngineConfig::Circulant(_) => "circulant",
             EngineConfig::Crossbar(_) => "crossbar",
             EngineConfig::Sine(_) => "sine",
+            #[cfg(test)]
+            EngineConfig::Toy(_) => "toy",
         }
     }
 }
@@ -321,6 +326,10 @@ impl Validate for DesignConfig {
                 }
                 EngineConfig::Sine(x) => {
                     c.nested(&format!("engines[{i}].engine.Sine"), x);
+                }
+                #[cfg(test)]
+                EngineConfig::Toy(x) => {
+                    c.nested(&format!("engines[{i}].engine.Toy"), x);
                 }
                 EngineConfig::Crossbar(x) => {
                     let path = format!("engines[{i}].engine.Crossbar");

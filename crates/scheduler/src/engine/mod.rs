@@ -31,6 +31,8 @@ mod circulant;
 mod crossbar;
 mod sine;
 mod systolic;
+#[cfg(test)]
+pub(crate) mod toy;
 
 pub use circulant::{
     CirculantConfig, CirculantEngine, CirculantLayer, TRAINED_BLOCK, TRAINED_POT_BITS,
@@ -244,6 +246,9 @@ pub enum EngineImpl {
     Crossbar(CrossbarEngine),
     /// The multiplier-free sine datapath.
     Sine(SineEngine),
+    /// The test-only toy engine (`engine/toy.rs`).
+    #[cfg(test)]
+    Toy(toy::ToyEngine),
 }
 
 /// A layer compiled for one of the engines.
@@ -257,6 +262,9 @@ pub enum Compiled {
     Crossbar(CrossbarLayer),
     /// For [`EngineImpl::Sine`].
     Sine(SineLayer),
+    /// For the test-only toy engine.
+    #[cfg(test)]
+    Toy(toy::ToyLayer),
     /// A layer known by its shape only, for any engine whose costs need no weights
     /// ([`EngineImpl::compile_shape`]): it is costed, never run.
     Shape(ShapeLayer),
@@ -270,6 +278,8 @@ macro_rules! dispatch_engine {
             EngineImpl::Circulant($e) => $body,
             EngineImpl::Crossbar($e) => $body,
             EngineImpl::Sine($e) => $body,
+            #[cfg(test)]
+            EngineImpl::Toy($e) => $body,
         }
     };
 }
@@ -282,6 +292,8 @@ macro_rules! dispatch {
             (EngineImpl::Circulant($e), Compiled::Circulant($l)) => $body,
             (EngineImpl::Crossbar($e), Compiled::Crossbar($l)) => $body,
             (EngineImpl::Sine($e), Compiled::Sine($l)) => $body,
+            #[cfg(test)]
+            (EngineImpl::Toy($e), Compiled::Toy($l)) => $body,
             (e, _) => unreachable!("layer compiled for another engine than {}", e.name()),
         }
     };
@@ -315,6 +327,11 @@ impl EngineImpl {
                 config: c.clone(),
                 name: name.to_string(),
             }),
+            #[cfg(test)]
+            EngineConfig::Toy(c) => EngineImpl::Toy(toy::ToyEngine {
+                config: c.clone(),
+                name: name.to_string(),
+            }),
         })
     }
 
@@ -333,6 +350,8 @@ impl EngineImpl {
             EngineImpl::Circulant(e) => e.compile(src).map(|(c, s)| (Compiled::Circulant(c), s)),
             EngineImpl::Crossbar(e) => e.compile(src).map(|(c, s)| (Compiled::Crossbar(c), s)),
             EngineImpl::Sine(e) => e.compile(src).map(|(c, s)| (Compiled::Sine(c), s)),
+            #[cfg(test)]
+            EngineImpl::Toy(e) => e.compile(src).map(|(c, s)| (Compiled::Toy(c), s)),
         }
     }
 
@@ -447,6 +466,8 @@ impl EngineImpl {
             EngineImpl::Circulant(e) => own!(e, Circulant),
             EngineImpl::Crossbar(e) => own!(e, Crossbar),
             EngineImpl::Sine(e) => own!(e, Sine),
+            #[cfg(test)]
+            EngineImpl::Toy(e) => own!(e, Toy),
         }
     }
 

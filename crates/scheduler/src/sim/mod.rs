@@ -209,8 +209,9 @@ pub struct Simulation {
     /// One plan per quantized layer.
     pub plan: Vec<LayerPlan>,
     /// The bit-exact whole-network model of an engine that carries its own activation format
-    /// between layers (the sine datapath's angle codes); when present, [`Simulation::accuracy`]
-    /// uses it instead of the int8 path.
+    /// between layers
+    /// ([`Engine::carries_own_activations`](crate::engine::Engine::carries_own_activations));
+    /// when present, [`Simulation::accuracy`] uses it instead of the int8 path.
     pub native: Option<Box<dyn crate::engine::NativeNetwork>>,
     /// What the mapping noticed and the user should know (a network trained for another engine
     /// geometry, ...); reports print them.
@@ -270,8 +271,10 @@ impl Simulation {
     /// The design's mapping of a network known by its layers' shapes alone (no weights, no
     /// calibration): what `nacsim info` needs, in time and memory that do not grow with the
     /// weights. Products are [`Compiled::Shape`] layers, costed exactly as compiled ones
-    /// (tested per engine). `Ok(None)` when an engine's costs depend on weight values (the
-    /// crossbar) or the design runs a native whole-network model (the sine datapath): build a
+    /// (tested per engine). `Ok(None)` when an engine's costs depend on weight values
+    /// ([`Engine::shape_cost`](crate::engine::Engine::shape_cost) is `None`) or the design
+    /// runs a native whole-network model
+    /// ([`Engine::native_network`](crate::engine::Engine::native_network)): build a
     /// [`Simulation`] from weights then.
     ///
     /// The result has no quantized layers (`qnet.layers` is empty) and no native model: cost
@@ -429,7 +432,7 @@ impl Simulation {
                         source: EngineError::Unsupported {
                             engine: engines[si].name().to_string(),
                             layer: p.name.clone(),
-                            msg: "this engine carries its own activation format between layers (the sine datapath's angle codes), so it runs the whole network: map every layer to it".into(),
+                            msg: "this engine carries its own activation format between layers, so it runs the whole network: map every layer to it".into(),
                         },
                     });
                 }
@@ -461,7 +464,9 @@ impl Simulation {
     }
 
     /// Peak operations per second of the design's engines together, in GOPS. An engine whose
-    /// size follows the layer (crossbar arrays) counts the largest of its layers.
+    /// size follows the layer
+    /// ([`Engine::peak_ops_per_cycle_for`](crate::engine::Engine::peak_ops_per_cycle_for))
+    /// counts the largest of its layers.
     pub fn peak_gops(&self) -> f64 {
         self.peak_ops_per_cycle() as f64 * self.design.clock_hz() / 1e9
     }
@@ -496,7 +501,8 @@ impl Simulation {
     /// Top-1 accuracy over `data` through the engines (functional), in batches of 1,000 (the
     /// result does not depend on the batch: every engine is exact per row).
     ///
-    /// A design with a sine engine reports its native bit-exact network instead
+    /// A design with an engine that carries its own activations reports its native bit-exact
+    /// network instead
     /// ([`Simulation::native`]).
     ///
     /// # Panics
@@ -563,7 +569,8 @@ fn build_engines(design: &Design) -> Result<Vec<EngineImpl>, SimError> {
 }
 
 /// The engine that carries its own activation format between layers and so runs the whole
-/// network on its native model (the sine datapath's angle codes), if the design has one.
+/// network on its native model
+/// ([`Engine::native_network`](crate::engine::Engine::native_network)), if the design has one.
 fn native_engine(engines: &[EngineImpl]) -> Option<usize> {
     engines.iter().position(EngineImpl::carries_own_activations)
 }

@@ -41,11 +41,11 @@ impl Simulation {
     /// Top-1 accuracy of every simulation of `sims` over `data` in one pass over the images
     /// (the Monte Carlo batch axis): per batch of 1,000 images the input codes are computed
     /// once, the layers before the first product and the first product's input conversion
-    /// are shared when the trials agree on them (crossbar layers through
+    /// are shared when the trials agree on them (engines with a Monte Carlo batch axis,
     /// [`crate::engine::Engine::run_trials`]), and every trial runs on the batch
     /// before the next batch is read. Result `t` is bit-identical to `sims[t].accuracy(data)`
-    /// (tested); trials that cannot share (different networks, designs with a native sine
-    /// model) are simply evaluated one by one.
+    /// (tested); trials that cannot share (different networks, designs with a native
+    /// whole-network model) are simply evaluated one by one.
     ///
     /// # Panics
     /// As [`Simulation::accuracy`]: if the images do not have the network's input size.
@@ -70,8 +70,8 @@ impl Simulation {
 
     /// Int8 logits of every trial of `sims` (which share `self`'s quantized input) for the
     /// input codes `x` of images `first_image..`: the shared prefix of the network is run
-    /// once, the first product is run for all trials together when they are crossbar layers
-    /// that share their input conversion, and the rest per trial.
+    /// once, the first product is run for all trials together when their engine has a Monte
+    /// Carlo batch axis ([`crate::engine::Engine::run_trials`]), and the rest per trial.
     pub(super) fn forward_trials(
         &self,
         sims: &[Simulation],
@@ -112,8 +112,8 @@ impl Simulation {
         hs
     }
 
-    /// Layer `i` of every trial on the shared input `x`, when it is a crossbar product whose
-    /// programmings share their input conversion; `None` otherwise.
+    /// Layer `i` of every trial on the shared input `x`, when its engine runs the trials'
+    /// compilations together ([`crate::engine::Engine::run_trials`]); `None` otherwise.
     fn shared_product(
         &self,
         sims: &[Simulation],
