@@ -95,7 +95,7 @@ impl Validate for QuantConfig {
 #[non_exhaustive]
 pub enum QuantizeError {
     /// The config breaks a rule.
-    #[error("quantization config: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("quantization config: {}", nacsim_core::config::FieldError::join(.0))]
     Config(Vec<FieldError>),
     /// The calibration set holds no images.
     #[error("calibration set {0}: holds no images")]
