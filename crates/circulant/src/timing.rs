@@ -25,9 +25,9 @@
 //!   suggests, note §2.4); DRAM transfers are not modelled.
 
 use nacsim_core::Counters;
-use serde::{Deserialize, Serialize};
 
-use crate::{BmvConfig, Error, LayerShape};
+pub use crate::config::{ArchConfig, LoopOrder, Width};
+use crate::{Error, LayerShape};
 
 /// The counter names as constants, so that a reader of a counter (the scheduler's adapter, an
 /// energy table) misspelling one fails to compile instead of pricing 0.
@@ -68,116 +68,7 @@ pub const COUNTER_NAMES: [&str; 10] = [
     counter::TREE_ADDS,
 ];
 
-/// Order of the loops over output and input sub-vectors (note §2.4 recommends output-stationary
-/// and asks for the order to be an option).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum LoopOrder {
-    /// `for task-wave { for j, β { step } write }`: accumulators stay put, inputs are re-read
-    /// once per wave.
-    #[default]
-    OutputStationary,
-    /// `for j, β { for task-wave { step } }`: each input sub-vector is read once, every output
-    /// needs its own accumulator.
-    InputStationary,
-}
-
-/// A port width or bank size: matched to what the datapath needs, or a given number.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Width {
-    /// Exactly what one step needs at full rate (no stalls).
-    #[default]
-    Matched,
-    /// A fixed number per cycle (ports) or in total (banks); > 0.
-    Fixed(u64),
-}
-
-impl Width {
-    fn or(self, matched: u64) -> u64 {
-        match self {
-            Self::Matched => matched,
-            Self::Fixed(n) => n,
-        }
-    }
-}
-
-/// The configurable parallel architecture. Every default is an inference (note §5 #9, #11).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ArchConfig {
-    /// Arithmetic of each B-MV unit (γ, widths).
-    pub bmv: BmvConfig,
-    /// Number of B-MV units (default 1: 256 BSUs reach the paper's 409.6 GOPS at 800 MHz).
-    pub num_bmv: usize,
-    /// Pipeline stages from fetch to accumulate (default 5, note §2.2; ≥ 1).
-    pub pipeline_depth: u32,
-    /// Loop order (default output-stationary).
-    pub loop_order: LoopOrder,
-    /// Weight-buffer read width in bits per cycle (default matched: `num_bmv·γ·b`, i.e. 64 b at
-    /// γ = 16, b = 4, note §4 item 11).
-    pub weight_port_bits: Width,
-    /// Input-buffer read width in activations per cycle (default matched: γ).
-    pub input_port_acts: Width,
-    /// Output writeback width in values per cycle (default matched: `num_bmv·γ`).
-    pub output_port_values: Width,
-    /// Accumulator registers (default matched to the loop order's need).
-    pub acc_bank_values: Width,
-}
-
-impl Default for ArchConfig {
-    fn default() -> Self {
-        Self {
-            bmv: BmvConfig::default(),
-            num_bmv: 1,
-            pipeline_depth: 5,
-            loop_order: LoopOrder::OutputStationary,
-            weight_port_bits: Width::Matched,
-            input_port_acts: Width::Matched,
-            output_port_values: Width::Matched,
-            acc_bank_values: Width::Matched,
-        }
-    }
-}
-
 impl ArchConfig {
-    /// Peak ops per cycle: `2·γ²·num_bmv` (shift + add per lane, note §5 #8): 512 for one B-MV.
-    pub fn peak_ops_per_cycle(&self) -> u64 {
-        let g = self.bmv.gamma as u64;
-        2 * g * g * self.num_bmv as u64
-    }
-
-    /// Peak throughput in GOPS at `clock_mhz`: 409.6 for the default at 800 MHz (note §2.1).
-    pub fn peak_gops(&self, clock_mhz: f64) -> f64 {
-        self.peak_ops_per_cycle() as f64 * clock_mhz / 1000.0
-    }
-
-    /// Check the architecture on its own.
-    ///
-    /// # Errors
-    /// [`Error::Param`] naming the field.
-    pub fn validate(&self) -> Result<(), Error> {
-        self.bmv.validate()?;
-        let p = |field, value: i64, rule| Err(Error::Param { field, value, rule });
-        if self.num_bmv == 0 {
-            return p("num_bmv", 0, "must be > 0");
-        }
-        if self.pipeline_depth == 0 {
-            return p("pipeline_depth", 0, "must be > 0");
-        }
-        for (field, w) in [
-            ("weight_port_bits", self.weight_port_bits),
-            ("input_port_acts", self.input_port_acts),
-            ("output_port_values", self.output_port_values),
-            ("acc_bank_values", self.acc_bank_values),
-        ] {
-            if w == Width::Fixed(0) {
-                return p(field, 0, "must be > 0");
-            }
-        }
-        Ok(())
-    }
-
     /// The plan of a layer: derived sizes, checked.
     fn plan(&self, shape: &LayerShape) -> Result<Plan, Error> {
         self.validate()?;
@@ -279,6 +170,48 @@ pub struct TimingReport {
     pub utilization: f64,
 }
 
+/// Action counts of a B-MV run (no energy here; the cost layer prices them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BmvCounters {
+    /// γ×γ circulant products, one per busy cycle of one B-MV.
+    pub cmvs: u64,
+    /// BSU operations (shift + conditional negate), γ² per C-MV, zero codes included.
+    pub shifts: u64,
+    /// Two-input adds in the adder trees, γ·(γ − 1) per C-MV.
+    pub tree_adds: u64,
+    /// Accumulator adds, γ per C-MV.
+    pub acc_adds: u64,
+    /// Codes read from the weight buffer, γ per C-MV.
+    pub code_reads: u64,
+    /// Activations read from the input buffer, γ per C-MV.
+    pub act_reads: u64,
+    /// Accumulator values written back (padding rows excluded).
+    pub output_writes: u64,
+}
+
+impl BmvCounters {
+    /// The actions of `cmvs` γ×γ C-MVs that wrote `output_writes` values back: per C-MV γ²
+    /// BSU shifts, γ·(γ − 1) adder-tree adds, γ accumulator adds, γ code reads and γ activation
+    /// reads (the datapath of note §2.2; the timing model re-reads activations only when the
+    /// input sub-vector changes, see [`TimingReport`]).
+    pub fn of_cmvs(cmvs: u64, output_writes: u64, gamma: u64) -> Self {
+        BmvCounters {
+            cmvs,
+            shifts: cmvs * gamma * gamma,
+            tree_adds: cmvs * gamma * (gamma - 1),
+            acc_adds: cmvs * gamma,
+            code_reads: cmvs * gamma,
+            act_reads: cmvs * gamma,
+            output_writes,
+        }
+    }
+
+    /// Ops as the paper counts them (note §5 #8): shifts + adds, 512 per 16×16 C-MV.
+    pub fn ops(&self) -> u64 {
+        self.shifts + self.tree_adds + self.acc_adds
+    }
+}
+
 /// Plain tally of the counters, bumped in both models.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Tally {
@@ -302,9 +235,12 @@ impl Tally {
     fn report(&self, cfg: &ArchConfig, plan: &Plan, cycles: u64) -> TimingReport {
         let g = plan.g;
         let mut c = Counters::new();
-        let shifts = self.cmvs * g * g;
-        let tree_adds = self.cmvs * g * (g - 1);
-        let acc_adds = self.cmvs * g;
+        let BmvCounters {
+            shifts,
+            tree_adds,
+            acc_adds,
+            ..
+        } = BmvCounters::of_cmvs(self.cmvs, self.output_writes, g);
         for (name, v) in [
             ("acc_adds", acc_adds),
             ("act_reads", self.act_reads),
@@ -366,7 +302,7 @@ impl Drain {
 /// Cycles and counts of one layer in closed form per wave (no per-cycle loop).
 ///
 /// # Errors
-/// From [`ArchConfig::validate`], [`BmvConfig::check_shape`], or [`Error::Capacity`] for an
+/// From [`ArchConfig::validate`], [`BmvConfig::check_shape`](crate::BmvConfig::check_shape), or [`Error::Capacity`] for an
 /// accumulator bank smaller than the loop order needs.
 pub fn analytic(cfg: &ArchConfig, shape: &LayerShape) -> Result<TimingReport, Error> {
     let plan = cfg.plan(shape)?;
@@ -571,6 +507,7 @@ pub fn run_stepped(cfg: &ArchConfig, shape: &LayerShape) -> Result<TimingReport,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BmvConfig;
     use crate::testutil::cases;
     use proptest::prelude::*;
 

@@ -14,8 +14,8 @@ use std::time::Instant;
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{FloatKernel, accuracy};
-use nacsim_sine::network::{SineNetwork, SineNetworkConfig};
 use nacsim_sine::{ProductKind, RectifiedSine, Rounding};
+use nacsim_sine::{SineNetwork, SineNetworkConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -37,6 +37,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::{ProductConfig, ProductKind};
 use crate::error::Error;
 use crate::format::{ProductFormat, Rounding};
 
@@ -641,53 +642,6 @@ impl SinCosTable {
             adds: 5,
         }
     }
-}
-
-/// Which product unit to build (serde; RON `Versine`, `CosLiteral`, `QuarterSquare`,
-/// `CoarseVersine(drop_bits: 2)`,
-/// `Cordic(iterations: 16, guard_bits: 8)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum ProductKind {
-    /// [`VersineTable`], the canonical form (default; note §2.1 "implement this").
-    #[default]
-    Versine,
-    /// [`CosTable`], the paper-literal form (note §2.1).
-    CosLiteral,
-    /// [`QuarterSquareTable`], the exact baseline (note §1.3).
-    QuarterSquare,
-    /// [`CoarseVersineTable`] with `drop_bits` index bits dropped (note §2.4; not recommended).
-    CoarseVersine {
-        /// Index bits dropped, `d` (0..=16).
-        drop_bits: u32,
-    },
-    /// [`Cordic`] with `iterations` stages (≥ 1; note §2.5 table uses 8–24) and `guard_bits`
-    /// below the product LSB ([`DEFAULT_CORDIC_GUARD_BITS`] = 8 recommended).
-    Cordic {
-        /// Iterations `n` (≥ 1, and enough to cover `|a ± b|`).
-        iterations: u32,
-        /// Guard bits below the product LSB.
-        guard_bits: u32,
-    },
-}
-
-/// A product unit's configuration: formats plus the kind.
-///
-/// ```
-/// use nacsim_sine::{ProductConfig, ProductFormat, ProductKind, SineProduct};
-/// let unit = ProductConfig { format: ProductFormat::half_range(8, 16), kind: ProductKind::Versine }
-///     .build()?;
-/// assert_eq!(unit.product(100, 7), 682); // note §5.1 golden vector (exact i·j = 700)
-/// # Ok::<(), nacsim_sine::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProductConfig {
-    /// Operand/product formats and operand range (required).
-    pub format: ProductFormat,
-    /// Which unit (default [`ProductKind::Versine`]).
-    #[serde(default)]
-    pub kind: ProductKind,
 }
 
 impl ProductConfig {

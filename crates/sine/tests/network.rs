@@ -7,7 +7,7 @@ use std::path::Path;
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
 use nacsim_nn::network::NetworkSpec;
-use nacsim_sine::network::{DenseShape, SineNetwork, SineNetworkConfig};
+use nacsim_sine::{DenseShape, SineNetwork, SineNetworkConfig};
 use nacsim_sine::{InputEncoding, ProductKind, RectifiedSine, Rounding};
 
 /// A `784-h1-h2-10` RectSine MLP with weights `sin(3·w_init)` (larger than the init, so that the
