@@ -420,9 +420,10 @@ pub fn pseudo_circulant(w: &[f64], gamma: usize, split: Split) -> ndarray::Array
 /// scale `2^n1` (the layer's smallest exponent).
 ///
 /// [`run`](Self::run) computes those sums as the exact integer product with the expanded
-/// matrix of code values `±2^e`: the int8 GEMM [`nacsim_systolic::gemm_fast`] when every
-/// `|±2^e| ≤ 64` (`b ≤ 4`), else an `i32` loop. The property tests of this module prove it equal
-/// to the shift-add datapath ([`PreparedLayer`]) for every shape, `k` and `b`.
+/// matrix of code values `±2^e`: the caller's int8 GEMM when every `|±2^e| ≤ 64` (`b ≤ 4`; the
+/// scheduler passes the systolic crate's fast GEMM, engine crates do not depend on each other),
+/// else an `i32` loop. The property tests of this module prove it equal to the shift-add
+/// datapath ([`PreparedLayer`]) for every shape, `k` and `b`.
 #[derive(Clone, Debug)]
 pub struct DenseLayer {
     /// The codes as loaded in the weight buffer.
@@ -492,13 +493,18 @@ impl DenseLayer {
         ))
     }
 
-    /// `y [rows, out]`: the accumulator sums `Σ ±(x << e)` of every input row, exactly. Rows
-    /// run in parallel; each is independent.
-    pub fn run(&self, x: ndarray::ArrayView2<i8>) -> ndarray::Array2<i32> {
+    /// `y [rows, out]`: the accumulator sums `Σ ±(x << e)` of every input row, exactly.
+    /// `gemm_i8(x, w)` must return the exact product `x [M, K] · w [N, K]ᵀ` (any int8 GEMM; it
+    /// runs when the codes fit int8). Otherwise rows run in parallel; each is independent.
+    pub fn run(
+        &self,
+        x: ndarray::ArrayView2<i8>,
+        gemm_i8: impl FnOnce(ndarray::ArrayView2<i8>, ndarray::ArrayView2<i8>) -> ndarray::Array2<i32>,
+    ) -> ndarray::Array2<i32> {
         use ndarray::Axis;
         use rayon::prelude::*;
         if let Some(w) = &self.dense_i8 {
-            return nacsim_systolic::gemm_fast(x, w.view());
+            return gemm_i8(x, w.view());
         }
         let (m, n) = (x.nrows(), self.dense.nrows());
         let mut y = ndarray::Array2::<i32>::zeros((m, n));
@@ -780,7 +786,7 @@ mod tests {
             let x = ndarray::Array2::from_shape_fn((batch, cols), |(r, c)| {
                 (values(1, seed ^ (r * 1000 + c) as u64)[0] * 127.0) as i8
             });
-            let y = dl.run(x.view());
+            let y = dl.run(x.view(), |x, w| x.mapv(i32::from).dot(&w.mapv(i32::from).t()));
             let prepared = PreparedLayer::new(&BmvConfig::default(), &dl.codes).unwrap();
             for r in 0..batch {
                 let xr: Vec<i32> = x.row(r).iter().map(|&v| i32::from(v)).collect();

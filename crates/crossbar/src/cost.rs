@@ -20,8 +20,29 @@ use serde::{Deserialize, Serialize};
 use crate::config::CrossbarConfig;
 use crate::timing::counter;
 
+/// The energy action names as constants, so that a reader (the scheduler's adapter) misspelling
+/// one fails to compile.
+pub mod action {
+    /// ADC conversions.
+    pub const ADC: &str = "adc";
+    /// Device reads of the arrays (`V²·G·t`).
+    pub const ARRAY_READ: &str = "array_read";
+    /// DAC conversions.
+    pub const DAC: &str = "dac";
+    /// Digital shift-and-adds of slices and row tiles.
+    pub const SHIFT_ADD: &str = "shift_add";
+    /// TIA reads.
+    pub const TIA: &str = "tia";
+}
+
 /// Energy action names, in lexicographic order.
-pub const ENERGY_ACTIONS: [&str; 5] = ["adc", "array_read", "dac", "shift_add", "tia"];
+pub const ENERGY_ACTIONS: [&str; 5] = [
+    action::ADC,
+    action::ARRAY_READ,
+    action::DAC,
+    action::SHIFT_ADD,
+    action::TIA,
+];
 
 /// Timing, action counts and energy of running `rows` input vectors through a layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

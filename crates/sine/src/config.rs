@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::activation::{InputEncoding, RectifiedSine};
 use crate::datapath::Datapath;
 use crate::error::Error;
-use crate::format::{MAX_FRAC_BITS, MAX_OUT_FRAC_BITS, ProductFormat, Rounding, half_pi_code};
+use crate::format::{CodeRounding, MAX_FRAC_BITS, MAX_OUT_FRAC_BITS, ProductFormat, half_pi_code};
 
 /// Which product unit to build (serde; RON `Versine`, `CosLiteral`, `QuarterSquare`,
 /// `CoarseVersine(drop_bits: 2)`,
@@ -153,9 +153,9 @@ pub struct SineNetworkConfig {
     /// Accumulator width in bits, signed (required, 2..=64). Building fails, naming the minimum,
     /// if a layer's worst-case sum `fan_in · max|P| + max|bias|` does not fit.
     pub accumulator_bits: u32,
-    /// Rounding of the requantiser `acc → angle code` (required; the paper's choice is unknown,
+    /// CodeRounding of the requantiser `acc → angle code` (required; the paper's choice is unknown,
     /// note §2.1 suggests `HalfUp`).
-    pub rounding: Rounding,
+    pub rounding: CodeRounding,
 }
 
 impl SineNetworkConfig {
@@ -171,7 +171,7 @@ impl SineNetworkConfig {
             activation: RectifiedSine::Clamped,
             input: InputEncoding::Arcsin,
             accumulator_bits: 48,
-            rounding: Rounding::HalfEven,
+            rounding: CodeRounding::HalfEven,
         }
     }
 

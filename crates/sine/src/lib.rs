@@ -16,7 +16,7 @@
 //! | module | layer | what it gives |
 //! |---|---|---|
 //! | [`config`] | | [`SineEngineConfig`], [`SineNetworkConfig`], [`DatapathConfig`], [`RomConfig`], [`ProductConfig`], [`ProductKind`]: every knob, with its validation |
-//! | [`format`](mod@format) | datapath | [`ProductFormat`] (`f`, `F`, operand range), table geometry `const fn`s, [`Rounding`], [`requantize`] |
+//! | [`format`](mod@format) | datapath | [`ProductFormat`] (`f`, `F`, operand range), table geometry `const fn`s, [`CodeRounding`], [`requantize`] |
 //! | [`product`] | datapath | [`VersineTable`], [`CosTable`], [`QuarterSquareTable`], [`CoarseVersineTable`], [`Cordic`], [`SinCosTable`]; trait [`SineProduct`], enum [`SineUnit`] built from [`ProductConfig`] |
 //! | [`datapath`] | datapath | [`Datapath`] (unit, lanes, issue width, depth) built from [`DatapathConfig`]; [`DenseLayer`]: a Dense layer at the int8 seam (angle codes, product sums) |
 //! | [`activation`] | reference | [`RectifiedSine`] variants with derivatives and the angle handed on; first-layer [`InputEncoding`] |
@@ -69,7 +69,7 @@ pub use config::{
 };
 pub use datapath::{Datapath, DenseLayer};
 pub use error::Error;
-pub use format::{ProductFormat, Rounding, quantize, requantize};
+pub use format::{CodeRounding, ProductFormat, quantize, requantize};
 pub use network::{DenseShape, SineNetwork};
 pub use product::{
     CoarseVersineTable, Cordic, CosTable, ProductCost, QuarterSquareTable, SinCosTable,

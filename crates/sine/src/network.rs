@@ -14,7 +14,7 @@
 //!    `P` from the configured [`ProductKind`](crate::ProductKind) unit (`G[|i+j|] − G[|i−j|]` for the versine table).
 //!    Zero angles are skipped: `P(i, 0) = 0` exactly for every unit, since `|i+0| = |i−0|`.
 //! 4. **Between layers.** `acc` is requantised to an angle code at `f` bits with the configured
-//!    [`Rounding`] ([`Rounding::shift_right`] by `F − f`), and the rectified sine is applied to the
+//!    [`CodeRounding`] ([`CodeRounding::shift_right`] by `F − f`), and the rectified sine is applied to the
 //!    code ([`RectifiedSine::angle_code`]: for (A) a clamp to `[0, round(π/2 · 2^f)]`). The next
 //!    layer consumes this angle `ẑ` (its input is exactly `sin ẑ`), never `sin ẑ` itself. Codes of
 //!    the unbounded variants (B), (C) saturate at `angle_max_rad`.
@@ -44,7 +44,7 @@ use crate::activation::RectifiedSine;
 use crate::config::ProductConfig;
 use crate::config::SineNetworkConfig;
 use crate::error::Error;
-use crate::format::{ProductFormat, Rounding, half_pi_code};
+use crate::format::{CodeRounding, ProductFormat, half_pi_code};
 use crate::product::{SineProduct, SineUnit};
 
 /// Shape of one Dense layer of a [`SineNetwork`], for the scheduler's cost model
@@ -667,18 +667,18 @@ impl Bilinear {
 /// half to even, in the default rounding mode (no libm call, vectorisable).
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 
-/// `rounding` applied to a real `t` (`|t| < 2^51`), equal to [`Rounding::round`] and, for
-/// `t = v · 2^-s` with an integer `v`, to [`Rounding::shift_right`].
+/// `rounding` applied to a real `t` (`|t| < 2^51`), equal to [`CodeRounding::round`] and, for
+/// `t = v · 2^-s` with an integer `v`, to [`CodeRounding::shift_right`].
 #[inline(always)]
-fn round_real(rounding: Rounding, t: f64) -> f64 {
+fn round_real(rounding: CodeRounding, t: f64) -> f64 {
     let floor = |x: f64| {
         let r = (x + ROUND_MAGIC) - ROUND_MAGIC;
         if r > x { r - 1.0 } else { r }
     };
     match rounding {
-        Rounding::HalfEven => (t + ROUND_MAGIC) - ROUND_MAGIC,
-        Rounding::HalfUp => floor(t + 0.5),
-        Rounding::Floor => floor(t),
+        CodeRounding::HalfEven => (t + ROUND_MAGIC) - ROUND_MAGIC,
+        CodeRounding::HalfUp => floor(t + 0.5),
+        CodeRounding::Floor => floor(t),
     }
 }
 
@@ -709,7 +709,11 @@ mod tests {
 
     #[test]
     fn real_rounding_matches_integer_shifts() {
-        for r in [Rounding::HalfEven, Rounding::HalfUp, Rounding::Floor] {
+        for r in [
+            CodeRounding::HalfEven,
+            CodeRounding::HalfUp,
+            CodeRounding::Floor,
+        ] {
             for v in -5000i64..5000 {
                 for s in [0u32, 1, 3, 14] {
                     let t = v as f64 * (-(s as f64)).exp2();

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config::{ProductConfig, ProductKind};
 use crate::error::Error;
-use crate::format::{ProductFormat, Rounding};
+use crate::format::{CodeRounding, ProductFormat};
 
 /// Distance from a rounding tie, in units of `f64::EPSILON · max(|v|, 1)` (≈ ulps of the
 /// pre-rounding value `v`), below which table generation is refused.
@@ -563,7 +563,7 @@ impl SineProduct for Cordic {
         let k_max = self.format.k_max();
         let (s, d) = ((i + j).unsigned_abs(), (i - j).unsigned_abs());
         assert!(s <= k_max && d <= k_max, "cordic: |i±j| beyond {k_max}");
-        Rounding::HalfUp.shift_right(self.cos_code(d) - self.cos_code(s), self.guard_bits + 1)
+        CodeRounding::HalfUp.shift_right(self.cos_code(d) - self.cos_code(s), self.guard_bits + 1)
     }
 
     fn cost(&self) -> ProductCost {

@@ -607,6 +607,14 @@ impl CrossbarConfig {
         }
     }
 
+    /// Weight storage of a `fan_in × outputs` layer in bits: devices per weight × the bits that
+    /// name one of the device's `levels` (at least 2 levels, 1 bit).
+    pub fn weight_storage_bits(&self, fan_in: usize, outputs: usize) -> u64 {
+        let levels = u64::from(self.device.levels.max(2));
+        let bits = u64::from(64 - (levels - 1).leading_zeros());
+        (fan_in * outputs) as u64 * self.devices_per_weight() as u64 * bits
+    }
+
     /// Input slices per input vector: 1 for parallel inputs, `⌈8/bits_per_slice⌉` bit-serial.
     pub fn input_slices(&self) -> u32 {
         match self.dac.encoding {

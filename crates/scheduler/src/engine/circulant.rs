@@ -3,8 +3,9 @@
 //!
 //! Compiling and running a layer is the circulant crate's [`DenseLayer`] (projection onto
 //! block-circulant matrices, power-of-two codes, the exact integer sums `Σ ±(x << e)` of the
-//! B-MV at weight scale `2^n1`); a scheduler test checks it again against the shift-add
-//! datapath. Timing is the crate's analytic model per input vector
+//! B-MV at weight scale `2^n1`), with the systolic crate's fast int8 GEMM for codes that fit
+//! int8 (the scheduler is where engines meet); a scheduler test checks it again against the
+//! shift-add datapath. Timing is the crate's analytic model per input vector
 //! ([`nacsim_circulant::analytic`]), the cycle-stepped model ([`BmvTimingSim`]) for traces.
 //! This adapter maps the scheduler's layers to those calls and the crate's counters to an
 //! [`EngineCost`].
@@ -133,7 +134,7 @@ impl Engine for CirculantEngine {
     }
 
     fn run(&self, c: &CirculantLayer, x: ArrayView2<i8>, _first_row: u64) -> Array2<i32> {
-        c.layer.run(x)
+        c.layer.run(x, nacsim_systolic::gemm_fast)
     }
 
     fn cost(&self, c: &CirculantLayer, rows: usize) -> EngineCost {
