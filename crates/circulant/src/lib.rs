@@ -18,7 +18,8 @@
 //! | [`training`] | reference | exact vector gradient (direct, [`vector_grad_fft`]), [`matvec_fft`], [`BlockCirculantKernel`] |
 //! | [`pot`] | reference | [`PotConfig`], [`ExponentRange`], [`ShiftCode`], [`PotLayer`]; [`storage_bits`], [`compression_ratio`] |
 //! | [`datapath`] | datapath | [`bmv_forward`]: BSUs, adder trees, accumulators, polyphase split; [`Writeback`]; [`int_reference`]; [`DenseLayer`]: a Dense layer compiled for the int8 seam |
-//! | [`timing`] | timing | [`analytic`] and [`run_stepped`] ([`BmvTimingSim`]) with identical counts; [`BmvCounters`]: the actions of a run |
+//! | [`timing`] | timing | [`analytic`] cycles and counters of the parallel architecture; [`BmvCounters`]: the actions of a run |
+//! | [`stepped`] | timing | [`run_stepped`] ([`BmvTimingSim`]): the cycle-stepped model, equal to [`analytic`] in every count |
 //!
 //! Energy is not modelled here: the timing counters are priced by an
 //! [`EnergyTable`](nacsim_core::EnergyTable) elsewhere.
@@ -47,6 +48,7 @@ pub mod datapath;
 mod error;
 pub mod pot;
 pub mod reference;
+pub mod stepped;
 pub mod timing;
 pub mod training;
 
@@ -63,5 +65,6 @@ pub use datapath::{
 pub use error::Error;
 pub use pot::{ExponentRange, PotConfig, PotLayer, ShiftCode, compression_ratio, storage_bits};
 pub use reference::{BlockCirculant, Convention, dense_matvec, reverse_index};
-pub use timing::{BmvCounters, BmvTimingSim, COUNTER_NAMES, TimingReport, analytic, run_stepped};
+pub use stepped::{BmvTimingSim, run_stepped};
+pub use timing::{BmvCounters, COUNTER_NAMES, TimingReport, analytic};
 pub use training::{BlockCirculantKernel, FftPlan, LayerCompression, matvec_fft, vector_grad_fft};

@@ -1,8 +1,9 @@
 //! Cycle-accurate timing of the configurable parallel BPCA architecture: `num_bmv` B-MV units of
 //! γ×γ lanes, a weight port, an input port, an accumulator bank, an output port, a loop order and
 //! a pipeline depth. Two models with identical counts (property-tested): [`analytic`] (closed
-//! form per wave) and [`run_stepped`] ([`BmvTimingSim`], one [`tick`](BmvTimingSim::tick) per
-//! cycle). No energy here: the counters are priced afterwards.
+//! form per wave, here) and [`run_stepped`](crate::run_stepped)
+//! ([`BmvTimingSim`](crate::BmvTimingSim) in [`stepped`](crate::stepped), one tick per cycle).
+//! No energy here: the counters are priced afterwards.
 //!
 //! # The model (inferred, note §2.4 and §5 #9, #11: the paper gives none of it)
 //! - Work is cut into *tasks*, one per output sub-vector `Y_i^r` (`p·α` of them, γ outputs each),
@@ -70,7 +71,7 @@ pub const COUNTER_NAMES: [&str; 10] = [
 
 impl ArchConfig {
     /// The plan of a layer: derived sizes, checked.
-    fn plan(&self, shape: &LayerShape) -> Result<Plan, Error> {
+    pub(crate) fn plan(&self, shape: &LayerShape) -> Result<Plan, Error> {
         self.validate()?;
         self.bmv.check_shape(shape)?;
         let g = self.bmv.gamma as u64;
@@ -117,25 +118,25 @@ impl ArchConfig {
 
 /// Derived sizes of one layer on one architecture (shared by both models).
 #[derive(Clone, Copy, Debug)]
-struct Plan {
-    g: u64,
-    alpha: u64,
-    k: u64,
-    q: u64,
-    rows: u64,
-    units: u64,
-    tasks: u64,
-    bits: u64,
-    weight_port: u64,
-    input_port: u64,
-    output_port: u64,
-    depth: u64,
-    order: LoopOrder,
+pub(crate) struct Plan {
+    pub(crate) g: u64,
+    pub(crate) alpha: u64,
+    pub(crate) k: u64,
+    pub(crate) q: u64,
+    pub(crate) rows: u64,
+    pub(crate) units: u64,
+    pub(crate) tasks: u64,
+    pub(crate) bits: u64,
+    pub(crate) weight_port: u64,
+    pub(crate) input_port: u64,
+    pub(crate) output_port: u64,
+    pub(crate) depth: u64,
+    pub(crate) order: LoopOrder,
 }
 
 impl Plan {
     /// Cycles to fetch one step's operands.
-    fn step_cycles(&self, active: u64, new_input: bool) -> u64 {
+    pub(crate) fn step_cycles(&self, active: u64, new_input: bool) -> u64 {
         let w = (active * self.g * self.bits).div_ceil(self.weight_port);
         let x = if new_input {
             self.g.div_ceil(self.input_port)
@@ -146,7 +147,7 @@ impl Plan {
     }
 
     /// Real (unpadded) outputs of task `(i, r)`: `#{m < γ : i·k + m·α + r < rows}`.
-    fn task_outputs(&self, task: u64) -> u64 {
+    pub(crate) fn task_outputs(&self, task: u64) -> u64 {
         let (i, r) = (task / self.alpha, task % self.alpha);
         let base = i * self.k + r;
         if base >= self.rows {
@@ -214,16 +215,16 @@ impl BmvCounters {
 
 /// Plain tally of the counters, bumped in both models.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Tally {
-    cmvs: u64,
-    code_reads: u64,
-    act_reads: u64,
-    output_writes: u64,
-    fetch_stall_cycles: u64,
+pub(crate) struct Tally {
+    pub(crate) cmvs: u64,
+    pub(crate) code_reads: u64,
+    pub(crate) act_reads: u64,
+    pub(crate) output_writes: u64,
+    pub(crate) fetch_stall_cycles: u64,
 }
 
 impl Tally {
-    fn step(&mut self, plan: &Plan, active: u64, new_input: bool, cycles: u64) {
+    pub(crate) fn step(&mut self, plan: &Plan, active: u64, new_input: bool, cycles: u64) {
         self.cmvs += active;
         self.code_reads += active * plan.g;
         if new_input {
@@ -232,7 +233,7 @@ impl Tally {
         self.fetch_stall_cycles += cycles - 1;
     }
 
-    fn report(&self, cfg: &ArchConfig, plan: &Plan, cycles: u64) -> TimingReport {
+    pub(crate) fn report(&self, cfg: &ArchConfig, plan: &Plan, cycles: u64) -> TimingReport {
         let g = plan.g;
         let mut c = Counters::new();
         let BmvCounters {
@@ -351,163 +352,11 @@ pub fn analytic(cfg: &ArchConfig, shape: &LayerShape) -> Result<TimingReport, Er
     Ok(t.report(cfg, &plan, end + 1))
 }
 
-/// One step of the schedule, as the stepped model's fetch stage sees it.
-#[derive(Clone, Copy, Debug)]
-struct Step {
-    active: u64,
-    new_input: bool,
-    /// Outputs that become final when this step retires (0 for most steps).
-    outputs: u64,
-}
-
-/// The schedule of a layer under the loop order, one [`Step`] at a time.
-fn schedule(plan: Plan) -> impl Iterator<Item = Step> {
-    let waves = plan.tasks.div_ceil(plan.units);
-    let inputs = plan.q * plan.alpha;
-    let wave_tasks = move |w: u64| w * plan.units..(w * plan.units + plan.units).min(plan.tasks);
-    let (os, is) = match plan.order {
-        LoopOrder::OutputStationary => (Some(()), None),
-        LoopOrder::InputStationary => (None, Some(())),
-    };
-    let os = os.into_iter().flat_map(move |()| {
-        (0..waves).flat_map(move |w| {
-            let tasks = wave_tasks(w);
-            let outs: u64 = tasks.clone().map(|task| plan.task_outputs(task)).sum();
-            let active = tasks.end - tasks.start;
-            (0..inputs).map(move |x| Step {
-                active,
-                new_input: true,
-                outputs: if x + 1 == inputs { outs } else { 0 },
-            })
-        })
-    });
-    let is = is.into_iter().flat_map(move |()| {
-        (0..inputs).flat_map(move |x| {
-            (0..waves).map(move |w| {
-                let tasks = wave_tasks(w);
-                Step {
-                    active: tasks.end - tasks.start,
-                    new_input: w == 0,
-                    outputs: if x + 1 == inputs && w + 1 == waves {
-                        plan.rows
-                    } else {
-                        0
-                    },
-                }
-            })
-        })
-    });
-    os.chain(is)
-}
-
-/// The cycle-stepped model: a fetch stage gathering port-width operands, a `pipeline_depth`
-/// register chain, and a writeback stage draining the output queue.
-pub struct BmvTimingSim {
-    plan: Plan,
-    steps: Box<dyn Iterator<Item = Step>>,
-    next: Option<Step>,
-    weight_have: u64,
-    input_have: u64,
-    pipe: Vec<Option<Step>>,
-    backlog: u64,
-    cycle: u64,
-    tally: Tally,
-    cfg: ArchConfig,
-}
-
-impl std::fmt::Debug for BmvTimingSim {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BmvTimingSim")
-            .field("cycle", &self.cycle)
-            .field("backlog", &self.backlog)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BmvTimingSim {
-    /// A simulator at cycle 0 for one layer.
-    ///
-    /// # Errors
-    /// As [`analytic`].
-    pub fn new(cfg: &ArchConfig, shape: &LayerShape) -> Result<Self, Error> {
-        let plan = cfg.plan(shape)?;
-        let mut steps: Box<dyn Iterator<Item = Step>> = Box::new(schedule(plan));
-        let next = steps.next();
-        Ok(Self {
-            plan,
-            steps,
-            next,
-            weight_have: 0,
-            input_have: 0,
-            pipe: vec![None; plan.depth as usize],
-            backlog: 0,
-            cycle: 0,
-            tally: Tally::default(),
-            cfg: *cfg,
-        })
-    }
-
-    /// Whether every step has retired and every output is written.
-    pub fn is_idle(&self) -> bool {
-        self.next.is_none() && self.pipe.iter().all(Option::is_none) && self.backlog == 0
-    }
-
-    /// Cycles simulated so far.
-    pub fn cycle(&self) -> u64 {
-        self.cycle
-    }
-
-    /// Advance one cycle: writeback, fetch/issue, retire, shift.
-    pub fn tick(&mut self) {
-        let plan = self.plan;
-        // Writeback of outputs that became final in earlier cycles.
-        let w = self.backlog.min(plan.output_port);
-        self.backlog -= w;
-        self.tally.output_writes += w;
-        // Fetch: gather one cycle of port width; issue when the step's operands are complete.
-        if let Some(step) = self.next {
-            let need_w = step.active * plan.g * plan.bits;
-            let need_x = if step.new_input { plan.g } else { 0 };
-            self.weight_have = (self.weight_have + plan.weight_port).min(need_w);
-            self.input_have = (self.input_have + plan.input_port).min(need_x);
-            let took = plan.step_cycles(step.active, step.new_input);
-            if self.weight_have == need_w && self.input_have == need_x {
-                self.tally.step(&plan, step.active, step.new_input, took);
-                self.pipe[0] = Some(step);
-                self.weight_have = 0;
-                self.input_have = 0;
-                self.next = self.steps.next();
-            }
-        }
-        // Retire from the last stage (accumulate), then move the pipeline on.
-        if let Some(done) = self.pipe[plan.depth as usize - 1].take() {
-            self.backlog += done.outputs;
-        }
-        self.pipe.rotate_right(1);
-        self.cycle += 1;
-    }
-
-    /// Run to completion and report.
-    pub fn run(mut self) -> TimingReport {
-        while !self.is_idle() {
-            self.tick();
-        }
-        self.tally.report(&self.cfg, &self.plan, self.cycle)
-    }
-}
-
-/// [`BmvTimingSim::new`] then [`run`](BmvTimingSim::run).
-///
-/// # Errors
-/// As [`analytic`].
-pub fn run_stepped(cfg: &ArchConfig, shape: &LayerShape) -> Result<TimingReport, Error> {
-    Ok(BmvTimingSim::new(cfg, shape)?.run())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::BmvConfig;
+    use crate::stepped::run_stepped;
     use crate::testutil::cases;
     use proptest::prelude::*;
 

@@ -218,3 +218,58 @@ impl DenseLayer {
 fn to_i32(v: i64) -> i32 {
     i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProductKind;
+
+    fn numerics() -> SineNetworkConfig {
+        SineNetworkConfig::versine(8, 16, 1.0)
+    }
+
+    #[test]
+    fn dense_layer_runs_equal_stepped_and_names_bad_weights() {
+        let n = numerics();
+        let w = Array2::from_shape_fn((5, 300), |(o, k)| {
+            ((o * 7 + k * 3) % 13) as f32 / 16.0 - 0.4
+        });
+        let (layer, w_scale) = DenseLayer::compile(&n, "fc1", w.view(), 1.0 / 127.0).unwrap();
+        // 16 + ⌈log2 300⌉ + 1 = 26 bits: no shift; one LSB is 2^-16 per input step 1/127.
+        assert_eq!(layer.acc_shift, 0);
+        assert_eq!(w_scale, 2f64.powi(-16) / f64::from(1.0f32 / 127.0));
+        assert_eq!(layer.input_angle[128], 0); // code 0 → angle 0
+        assert_eq!(layer.input_angle[0], 0); // negative codes clamp to 0
+        let dp = DatapathConfig {
+            product: crate::ProductConfig {
+                format: n.format(),
+                kind: ProductKind::Versine,
+            },
+            lanes: 4,
+            rom: crate::RomConfig::default(),
+        }
+        .build()
+        .unwrap();
+        let x = Array2::from_shape_fn((3, 300), |(r, k)| ((r * 31 + k * 17) % 255) as u8 as i8);
+        let y = layer.run(&dp.unit, x.view());
+        let (ys, t) = layer.run_stepped(&dp, x.view());
+        assert_eq!(y, ys);
+        assert_eq!(t, crate::timing::dense_layer(&dp, 3, 300, 5));
+        assert!(y.iter().any(|&v| v != 0));
+        assert_eq!(DenseLayer::storage_bits(&n, 1500), 1500 * 10);
+
+        let bad = Array2::from_elem((1, 2), 1.5f32);
+        let e = DenseLayer::compile(&n, "fc1", bad.view(), 1.0).unwrap_err();
+        assert!(
+            e.to_string().contains("weight [0, 0] = 1.5 is not a sine"),
+            "{e}"
+        );
+        let far = Array2::from_elem((1, 2), 0.9f32); // asin 0.9 ≈ 1.12 rad > 1.0
+        let e = DenseLayer::compile(&n, "fc1", far.view(), 1.0).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("exceeds numerics.weight_max_rad = 1"),
+            "{e}"
+        );
+    }
+}

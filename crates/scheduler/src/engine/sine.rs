@@ -8,9 +8,13 @@
 //!   the sine datapath end to end, activations carried between layers as `f`-bit angle codes,
 //!   rectified sine by clamping codes, as the note describes (§1.5, §2.1);
 //! - the **int8 seam** ([`Engine::run`], used by traces and [`crate::sim::Simulation::forward`]):
-//!   the scheduler's int8 activation codes are turned into angle codes by a 256-entry table
-//!   (`asin` of the code's value, the same table as the `Arcsin` pixel encoding, no multiplier)
-//!   and the products accumulate at `2^-F`; the epilogue requantizes to int8 as for every engine.
+//!   the sine crate's [`DenseLayer`] turns the scheduler's int8 activation codes into angle codes
+//!   by a 256-entry table (`asin` of the code's value, the same table as the `Arcsin` pixel
+//!   encoding, no multiplier) and accumulates the products at `2^-F`; the epilogue requantizes
+//!   to int8 as for every engine.
+//!
+//! This adapter maps the scheduler's layers to those calls and the crate's counters to an
+//! [`EngineCost`].
 //!
 //! Timing: [`nacsim_sine::timing::dense_layer`] (lanes, ROM ports, pipeline), equal to the crate's
 //! cycle-stepped model; table reads are counted apart from adds, so their energy is visible.
