@@ -116,7 +116,7 @@ fn engine_products_equal_the_shift_add_datapath() {
                 act_bits: 8,
                 ..BmvConfig::default()
             },
-            &c.codes,
+            &c.layer.codes,
         )
         .unwrap();
         let x = Array2::from_shape_fn((9, 96), |(r, k)| ((r * 37 + k * 11) % 255) as i32 - 127);

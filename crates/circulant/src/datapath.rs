@@ -11,98 +11,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::{BmvConfig, GAMMA, Overflow, Split};
 use crate::reference::check_len;
+use crate::timing::BmvCounters;
 use crate::{BlockCirculant, Convention, Error, PotLayer, ShiftCode};
 
-/// Lanes per row of the paper's B-MV: one 16×16 circulant per cycle, 256 BSUs, which is what
-/// 409.6 GOPS at 800 MHz requires (note §2.1, \[P\] + \[D\]).
-pub const GAMMA: usize = 16;
-
-/// What an accumulator adder does when a sum leaves the `acc_bits` two's-complement range.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Overflow {
-    /// Keep the low `acc_bits` bits (a plain adder). The default: modular addition is
-    /// associative, so the result is the exact sum modulo `2^acc_bits` in any order.
-    #[default]
-    Wrap,
-    /// Clamp every sum to `[−2^(acc_bits−1), 2^(acc_bits−1) − 1]` (saturation logic).
-    Saturate,
-}
-
-/// How a k > γ block is cut into γ×γ sub-blocks (note §2.3).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Split {
-    /// Stride-α (polyphase) split: `X^β[m] = x[m·α + β]`. The only split under which the
-    /// summary's pseudo-circulant equation is exact (note §2.3, verified \[D\]). The default.
-    #[default]
-    Polyphase,
-    /// Contiguous split `X^β[m] = x[β·γ + m]`: the sub-blocks are Toeplitz, not circulant, so the
-    /// pseudo-circulant form fails. Only for [`pseudo_circulant`]'s negative test.
-    Contiguous,
-}
-
-/// Parameters of one B-MV unit's arithmetic. The paper gives none of the widths (note §5 #7);
-/// every field is an inferred default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BmvConfig {
-    /// Lanes γ per row, and the circulant size computed per cycle (default 16, note §2.1; a power
-    /// of two in 2..=64).
-    pub gamma: usize,
-    /// Activation width A in bits, two's complement (default 16, as C-LSTM; note §5 #7; 2..=32).
-    pub act_bits: u32,
-    /// Accumulator width in bits (default 40, note §2.2; 2..=64).
-    pub acc_bits: u32,
-    /// Accumulator overflow behaviour (default [`Overflow::Wrap`]).
-    pub overflow: Overflow,
-    /// Largest supported block size (default 256: k ∈ {16·2^i} ≤ 256, note §5 #10).
-    pub max_k: usize,
-    /// Refuse layers whose worst-case sum does not fit `acc_bits` (default `true`); with `false`
-    /// the accumulator wraps or saturates as configured.
-    pub require_exact: bool,
-}
-
-impl Default for BmvConfig {
-    fn default() -> Self {
-        Self {
-            gamma: GAMMA,
-            act_bits: 16,
-            acc_bits: 40,
-            overflow: Overflow::Wrap,
-            max_k: 256,
-            require_exact: true,
-        }
-    }
-}
-
 impl BmvConfig {
-    /// Check the parameters on their own.
-    ///
-    /// # Errors
-    /// [`Error::Param`] naming the field.
-    pub fn validate(&self) -> Result<(), Error> {
-        let p = |field, value: i64, rule| Err(Error::Param { field, value, rule });
-        if !(self.gamma.is_power_of_two() && (2..=64).contains(&self.gamma)) {
-            return p(
-                "gamma",
-                self.gamma as i64,
-                "must be a power of two in 2..=64",
-            );
-        }
-        if !(2..=32).contains(&self.act_bits) {
-            return p("act_bits", i64::from(self.act_bits), "must be in 2..=32");
-        }
-        if !(2..=64).contains(&self.acc_bits) {
-            return p("acc_bits", i64::from(self.acc_bits), "must be in 2..=64");
-        }
-        if self.max_k < self.gamma {
-            return p("max_k", self.max_k as i64, "must be >= gamma");
-        }
-        Ok(())
-    }
-
     /// Accumulator width that holds every sum of a layer exactly:
     /// `A + (2^(b−1) − 2) + ⌈log2 n⌉ + 1` for `n` (padded) inputs and `b`-bit codes (note §2.2).
     pub fn required_acc_bits(&self, fan_in: usize, bits: u32) -> u32 {
@@ -228,32 +142,6 @@ impl LayerShape {
             k: layer.codes.k(),
             bits: layer.quantizer.bits,
         }
-    }
-}
-
-/// Action counts of a B-MV run (no energy here; the cost layer prices them).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BmvCounters {
-    /// γ×γ circulant products, one per busy cycle of one B-MV.
-    pub cmvs: u64,
-    /// BSU operations (shift + conditional negate), γ² per C-MV, zero codes included.
-    pub shifts: u64,
-    /// Two-input adds in the adder trees, γ·(γ − 1) per C-MV.
-    pub tree_adds: u64,
-    /// Accumulator adds, γ per C-MV.
-    pub acc_adds: u64,
-    /// Codes read from the weight buffer, γ per C-MV.
-    pub code_reads: u64,
-    /// Activations read from the input buffer, γ per C-MV.
-    pub act_reads: u64,
-    /// Accumulator values written back (padding rows excluded).
-    pub output_writes: u64,
-}
-
-impl BmvCounters {
-    /// Ops as the paper counts them (note §5 #8): shifts + adds, 512 per 16×16 C-MV.
-    pub fn ops(&self) -> u64 {
-        self.shifts + self.tree_adds + self.acc_adds
     }
 }
 
@@ -390,7 +278,7 @@ impl PreparedLayer {
         }
         let mut y = vec![0i64; self.rows];
         let (mut acc, mut tree, mut lanes) = (vec![0i64; g], vec![0i64; g], vec![0i64; g]);
-        let mut n = BmvCounters::default();
+        let (mut cmvs, mut writes) = (0u64, 0u64);
         for i in 0..p {
             for r in 0..alpha {
                 acc.fill(0);
@@ -404,25 +292,19 @@ impl PreparedLayer {
                         for (m, a) in acc.iter_mut().enumerate() {
                             *a = cfg.acc_add(*a, tree[(m + rot) % g]);
                         }
-                        n.cmvs += 1;
+                        cmvs += 1;
                     }
                 }
                 for (m, &a) in acc.iter().enumerate() {
                     let row = i * k + m * alpha + r;
                     if row < y.len() {
                         y[row] = a;
-                        n.output_writes += 1;
+                        writes += 1;
                     }
                 }
             }
         }
-        let (c, g64) = (n.cmvs, g as u64);
-        n.shifts = c * g64 * g64;
-        n.tree_adds = c * g64 * (g64 - 1);
-        n.acc_adds = c * g64;
-        n.code_reads = c * g64;
-        n.act_reads = c * g64;
-        Ok((y, n))
+        Ok((y, BmvCounters::of_cmvs(cmvs, writes, g as u64)))
     }
 }
 
@@ -525,6 +407,121 @@ pub fn pseudo_circulant(w: &[f64], gamma: usize, split: Split) -> ndarray::Array
         }
     }
     out
+}
+
+/// A Dense layer compiled for the B-MV at the int8 seam: its power-of-two codes and their
+/// expanded integer values, for a scheduler that carries int8 activation codes.
+///
+/// Compiling projects the float weights onto block-circulant matrices of block size `k`
+/// ([`BlockCirculant::project`], the identity for a model trained block-circulant with the same
+/// `k` and convention) and quantizes the defining vectors to `b`-bit power-of-two codes
+/// ([`PotConfig::quantize`](crate::PotConfig::quantize), idempotent on a model trained with the
+/// same settings). The accumulators are the integer sums `Σ ±(x << e)` of the B-MV, at weight
+/// scale `2^n1` (the layer's smallest exponent).
+///
+/// [`run`](Self::run) computes those sums as the exact integer product with the expanded
+/// matrix of code values `±2^e`: the caller's int8 GEMM when every `|±2^e| ≤ 64` (`b ≤ 4`; the
+/// scheduler passes the systolic crate's fast GEMM, engine crates do not depend on each other),
+/// else an `i32` loop. The property tests of this module prove it equal to the shift-add
+/// datapath ([`PreparedLayer`]) for every shape, `k` and `b`.
+#[derive(Clone, Debug)]
+pub struct DenseLayer {
+    /// The codes as loaded in the weight buffer.
+    pub codes: PotLayer,
+    /// Shape for the timing model.
+    pub shape: LayerShape,
+    /// Expanded code values `±2^e` `[out, fan_in]` as int8, when every one fits (b ≤ 4).
+    dense_i8: Option<ndarray::Array2<i8>>,
+    /// Expanded code values `[out, fan_in]` (always present; used when `dense_i8` is not).
+    dense: ndarray::Array2<i32>,
+    /// Largest `|W − expand(codes)·2^n1| / max|W|` of the compilation (0 for a model trained
+    /// with the engine's settings).
+    pub relative_change: f64,
+}
+
+impl DenseLayer {
+    /// Compiles the float weights `[out, fan_in]` under `cfg`. Returns the layer and its weight
+    /// scale `2^n1` (the real value of one accumulator LSB per unit of input).
+    ///
+    /// # Errors
+    /// [`Error::Compile`] wrapping the projection's (`block`) or quantizer's (`pot`) error;
+    /// those of [`CirculantConfig::check_shape`](crate::CirculantConfig::check_shape).
+    pub fn compile(
+        cfg: &crate::CirculantConfig,
+        weight: ndarray::ArrayView2<f32>,
+    ) -> Result<(Self, f64), Error> {
+        let stage = |stage| {
+            move |e| Error::Compile {
+                stage,
+                source: Box::new(e),
+            }
+        };
+        let w = weight.mapv(f64::from);
+        let bc =
+            BlockCirculant::project(w.view(), cfg.block, cfg.convention).map_err(stage("block"))?;
+        let codes = cfg.pot.quantize(&bc).map_err(stage("pot"))?;
+        let shape = LayerShape::of(&codes);
+        cfg.check_shape(&shape)?;
+        let dense64 = codes.codes.to_dense_with(ShiftCode::int_value);
+        let dense = dense64.mapv(|v| i32::try_from(v).expect("|±2^e| < 2^31 checked above"));
+        let dense_i8 = dense
+            .iter()
+            .all(|&v| v.abs() <= 64)
+            .then(|| dense.mapv(|v| i8::try_from(v).expect("|v| ≤ 64")));
+        let scale = 2f64.powi(codes.quantizer.exp_min());
+        let max_abs = weight.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let relative_change = if max_abs > 0.0 {
+            weight
+                .iter()
+                .zip(dense.iter())
+                .map(|(&a, &b)| (f64::from(a) - f64::from(b) * scale).abs())
+                .fold(0.0, f64::max)
+                / f64::from(max_abs)
+        } else {
+            0.0
+        };
+        debug_assert_eq!(dense.dim(), weight.dim());
+        Ok((
+            DenseLayer {
+                codes,
+                shape,
+                dense_i8,
+                dense,
+                relative_change,
+            },
+            scale,
+        ))
+    }
+
+    /// `y [rows, out]`: the accumulator sums `Σ ±(x << e)` of every input row, exactly.
+    /// `gemm_i8(x, w)` must return the exact product `x [M, K] · w [N, K]ᵀ` (any int8 GEMM; it
+    /// runs when the codes fit int8). Otherwise rows run in parallel; each is independent.
+    pub fn run(
+        &self,
+        x: ndarray::ArrayView2<i8>,
+        gemm_i8: impl FnOnce(ndarray::ArrayView2<i8>, ndarray::ArrayView2<i8>) -> ndarray::Array2<i32>,
+    ) -> ndarray::Array2<i32> {
+        use ndarray::Axis;
+        use rayon::prelude::*;
+        if let Some(w) = &self.dense_i8 {
+            return gemm_i8(x, w.view());
+        }
+        let (m, n) = (x.nrows(), self.dense.nrows());
+        let mut y = ndarray::Array2::<i32>::zeros((m, n));
+        y.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(x.axis_iter(Axis(0)).into_par_iter())
+            .for_each(|(mut yr, xr)| {
+                for (o, wr) in self.dense.axis_iter(Axis(0)).enumerate() {
+                    yr[o] = wr
+                        .iter()
+                        .zip(xr.iter())
+                        .map(|(&w, &v)| w * i32::from(v))
+                        .sum();
+                }
+            });
+        y
+    }
 }
 
 #[cfg(test)]
@@ -759,6 +756,44 @@ mod tests {
         fn bsu_equals_multiplication(x in -(1i64 << 31)..(1i64 << 31), shift in 0u8..=30, negative: bool) {
             let c = ShiftCode::Shift { negative, shift };
             prop_assert_eq!(bsu(x, c), x * c.int_value());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        /// The int8 seam's exact product (int8 GEMM for b ≤ 4, the i32 loop above) equals the
+        /// shift-add datapath on the same codes, and compiling codes already on the grid
+        /// changes nothing.
+        #[test]
+        fn dense_layer_equals_the_shift_add_datapath(
+            rows in 32usize..70, cols in 32usize..70, kexp in 0u32..2, bits in 2u32..=5,
+            batch in 1usize..4, seed in any::<u64>(),
+        ) {
+            let k = 16 << kexp;
+            let l = layer(rows, cols, k, bits, Convention::FirstRow, seed);
+            let scale = 2f64.powi(l.quantizer.exp_min());
+            let w = l.codes.to_dense_with(ShiftCode::int_value).mapv(|v| (v as f64 * scale) as f32);
+            let cfg = crate::CirculantConfig {
+                arch: crate::ArchConfig::default(),
+                block: k,
+                pot: PotConfig::new(bits),
+                convention: Convention::FirstRow,
+            };
+            let (dl, s) = DenseLayer::compile(&cfg, w.view()).unwrap();
+            prop_assert_eq!(s, scale);
+            prop_assert!(dl.relative_change < 1e-6, "{}", dl.relative_change);
+            let x = ndarray::Array2::from_shape_fn((batch, cols), |(r, c)| {
+                (values(1, seed ^ (r * 1000 + c) as u64)[0] * 127.0) as i8
+            });
+            let y = dl.run(x.view(), |x, w| x.mapv(i32::from).dot(&w.mapv(i32::from).t()));
+            let prepared = PreparedLayer::new(&BmvConfig::default(), &dl.codes).unwrap();
+            for r in 0..batch {
+                let xr: Vec<i32> = x.row(r).iter().map(|&v| i32::from(v)).collect();
+                let (want, _) = prepared.forward(&xr).unwrap();
+                let got: Vec<i64> = y.row(r).iter().map(|&v| i64::from(v)).collect();
+                prop_assert_eq!(got, want);
+            }
         }
     }
 }

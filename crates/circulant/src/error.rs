@@ -84,4 +84,27 @@ pub enum Error {
         /// Size needed.
         needed: u64,
     },
+    /// A layer's accumulators do not fit the 32-bit integer epilogue of the int8 seam
+    /// ([`DenseLayer`](crate::DenseLayer)): int8 activations times `±2^e` over the fan-in.
+    #[error(
+        "{bits}-bit power-of-two codes over fan-in {fan_in} need {needed}-bit accumulators, \
+         more than the 32 bits the scheduler's epilogue takes; use pot.bits ≤ 5"
+    )]
+    EpilogueTooNarrow {
+        /// Code width b.
+        bits: u32,
+        /// Inputs per output (padded).
+        fan_in: usize,
+        /// Width needed for an exact result.
+        needed: u32,
+    },
+    /// A step of compiling a layer failed: `stage` is `block` (projection onto block-circulant
+    /// matrices) or `pot` (power-of-two quantization).
+    #[error("{stage}: {source}")]
+    Compile {
+        /// The failing step.
+        stage: &'static str,
+        /// Its error.
+        source: Box<Error>,
+    },
 }

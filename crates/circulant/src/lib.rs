@@ -13,11 +13,13 @@
 //!
 //! | module | layer | what it gives |
 //! |---|---|---|
+//! | [`config`] | | [`CirculantConfig`] (the engine of a design), [`ArchConfig`], [`BmvConfig`]: every knob of the architecture, with its checks |
 //! | [`reference`](mod@reference) | reference | [`BlockCirculant`], [`Convention`]: layout, padding, dense expansion, products, projection |
 //! | [`training`] | reference | exact vector gradient (direct, [`vector_grad_fft`]), [`matvec_fft`], [`BlockCirculantKernel`] |
 //! | [`pot`] | reference | [`PotConfig`], [`ExponentRange`], [`ShiftCode`], [`PotLayer`]; [`storage_bits`], [`compression_ratio`] |
-//! | [`datapath`] | datapath | [`bmv_forward`]: BSUs, adder trees, accumulators, polyphase split; [`Writeback`]; [`int_reference`] |
-//! | [`timing`] | timing | [`ArchConfig`], [`analytic`] and [`run_stepped`] ([`BmvTimingSim`]) with identical counts |
+//! | [`datapath`] | datapath | [`bmv_forward`]: BSUs, adder trees, accumulators, polyphase split; [`Writeback`]; [`int_reference`]; [`DenseLayer`]: a Dense layer compiled for the int8 seam |
+//! | [`timing`] | timing | [`analytic`] cycles and counters of the parallel architecture; [`BmvCounters`]: the actions of a run |
+//! | [`stepped`] | timing | [`run_stepped`] ([`BmvTimingSim`]): the cycle-stepped model, equal to [`analytic`] in every count |
 //!
 //! Energy is not modelled here: the timing counters are priced by an
 //! [`EnergyTable`](nacsim_core::EnergyTable) elsewhere.
@@ -41,24 +43,28 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod datapath;
 mod error;
 pub mod pot;
 pub mod reference;
+pub mod stepped;
 pub mod timing;
 pub mod training;
 
 #[cfg(test)]
 mod testutil;
 
+pub use config::{
+    ArchConfig, BmvConfig, CirculantConfig, GAMMA, LoopOrder, Overflow, Split, Width,
+};
 pub use datapath::{
-    BmvConfig, BmvCounters, GAMMA, LayerShape, Overflow, PreparedLayer, Split, Writeback,
-    bmv_forward, bsu, cmv, int_reference, pseudo_circulant,
+    DenseLayer, LayerShape, PreparedLayer, Writeback, bmv_forward, bsu, cmv, int_reference,
+    pseudo_circulant,
 };
 pub use error::Error;
 pub use pot::{ExponentRange, PotConfig, PotLayer, ShiftCode, compression_ratio, storage_bits};
 pub use reference::{BlockCirculant, Convention, dense_matvec, reverse_index};
-pub use timing::{
-    ArchConfig, BmvTimingSim, COUNTER_NAMES, LoopOrder, TimingReport, Width, analytic, run_stepped,
-};
+pub use stepped::{BmvTimingSim, run_stepped};
+pub use timing::{BmvCounters, COUNTER_NAMES, TimingReport, analytic};
 pub use training::{BlockCirculantKernel, FftPlan, LayerCompression, matvec_fft, vector_grad_fft};

@@ -1,8 +1,9 @@
 //! Cycle-accurate timing of the configurable parallel BPCA architecture: `num_bmv` B-MV units of
 //! γ×γ lanes, a weight port, an input port, an accumulator bank, an output port, a loop order and
 //! a pipeline depth. Two models with identical counts (property-tested): [`analytic`] (closed
-//! form per wave) and [`run_stepped`] ([`BmvTimingSim`], one [`tick`](BmvTimingSim::tick) per
-//! cycle). No energy here: the counters are priced afterwards.
+//! form per wave, here) and [`run_stepped`](crate::run_stepped)
+//! ([`BmvTimingSim`](crate::BmvTimingSim) in [`stepped`](crate::stepped), one tick per cycle).
+//! No energy here: the counters are priced afterwards.
 //!
 //! # The model (inferred, note §2.4 and §5 #9, #11: the paper gives none of it)
 //! - Work is cut into *tasks*, one per output sub-vector `Y_i^r` (`p·α` of them, γ outputs each),
@@ -25,9 +26,9 @@
 //!   suggests, note §2.4); DRAM transfers are not modelled.
 
 use nacsim_core::Counters;
-use serde::{Deserialize, Serialize};
 
-use crate::{BmvConfig, Error, LayerShape};
+pub use crate::config::{ArchConfig, LoopOrder, Width};
+use crate::{Error, LayerShape};
 
 /// The counter names as constants, so that a reader of a counter (the scheduler's adapter, an
 /// energy table) misspelling one fails to compile instead of pricing 0.
@@ -68,118 +69,9 @@ pub const COUNTER_NAMES: [&str; 10] = [
     counter::TREE_ADDS,
 ];
 
-/// Order of the loops over output and input sub-vectors (note §2.4 recommends output-stationary
-/// and asks for the order to be an option).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum LoopOrder {
-    /// `for task-wave { for j, β { step } write }`: accumulators stay put, inputs are re-read
-    /// once per wave.
-    #[default]
-    OutputStationary,
-    /// `for j, β { for task-wave { step } }`: each input sub-vector is read once, every output
-    /// needs its own accumulator.
-    InputStationary,
-}
-
-/// A port width or bank size: matched to what the datapath needs, or a given number.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Width {
-    /// Exactly what one step needs at full rate (no stalls).
-    #[default]
-    Matched,
-    /// A fixed number per cycle (ports) or in total (banks); > 0.
-    Fixed(u64),
-}
-
-impl Width {
-    fn or(self, matched: u64) -> u64 {
-        match self {
-            Self::Matched => matched,
-            Self::Fixed(n) => n,
-        }
-    }
-}
-
-/// The configurable parallel architecture. Every default is an inference (note §5 #9, #11).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ArchConfig {
-    /// Arithmetic of each B-MV unit (γ, widths).
-    pub bmv: BmvConfig,
-    /// Number of B-MV units (default 1: 256 BSUs reach the paper's 409.6 GOPS at 800 MHz).
-    pub num_bmv: usize,
-    /// Pipeline stages from fetch to accumulate (default 5, note §2.2; ≥ 1).
-    pub pipeline_depth: u32,
-    /// Loop order (default output-stationary).
-    pub loop_order: LoopOrder,
-    /// Weight-buffer read width in bits per cycle (default matched: `num_bmv·γ·b`, i.e. 64 b at
-    /// γ = 16, b = 4, note §4 item 11).
-    pub weight_port_bits: Width,
-    /// Input-buffer read width in activations per cycle (default matched: γ).
-    pub input_port_acts: Width,
-    /// Output writeback width in values per cycle (default matched: `num_bmv·γ`).
-    pub output_port_values: Width,
-    /// Accumulator registers (default matched to the loop order's need).
-    pub acc_bank_values: Width,
-}
-
-impl Default for ArchConfig {
-    fn default() -> Self {
-        Self {
-            bmv: BmvConfig::default(),
-            num_bmv: 1,
-            pipeline_depth: 5,
-            loop_order: LoopOrder::OutputStationary,
-            weight_port_bits: Width::Matched,
-            input_port_acts: Width::Matched,
-            output_port_values: Width::Matched,
-            acc_bank_values: Width::Matched,
-        }
-    }
-}
-
 impl ArchConfig {
-    /// Peak ops per cycle: `2·γ²·num_bmv` (shift + add per lane, note §5 #8): 512 for one B-MV.
-    pub fn peak_ops_per_cycle(&self) -> u64 {
-        let g = self.bmv.gamma as u64;
-        2 * g * g * self.num_bmv as u64
-    }
-
-    /// Peak throughput in GOPS at `clock_mhz`: 409.6 for the default at 800 MHz (note §2.1).
-    pub fn peak_gops(&self, clock_mhz: f64) -> f64 {
-        self.peak_ops_per_cycle() as f64 * clock_mhz / 1000.0
-    }
-
-    /// Check the architecture on its own.
-    ///
-    /// # Errors
-    /// [`Error::Param`] naming the field.
-    pub fn validate(&self) -> Result<(), Error> {
-        self.bmv.validate()?;
-        let p = |field, value: i64, rule| Err(Error::Param { field, value, rule });
-        if self.num_bmv == 0 {
-            return p("num_bmv", 0, "must be > 0");
-        }
-        if self.pipeline_depth == 0 {
-            return p("pipeline_depth", 0, "must be > 0");
-        }
-        for (field, w) in [
-            ("weight_port_bits", self.weight_port_bits),
-            ("input_port_acts", self.input_port_acts),
-            ("output_port_values", self.output_port_values),
-            ("acc_bank_values", self.acc_bank_values),
-        ] {
-            if w == Width::Fixed(0) {
-                return p(field, 0, "must be > 0");
-            }
-        }
-        Ok(())
-    }
-
     /// The plan of a layer: derived sizes, checked.
-    fn plan(&self, shape: &LayerShape) -> Result<Plan, Error> {
+    pub(crate) fn plan(&self, shape: &LayerShape) -> Result<Plan, Error> {
         self.validate()?;
         self.bmv.check_shape(shape)?;
         let g = self.bmv.gamma as u64;
@@ -226,25 +118,25 @@ impl ArchConfig {
 
 /// Derived sizes of one layer on one architecture (shared by both models).
 #[derive(Clone, Copy, Debug)]
-struct Plan {
-    g: u64,
-    alpha: u64,
-    k: u64,
-    q: u64,
-    rows: u64,
-    units: u64,
-    tasks: u64,
-    bits: u64,
-    weight_port: u64,
-    input_port: u64,
-    output_port: u64,
-    depth: u64,
-    order: LoopOrder,
+pub(crate) struct Plan {
+    pub(crate) g: u64,
+    pub(crate) alpha: u64,
+    pub(crate) k: u64,
+    pub(crate) q: u64,
+    pub(crate) rows: u64,
+    pub(crate) units: u64,
+    pub(crate) tasks: u64,
+    pub(crate) bits: u64,
+    pub(crate) weight_port: u64,
+    pub(crate) input_port: u64,
+    pub(crate) output_port: u64,
+    pub(crate) depth: u64,
+    pub(crate) order: LoopOrder,
 }
 
 impl Plan {
     /// Cycles to fetch one step's operands.
-    fn step_cycles(&self, active: u64, new_input: bool) -> u64 {
+    pub(crate) fn step_cycles(&self, active: u64, new_input: bool) -> u64 {
         let w = (active * self.g * self.bits).div_ceil(self.weight_port);
         let x = if new_input {
             self.g.div_ceil(self.input_port)
@@ -255,7 +147,7 @@ impl Plan {
     }
 
     /// Real (unpadded) outputs of task `(i, r)`: `#{m < γ : i·k + m·α + r < rows}`.
-    fn task_outputs(&self, task: u64) -> u64 {
+    pub(crate) fn task_outputs(&self, task: u64) -> u64 {
         let (i, r) = (task / self.alpha, task % self.alpha);
         let base = i * self.k + r;
         if base >= self.rows {
@@ -279,18 +171,60 @@ pub struct TimingReport {
     pub utilization: f64,
 }
 
+/// Action counts of a B-MV run (no energy here; the cost layer prices them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BmvCounters {
+    /// γ×γ circulant products, one per busy cycle of one B-MV.
+    pub cmvs: u64,
+    /// BSU operations (shift + conditional negate), γ² per C-MV, zero codes included.
+    pub shifts: u64,
+    /// Two-input adds in the adder trees, γ·(γ − 1) per C-MV.
+    pub tree_adds: u64,
+    /// Accumulator adds, γ per C-MV.
+    pub acc_adds: u64,
+    /// Codes read from the weight buffer, γ per C-MV.
+    pub code_reads: u64,
+    /// Activations read from the input buffer, γ per C-MV.
+    pub act_reads: u64,
+    /// Accumulator values written back (padding rows excluded).
+    pub output_writes: u64,
+}
+
+impl BmvCounters {
+    /// The actions of `cmvs` γ×γ C-MVs that wrote `output_writes` values back: per C-MV γ²
+    /// BSU shifts, γ·(γ − 1) adder-tree adds, γ accumulator adds, γ code reads and γ activation
+    /// reads (the datapath of note §2.2; the timing model re-reads activations only when the
+    /// input sub-vector changes, see [`TimingReport`]).
+    pub fn of_cmvs(cmvs: u64, output_writes: u64, gamma: u64) -> Self {
+        BmvCounters {
+            cmvs,
+            shifts: cmvs * gamma * gamma,
+            tree_adds: cmvs * gamma * (gamma - 1),
+            acc_adds: cmvs * gamma,
+            code_reads: cmvs * gamma,
+            act_reads: cmvs * gamma,
+            output_writes,
+        }
+    }
+
+    /// Ops as the paper counts them (note §5 #8): shifts + adds, 512 per 16×16 C-MV.
+    pub fn ops(&self) -> u64 {
+        self.shifts + self.tree_adds + self.acc_adds
+    }
+}
+
 /// Plain tally of the counters, bumped in both models.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Tally {
-    cmvs: u64,
-    code_reads: u64,
-    act_reads: u64,
-    output_writes: u64,
-    fetch_stall_cycles: u64,
+pub(crate) struct Tally {
+    pub(crate) cmvs: u64,
+    pub(crate) code_reads: u64,
+    pub(crate) act_reads: u64,
+    pub(crate) output_writes: u64,
+    pub(crate) fetch_stall_cycles: u64,
 }
 
 impl Tally {
-    fn step(&mut self, plan: &Plan, active: u64, new_input: bool, cycles: u64) {
+    pub(crate) fn step(&mut self, plan: &Plan, active: u64, new_input: bool, cycles: u64) {
         self.cmvs += active;
         self.code_reads += active * plan.g;
         if new_input {
@@ -299,12 +233,15 @@ impl Tally {
         self.fetch_stall_cycles += cycles - 1;
     }
 
-    fn report(&self, cfg: &ArchConfig, plan: &Plan, cycles: u64) -> TimingReport {
+    pub(crate) fn report(&self, cfg: &ArchConfig, plan: &Plan, cycles: u64) -> TimingReport {
         let g = plan.g;
         let mut c = Counters::new();
-        let shifts = self.cmvs * g * g;
-        let tree_adds = self.cmvs * g * (g - 1);
-        let acc_adds = self.cmvs * g;
+        let BmvCounters {
+            shifts,
+            tree_adds,
+            acc_adds,
+            ..
+        } = BmvCounters::of_cmvs(self.cmvs, self.output_writes, g);
         for (name, v) in [
             ("acc_adds", acc_adds),
             ("act_reads", self.act_reads),
@@ -366,7 +303,7 @@ impl Drain {
 /// Cycles and counts of one layer in closed form per wave (no per-cycle loop).
 ///
 /// # Errors
-/// From [`ArchConfig::validate`], [`BmvConfig::check_shape`], or [`Error::Capacity`] for an
+/// From [`ArchConfig::validate`], [`BmvConfig::check_shape`](crate::BmvConfig::check_shape), or [`Error::Capacity`] for an
 /// accumulator bank smaller than the loop order needs.
 pub fn analytic(cfg: &ArchConfig, shape: &LayerShape) -> Result<TimingReport, Error> {
     let plan = cfg.plan(shape)?;
@@ -415,162 +352,11 @@ pub fn analytic(cfg: &ArchConfig, shape: &LayerShape) -> Result<TimingReport, Er
     Ok(t.report(cfg, &plan, end + 1))
 }
 
-/// One step of the schedule, as the stepped model's fetch stage sees it.
-#[derive(Clone, Copy, Debug)]
-struct Step {
-    active: u64,
-    new_input: bool,
-    /// Outputs that become final when this step retires (0 for most steps).
-    outputs: u64,
-}
-
-/// The schedule of a layer under the loop order, one [`Step`] at a time.
-fn schedule(plan: Plan) -> impl Iterator<Item = Step> {
-    let waves = plan.tasks.div_ceil(plan.units);
-    let inputs = plan.q * plan.alpha;
-    let wave_tasks = move |w: u64| w * plan.units..(w * plan.units + plan.units).min(plan.tasks);
-    let (os, is) = match plan.order {
-        LoopOrder::OutputStationary => (Some(()), None),
-        LoopOrder::InputStationary => (None, Some(())),
-    };
-    let os = os.into_iter().flat_map(move |()| {
-        (0..waves).flat_map(move |w| {
-            let tasks = wave_tasks(w);
-            let outs: u64 = tasks.clone().map(|task| plan.task_outputs(task)).sum();
-            let active = tasks.end - tasks.start;
-            (0..inputs).map(move |x| Step {
-                active,
-                new_input: true,
-                outputs: if x + 1 == inputs { outs } else { 0 },
-            })
-        })
-    });
-    let is = is.into_iter().flat_map(move |()| {
-        (0..inputs).flat_map(move |x| {
-            (0..waves).map(move |w| {
-                let tasks = wave_tasks(w);
-                Step {
-                    active: tasks.end - tasks.start,
-                    new_input: w == 0,
-                    outputs: if x + 1 == inputs && w + 1 == waves {
-                        plan.rows
-                    } else {
-                        0
-                    },
-                }
-            })
-        })
-    });
-    os.chain(is)
-}
-
-/// The cycle-stepped model: a fetch stage gathering port-width operands, a `pipeline_depth`
-/// register chain, and a writeback stage draining the output queue.
-pub struct BmvTimingSim {
-    plan: Plan,
-    steps: Box<dyn Iterator<Item = Step>>,
-    next: Option<Step>,
-    weight_have: u64,
-    input_have: u64,
-    pipe: Vec<Option<Step>>,
-    backlog: u64,
-    cycle: u64,
-    tally: Tally,
-    cfg: ArchConfig,
-}
-
-impl std::fmt::Debug for BmvTimingSim {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BmvTimingSim")
-            .field("cycle", &self.cycle)
-            .field("backlog", &self.backlog)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BmvTimingSim {
-    /// A simulator at cycle 0 for one layer.
-    ///
-    /// # Errors
-    /// As [`analytic`].
-    pub fn new(cfg: &ArchConfig, shape: &LayerShape) -> Result<Self, Error> {
-        let plan = cfg.plan(shape)?;
-        let mut steps: Box<dyn Iterator<Item = Step>> = Box::new(schedule(plan));
-        let next = steps.next();
-        Ok(Self {
-            plan,
-            steps,
-            next,
-            weight_have: 0,
-            input_have: 0,
-            pipe: vec![None; plan.depth as usize],
-            backlog: 0,
-            cycle: 0,
-            tally: Tally::default(),
-            cfg: *cfg,
-        })
-    }
-
-    /// Whether every step has retired and every output is written.
-    pub fn is_idle(&self) -> bool {
-        self.next.is_none() && self.pipe.iter().all(Option::is_none) && self.backlog == 0
-    }
-
-    /// Cycles simulated so far.
-    pub fn cycle(&self) -> u64 {
-        self.cycle
-    }
-
-    /// Advance one cycle: writeback, fetch/issue, retire, shift.
-    pub fn tick(&mut self) {
-        let plan = self.plan;
-        // Writeback of outputs that became final in earlier cycles.
-        let w = self.backlog.min(plan.output_port);
-        self.backlog -= w;
-        self.tally.output_writes += w;
-        // Fetch: gather one cycle of port width; issue when the step's operands are complete.
-        if let Some(step) = self.next {
-            let need_w = step.active * plan.g * plan.bits;
-            let need_x = if step.new_input { plan.g } else { 0 };
-            self.weight_have = (self.weight_have + plan.weight_port).min(need_w);
-            self.input_have = (self.input_have + plan.input_port).min(need_x);
-            let took = plan.step_cycles(step.active, step.new_input);
-            if self.weight_have == need_w && self.input_have == need_x {
-                self.tally.step(&plan, step.active, step.new_input, took);
-                self.pipe[0] = Some(step);
-                self.weight_have = 0;
-                self.input_have = 0;
-                self.next = self.steps.next();
-            }
-        }
-        // Retire from the last stage (accumulate), then move the pipeline on.
-        if let Some(done) = self.pipe[plan.depth as usize - 1].take() {
-            self.backlog += done.outputs;
-        }
-        self.pipe.rotate_right(1);
-        self.cycle += 1;
-    }
-
-    /// Run to completion and report.
-    pub fn run(mut self) -> TimingReport {
-        while !self.is_idle() {
-            self.tick();
-        }
-        self.tally.report(&self.cfg, &self.plan, self.cycle)
-    }
-}
-
-/// [`BmvTimingSim::new`] then [`run`](BmvTimingSim::run).
-///
-/// # Errors
-/// As [`analytic`].
-pub fn run_stepped(cfg: &ArchConfig, shape: &LayerShape) -> Result<TimingReport, Error> {
-    Ok(BmvTimingSim::new(cfg, shape)?.run())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BmvConfig;
+    use crate::stepped::run_stepped;
     use crate::testutil::cases;
     use proptest::prelude::*;
 

@@ -12,13 +12,14 @@
 //!
 //! | module | layer | what it gives |
 //! |---|---|---|
-//! | [`config`] | | [`CrossbarConfig`]: array, device range, signed scheme, DAC/TIA/ADC, non-idealities, timing, energy |
+//! | [`config`] | | [`CrossbarConfig`]: array, device range, signed scheme, DAC/TIA/ADC, non-idealities, timing, energy; their rules |
 //! | [`reference`](mod@reference) | reference | ideal mapping, input slices, exact integer and f64 Kirchhoff MVMs |
-//! | [`layer`] | datapath | [`ProgrammedLayer`]: static effects at programming, fast `run` with read noise |
+//! | [`datapath`] | datapath | [`ProgrammedLayer`]: static effects at programming, fast `run` with read noise |
 //! | [`irdrop`] | datapath | line Gauss–Seidel nodal solver and the dense MNA check |
 //! | [`periphery`] | datapath | activation circuits, crossbar average pooling, digital max pooling |
-//! | [`timing`] | timing, cost | analytic cycles, counters and energy ([`CrossbarCost`]) |
+//! | [`timing`] | timing | analytic cycles and counters ([`timing::analytic`]) |
 //! | [`stepped`] | timing | the cycle-stepped read pipeline with traces |
+//! | [`cost`] | cost | energy by action ([`CrossbarCost`], [`cost::energy`]) |
 //!
 //! # Example
 //!
@@ -54,13 +55,14 @@
 //!
 //! Reference, datapath and timing of the crossbar engine, plus its cost: the counters
 //! ([`timing::COUNTER_NAMES`]) are priced by [`config::EnergyConstants`] into
-//! [`CrossbarCost::energy_pj`] by action.
+//! [`CrossbarCost::energy_pj`] by action ([`cost`]).
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod cost;
+pub mod datapath;
 pub mod error;
 pub mod irdrop;
-pub mod layer;
 pub mod periphery;
 pub mod reference;
 pub mod stepped;
@@ -71,7 +73,8 @@ pub use config::{
     EnergyConstants, InputEncoding, IrDrop, MappingConfig, NonIdealities, ReadNoiseModel,
     SignedScheme, TiaConfig, TimingConfig, VoltageErrorScope,
 };
+pub use cost::CrossbarCost;
+pub use datapath::ProgrammedLayer;
 pub use error::Error;
-pub use layer::ProgrammedLayer;
 pub use periphery::{ActivationCircuit, AvgPoolCrossbar, max_pool_digital};
-pub use timing::{CrossbarCost, Geometry};
+pub use timing::Geometry;

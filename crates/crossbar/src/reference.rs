@@ -1,6 +1,6 @@
 //! Reference layer: the ideal mapping of weights to conductance levels, the input slicing of the
 //! DAC, and plain f64 / exact-integer MVMs. No time, no noise: these are the oracles of the
-//! tests and the definitions the fast path in [`layer`](crate::layer) must reproduce.
+//! tests and the definitions the fast path in [`datapath`](crate::datapath) must reproduce.
 //!
 //! # Ideal mapping
 //!

@@ -38,9 +38,10 @@ use nacsim_core::Counters;
 use nacsim_core::trace::{SignalId, TraceSink};
 use ndarray::{Array2, ArrayView2, s};
 
+use crate::cost::CrossbarCost;
+use crate::datapath::ProgrammedLayer;
 use crate::error::Error;
-use crate::layer::ProgrammedLayer;
-use crate::timing::{self, CrossbarCost, Geometry};
+use crate::timing::{self, Geometry};
 
 enum Read {
     Idle,
@@ -206,7 +207,7 @@ pub fn run_stepped(
         layer.add_output_noise(x.slice(s![r..r + 1, ..]), first_row + r as u64, &mut one);
         acc.row_mut(r).assign(&one.row(0));
     }
-    let energy_pj = timing::energy(cfg, &counters, layer.mean_conductance_s());
+    let energy_pj = crate::cost::energy(cfg, &counters, layer.mean_conductance_s());
     let y = acc.mapv(|v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
     Ok((
         y,

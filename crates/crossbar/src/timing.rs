@@ -1,4 +1,5 @@
-//! Analytic timing, action counts and energy of a programmed layer (timing and cost layers).
+//! Analytic timing and action counts of a programmed layer (timing layer); their energy is
+//! priced in [`cost`](crate::cost).
 //!
 //! # Model
 //!
@@ -31,23 +32,10 @@
 //! | `tia_reads`, `adc_conversions`, `shift_adds` | `n·S·T_r·N` |
 //! | `macs` | `n·K·N` useful multiply-accumulates (not priced: the array reads are) |
 //!
-//! # Energy (pJ, by action; constants in [`EnergyConstants`](crate::config::EnergyConstants))
-//!
-//! ```text
-//! array_read = device_reads · v_read² · Ḡ · integration_ns·1e-9 · 1e12   (Ḡ: mean programmed conductance of the layer;
-//!                                                                          v_read: full-scale input, an upper bound)
-//! dac        = dac_conversions · dac_1bit_pj · dac_bits
-//! adc        = adc_conversions · adc_8bit_pj · 2^(adc.bits − 8)
-//! tia        = tia_reads · tia_pj
-//! shift_add  = shift_adds · shift_add_pj
-//! ```
-
-use std::collections::BTreeMap;
-
 use nacsim_core::Counters;
-use serde::{Deserialize, Serialize};
 
 use crate::config::{CrossbarConfig, SignedScheme};
+use crate::cost::{CrossbarCost, energy};
 
 /// The counter names as constants, so that a reader of a counter (the scheduler's adapter, an
 /// energy table) misspelling one fails to compile instead of pricing 0.
@@ -78,27 +66,6 @@ pub const COUNTER_NAMES: [&str; 7] = [
     counter::SHIFT_ADDS,
     counter::TIA_READS,
 ];
-
-/// Energy action names, in lexicographic order.
-pub const ENERGY_ACTIONS: [&str; 5] = ["adc", "array_read", "dac", "shift_add", "tia"];
-
-/// Timing, action counts and energy of running `rows` input vectors through a layer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CrossbarCost {
-    /// Cycles at `timing.clock_mhz` from the first DAC settle to the last output added.
-    pub cycles: u64,
-    /// Action counts keyed by [`COUNTER_NAMES`] (all present).
-    pub counters: Counters,
-    /// Energy in pJ keyed by [`ENERGY_ACTIONS`] (all present).
-    pub energy_pj: BTreeMap<String, f64>,
-}
-
-impl CrossbarCost {
-    /// Total energy in pJ.
-    pub fn total_energy_pj(&self) -> f64 {
-        self.energy_pj.values().sum()
-    }
-}
 
 /// Shape of a layer on the arrays: everything the timing needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,27 +194,6 @@ pub fn counts(cfg: &CrossbarConfig, geo: &Geometry, rows: usize) -> Counters {
         conv,
     ];
     COUNTER_NAMES.into_iter().zip(values).collect()
-}
-
-/// Energy by action in pJ from `counters` (module docs).
-pub fn energy(cfg: &CrossbarConfig, counters: &Counters, mean_g_s: f64) -> BTreeMap<String, f64> {
-    let e = &cfg.energy;
-    let v = cfg.dac.v_read_v;
-    let t_s = cfg.timing.integration_ns * 1e-9;
-    let adc = e.adc_8bit_pj * 2f64.powi(cfg.adc.bits as i32 - 8);
-    let c = |name: &str| counters.get(name) as f64;
-    let values = [
-        c("adc_conversions") * adc,
-        c("device_reads") * v * v * mean_g_s * t_s * 1e12,
-        c("dac_conversions") * e.dac_1bit_pj * f64::from(cfg.dac_bits()),
-        c("shift_adds") * e.shift_add_pj,
-        c("tia_reads") * e.tia_pj,
-    ];
-    ENERGY_ACTIONS
-        .into_iter()
-        .map(str::to_owned)
-        .zip(values)
-        .collect()
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use criterion::{Criterion, Throughput};
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{FloatKernel, accuracy};
-use nacsim_sine::network::{SineNetwork, SineNetworkConfig};
 use nacsim_sine::{ProductKind, SineProduct};
+use nacsim_sine::{SineNetwork, SineNetworkConfig};
 
 fn setup() -> (Model, Dataset) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

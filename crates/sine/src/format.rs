@@ -187,10 +187,34 @@ impl ProductFormat {
     }
 }
 
-/// Rounding of a real value to an integer code. Never a bare `as` cast (docs/style.md §2.2).
+/// How the sine datapath rounds to an integer code: a real angle to an operand code
+/// ([`quantize`], [`CodeRounding::round`]) and an accumulator to fewer fraction bits by a right
+/// shift ([`requantize`], [`CodeRounding::shift_right`]); both give the same integer for the same
+/// value. Never a bare `as` cast (docs/style.md §2.2).
+///
+/// Not the same choice as the other two rounding enums of the workspace:
+/// [`nacsim_nn::quant::Rounding`] (int8 quantization of reals, which has no ties-toward-+∞
+/// mode, the one a hardware `(acc + ½) >> s` gives) and the in-situ trainer's pulse-count
+/// rounding (nearest or stochastic). RON names the variants: `HalfEven`, `HalfUp`, `Floor`.
+///
+/// | variant | 2.5 | −2.5 | −2.4 | hardware |
+/// |---|---|---|---|---|
+/// | `HalfEven` | 2 | −2 | −2 | round to nearest, ties to even |
+/// | `HalfUp` | 3 | −2 | −2 | `(v + (1 << (s−1))) >> s` |
+/// | `Floor` | 2 | −3 | −3 | `v >> s` |
+///
+/// ```
+/// use nacsim_sine::CodeRounding;
+/// assert_eq!(CodeRounding::HalfUp.round(-2.5), -2.0);
+/// assert_eq!(CodeRounding::HalfUp.shift_right(-5, 1), -2); // −5/2 = −2.5 → −2
+/// assert_eq!(CodeRounding::HalfEven.shift_right(5, 1), 2);
+/// assert_eq!(CodeRounding::Floor.shift_right(-5, 1), -3);
+/// let r: CodeRounding = ron::from_str("HalfUp").unwrap();
+/// assert_eq!(r, CodeRounding::HalfUp);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub enum Rounding {
+pub enum CodeRounding {
     /// Round to nearest, ties to even (IEEE default; the tables use this, note §2.1).
     #[default]
     HalfEven,
@@ -200,13 +224,13 @@ pub enum Rounding {
     Floor,
 }
 
-impl Rounding {
+impl CodeRounding {
     /// Rounds `x` to an integer.
     pub fn round(self, x: f64) -> f64 {
         match self {
-            Rounding::HalfEven => x.round_ties_even(),
-            Rounding::HalfUp => (x + 0.5).floor(),
-            Rounding::Floor => x.floor(),
+            CodeRounding::HalfEven => x.round_ties_even(),
+            CodeRounding::HalfUp => (x + 0.5).floor(),
+            CodeRounding::Floor => x.floor(),
         }
     }
 
@@ -216,9 +240,9 @@ impl Rounding {
             return v;
         }
         match self {
-            Rounding::Floor => v >> s,
-            Rounding::HalfUp => (v + (1i64 << (s - 1))) >> s,
-            Rounding::HalfEven => {
+            CodeRounding::Floor => v >> s,
+            CodeRounding::HalfUp => (v + (1i64 << (s - 1))) >> s,
+            CodeRounding::HalfEven => {
                 let q = v >> s;
                 let rem = v - (q << s);
                 let half = 1i64 << (s - 1);
@@ -234,7 +258,7 @@ impl Rounding {
 
 /// Quantises a real angle `x` (rad) to an operand code `round(x · 2^f)`, saturated to
 /// `±max_abs`.
-pub fn quantize(x: f64, frac_bits: u32, max_abs: u32, rounding: Rounding) -> i32 {
+pub fn quantize(x: f64, frac_bits: u32, max_abs: u32, rounding: CodeRounding) -> i32 {
     let c = rounding.round(x * (frac_bits as f64).exp2());
     c.clamp(-(max_abs as f64), max_abs as f64) as i32
 }
@@ -252,13 +276,13 @@ pub fn fixed_code<Frac: LeEqU32>(x: FixedI32<Frac>) -> i32 {
 }
 
 /// Requantises an accumulator at `F` fraction bits to an operand code at `f` bits:
-/// `acc · 2^-(F−f)` with `rounding`. The note's frozen choice (§2.1) is [`Rounding::HalfUp`],
+/// `acc · 2^-(F−f)` with `rounding`. The note's frozen choice (§2.1) is [`CodeRounding::HalfUp`],
 /// `(acc + (1 << (F−f−1))) >> (F−f)`.
 ///
 /// # Panics
 ///
 /// If `out_frac_bits < frac_bits`.
-pub fn requantize(acc: i64, out_frac_bits: u32, frac_bits: u32, rounding: Rounding) -> i64 {
+pub fn requantize(acc: i64, out_frac_bits: u32, frac_bits: u32, rounding: CodeRounding) -> i64 {
     assert!(out_frac_bits >= frac_bits, "requantize: F < f");
     rounding.shift_right(acc, out_frac_bits - frac_bits)
 }
@@ -269,14 +293,18 @@ mod tests {
 
     #[test]
     fn requantize_rounds_as_documented() {
-        assert_eq!(requantize(0b1_1000, 4, 0, Rounding::HalfUp), 2);
-        assert_eq!(requantize(0b0_1000, 4, 0, Rounding::HalfEven), 0);
-        assert_eq!(requantize(0b1_1000, 4, 0, Rounding::HalfEven), 2);
-        assert_eq!(requantize(-0b1000, 4, 0, Rounding::HalfUp), 0);
-        assert_eq!(requantize(-0b1000, 4, 0, Rounding::Floor), -1);
-        assert_eq!(requantize(-0b1_1000, 4, 0, Rounding::HalfEven), -2);
+        assert_eq!(requantize(0b1_1000, 4, 0, CodeRounding::HalfUp), 2);
+        assert_eq!(requantize(0b0_1000, 4, 0, CodeRounding::HalfEven), 0);
+        assert_eq!(requantize(0b1_1000, 4, 0, CodeRounding::HalfEven), 2);
+        assert_eq!(requantize(-0b1000, 4, 0, CodeRounding::HalfUp), 0);
+        assert_eq!(requantize(-0b1000, 4, 0, CodeRounding::Floor), -1);
+        assert_eq!(requantize(-0b1_1000, 4, 0, CodeRounding::HalfEven), -2);
         for v in -300i64..300 {
-            for r in [Rounding::HalfEven, Rounding::HalfUp, Rounding::Floor] {
+            for r in [
+                CodeRounding::HalfEven,
+                CodeRounding::HalfUp,
+                CodeRounding::Floor,
+            ] {
                 assert_eq!(
                     r.shift_right(v, 3) as f64,
                     r.round(v as f64 / 8.0),

@@ -15,14 +15,16 @@
 //!
 //! | module | layer | what it gives |
 //! |---|---|---|
-//! | [`format`](mod@format) | datapath | [`ProductFormat`] (`f`, `F`, operand range), table geometry `const fn`s, [`Rounding`], [`requantize`] |
+//! | [`config`] | | [`SineEngineConfig`], [`SineNetworkConfig`], [`DatapathConfig`], [`RomConfig`], [`ProductConfig`], [`ProductKind`]: every knob, with its validation |
+//! | [`format`](mod@format) | datapath | [`ProductFormat`] (`f`, `F`, operand range), table geometry `const fn`s, [`CodeRounding`], [`requantize`] |
 //! | [`product`] | datapath | [`VersineTable`], [`CosTable`], [`QuarterSquareTable`], [`CoarseVersineTable`], [`Cordic`], [`SinCosTable`]; trait [`SineProduct`], enum [`SineUnit`] built from [`ProductConfig`] |
+//! | [`datapath`] | datapath | [`Datapath`] (unit, lanes, issue width, depth) built from [`DatapathConfig`]; [`DenseLayer`]: a Dense layer at the int8 seam (angle codes, product sums) |
 //! | [`activation`] | reference | [`RectifiedSine`] variants with derivatives and the angle handed on; first-layer [`InputEncoding`] |
 //! | [`reference`](mod@reference) | reference | `sin a sin b`, CORDIC in real arithmetic, the note's error bounds |
-//! | [`timing`] | timing | [`DatapathConfig`] (lanes, ROM ports), [`analytic`] cycles and counters |
+//! | [`timing`] | timing | [`analytic`] and [`dense_layer`](timing::dense_layer) cycles and counters, [`COUNTER_NAMES`] |
 //! | [`stepped`] | timing | [`SineSim`]: products moving one stage per cycle; [`run_stepped`] |
 //! | [`training`] | reference | [`SineKernel`]: the sine-in-float plug of the training loop; [`ShiftRate`] |
-//! | [`network`] | datapath | [`SineNetwork`]: bit-exact fixed-point inference of a sine-trained Dense network, [`SineNetworkConfig`], [`DenseShape`] for [`timing::dense_layer`] |
+//! | [`network`] | datapath | [`SineNetwork`]: bit-exact fixed-point inference of a sine-trained Dense network, [`DenseShape`] for [`timing::dense_layer`] |
 //!
 //! # Example
 //!
@@ -50,6 +52,8 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod config;
+pub mod datapath;
 pub mod error;
 pub mod format;
 pub mod network;
@@ -60,13 +64,17 @@ pub mod timing;
 pub mod training;
 
 pub use activation::{InputEncoding, RectifiedSine};
+pub use config::{
+    DatapathConfig, ProductConfig, ProductKind, RomConfig, SineEngineConfig, SineNetworkConfig,
+};
+pub use datapath::{Datapath, DenseLayer};
 pub use error::Error;
-pub use format::{ProductFormat, Rounding, quantize, requantize};
-pub use network::{DenseShape, SineNetwork, SineNetworkConfig};
+pub use format::{CodeRounding, ProductFormat, quantize, requantize};
+pub use network::{DenseShape, SineNetwork};
 pub use product::{
-    CoarseVersineTable, Cordic, CosTable, ProductConfig, ProductCost, ProductKind,
-    QuarterSquareTable, SinCosTable, SineProduct, SineUnit, VersineTable, weight_update,
+    CoarseVersineTable, Cordic, CosTable, ProductCost, QuarterSquareTable, SinCosTable,
+    SineProduct, SineUnit, VersineTable, weight_update,
 };
 pub use stepped::{SineSim, run_stepped};
-pub use timing::{COUNTER_NAMES, Datapath, DatapathConfig, RomConfig, TimingReport, analytic};
+pub use timing::{COUNTER_NAMES, TimingReport, analytic};
 pub use training::{ShiftRate, SineKernel, power_of_two_rate};

@@ -5,16 +5,16 @@
 //! A network `[Flatten], Dense, Act(RectSine), …, Dense` (as trained by
 //! [`SineKernel`](crate::SineKernel), whose saved weights are `sin(W)`) runs as:
 //!
-//! 1. **Input.** Each 8-bit pixel `p` becomes the angle code of [`InputEncoding`] (default
+//! 1. **Input.** Each 8-bit pixel `p` becomes the angle code of [`InputEncoding`](crate::InputEncoding) (default
 //!    `round(asin(p/255) · 2^f)`, a 256-entry table).
 //! 2. **Weights.** Each saved weight `s = sin(w)` becomes the angle code
 //!    `round_half_even(asin(s) · 2^f)` (any angle with the same sine gives the same products).
 //!    Biases become accumulator codes `round_half_even(b · 2^F)`.
 //! 3. **MAC.** `acc_o = bias_o + Σ_k P(w_ok, x_k)` in the accumulator (`F` fraction bits), with
-//!    `P` from the configured [`ProductKind`] unit (`G[|i+j|] − G[|i−j|]` for the versine table).
+//!    `P` from the configured [`ProductKind`](crate::ProductKind) unit (`G[|i+j|] − G[|i−j|]` for the versine table).
 //!    Zero angles are skipped: `P(i, 0) = 0` exactly for every unit, since `|i+0| = |i−0|`.
 //! 4. **Between layers.** `acc` is requantised to an angle code at `f` bits with the configured
-//!    [`Rounding`] ([`Rounding::shift_right`] by `F − f`), and the rectified sine is applied to the
+//!    [`CodeRounding`] ([`CodeRounding::shift_right`] by `F − f`), and the rectified sine is applied to the
 //!    code ([`RectifiedSine::angle_code`]: for (A) a clamp to `[0, round(π/2 · 2^f)]`). The next
 //!    layer consumes this angle `ẑ` (its input is exactly `sin ẑ`), never `sin ẑ` itself. Codes of
 //!    the unbounded variants (B), (C) saturate at `angle_max_rad`.
@@ -35,236 +35,17 @@ use ndarray::Array2;
 use ndarray::linalg::general_mat_mul;
 use serde::{Deserialize, Serialize};
 
-use nacsim_core::config::{FieldError, Validate};
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
 use nacsim_nn::network::{Activation, LayerSpec};
 use rayon::prelude::*;
 
-use crate::activation::{InputEncoding, RectifiedSine};
+use crate::activation::RectifiedSine;
+use crate::config::ProductConfig;
+use crate::config::SineNetworkConfig;
 use crate::error::Error;
-use crate::format::{MAX_FRAC_BITS, MAX_OUT_FRAC_BITS, ProductFormat, Rounding, half_pi_code};
-use crate::product::{ProductConfig, ProductKind, SineProduct, SineUnit};
-
-/// Configuration of a bit-exact [`SineNetwork`] (RON, `deny_unknown_fields`).
-///
-/// ```
-/// use nacsim_sine::network::SineNetworkConfig;
-/// let cfg: SineNetworkConfig = ron::from_str(
-///     "(product: Versine, frac_bits: 10, out_frac_bits: 24, weight_max_rad: 1.0,
-///       angle_max_rad: 1.5708, accumulator_bits: 40, rounding: HalfEven)",
-/// ).unwrap();
-/// assert_eq!(cfg.format().entries(), 1024 + 1609 + 1);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SineNetworkConfig {
-    /// The product unit (required): `Versine` (note §2.1, canonical), `CosLiteral`,
-    /// `QuarterSquare` (exact `a·b` baseline), `CoarseVersine(drop_bits)`,
-    /// `Cordic(iterations, guard_bits)`.
-    pub product: ProductKind,
-    /// Operand (angle) fraction bits `f`, 1..=20 (required); operand value `i · 2^-f` rad.
-    pub frac_bits: u32,
-    /// Product and accumulator fraction bits `F`, `f..=32` (required).
-    pub out_frac_bits: u32,
-    /// Largest weight angle `|w|` (rad) the table covers (required): the table's first operand
-    /// range is `max_abs_a = ⌈weight_max_rad · 2^f⌉` codes. Building fails, naming the minimum,
-    /// if a weight of the model needs more.
-    pub weight_max_rad: f64,
-    /// Largest activation/input angle (rad) the table covers (required): `max_abs_b =
-    /// ⌈angle_max_rad · 2^f⌉` codes. Must reach `π/2` for the rectified sine (A) and the `Arcsin`
-    /// input encoding.
-    pub angle_max_rad: f64,
-    /// The rectified-sine variant applied to requantised codes (default (A) `Clamped`, the
-    /// variant `Act(RectSine)` trains with).
-    #[serde(default)]
-    pub activation: RectifiedSine,
-    /// First-layer pixel encoding (default `Arcsin`, the one `Sine(input: Arcsin)` trains with).
-    #[serde(default)]
-    pub input: InputEncoding,
-    /// Accumulator width in bits, signed (required, 2..=64). Building fails, naming the minimum,
-    /// if a layer's worst-case sum `fan_in · max|P| + max|bias|` does not fit.
-    pub accumulator_bits: u32,
-    /// Rounding of the requantiser `acc → angle code` (required; the paper's choice is unknown,
-    /// note §2.1 suggests `HalfUp`).
-    pub rounding: Rounding,
-}
-
-impl SineNetworkConfig {
-    /// A versine-table network at `f`, `F`, with `|w| ≤ weight_max_rad`, angles up to `π/2`
-    /// (rectified sine (A), `Arcsin` input), a 48-bit accumulator and half-even requantisation.
-    pub fn versine(frac_bits: u32, out_frac_bits: u32, weight_max_rad: f64) -> Self {
-        SineNetworkConfig {
-            product: ProductKind::Versine,
-            frac_bits,
-            out_frac_bits,
-            weight_max_rad,
-            angle_max_rad: std::f64::consts::FRAC_PI_2,
-            activation: RectifiedSine::Clamped,
-            input: InputEncoding::Arcsin,
-            accumulator_bits: 48,
-            rounding: Rounding::HalfEven,
-        }
-    }
-
-    /// Codes covering `rad` at `f` bits: `⌈rad · 2^f⌉`, at least 1 (saturating).
-    fn codes(&self, rad: f64) -> u32 {
-        let c = (rad * (self.frac_bits as f64).exp2()).ceil();
-        if c.is_nan() || c < 1.0 {
-            1
-        } else if c > u32::MAX as f64 {
-            u32::MAX
-        } else {
-            c as u32
-        }
-    }
-
-    /// The product format: `f`, `F` and the table's operand ranges.
-    pub fn format(&self) -> ProductFormat {
-        ProductFormat {
-            frac_bits: self.frac_bits,
-            out_frac_bits: self.out_frac_bits,
-            max_abs_a: self.codes(self.weight_max_rad),
-            max_abs_b: self.codes(self.angle_max_rad),
-        }
-    }
-
-    /// The largest angle code the inputs and activations need: `round(π/2 · 2^f)` for (A) or the
-    /// `Arcsin` encoding, `2^(f−shift)` for `Scale`, whichever is larger.
-    fn needed_angle_code(&self) -> u32 {
-        let input = match self.input {
-            InputEncoding::Arcsin => half_pi_code(self.frac_bits),
-            InputEncoding::Scale { .. } => self.input.angle_code(255, self.frac_bits).max(0) as u32,
-        };
-        let act = match self.activation {
-            RectifiedSine::Clamped => half_pi_code(self.frac_bits),
-            RectifiedSine::Periodic | RectifiedSine::Unclamped => 0,
-        };
-        input.max(act)
-    }
-
-    /// Model-independent checks, in field order; the first broken rule.
-    fn check(&self) -> Result<ProductFormat, Error> {
-        if !(1..=MAX_FRAC_BITS).contains(&self.frac_bits) {
-            return Err(Error::config(
-                "frac_bits",
-                self.frac_bits,
-                format!("must be in 1..={MAX_FRAC_BITS}"),
-            ));
-        }
-        if self.out_frac_bits < self.frac_bits {
-            return Err(Error::config(
-                "out_frac_bits",
-                self.out_frac_bits,
-                format!(
-                    "must be at least frac_bits = {} (F < f makes a product of two 1-LSB angles vanish)",
-                    self.frac_bits
-                ),
-            ));
-        }
-        if self.out_frac_bits > MAX_OUT_FRAC_BITS {
-            return Err(Error::config(
-                "out_frac_bits",
-                self.out_frac_bits,
-                format!("must be at most {MAX_OUT_FRAC_BITS}"),
-            ));
-        }
-        if !(self.weight_max_rad.is_finite() && self.weight_max_rad > 0.0) {
-            return Err(Error::config(
-                "weight_max_rad",
-                self.weight_max_rad,
-                "must be a positive number of radians",
-            ));
-        }
-        if !(self.angle_max_rad.is_finite() && self.angle_max_rad > 0.0) {
-            return Err(Error::config(
-                "angle_max_rad",
-                self.angle_max_rad,
-                "must be a positive number of radians",
-            ));
-        }
-        if let InputEncoding::Scale { shift } = self.input
-            && shift > 8
-        {
-            return Err(Error::config(
-                "input.Scale.shift",
-                shift,
-                "must be in 0..=8",
-            ));
-        }
-        let need = self.needed_angle_code();
-        if self.codes(self.angle_max_rad) < need {
-            let q = (-(self.frac_bits as f64)).exp2();
-            return Err(Error::config(
-                "angle_max_rad",
-                self.angle_max_rad,
-                format!(
-                    "the table cannot cover the angles of activation {:?} / input {:?} (code {need}); \
-                     needs at least {:.6} (= {need} · 2^-{})",
-                    self.activation,
-                    self.input,
-                    need as f64 * q,
-                    self.frac_bits
-                ),
-            ));
-        }
-        if !(2..=64).contains(&self.accumulator_bits) {
-            return Err(Error::config(
-                "accumulator_bits",
-                self.accumulator_bits,
-                "must be in 2..=64",
-            ));
-        }
-        let format = self.format();
-        ProductConfig {
-            format,
-            kind: self.product,
-        }
-        .build()
-        .map_err(|e| match e {
-            Error::Config { field, value, rule } => Error::Config {
-                field: field
-                    .replacen("sine.kind.", "sine.product.", 1)
-                    .replacen("sine.format.max_abs_a", "sine.weight_max_rad", 1)
-                    .replacen("sine.format.max_abs_b", "sine.angle_max_rad", 1)
-                    .replacen("sine.format.", "sine.", 1),
-                value,
-                rule,
-            },
-            other => other,
-        })?;
-        Ok(format)
-    }
-
-    /// Bound on `|P|` (product LSBs) for operands within the format's ranges: `2^F · a · b`
-    /// (`|sin a sin b| ≤ |ab|`, and the quarter-square unit is exact), plus 2 LSB of table
-    /// rounding, plus `2^(F−n+1)` for an `n`-iteration CORDIC.
-    fn product_bound(&self, format: &ProductFormat) -> f64 {
-        let q = format.operand_lsb();
-        let scale = (format.out_frac_bits as f64).exp2();
-        let a = format.max_abs_a as f64 * q;
-        let b = format.max_abs_b as f64 * q;
-        let cordic = match self.product {
-            ProductKind::Cordic { iterations, .. } => scale * (-(iterations as f64 - 1.0)).exp2(),
-            _ => 0.0,
-        };
-        (scale * a * b).ceil() + 2.0 + cordic
-    }
-}
-
-impl Validate for SineNetworkConfig {
-    /// The model-independent rules (the first broken one); [`SineNetwork::new`] also checks the
-    /// model against the table range and the accumulator width.
-    fn validate(&self) -> Result<(), Vec<FieldError>> {
-        self.check().map(|_| ()).map_err(|e| match e {
-            Error::Config { field, value, rule } => {
-                let field = field.strip_prefix("sine.").unwrap_or(&field).to_owned();
-                vec![FieldError { field, value, rule }]
-            }
-            other => vec![FieldError::new("product", "(table)", other.to_string())],
-        })
-    }
-}
+use crate::format::{CodeRounding, ProductFormat, half_pi_code};
+use crate::product::{SineProduct, SineUnit};
 
 /// Shape of one Dense layer of a [`SineNetwork`], for the scheduler's cost model
 /// ([`dense_layer`](crate::timing::dense_layer)).
@@ -886,18 +667,18 @@ impl Bilinear {
 /// half to even, in the default rounding mode (no libm call, vectorisable).
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 
-/// `rounding` applied to a real `t` (`|t| < 2^51`), equal to [`Rounding::round`] and, for
-/// `t = v · 2^-s` with an integer `v`, to [`Rounding::shift_right`].
+/// `rounding` applied to a real `t` (`|t| < 2^51`), equal to [`CodeRounding::round`] and, for
+/// `t = v · 2^-s` with an integer `v`, to [`CodeRounding::shift_right`].
 #[inline(always)]
-fn round_real(rounding: Rounding, t: f64) -> f64 {
+fn round_real(rounding: CodeRounding, t: f64) -> f64 {
     let floor = |x: f64| {
         let r = (x + ROUND_MAGIC) - ROUND_MAGIC;
         if r > x { r - 1.0 } else { r }
     };
     match rounding {
-        Rounding::HalfEven => (t + ROUND_MAGIC) - ROUND_MAGIC,
-        Rounding::HalfUp => floor(t + 0.5),
-        Rounding::Floor => floor(t),
+        CodeRounding::HalfEven => (t + ROUND_MAGIC) - ROUND_MAGIC,
+        CodeRounding::HalfUp => floor(t + 0.5),
+        CodeRounding::Floor => floor(t),
     }
 }
 
@@ -928,7 +709,11 @@ mod tests {
 
     #[test]
     fn real_rounding_matches_integer_shifts() {
-        for r in [Rounding::HalfEven, Rounding::HalfUp, Rounding::Floor] {
+        for r in [
+            CodeRounding::HalfEven,
+            CodeRounding::HalfUp,
+            CodeRounding::Floor,
+        ] {
             for v in -5000i64..5000 {
                 for s in [0u32, 1, 3, 14] {
                     let t = v as f64 * (-(s as f64)).exp2();

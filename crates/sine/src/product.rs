@@ -37,8 +37,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::{ProductConfig, ProductKind};
 use crate::error::Error;
-use crate::format::{ProductFormat, Rounding};
+use crate::format::{CodeRounding, ProductFormat};
 
 /// Distance from a rounding tie, in units of `f64::EPSILON · max(|v|, 1)` (≈ ulps of the
 /// pre-rounding value `v`), below which table generation is refused.
@@ -562,7 +563,7 @@ impl SineProduct for Cordic {
         let k_max = self.format.k_max();
         let (s, d) = ((i + j).unsigned_abs(), (i - j).unsigned_abs());
         assert!(s <= k_max && d <= k_max, "cordic: |i±j| beyond {k_max}");
-        Rounding::HalfUp.shift_right(self.cos_code(d) - self.cos_code(s), self.guard_bits + 1)
+        CodeRounding::HalfUp.shift_right(self.cos_code(d) - self.cos_code(s), self.guard_bits + 1)
     }
 
     fn cost(&self) -> ProductCost {
@@ -641,53 +642,6 @@ impl SinCosTable {
             adds: 5,
         }
     }
-}
-
-/// Which product unit to build (serde; RON `Versine`, `CosLiteral`, `QuarterSquare`,
-/// `CoarseVersine(drop_bits: 2)`,
-/// `Cordic(iterations: 16, guard_bits: 8)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum ProductKind {
-    /// [`VersineTable`], the canonical form (default; note §2.1 "implement this").
-    #[default]
-    Versine,
-    /// [`CosTable`], the paper-literal form (note §2.1).
-    CosLiteral,
-    /// [`QuarterSquareTable`], the exact baseline (note §1.3).
-    QuarterSquare,
-    /// [`CoarseVersineTable`] with `drop_bits` index bits dropped (note §2.4; not recommended).
-    CoarseVersine {
-        /// Index bits dropped, `d` (0..=16).
-        drop_bits: u32,
-    },
-    /// [`Cordic`] with `iterations` stages (≥ 1; note §2.5 table uses 8–24) and `guard_bits`
-    /// below the product LSB ([`DEFAULT_CORDIC_GUARD_BITS`] = 8 recommended).
-    Cordic {
-        /// Iterations `n` (≥ 1, and enough to cover `|a ± b|`).
-        iterations: u32,
-        /// Guard bits below the product LSB.
-        guard_bits: u32,
-    },
-}
-
-/// A product unit's configuration: formats plus the kind.
-///
-/// ```
-/// use nacsim_sine::{ProductConfig, ProductFormat, ProductKind, SineProduct};
-/// let unit = ProductConfig { format: ProductFormat::half_range(8, 16), kind: ProductKind::Versine }
-///     .build()?;
-/// assert_eq!(unit.product(100, 7), 682); // note §5.1 golden vector (exact i·j = 700)
-/// # Ok::<(), nacsim_sine::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProductConfig {
-    /// Operand/product formats and operand range (required).
-    pub format: ProductFormat,
-    /// Which unit (default [`ProductKind::Versine`]).
-    #[serde(default)]
-    pub kind: ProductKind,
 }
 
 impl ProductConfig {

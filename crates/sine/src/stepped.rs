@@ -4,8 +4,9 @@
 
 use std::collections::VecDeque;
 
+use crate::datapath::Datapath;
 use crate::product::SineProduct;
-use crate::timing::{Datapath, Tally, TimingReport};
+use crate::timing::{Tally, TimingReport};
 
 /// One product in flight.
 #[derive(Debug, Clone, Copy)]

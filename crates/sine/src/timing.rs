@@ -35,18 +35,16 @@
 //! |---|---|
 //! | `products` | `T` |
 //! | `operand_reads` | `2T` |
-//! | `table_reads` | `T ·` [`ProductCost::table_reads`] (2 or 0) |
-//! | `adds` | `T ·` [`ProductCost::adds`] (5, or `6n + 5` for CORDIC), accumulation excluded |
+//! | `table_reads` | `T ·` [`ProductCost::table_reads`](crate::ProductCost::table_reads) (2 or 0) |
+//! | `adds` | `T ·` [`ProductCost::adds`](crate::ProductCost::adds) (5, or `6n + 5` for CORDIC), accumulation excluded |
 //! | `accumulates` | `T` |
 //! | `output_writes` | number of dot products |
 //! | `lane_cycles_idle` | `L · cycles − T` (issue slots not used: ROM ports, fill, drain) |
 
 use nacsim_core::Counters;
-use nacsim_core::config::{FieldError, Validate};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
-use crate::product::{ProductConfig, ProductCost, SineProduct, SineUnit};
+use crate::datapath::Datapath;
 
 /// The counter names as constants, so that a reader of a counter (the scheduler's adapter, an
 /// energy table) misspelling one fails to compile instead of pricing 0.
@@ -80,128 +78,6 @@ pub const COUNTER_NAMES: [&str; 7] = [
 
 /// Pipeline depth of the table units, stages S0–S5 of note §2.6.
 pub const TABLE_PIPELINE_STAGES: u32 = 6;
-
-/// The table ROM: read ports per copy and number of copies (note §2.6: "dual-port or 2 copies").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RomConfig {
-    /// Read ports per ROM copy (default 2: dual-port).
-    pub ports_per_copy: u32,
-    /// Copies of the table (default 1).
-    pub copies: u32,
-}
-
-impl Default for RomConfig {
-    fn default() -> Self {
-        RomConfig {
-            ports_per_copy: 2,
-            copies: 1,
-        }
-    }
-}
-
-impl RomConfig {
-    /// Total read ports, `ports_per_copy × copies`.
-    pub fn ports(&self) -> u32 {
-        self.ports_per_copy.saturating_mul(self.copies)
-    }
-}
-
-/// A sine MAC datapath: the product unit, the number of lanes and the table ROM.
-///
-/// ```
-/// use nacsim_sine::{DatapathConfig, ProductConfig, ProductFormat, ProductKind, RomConfig, analytic};
-/// let cfg = DatapathConfig {
-///     product: ProductConfig { format: ProductFormat::half_range(10, 24), kind: ProductKind::Versine },
-///     lanes: 4,
-///     rom: RomConfig { ports_per_copy: 2, copies: 2 }, // 4 ports: 2 products per cycle
-/// };
-/// let r = analytic(&cfg.build()?, &[100, 100]);
-/// assert_eq!(r.cycles, 100 + 6 - 1);
-/// assert_eq!(r.counters.get("table_reads"), 400);
-/// # Ok::<(), nacsim_sine::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatapathConfig {
-    /// The product unit (required).
-    pub product: ProductConfig,
-    /// MAC lanes `L` (required; ≥ 1).
-    pub lanes: u32,
-    /// Table ROM ports (default dual-port, one copy). Ignored by CORDIC.
-    #[serde(default)]
-    pub rom: RomConfig,
-}
-
-impl DatapathConfig {
-    /// Builds the datapath.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`]: `sine.lanes = 0: must be at least 1`; for table units
-    /// `sine.rom.ports_per_copy` with the product `ports_per_copy × copies` below 2 (each product
-    /// reads the table twice in one cycle); and every error of [`ProductConfig::build`].
-    pub fn build(&self) -> Result<Datapath, Error> {
-        if self.lanes == 0 {
-            return Err(Error::config("lanes", 0, "must be at least 1"));
-        }
-        let unit = self.product.build().map_err(|e| match e {
-            Error::Config { field, value, rule } => Error::Config {
-                field: field.replacen("sine.", "sine.product.", 1),
-                value,
-                rule,
-            },
-            other => other,
-        })?;
-        let reads = unit.cost().table_reads;
-        if reads > 0 && self.rom.ports() < reads {
-            return Err(Error::config(
-                "rom.ports_per_copy",
-                self.rom.ports_per_copy,
-                format!(
-                    "ports_per_copy × copies = {} but each product reads the table {reads} times \
-                     in one cycle; needs at least {reads}",
-                    self.rom.ports()
-                ),
-            ));
-        }
-        let issue_width = self
-            .rom
-            .ports()
-            .checked_div(reads)
-            .map_or(self.lanes, |e| self.lanes.min(e));
-        let depth = match &unit {
-            SineUnit::Cordic(c) => c.iterations() + 5,
-            _ => TABLE_PIPELINE_STAGES,
-        };
-        Ok(Datapath {
-            unit,
-            lanes: self.lanes,
-            issue_width,
-            depth,
-        })
-    }
-}
-
-/// A built datapath (see [`DatapathConfig`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Datapath {
-    /// The product unit.
-    pub unit: SineUnit,
-    /// Lanes `L`.
-    pub lanes: u32,
-    /// Products issued per cycle, `E = min(L, ⌊ports / 2⌋)` (`L` for CORDIC).
-    pub issue_width: u32,
-    /// Pipeline depth `D` in stages (cycles from operand read to accumulate, inclusive).
-    pub depth: u32,
-}
-
-impl Datapath {
-    /// Operations per product.
-    pub fn cost(&self) -> ProductCost {
-        self.unit.cost()
-    }
-}
 
 /// Cycles and action counts of one job, from [`analytic`] or the stepped model (which agree).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,29 +168,4 @@ fn closed_form(dp: &Datapath, t: u64, dots: u64) -> TimingReport {
 pub fn dense_layer(dp: &Datapath, rows: usize, fan_in: usize, out: usize) -> TimingReport {
     let dots = rows as u64 * out as u64;
     closed_form(dp, dots * fan_in as u64, dots)
-}
-
-/// Maps a build error to the house's validation error, with the path relative to the config.
-fn field_errors(e: Error) -> Vec<FieldError> {
-    match e {
-        Error::Config { field, value, rule } => {
-            let field = field.strip_prefix("sine.").unwrap_or(&field).to_owned();
-            vec![FieldError { field, value, rule }]
-        }
-        other => vec![FieldError::new("product", "(table)", other.to_string())],
-    }
-}
-
-impl Validate for ProductConfig {
-    /// Builds the unit and reports why it cannot be built (one error: the first broken rule).
-    fn validate(&self) -> Result<(), Vec<FieldError>> {
-        self.build().map(|_| ()).map_err(field_errors)
-    }
-}
-
-impl Validate for DatapathConfig {
-    /// Builds the datapath and reports why it cannot be built (one error: the first broken rule).
-    fn validate(&self) -> Result<(), Vec<FieldError>> {
-        self.build().map(|_| ()).map_err(field_errors)
-    }
 }

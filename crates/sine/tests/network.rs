@@ -7,8 +7,8 @@ use std::path::Path;
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
 use nacsim_nn::network::NetworkSpec;
-use nacsim_sine::network::{DenseShape, SineNetwork, SineNetworkConfig};
-use nacsim_sine::{InputEncoding, ProductKind, RectifiedSine, Rounding};
+use nacsim_sine::{CodeRounding, InputEncoding, ProductKind, RectifiedSine};
+use nacsim_sine::{DenseShape, SineNetwork, SineNetworkConfig};
 
 /// A `784-h1-h2-10` RectSine MLP with weights `sin(3·w_init)` (larger than the init, so that the
 /// hidden angles spread over the whole clamp range) and biases `0.3·b_init`.
@@ -43,11 +43,11 @@ fn configs() -> Vec<SineNetworkConfig> {
         v(10, 24),
         v(12, 24),
         SineNetworkConfig {
-            rounding: Rounding::HalfUp,
+            rounding: CodeRounding::HalfUp,
             ..v(10, 20)
         },
         SineNetworkConfig {
-            rounding: Rounding::Floor,
+            rounding: CodeRounding::Floor,
             ..v(10, 24)
         },
         SineNetworkConfig {

@@ -10,8 +10,9 @@ use nacsim_sine::reference::{
     cordic_sin_product, sin_cos_product, sin_product, substitution_bound,
 };
 use nacsim_sine::{
-    CoarseVersineTable, Cordic, ProductConfig, ProductFormat, ProductKind, QuarterSquareTable,
-    RectifiedSine, Rounding, SinCosTable, SineProduct, VersineTable, requantize, weight_update,
+    CoarseVersineTable, CodeRounding, Cordic, ProductConfig, ProductFormat, ProductKind,
+    QuarterSquareTable, RectifiedSine, SinCosTable, SineProduct, VersineTable, requantize,
+    weight_update,
 };
 use proptest::prelude::*;
 
@@ -204,7 +205,7 @@ proptest! {
     #[test]
     fn requantize_matches_real_rounding(acc in -(1i64 << 40)..(1i64 << 40), f in 1u32..=12, extra in 0u32..=20) {
         let ff = f + extra;
-        for r in [Rounding::HalfEven, Rounding::HalfUp, Rounding::Floor] {
+        for r in [CodeRounding::HalfEven, CodeRounding::HalfUp, CodeRounding::Floor] {
             let want = r.round(acc as f64 / (extra as f64).exp2());
             prop_assert_eq!(requantize(acc, ff, f, r) as f64, want);
         }

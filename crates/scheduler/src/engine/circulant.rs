@@ -1,76 +1,23 @@
 //! The block-circulant power-of-two B-MV accelerator (BPCA, Qin et al., Electronics 2019) as an
 //! engine: Dense layers only (conv layers go to another engine by the design's mapping).
 //!
-//! Compiling a layer projects its float weights onto block-circulant matrices of block size
-//! `k` ([`BlockCirculant::project`], the identity for a model trained block-circulant with the
-//! same `k` and convention) and quantizes the defining vectors to `b`-bit power-of-two codes
-//! ([`PotConfig::quantize`], idempotent on a model trained with the same settings). The
-//! accumulators are the integer sums `Σ ±(x << e)` of the B-MV datapath, at weight scale
-//! `2^n1` (the layer's smallest exponent).
-//!
-//! The functional path computes those sums as the exact integer product with the expanded
-//! matrix of code values `±2^e` (an int8 GEMM when every `|±2^e| ≤ 64`, i.e. `b ≤ 4`), which the
-//! circulant crate's property tests prove equal to the shift-add datapath
-//! ([`nacsim_circulant::datapath::PreparedLayer`]) for every shape, `k` and `b`; a scheduler
-//! test checks it again on this path. Timing is the crate's analytic model per input vector
+//! Compiling and running a layer is the circulant crate's [`DenseLayer`] (projection onto
+//! block-circulant matrices, power-of-two codes, the exact integer sums `Σ ±(x << e)` of the
+//! B-MV at weight scale `2^n1`), with the systolic crate's fast int8 GEMM for codes that fit
+//! int8 (the scheduler is where engines meet); a scheduler test checks it again against the
+//! shift-add datapath. Timing is the crate's analytic model per input vector
 //! ([`nacsim_circulant::analytic`]), the cycle-stepped model ([`BmvTimingSim`]) for traces.
+//! This adapter maps the scheduler's layers to those calls and the crate's counters to an
+//! [`EngineCost`].
 
+pub use nacsim_circulant::CirculantConfig;
 use nacsim_circulant::timing::counter;
-use nacsim_circulant::{
-    ArchConfig, BlockCirculant, BmvTimingSim, Convention, LayerShape, PotConfig, PotLayer,
-    ShiftCode, TimingReport,
-};
-use nacsim_core::config::{Checks, FieldError, Validate};
+use nacsim_circulant::{BmvTimingSim, DenseLayer, LayerShape, TimingReport};
 use nacsim_core::trace::TraceSink;
 use nacsim_nn::qnet::GemmKind;
-use ndarray::{Array2, ArrayView2, Axis};
-use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use ndarray::{Array2, ArrayView2};
 
 use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
-
-/// The circulant engine of a design: architecture plus the compression it applies.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CirculantConfig {
-    /// The configurable parallel architecture (B-MV units, γ, widths, ports, loop order,
-    /// pipeline depth); every field has the crate's default (one B-MV of 16×16 lanes).
-    #[serde(default)]
-    pub arch: ArchConfig,
-    /// Block size k of the block-circulant weight matrices (γ·2^i, at most `arch.bmv.max_k`).
-    pub block: usize,
-    /// Power-of-two code format of the defining vectors (bits b, rounding, exponent range).
-    pub pot: PotConfig,
-    /// Convention of the defining vectors (first row, the default, or first column).
-    #[serde(default)]
-    pub convention: Convention,
-}
-
-impl Validate for CirculantConfig {
-    fn validate(&self) -> Result<(), Vec<FieldError>> {
-        let mut c = Checks::new();
-        if let Err(e) = self.arch.validate() {
-            c.push(FieldError::new("arch", "…", e.to_string()));
-        }
-        let g = self.arch.bmv.gamma;
-        c.check(
-            self.block >= g && self.block.is_power_of_two() && self.block <= self.arch.bmv.max_k,
-            "block",
-            self.block,
-            &format!(
-                "the B-MV needs k = γ·2^i with γ = {g} and k ≤ arch.bmv.max_k = {}: use 16, 32, 64, 128 or 256",
-                self.arch.bmv.max_k
-            ),
-        );
-        c.check(
-            (2..=8).contains(&self.pot.bits),
-            "pot.bits",
-            self.pot.bits,
-            "must be in 2..=8 (1 sign bit + at least 1 exponent bit)",
-        );
-        c.finish()
-    }
-}
 
 /// The circulant engine.
 #[derive(Clone, Debug)]
@@ -81,23 +28,13 @@ pub struct CirculantEngine {
     pub name: String,
 }
 
-/// A Dense layer compiled for the B-MV: its power-of-two codes and their expanded integer
-/// values.
+/// A Dense layer compiled for the B-MV: the circulant crate's [`DenseLayer`] and its name.
 #[derive(Clone, Debug)]
 pub struct CirculantLayer {
     /// Layer name.
     pub name: String,
-    /// The codes as loaded in the weight buffer.
-    pub codes: PotLayer,
-    /// Shape for the timing model.
-    pub shape: LayerShape,
-    /// Expanded code values `±2^e` `[out, fan_in]` as int8, when every one fits (b ≤ 4).
-    dense_i8: Option<Array2<i8>>,
-    /// Expanded code values `[out, fan_in]` (always present; used when `dense_i8` is not).
-    dense: Array2<i32>,
-    /// Largest `|W − expand(codes)·2^n1| / max|W|` of the compilation (0 for a model trained
-    /// with the engine's settings).
-    pub relative_change: f64,
+    /// Codes, expanded values and the change compilation made to the weights.
+    pub layer: DenseLayer,
 }
 
 impl CirculantEngine {
@@ -111,12 +48,7 @@ impl CirculantEngine {
 
     /// The B-MV shape of a layer known by its shape only.
     fn shape_of(&self, s: &ShapeLayer) -> LayerShape {
-        LayerShape {
-            rows: s.out,
-            cols: s.fan_in,
-            k: self.config.block,
-            bits: self.config.pot.bits,
-        }
+        self.config.shape(s.out, s.fan_in)
     }
 
     /// What [`Engine::compile`] checks of a layer's shape: fully connected, a shape the B-MV
@@ -134,27 +66,9 @@ impl CirculantEngine {
                  (mapping.by_kind: [(Conv2d, \"mac\")])",
             ));
         }
-        let cfg = &self.config;
-        cfg.arch
-            .bmv
+        self.config
             .check_shape(shape)
             .map_err(|e| self.err(name, e))?;
-        // The epilogue takes i32 accumulators: int8 activations times ±2^e over the fan-in
-        // must fit.
-        let need = nacsim_circulant::BmvConfig {
-            act_bits: 8,
-            ..cfg.arch.bmv
-        }
-        .required_acc_bits(shape.cols, cfg.pot.bits);
-        if need > 32 {
-            return Err(self.err(
-                name,
-                format!(
-                    "{}-bit power-of-two codes over fan-in {} need {need}-bit accumulators, more than the 32 bits the scheduler's epilogue takes; use pot.bits ≤ 5",
-                    cfg.pot.bits, shape.cols
-                ),
-            ));
-        }
         Ok(())
     }
 
@@ -203,85 +117,30 @@ impl Engine for CirculantEngine {
 
     fn compile(&self, src: &LayerSource) -> CompileResult<CirculantLayer> {
         let q = src.q;
-        let cfg = &self.config;
         if !matches!(q.kind, GemmKind::Dense) {
             // The shape check says why (before projecting a convolution's columns).
             let (out, fan_in) = src.weight.dim();
-            let shape = LayerShape {
-                rows: out,
-                cols: fan_in,
-                k: cfg.block,
-                bits: cfg.pot.bits,
-            };
-            self.check_shape(&q.name, &q.kind, &shape)?;
+            self.check_shape(&q.name, &q.kind, &self.config.shape(out, fan_in))?;
         }
-        let w = src.weight.mapv(f64::from);
-        let bc = BlockCirculant::project(w.view(), cfg.block, cfg.convention)
-            .map_err(|e| self.err(&q.name, format!("block: {e}")))?;
-        let codes = cfg
-            .pot
-            .quantize(&bc)
-            .map_err(|e| self.err(&q.name, format!("pot: {e}")))?;
-        let shape = LayerShape::of(&codes);
-        self.check_shape(&q.name, &q.kind, &shape)?;
-        let (out, fan_in) = src.weight.dim();
-        let dense64 = codes.codes.to_dense_with(ShiftCode::int_value);
-        let dense = dense64.mapv(|v| i32::try_from(v).expect("|±2^e| < 2^31 checked above"));
-        let dense_i8 = dense
-            .iter()
-            .all(|&v| v.abs() <= 64)
-            .then(|| dense.mapv(|v| i8::try_from(v).expect("|v| ≤ 64")));
-        let scale = 2f64.powi(codes.quantizer.exp_min());
-        let max_abs = src.weight.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let relative_change = if max_abs > 0.0 {
-            src.weight
-                .iter()
-                .zip(dense.iter())
-                .map(|(&a, &b)| (f64::from(a) - f64::from(b) * scale).abs())
-                .fold(0.0, f64::max)
-                / f64::from(max_abs)
-        } else {
-            0.0
-        };
-        debug_assert_eq!(dense.dim(), (out, fan_in));
+        let (layer, scale) =
+            DenseLayer::compile(&self.config, src.weight).map_err(|e| self.err(&q.name, e))?;
         Ok((
             CirculantLayer {
                 name: q.name.clone(),
-                codes,
-                shape,
-                dense_i8,
-                dense,
-                relative_change,
+                layer,
             },
-            Some(vec![scale as f32; out]),
+            Some(vec![scale as f32; src.weight.nrows()]),
         ))
     }
 
     fn run(&self, c: &CirculantLayer, x: ArrayView2<i8>, _first_row: u64) -> Array2<i32> {
-        if let Some(w) = &c.dense_i8 {
-            return nacsim_systolic::gemm_fast(x, w.view());
-        }
-        let (m, n) = (x.nrows(), c.dense.nrows());
-        let mut y = Array2::<i32>::zeros((m, n));
-        y.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .zip(x.axis_iter(Axis(0)).into_par_iter())
-            .for_each(|(mut yr, xr)| {
-                for (o, wr) in c.dense.axis_iter(Axis(0)).enumerate() {
-                    yr[o] = wr
-                        .iter()
-                        .zip(xr.iter())
-                        .map(|(&w, &v)| w * i32::from(v))
-                        .sum();
-                }
-            });
-        y
+        c.layer.run(x, nacsim_systolic::gemm_fast)
     }
 
     fn cost(&self, c: &CirculantLayer, rows: usize) -> EngineCost {
-        let t = nacsim_circulant::analytic(&self.config.arch, &c.shape)
+        let t = nacsim_circulant::analytic(&self.config.arch, &c.layer.shape)
             .expect("shape checked at compile");
-        self.report(&c.shape, &t, rows as u64)
+        self.report(&c.layer.shape, &t, rows as u64)
     }
 
     fn run_stepped(
@@ -298,8 +157,8 @@ impl Engine for CirculantEngine {
         let mut t0 = 0u64;
         let mut one = None;
         for r in 0..x.nrows() {
-            let mut sim =
-                BmvTimingSim::new(&self.config.arch, &c.shape).map_err(|e| self.err(&c.name, e))?;
+            let mut sim = BmvTimingSim::new(&self.config.arch, &c.layer.shape)
+                .map_err(|e| self.err(&c.name, e))?;
             if let Some(id) = vector {
                 sink.change(t0, id, first_row + r as u64);
             }
@@ -321,10 +180,10 @@ impl Engine for CirculantEngine {
         }
         let t = match one {
             Some(t) => t,
-            None => nacsim_circulant::run_stepped(&self.config.arch, &c.shape)
+            None => nacsim_circulant::run_stepped(&self.config.arch, &c.layer.shape)
                 .map_err(|e| self.err(&c.name, e))?,
         };
-        let mut cost = self.report(&c.shape, &t, x.nrows() as u64);
+        let mut cost = self.report(&c.layer.shape, &t, x.nrows() as u64);
         cost.cycles = t0;
         Ok((self.run(c, x, first_row), cost))
     }
@@ -345,14 +204,14 @@ impl Engine for CirculantEngine {
         // A network trained for this geometry has its weights on the grid (change 0 up to
         // float rounding); anything visible means another block size, code width or a dense
         // network projected by the engine.
-        (c.relative_change > MAPPING_TOLERANCE).then(|| {
+        (c.layer.relative_change > MAPPING_TOLERANCE).then(|| {
             format!(
                 "layer {}: its weights are not on {}'s grid (block-circulant, block {}, {}-bit power-of-two codes): compiling moves them by up to {:.1} % of max |w|; the network was trained for another geometry or for dense weights (train it with kernel BlockCirculant(block: {}, pot: Bits(bits: {})))",
                 c.name,
                 self.name,
                 self.config.block,
                 self.config.pot.bits,
-                100.0 * c.relative_change,
+                100.0 * c.layer.relative_change,
                 self.config.block,
                 self.config.pot.bits
             )
@@ -364,7 +223,7 @@ impl Engine for CirculantEngine {
     }
 
     fn weight_storage_bits(&self, c: &CirculantLayer) -> u64 {
-        c.codes.storage_bits()
+        c.layer.codes.storage_bits()
     }
 
     fn network_warnings(

@@ -12,6 +12,7 @@
 //! energy table prices nothing of this engine.
 
 use nacsim_core::trace::TraceSink;
+use nacsim_crossbar::cost::action;
 use nacsim_crossbar::timing::counter;
 use nacsim_crossbar::{CrossbarConfig, CrossbarCost, ProgrammedLayer};
 use ndarray::{Array2, ArrayView2};
@@ -37,10 +38,10 @@ pub struct CrossbarLayer {
 }
 
 /// Map the crossbar's energy actions to the scheduler's components.
-fn component(action: &str) -> &'static str {
-    match action {
-        "array_read" => "array",
-        "adc" | "dac" | "tia" => "converters",
+fn component(a: &str) -> &'static str {
+    match a {
+        action::ARRAY_READ => "array",
+        action::ADC | action::DAC | action::TIA => "converters",
         _ => "digital",
     }
 }
@@ -52,19 +53,6 @@ impl CrossbarEngine {
             layer: layer.to_string(),
             msg: msg.to_string(),
         }
-    }
-
-    /// Weight storage of a `fan_in × outputs` layer in bits: devices per weight × bits to name
-    /// one of the device's levels.
-    fn storage_bits(&self, fan_in: usize, outputs: usize) -> u64 {
-        let per_weight = match self.config.signed {
-            nacsim_crossbar::SignedScheme::Differential => 2,
-            nacsim_crossbar::SignedScheme::Reference => 1,
-            nacsim_crossbar::SignedScheme::Bridge => 4,
-        };
-        let levels = u64::from(self.config.device.levels.max(2));
-        let bits = u64::from(64 - (levels - 1).leading_zeros());
-        (fan_in * outputs) as u64 * per_weight * bits
     }
 }
 
@@ -169,7 +157,7 @@ impl Engine for CrossbarEngine {
 
     fn weight_storage_bits(&self, c: &CrossbarLayer) -> u64 {
         let g = c.layer.geometry();
-        self.storage_bits(g.fan_in, g.outputs)
+        self.config.weight_storage_bits(g.fan_in, g.outputs)
     }
 
     /// None: the array energy of a read follows the programmed conductances (V²·G·t), so a
@@ -179,6 +167,6 @@ impl Engine for CrossbarEngine {
     }
 
     fn shape_storage_bits(&self, s: &ShapeLayer) -> u64 {
-        self.storage_bits(s.fan_in, s.out)
+        self.config.weight_storage_bits(s.fan_in, s.out)
     }
 }

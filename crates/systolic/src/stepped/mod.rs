@@ -3,7 +3,8 @@
 //!
 //! It computes the GEMM as a side effect of moving the data (so it is a second functional check
 //! of [`gemm`](crate::gemm)), counts the same actions as [`analytic`](crate::analytic), and
-//! optionally emits a trace.
+//! optionally emits a trace. This file holds the state, the sequencing shared by both
+//! dataflows and the trace; the register moves of each dataflow are in `ws.rs` and `os.rs`.
 //!
 //! # Registers (PE `(r, j)`, row-major over the R×C array)
 //!
@@ -36,9 +37,12 @@ use nacsim_core::config::{FieldError, Validate};
 use nacsim_core::trace::{SignalId, TraceSink};
 use ndarray::{Array2, ArrayView2};
 
-use crate::config::{AccFormat, Dataflow, Overflow, SystolicConfig};
+use crate::config::{AccFormat, Dataflow, SystolicConfig};
 use crate::tiling::{Tile, Tiling};
-use crate::timing::{Tally, TimingReport, compute_cycles};
+use crate::timing::{Tally, TimingReport};
+
+mod os;
+mod ws;
 
 /// Why a stepped run could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -70,17 +74,6 @@ fn join(errors: &[FieldError]) -> String {
 }
 
 const EMPTY: i16 = i16::MIN;
-
-fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
 /// The cycle-stepped R×C array running one GEMM `x [M, K] · w [N, K]ᵀ`.
 ///
@@ -134,8 +127,6 @@ pub struct SystolicSim<'a> {
     /// OS without double buffering: the accumulators are being read out.
     draining_accumulators: bool,
     tally: Tally,
-    /// Whether the row loops may use AVX2 (detected once).
-    avx2: bool,
     out_valid: bool,
     trace: Option<Trace>,
     scope: String,
@@ -198,7 +189,6 @@ impl<'a> SystolicSim<'a> {
             ready: None,
             draining_accumulators: false,
             tally: Tally::default(),
-            avx2: avx2(),
             out_valid: false,
             trace: None,
             scope: "systolic".to_owned(),
@@ -364,71 +354,6 @@ impl<'a> SystolicSim<'a> {
         self.cycle += 1;
     }
 
-    /// One WS cycle. `ended` receives the compute (slot 0) and load (slot 1) that finish in it.
-    fn step_ws(&mut self, now: u64, ended: &mut [Option<(Tile, u64, bool)>; 2]) {
-        let db = self.cfg.double_buffer;
-        // Start of the cycle: a loaded tile starts computing (its weights swap in).
-        if self.compute.is_none()
-            && let Some(t) = self.ready.take()
-        {
-            if db {
-                self.swap_in_weights(&t);
-            }
-            self.clear_moving(&t);
-            self.compute = Some((t, 0, now));
-        }
-        // The next load may start once its target registers are free.
-        if self.xfer.is_none()
-            && self.ready.is_none()
-            && self.next_load < self.tiling.len()
-            && (db || self.compute.is_none())
-        {
-            self.xfer = Some((self.tiling.tile(self.next_load), 0, now));
-            self.next_load += 1;
-        }
-        if let Some((t, r, start)) = self.xfer {
-            // Write one row of weights: PE row r holds fan-in k0 + r, column j output n0 + j.
-            let row = r * self.cfg.cols;
-            for j in 0..t.cols_used {
-                let v = self.w[[t.col0 + j, t.row0 + r]];
-                let target = if db {
-                    &mut self.weight_shadow
-                } else {
-                    &mut self.weight
-                };
-                target[row + j] = i16::from(v);
-            }
-            let nc = t.cols_used as u64;
-            self.tally.weight_reads += nc;
-            self.tally.weight_loads += nc;
-            if r + 1 == t.rows_used {
-                self.xfer = None;
-                self.ready = Some(t);
-                ended[1] = Some((t, start, true));
-            } else {
-                self.xfer = Some((t, r + 1, start));
-            }
-        }
-        if let Some((t, tau, start)) = self.compute {
-            self.compute_ws(&t, tau);
-            if tau + 1 == compute_cycles(&t, self.stream) as usize {
-                self.compute = None;
-                self.next_compute += 1;
-                ended[0] = Some((t, start, false));
-            } else {
-                self.compute = Some((t, tau + 1, start));
-            }
-        }
-    }
-
-    fn swap_in_weights(&mut self, t: &Tile) {
-        let c = self.cfg.cols;
-        for r in 0..t.rows_used {
-            let s = r * c..r * c + t.cols_used;
-            self.weight[s.clone()].copy_from_slice(&self.weight_shadow[s]);
-        }
-    }
-
     /// Empties the moving operand registers of the tile's corner before it starts.
     fn clear_moving(&mut self, t: &Tile) {
         let c = self.cfg.cols;
@@ -441,245 +366,6 @@ impl<'a> SystolicSim<'a> {
             }
         }
     }
-
-    /// Cycle `tau` of a WS tile: inputs hop right, partial sums hop down, the bottom row's sums
-    /// go to the accumulator buffer.
-    fn compute_ws(&mut self, t: &Tile, tau: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is set only when the CPU supports AVX2.
-            return unsafe { self.compute_ws_avx2(t, tau) };
-        }
-        self.compute_ws_any(t, tau);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn compute_ws_avx2(&mut self, t: &Tile, tau: usize) {
-        self.compute_ws_any(t, tau);
-    }
-
-    #[inline(always)]
-    fn compute_ws_any(&mut self, t: &Tile, tau: usize) {
-        match self.acc.overflow() {
-            Overflow::Wrap => {
-                let shift = 32 - self.acc.bits();
-                self.compute_ws_rows(t, tau, move |a, b| wrap(a, b, shift));
-            }
-            Overflow::Saturate => {
-                let acc = self.acc;
-                self.compute_ws_rows(t, tau, move |a, b| acc.add(a, b));
-            }
-        }
-    }
-
-    /// Rows bottom-up, so each row reads the partial sums of the row above from the previous
-    /// cycle before that row overwrites them.
-    #[inline(always)]
-    fn compute_ws_rows(&mut self, t: &Tile, tau: usize, add: impl Fn(i32, i32) -> i32 + Copy) {
-        let (c, a, nc) = (self.cfg.cols, t.rows_used, t.cols_used);
-        let physical_row0 = self.cfg.rows - a;
-        // The left edge of every row first (x[m, k0 + r] enters row r in cycle m + r).
-        for r in 0..a {
-            self.x_reg[r * (c + 1)] = match tau.checked_sub(r) {
-                Some(m) if m < self.stream => {
-                    self.tally.input_reads += 1;
-                    i16::from(self.x[[m, t.row0 + r]])
-                }
-                _ => EMPTY,
-            };
-        }
-        for r in (0..a).rev() {
-            let (row, xs) = (r * c, r * (c + 1));
-            let (above, here) = self.psum.split_at_mut(row);
-            let above = (r > 0).then(|| &above[row - c..row - c + nc]);
-            let valid = ws_row(
-                add,
-                above,
-                &self.weight[row..row + nc],
-                &self.x_reg[xs..xs + nc],
-                &mut self.x_next[xs + 1..xs + 1 + nc],
-                &mut here[..nc],
-            );
-            self.tally.macs += u64::from(valid);
-            if valid > 0 {
-                if let Some(tr) = &mut self.trace {
-                    tr.row_busy[physical_row0 + r] = true;
-                }
-                if r + 1 == a {
-                    self.emit_ws(t, tau);
-                }
-            }
-        }
-        std::mem::swap(&mut self.x_reg, &mut self.x_next);
-    }
-
-    /// Hands the valid sums of the bottom used row to the accumulator buffer.
-    fn emit_ws(&mut self, t: &Tile, tau: usize) {
-        let (c, a) = (self.cfg.cols, t.rows_used);
-        let row = (a - 1) * c;
-        for j in 0..t.cols_used {
-            if self.x_next[(a - 1) * (c + 1) + 1 + j] == EMPTY {
-                continue;
-            }
-            let m = tau - (a - 1) - j;
-            let sum = self.psum[row + j];
-            let y = &mut self.y[[m, t.col0 + j]];
-            if !t.first_in_block {
-                self.tally.psum_reads += 1;
-                *y = self.acc.add(*y, sum);
-            } else {
-                *y = sum;
-            }
-            if t.last_in_block {
-                self.tally.output_writes += 1;
-                self.tally.requants += 1;
-            } else {
-                self.tally.psum_writes += 1;
-            }
-            self.out_valid = true;
-        }
-    }
-
-    /// One OS cycle. `ended` receives the compute (slot 0) and read-out (slot 1) that finish in it.
-    fn step_os(&mut self, now: u64, ended: &mut [Option<(Tile, u64, bool)>; 2]) {
-        let db = self.cfg.double_buffer;
-        // Start of the cycle: finished sums go to the read-out if it is free.
-        if self.xfer.is_none()
-            && let Some(t) = self.ready.take()
-        {
-            if db {
-                let c = self.cfg.cols;
-                for r in 0..t.rows_used {
-                    let s = r * c..r * c + t.cols_used;
-                    self.out_shadow[s.clone()].copy_from_slice(&self.psum[s]);
-                }
-            } else {
-                self.draining_accumulators = true;
-            }
-            self.xfer = Some((t, 0, now));
-        }
-        // The next tile starts once the accumulators are free.
-        if self.compute.is_none()
-            && self.ready.is_none()
-            && !self.draining_accumulators
-            && self.next_compute < self.tiling.len()
-        {
-            let t = self.tiling.tile(self.next_compute);
-            self.clear_moving(&t);
-            self.compute = Some((t, 0, now));
-        }
-        if let Some((t, r, start)) = self.xfer {
-            let row = r * self.cfg.cols;
-            let src = if db { &self.out_shadow } else { &self.psum };
-            for j in 0..t.cols_used {
-                self.y[[t.row0 + r, t.col0 + j]] = src[row + j];
-            }
-            let nc = t.cols_used as u64;
-            self.tally.output_writes += nc;
-            self.tally.requants += nc;
-            self.out_valid = true;
-            if r + 1 == t.rows_used {
-                self.xfer = None;
-                self.draining_accumulators = false;
-                ended[1] = Some((t, start, true));
-            } else {
-                self.xfer = Some((t, r + 1, start));
-            }
-        }
-        if let Some((t, tau, start)) = self.compute {
-            self.compute_os(&t, tau);
-            if tau + 1 == compute_cycles(&t, self.stream) as usize {
-                self.compute = None;
-                self.next_compute += 1;
-                self.ready = Some(t);
-                ended[0] = Some((t, start, false));
-            } else {
-                self.compute = Some((t, tau + 1, start));
-            }
-        }
-    }
-
-    /// Cycle `tau` of an OS tile: inputs hop right, weights hop down, every PE holding both adds
-    /// their product to its accumulator.
-    fn compute_os(&mut self, t: &Tile, tau: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is set only when the CPU supports AVX2.
-            return unsafe { self.compute_os_avx2(t, tau) };
-        }
-        self.compute_os_any(t, tau);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn compute_os_avx2(&mut self, t: &Tile, tau: usize) {
-        self.compute_os_any(t, tau);
-    }
-
-    #[inline(always)]
-    fn compute_os_any(&mut self, t: &Tile, tau: usize) {
-        match self.acc.overflow() {
-            Overflow::Wrap => {
-                let shift = 32 - self.acc.bits();
-                self.compute_os_rows(t, tau, move |a, b| wrap(a, b, shift));
-            }
-            Overflow::Saturate => {
-                let acc = self.acc;
-                self.compute_os_rows(t, tau, move |a, b| acc.add(a, b));
-            }
-        }
-    }
-
-    /// Rows bottom-up, so each row takes the weights of the row above from the previous cycle
-    /// before that row overwrites them.
-    #[inline(always)]
-    fn compute_os_rows(&mut self, t: &Tile, tau: usize, add: impl Fn(i32, i32) -> i32 + Copy) {
-        let (c, a, nc) = (self.cfg.cols, t.rows_used, t.cols_used);
-        let k = self.stream;
-        for (j, e) in self.w_edge[..nc].iter_mut().enumerate() {
-            *e = match tau.checked_sub(j) {
-                Some(kk) if kk < k => {
-                    self.tally.weight_reads += 1;
-                    i16::from(self.w[[t.col0 + j, kk]])
-                }
-                _ => EMPTY,
-            };
-        }
-        for r in 0..a {
-            self.x_reg[r * (c + 1)] = match tau.checked_sub(r) {
-                Some(kk) if kk < k => {
-                    self.tally.input_reads += 1;
-                    i16::from(self.x[[t.row0 + r, kk]])
-                }
-                _ => EMPTY,
-            };
-        }
-        for r in (0..a).rev() {
-            let (row, xs) = (r * c, r * (c + 1));
-            let (above, here) = self.weight.split_at_mut(row);
-            let w_in = if r > 0 {
-                &above[row - c..row - c + nc]
-            } else {
-                &self.w_edge[..nc]
-            };
-            let valid = os_row(
-                add,
-                w_in,
-                &mut here[..nc],
-                &self.x_reg[xs..xs + nc],
-                &mut self.x_next[xs + 1..xs + 1 + nc],
-                &mut self.psum[row..row + nc],
-            );
-            self.tally.macs += u64::from(valid);
-            if valid > 0
-                && let Some(tr) = &mut self.trace
-            {
-                tr.row_busy[r] = true;
-            }
-        }
-        std::mem::swap(&mut self.x_reg, &mut self.x_next);
-    }
 }
 
 /// An `acc`-bit wrapping adder, `shift = 32 − bits`.
@@ -691,66 +377,6 @@ fn wrap(a: i32, b: i32, shift: u32) -> i32 {
 #[inline(always)]
 fn prod(x: i16, w: i16) -> i32 {
     i32::from(x) * i32::from(w)
-}
-
-/// One WS row of PEs in one cycle. Inputs hop right (`x_new[j] = x_old[j]`, where `x_old` is
-/// the row's edge slot and registers, see `SystolicSim::x_reg`); each PE adds its product to
-/// the partial sum from the PE above (`above`, or 0 for the top row) into `sum`. PEs without an
-/// input compute garbage that is never read: the PE below is empty in the next cycle too.
-/// Returns the MACs done (PEs holding an input); rows are at most 4096 wide, so 16 bits count
-/// them (and the count vectorizes 16 lanes wide).
-#[inline(always)]
-fn ws_row(
-    add: impl Fn(i32, i32) -> i32,
-    above: Option<&[i32]>,
-    w: &[i16],
-    x_old: &[i16],
-    x_new: &mut [i16],
-    sum: &mut [i32],
-) -> u16 {
-    let mut valid = 0u16;
-    let lanes = x_new.iter_mut().zip(x_old).zip(w).zip(sum.iter_mut());
-    match above {
-        Some(above) => {
-            for ((((xn, &x), &w), s), &a) in lanes.zip(above) {
-                *xn = x;
-                valid += u16::from(x != EMPTY);
-                *s = add(a, prod(x, w));
-            }
-        }
-        None => {
-            for (((xn, &x), &w), s) in lanes {
-                *xn = x;
-                valid += u16::from(x != EMPTY);
-                *s = add(0, prod(x, w));
-            }
-        }
-    }
-    valid
-}
-
-/// One OS row of PEs in one cycle. Inputs hop right as in [`ws_row`]; weights hop down
-/// (`w_out = w_in`, the row above or the top edge); each PE holding both adds their product to
-/// its own accumulator `sum`. Returns the MACs done.
-#[inline(always)]
-fn os_row(
-    add: impl Fn(i32, i32) -> i32,
-    w_in: &[i16],
-    w_out: &mut [i16],
-    x_old: &[i16],
-    x_new: &mut [i16],
-    sum: &mut [i32],
-) -> u16 {
-    let mut valid = 0u16;
-    let lanes = x_new.iter_mut().zip(x_old).zip(w_out.iter_mut().zip(w_in));
-    for (((xn, &x), (wo, &w)), s) in lanes.zip(sum.iter_mut()) {
-        debug_assert_eq!(x == EMPTY, w == EMPTY, "operands out of step");
-        *xn = x;
-        *wo = w;
-        valid += u16::from(x != EMPTY);
-        *s = add(*s, if x == EMPTY { 0 } else { prod(x, w) });
-    }
-    valid
 }
 
 /// Runs `x [M, K] · w [N, K]ᵀ` on the cycle-stepped array to completion, tracing to `sink` when

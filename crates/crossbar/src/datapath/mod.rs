@@ -1,21 +1,6 @@
-//! A weight matrix programmed onto crossbar tiles, and its fast functional model (datapath).
-//!
-//! # Programming (static effects, drawn once per `(seed, layer, trial)`)
-//!
-//! 1. The ideal mapping ([`reference`](crate::reference)) gives each weight an integer code `q`
-//!    and each device its target conductance.
-//! 2. Every device (index `(o·K + k)·devices_per_weight + d`; reference-column devices after
-//!    them at `ct·K + k`) is perturbed, each effect skipped when its knob is 0 so that a zero knob
-//!    is bit-identical to no knob:
-//!    programming voltage `G = g_off + (G − g_off)(1 + s·ε)` (`ProgrammingVoltage`, per device or
-//!    per row driver `ct·K + k`) → programming error `G += σ_p(g_on − g_off)ξ` (`ProgrammingError`)
-//!    → d2d `G(1 + σξ)` or `G·e^{σξ}` (`DeviceToDevice`), clamped at 0 S → stuck-at ON/OFF
-//!    (`StuckAt`, one uniform per device) → drift `G·(t/t0)^−ν`, `ν ~ N(ν̄, σ_ν)` clamped at 0
-//!    (`Drift`).
-//! 3. With IR drop on, every physical tile is solved once at full-scale input and its devices
-//!    replaced by their effective conductances ([`irdrop`]).
-//! 4. The effective weight of each crosspoint in *unit currents per input digit* is
-//!    `q + (deviation of the effective weight)/unit` — exactly `q` when nothing deviates.
+//! A weight matrix programmed onto crossbar tiles ([`ProgrammedLayer`]) and its fast functional
+//! model (datapath layer). Programming, the static effects drawn once per `(seed, layer, trial)`,
+//! is in `program.rs`; this file is the read path.
 //!
 //! # Read (`run`)
 //!
@@ -40,19 +25,16 @@
 use ndarray::{Array2, ArrayView2, s};
 use rayon::prelude::*;
 
-use nacsim_core::config::Validate;
 use nacsim_core::keyed::Keyed;
-use nacsim_core::rng::{Purpose, Stream};
 use nacsim_core::trace::TraceSink;
 
-use crate::config::{
-    AdcKind, AdcRange, CrossbarConfig, D2dDistribution, IrDrop, ReadNoiseModel, SignedScheme,
-    VoltageErrorScope,
-};
+use crate::config::{CrossbarConfig, ReadNoiseModel, SignedScheme};
+use crate::cost::CrossbarCost;
 use crate::error::Error;
-use crate::irdrop;
-use crate::reference::{InputSlice, ideal_mapping, input_slices};
-use crate::timing::{self, CrossbarCost, Geometry};
+use crate::reference::InputSlice;
+use crate::timing::{self, Geometry};
+
+mod program;
 
 /// Rows per parallel block of `run`.
 const BLOCK_ROWS: usize = 256;
@@ -112,334 +94,7 @@ pub struct ProgrammedLayer {
     v_unit_v: f64,
 }
 
-/// Elements per parallel chunk of [`normals`] (also the draw's counter: changing it changes the
-/// draws).
-const NORMAL_CHUNK: usize = 1 << 14;
-
-/// Draws `n` standard normals for indices `0..n` of `purpose`, in parallel chunks of
-/// [`NORMAL_CHUNK`]: index `i` is element `i mod NORMAL_CHUNK` of counter `i / NORMAL_CHUNK` of
-/// the stream's [`Keyed`] key, drawn by the vectorised keyed ziggurat (`Seq::fill_normals`),
-/// so the draws do not depend on the thread count.
-fn normals(seed: u64, purpose: Purpose, layer: u32, trial: u32, n: usize) -> Vec<f32> {
-    let mut v = vec![0f32; n];
-    let keyed = Keyed::of(&Stream::new(seed, purpose, layer, trial));
-    v.par_chunks_mut(NORMAL_CHUNK)
-        .enumerate()
-        .for_each(|(i, c)| keyed.at(i as u64).fill_normals(c));
-    v
-}
-
 impl ProgrammedLayer {
-    /// Programs `weight` `[out, fan_in]` onto `cfg`'s arrays. `seed`, `layer` and `trial` key
-    /// every static noise stream (module docs).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] for a config that breaks a rule, [`Error::EmptyWeight`] for a
-    /// weight matrix with no rows or columns, [`Error::NonFiniteWeight`] for a NaN or infinite
-    /// weight.
-    pub fn program(
-        cfg: &CrossbarConfig,
-        weight: ArrayView2<f32>,
-        seed: u64,
-        layer: u32,
-        trial: u32,
-    ) -> Result<Self, Error> {
-        cfg.validate().map_err(Error::InvalidConfig)?;
-        let (out, fan_in) = weight.dim();
-        if out == 0 || fan_in == 0 {
-            return Err(Error::EmptyWeight { out, fan_in });
-        }
-        if !weight.iter().all(|w| w.is_finite())
-            && let Some(((o, k), &w)) = weight.indexed_iter().find(|(_, w)| !w.is_finite())
-        {
-            return Err(Error::NonFiniteWeight {
-                out: o,
-                fan_in: k,
-                value: w,
-            });
-        }
-        let geo = Geometry::new(cfg, out, fan_in);
-        let slices = input_slices(cfg);
-        let map = ideal_mapping(cfg, weight);
-        let q = map.q;
-        let dev = cfg.devices_per_weight();
-        let opa = cfg.outputs_per_array();
-        let d = &cfg.device;
-        let l1 = f64::from(d.levels - 1);
-        let dg = (d.g_on_s - d.g_off_s) / l1;
-        let (r_on, r_off) = (1.0 / d.g_on_s, 1.0 / d.g_off_s);
-        let dr = (r_off - r_on) / l1;
-        let g_ref = 0.5 * (d.g_on_s + d.g_off_s);
-
-        // 1. Ideal device conductances.
-        let n_main = out * fan_in * dev;
-        let n_ref = if cfg.signed == SignedScheme::Reference {
-            geo.col_tiles * fan_in
-        } else {
-            0
-        };
-        let mut g_ideal = vec![0.0f64; n_main + n_ref];
-        let q_rows = q.as_slice().expect("ideal codes in standard layout");
-        g_ideal[..n_main]
-            .par_chunks_mut(fan_in * dev)
-            .zip(q_rows.par_chunks(fan_in))
-            .for_each(|(g_row, q_row)| {
-                for (g, &qv) in g_row.chunks_exact_mut(dev).zip(q_row) {
-                    match cfg.signed {
-                        SignedScheme::Differential => {
-                            let m = f64::from(qv.unsigned_abs());
-                            let (p, n) = if qv >= 0 {
-                                (d.g_off_s + m * dg, d.g_off_s)
-                            } else {
-                                (d.g_off_s, d.g_off_s + m * dg)
-                            };
-                            g[0] = p;
-                            g[1] = n;
-                        }
-                        SignedScheme::Reference => {
-                            let level = f64::from((qv + d.levels as i32 - 1) / 2);
-                            g[0] = d.g_off_s + level * dg;
-                        }
-                        SignedScheme::Bridge => {
-                            let level = f64::from((d.levels as i32 - 1 - qv) / 2);
-                            let ra = r_on + level * dr;
-                            let rb = r_off - level * dr;
-                            // M1 = M4 = R_a, M2 = M3 = R_b.
-                            g[0] = 1.0 / ra;
-                            g[1] = 1.0 / rb;
-                            g[2] = 1.0 / rb;
-                            g[3] = 1.0 / ra;
-                        }
-                    }
-                }
-            });
-        g_ideal[n_main..].fill(g_ref);
-
-        // 2. Static perturbations.
-        let row_driver = |idx: usize| -> usize {
-            if idx < n_main {
-                let w = idx / dev;
-                (w / fan_in / opa) * fan_in + w % fan_in
-            } else {
-                idx - n_main
-            }
-        };
-        let g_dev = perturb(
-            cfg,
-            &g_ideal,
-            seed,
-            layer,
-            trial,
-            row_driver,
-            geo.col_tiles * fan_in,
-        );
-        let mean_g_s = g_dev.iter().sum::<f64>() / g_dev.len() as f64;
-
-        // 3. IR drop.
-        let g_ir;
-        let g_eff: &[f64] = match cfg.nonideal.ir_drop {
-            IrDrop::Off => &g_dev,
-            IrDrop::Lines { segment_ohm } => {
-                g_ir = apply_ir_drop(cfg, &geo, &g_dev, n_main, dev, segment_ohm);
-                &g_ir
-            }
-        };
-
-        // 4. Effective weights in units, and read-noise weights.
-        let (unit_g_s, dpsi) = match cfg.signed {
-            SignedScheme::Differential => (dg, 0.0),
-            SignedScheme::Reference => (dg / 2.0, 0.0),
-            SignedScheme::Bridge => {
-                let dpsi = dr / (r_on + r_off);
-                (d.g_on_s * dpsi, dpsi)
-            }
-        };
-        // Divider ratio of a series pair; a pair with both devices at 0 S (clamped or stuck)
-        // floats, read as mid-rail.
-        let ratio = |a: f64, b: f64| if a + b > 0.0 { a / (a + b) } else { 0.5 };
-        let sens = |a: f64, b: f64| {
-            if a + b > 0.0 {
-                a * b / ((a + b) * (a + b))
-            } else {
-                0.0
-            }
-        };
-        let psi = |g: &[f64]| ratio(g[0], g[1]) - ratio(g[2], g[3]);
-        let sigma_read = cfg.nonideal.read_noise_sigma_rel;
-        // Per output row (in parallel): effective weights and read-noise weights, then
-        // transposed to the arrays' [fan_in, out] layout.
-        let mut w_t = Array2::<f64>::zeros((out, fan_in));
-        let mut n2_t = Array2::<f32>::zeros((if sigma_read > 0.0 { out } else { 0 }, fan_in));
-        let n2_rows: Vec<&mut [f32]> = if sigma_read > 0.0 {
-            n2_t.as_slice_mut()
-                .expect("standard layout")
-                .chunks_mut(fan_in)
-                .collect()
-        } else {
-            (0..out).map(|_| &mut [][..]).collect()
-        };
-        w_t.as_slice_mut()
-            .expect("standard layout")
-            .par_chunks_mut(fan_in)
-            .zip(n2_rows)
-            .enumerate()
-            .for_each(|(o, (w_row, n2_row))| {
-                let ct = o / opa;
-                for k in 0..fan_in {
-                    let base = (o * fan_in + k) * dev;
-                    let a = &g_eff[base..base + dev];
-                    let i = &g_ideal[base..base + dev];
-                    let qv = f64::from(q_rows[o * fan_in + k]);
-                    let (value, var) = match cfg.signed {
-                        SignedScheme::Differential => (
-                            qv + ((a[0] - i[0]) - (a[1] - i[1])) / dg,
-                            (a[0] * a[0] + a[1] * a[1]) / (dg * dg),
-                        ),
-                        SignedScheme::Reference => {
-                            let r = n_main + ct * fan_in + k;
-                            let u = dg / 2.0;
-                            (
-                                qv + ((a[0] - i[0]) - (g_eff[r] - g_ideal[r])) / u,
-                                a[0] * a[0] / (u * u),
-                            )
-                        }
-                        SignedScheme::Bridge => {
-                            let sa = sens(a[0], a[1]);
-                            let sb = sens(a[2], a[3]);
-                            (
-                                qv + (psi(a) - psi(i)) / dpsi,
-                                2.0 * (sa * sa + sb * sb) / (dpsi * dpsi),
-                            )
-                        }
-                    };
-                    w_row[k] = value;
-                    if let Some(n) = n2_row.get_mut(k) {
-                        *n = var as f32;
-                    }
-                }
-            });
-        // `assign` into fresh arrays: standard layout with standard strides, whatever the
-        // shape (the read loops slice rows of products with these).
-        let mut w_eff = Array2::<f64>::zeros((fan_in, out));
-        w_eff.assign(&w_t.t());
-        let n2 = (sigma_read > 0.0).then(|| {
-            let mut n2 = Array2::<f32>::zeros((fan_in, out));
-            n2.assign(&n2_t.t());
-            n2
-        });
-        let nref = (sigma_read > 0.0 && n_ref > 0).then(|| {
-            let u = dg / 2.0;
-            Array2::from_shape_fn((fan_in, geo.col_tiles), |(k, ct)| {
-                let g = g_eff[n_main + ct * fan_in + k];
-                (g * g / (u * u)) as f32
-            })
-        });
-
-        // 5. Precision and ADC ranges from the worst case of the ideal codes.
-        let q_max = f64::from(d.levels - 1);
-        let rows_t = cfg.array_rows.min(fan_in) as f64;
-        let max_digit = slices.iter().map(|s| s.max_abs).max().unwrap_or(1);
-        let use_f64 = rows_t * q_max * f64::from(max_digit) >= F32_EXACT;
-        let mut worst_abs = 0i64; // max over tiles and columns of Σ|q|
-        let mut worst_sq = 0i64; // max over tiles and columns of Σq²
-        for t in 0..geo.row_tiles {
-            let start = t * cfg.array_rows;
-            let end = (start + cfg.array_rows).min(fan_in);
-            for q_row in q_rows.chunks_exact(fan_in) {
-                let q_tile = &q_row[start..end];
-                let s: i64 = q_tile.iter().map(|&v| i64::from(v.abs())).sum();
-                let s2: i64 = q_tile.iter().map(|&v| i64::from(v).pow(2)).sum();
-                worst_abs = worst_abs.max(s);
-                worst_sq = worst_sq.max(s2);
-            }
-        }
-        // A 1-bit ADC is a comparator with a dead zone: codes −1, 0, 1.
-        let cmax = ((1i64 << (cfg.adc.bits - 1)) - 1).max(1);
-        let ideal_adc = cfg.adc.kind == AdcKind::Ideal;
-        let rail = cfg.tia.v_sat_v / cfg.adc.v_full_scale_v;
-        let adc = slices
-            .iter()
-            .map(|s| {
-                let worst = (worst_abs * i64::from(s.max_abs)) as f64;
-                let range = match cfg.adc.range {
-                    AdcRange::WorstCase { frac } => frac * worst,
-                    AdcRange::Statistical { sigmas } => {
-                        (sigmas * (worst_sq as f64).sqrt() * f64::from(s.max_abs) / 3f64.sqrt())
-                            .min(worst)
-                    }
-                };
-                if ideal_adc {
-                    // The ideal ADC never clips: its full scale is the worst case.
-                    let fs = worst.max(1.0);
-                    SliceAdc {
-                        lsb_exp: 0,
-                        full_scale_units: fs,
-                        sat_units: rail * fs,
-                    }
-                } else {
-                    let mut e = 0u32;
-                    while ((cmax as f64) * 2f64.powi(e as i32)) < range
-                        && (cmax as f64) * 2f64.powi(e as i32 + 1) <= MAX_UNITS
-                    {
-                        e += 1;
-                    }
-                    let fs = cmax as f64 * 2f64.powi(e as i32);
-                    SliceAdc {
-                        lsb_exp: e,
-                        full_scale_units: fs,
-                        sat_units: rail * fs,
-                    }
-                }
-            })
-            .collect();
-
-        let before_adc = cfg.nonideal.read_noise_model == ReadNoiseModel::BeforeAdc;
-        let tiles = (0..geo.row_tiles)
-            .map(|t| {
-                let start = t * cfg.array_rows;
-                let len = cfg.array_rows.min(fan_in - start);
-                let w = w_eff.slice(s![start..start + len, ..]);
-                RowTile {
-                    start,
-                    len,
-                    g32: w.mapv(|v| v as f32),
-                    g64: use_f64.then(|| w.to_owned()),
-                    n2: n2
-                        .as_ref()
-                        .map(|n| n.slice(s![start..start + len, ..]).to_owned()),
-                    nref: nref
-                        .as_ref()
-                        .map(|n| n.slice(s![start..start + len, ..]).to_owned()),
-                }
-            })
-            .collect();
-        let read_noise = (sigma_read > 0.0).then(|| {
-            (
-                sigma_read,
-                Keyed::of(&Stream::new(seed, Purpose::ReadNoise, layer, trial)),
-            )
-        });
-        Ok(ProgrammedLayer {
-            cfg: cfg.clone(),
-            geo,
-            v_unit_v: cfg.dac.v_read_v / f64::from(max_digit),
-            slices,
-            q,
-            out_w_scale: map.out_w_scale,
-            g_dev,
-            tiles,
-            use_f64,
-            adc,
-            adc_max: (!ideal_adc).then_some(cmax),
-            read_noise,
-            n2_full: n2.filter(|_| !before_adc),
-            nref_full: nref.filter(|_| !before_adc),
-            mean_g_s,
-            unit_g_s,
-        })
-    }
-
     /// Integer outputs `[rows, out]` of int8 input codes `x` `[rows, fan_in]`, such that
     /// `Σ_k w[o,k]·code[k] ≈ out[n,o]·out_w_scale()[o]`. `first_row` is the global index of
     /// `x`'s first row in the run: it keys the read noise, so splitting a run into several calls
@@ -556,20 +211,7 @@ impl ProgrammedLayer {
         si: usize,
         acc: &mut Array2<i64>,
     ) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if nacsim_core::cpu::has_avx512() {
-                // SAFETY: the CPU has the features (checked at run time).
-                unsafe { simd::accumulate_avx512(self, inputs, row0, si, acc) };
-                return;
-            }
-            if nacsim_core::cpu::has_avx2() {
-                // SAFETY: as above.
-                unsafe { simd::accumulate_avx2(self, inputs, row0, si, acc) };
-                return;
-            }
-        }
-        self.accumulate_slice_impl(inputs, row0, si, acc);
+        simd::accumulate(self, inputs, row0, si, acc);
     }
 
     /// The body of [`accumulate_slice_with`](Self::accumulate_slice_with).
@@ -724,20 +366,7 @@ impl ProgrammedLayer {
     /// ([`output_noise_inputs`](Self::output_noise_inputs)), compiled for the widest vector
     /// instructions the CPU has ([`simd`]; the same bits on every path).
     fn add_output_noise_with(&self, d2: &Array2<f32>, row0: u64, acc: &mut Array2<i64>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if nacsim_core::cpu::has_avx512() {
-                // SAFETY: the CPU has the features (checked at run time).
-                unsafe { simd::output_noise_avx512(self, d2, row0, acc) };
-                return;
-            }
-            if nacsim_core::cpu::has_avx2() {
-                // SAFETY: as above.
-                unsafe { simd::output_noise_avx2(self, d2, row0, acc) };
-                return;
-            }
-        }
-        self.add_output_noise_impl(d2, row0, acc);
+        simd::output_noise(self, d2, row0, acc);
     }
 
     /// The body of [`add_output_noise_with`](Self::add_output_noise_with).
@@ -929,50 +558,40 @@ fn run_blocks(layers: &[&ProgrammedLayer], x: ArrayView2<i8>, first_row: u64) ->
     ys
 }
 
-/// The ADC and read-noise loops of [`ProgrammedLayer`] compiled for AVX-512 and AVX2 (chosen at
-/// run time). Their arithmetic is IEEE f32/f64 without contraction and integer operations, so
-/// every path gives the same bits; the wider vectors only make the per-element loops (clamp,
-/// round, shift; `sqrt(var)·z`) faster.
-#[cfg(target_arch = "x86_64")]
+/// The ADC and read-noise loops of [`ProgrammedLayer`] compiled for AVX-512 (F, BW, VL, DQ),
+/// AVX2 and the baseline, one chosen at run time by [`multiversion`] (feature detection once,
+/// then an indirect call). Their arithmetic is IEEE f32/f64 without contraction and integer
+/// operations, so every path gives the same bits; the wider vectors only make the per-element
+/// loops (clamp, round, shift; `sqrt(var)·z`) faster. The bodies are the `#[inline(always)]`
+/// `*_impl` methods, so each clone compiles the whole loop for its features.
 mod simd {
+    use multiversion::multiversion;
     use ndarray::Array2;
 
     use super::{ProgrammedLayer, SliceInputs};
 
-    /// Wrappers of one body compiled with the given target features.
-    macro_rules! with_features {
-        ($features:literal, $acc:ident, $noise:ident) => {
-            /// `accumulate_slice_impl` compiled for these features.
-            #[target_feature(enable = $features)]
-            pub(super) fn $acc(
-                l: &ProgrammedLayer,
-                inputs: &SliceInputs,
-                row0: u64,
-                si: usize,
-                acc: &mut Array2<i64>,
-            ) {
-                l.accumulate_slice_impl(inputs, row0, si, acc);
-            }
-
-            /// `add_output_noise_impl` compiled for these features.
-            #[target_feature(enable = $features)]
-            pub(super) fn $noise(
-                l: &ProgrammedLayer,
-                d2: &Array2<f32>,
-                row0: u64,
-                acc: &mut Array2<i64>,
-            ) {
-                l.add_output_noise_impl(d2, row0, acc);
-            }
-        };
+    /// `accumulate_slice_impl`, for the widest instruction set the CPU has.
+    #[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
+    pub(super) fn accumulate(
+        l: &ProgrammedLayer,
+        inputs: &SliceInputs,
+        row0: u64,
+        si: usize,
+        acc: &mut Array2<i64>,
+    ) {
+        l.accumulate_slice_impl(inputs, row0, si, acc);
     }
 
-    with_features!(
-        "avx2,avx512f,avx512bw,avx512vl,avx512dq",
-        accumulate_avx512,
-        output_noise_avx512
-    );
-    with_features!("avx2", accumulate_avx2, output_noise_avx2);
+    /// `add_output_noise_impl`, for the widest instruction set the CPU has.
+    #[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
+    pub(super) fn output_noise(
+        l: &ProgrammedLayer,
+        d2: &Array2<f32>,
+        row0: u64,
+        acc: &mut Array2<i64>,
+    ) {
+        l.add_output_noise_impl(d2, row0, acc);
+    }
 }
 
 /// Column sums of one tile, in the precision the layer uses.
@@ -1006,144 +625,4 @@ fn round_ties_even(v: f64) -> i64 {
 
 fn saturate(acc: &Array2<i64>) -> Array2<i32> {
     acc.mapv(|v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
-}
-
-/// The static perturbation pipeline of the module docs, over all devices.
-fn perturb(
-    cfg: &CrossbarConfig,
-    g_ideal: &[f64],
-    seed: u64,
-    layer: u32,
-    trial: u32,
-    row_driver: impl Fn(usize) -> usize,
-    n_drivers: usize,
-) -> Vec<f64> {
-    let ni = &cfg.nonideal;
-    let d = &cfg.device;
-    let n = g_ideal.len();
-    let mut g = g_ideal.to_vec();
-    if ni.programming_voltage_sigma_rel > 0.0 {
-        let eps = match ni.programming_voltage_scope {
-            VoltageErrorScope::Device => {
-                normals(seed, Purpose::ProgrammingVoltage, layer, trial, n)
-            }
-            VoltageErrorScope::RowDriver => {
-                let per = normals(seed, Purpose::ProgrammingVoltage, layer, trial, n_drivers);
-                (0..n).map(|i| per[row_driver(i)]).collect()
-            }
-        };
-        let s = ni.programming_voltage_sensitivity * ni.programming_voltage_sigma_rel;
-        for (g, e) in g.iter_mut().zip(eps) {
-            *g = d.g_off_s + (*g - d.g_off_s) * (1.0 + s * f64::from(e));
-        }
-    }
-    if ni.programming_sigma_rel > 0.0 {
-        let sd = ni.programming_sigma_rel * (d.g_on_s - d.g_off_s);
-        for (g, e) in g
-            .iter_mut()
-            .zip(normals(seed, Purpose::ProgrammingError, layer, trial, n))
-        {
-            *g += sd * f64::from(e);
-        }
-    }
-    if ni.d2d_sigma_rel > 0.0 {
-        let sigma = ni.d2d_sigma_rel;
-        for (g, e) in g
-            .iter_mut()
-            .zip(normals(seed, Purpose::DeviceToDevice, layer, trial, n))
-        {
-            *g *= match ni.d2d_distribution {
-                D2dDistribution::Normal => 1.0 + sigma * f64::from(e),
-                D2dDistribution::LogNormal => (sigma * f64::from(e)).exp(),
-            };
-        }
-    }
-    if ni.programming_voltage_sigma_rel > 0.0
-        || ni.programming_sigma_rel > 0.0
-        || ni.d2d_sigma_rel > 0.0
-    {
-        for g in &mut g {
-            *g = g.max(0.0);
-        }
-    }
-    if ni.stuck_on_frac > 0.0 || ni.stuck_off_frac > 0.0 {
-        let mut u = vec![0f64; n];
-        Stream::new(seed, Purpose::StuckAt, layer, trial).fill_uniform_at(&mut u, 0);
-        for (g, u) in g.iter_mut().zip(u) {
-            if u < ni.stuck_on_frac {
-                *g = d.g_on_s;
-            } else if u < ni.stuck_on_frac + ni.stuck_off_frac {
-                *g = d.g_off_s;
-            }
-        }
-    }
-    if ni.drift_nu > 0.0 || ni.drift_nu_sigma > 0.0 {
-        let ratio = ni.drift_time_s / ni.drift_t0_s;
-        let z = if ni.drift_nu_sigma > 0.0 {
-            normals(seed, Purpose::Drift, layer, trial, n)
-        } else {
-            vec![0.0; n]
-        };
-        for (g, z) in g.iter_mut().zip(z) {
-            let nu = (ni.drift_nu + ni.drift_nu_sigma * f64::from(z)).max(0.0);
-            *g *= ratio.powf(-nu);
-        }
-    }
-    g
-}
-
-/// Replaces every device's conductance by its IR-drop effective value, per physical tile.
-fn apply_ir_drop(
-    cfg: &CrossbarConfig,
-    geo: &Geometry,
-    g_dev: &[f64],
-    n_main: usize,
-    dev: usize,
-    segment_ohm: f64,
-) -> Vec<f64> {
-    let mut g_eff = g_dev.to_vec();
-    let fan_in = geo.fan_in;
-    let opa = cfg.outputs_per_array();
-    let reference = cfg.signed == SignedScheme::Reference;
-    let tiles: Vec<(usize, usize)> = (0..geo.row_tiles)
-        .flat_map(|rt| (0..geo.col_tiles).map(move |ct| (rt, ct)))
-        .collect();
-    // Each tile is independent: solve in parallel, write back in order.
-    let solved: Vec<(usize, usize, Array2<f64>)> = tiles
-        .par_iter()
-        .map(|&(rt, ct)| {
-            let k0 = rt * cfg.array_rows;
-            let rows = cfg.array_rows.min(fan_in - k0);
-            let o0 = ct * opa;
-            let outs = opa.min(geo.outputs - o0);
-            let cols = outs * dev + usize::from(reference);
-            let g = Array2::from_shape_fn((rows, cols), |(i, c)| {
-                if reference && c == cols - 1 {
-                    g_dev[n_main + ct * fan_in + k0 + i]
-                } else {
-                    let (lo, d) = (c / dev, c % dev);
-                    g_dev[((o0 + lo) * fan_in + k0 + i) * dev + d]
-                }
-            });
-            (
-                rt,
-                ct,
-                irdrop::effective_conductance(g.view(), cfg.dac.v_read_v, segment_ohm),
-            )
-        })
-        .collect();
-    for (rt, ct, eff) in solved {
-        let k0 = rt * cfg.array_rows;
-        let o0 = ct * opa;
-        let cols = eff.ncols();
-        for ((i, c), &v) in eff.indexed_iter() {
-            if reference && c == cols - 1 {
-                g_eff[n_main + ct * fan_in + k0 + i] = v;
-            } else {
-                let (lo, d) = (c / dev, c % dev);
-                g_eff[((o0 + lo) * fan_in + k0 + i) * dev + d] = v;
-            }
-        }
-    }
-    g_eff
 }
