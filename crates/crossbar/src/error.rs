@@ -8,7 +8,7 @@ use nacsim_core::config::FieldError;
 #[non_exhaustive]
 pub enum Error {
     /// The config breaks one or more rules (each names its field, value and rule).
-    #[error("crossbar: invalid config: {}", join(.0))]
+    #[error("crossbar: invalid config: {}", FieldError::join(.0))]
     InvalidConfig(Vec<FieldError>),
     /// The weight matrix has no rows or no columns.
     #[error("crossbar: weight is [{out}, {fan_in}]: both dimensions must be > 0")]
@@ -40,12 +40,4 @@ pub enum Error {
     /// do not convert their inputs alike (different geometry or DAC slices).
     #[error("crossbar: trials cannot share inputs: {0}")]
     IncompatibleTrials(String),
-}
-
-fn join(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }

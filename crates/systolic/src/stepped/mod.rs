@@ -49,7 +49,7 @@ mod ws;
 #[non_exhaustive]
 pub enum Error {
     /// The config breaks one or more rules.
-    #[error("systolic: invalid config: {}", join(.0))]
+    #[error("systolic: invalid config: {}", FieldError::join(.0))]
     InvalidConfig(Vec<FieldError>),
     /// `x` and `w` disagree on the fan-in `K`.
     #[error("systolic: x is [{m}, {k}] but w is [{n}, {k_w}]: the fan-in K must agree")]
@@ -63,14 +63,6 @@ pub enum Error {
         /// Columns of `w`.
         k_w: usize,
     },
-}
-
-fn join(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 const EMPTY: i16 = i16::MIN;
