@@ -158,15 +158,14 @@ fn cos_literal_form_f8_f17() {
     assert_eq!(violations, 31640);
 }
 
-/// A deterministic uniform sample of `n` pairs in `[−0.5, 0.5]²` (splitmix64).
+/// A deterministic uniform sample of `n` pairs in `[−0.5, 0.5]²` (the reference SplitMix64
+/// seeded with `0x2545_f491_4f6c_dd1d`, core's one implementation).
 fn sample_pairs(n: usize) -> Vec<(f64, f64)> {
+    use nacsim_core::keyed::{GAMMA, mix64};
     let mut s = 0x2545_f491_4f6c_dd1du64;
     let mut next = || {
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        s = s.wrapping_add(GAMMA);
+        nacsim_core::rng::unit_f64(mix64(s)) - 0.5
     };
     (0..n).map(|_| (next(), next())).collect()
 }
