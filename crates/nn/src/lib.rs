@@ -45,6 +45,7 @@ pub mod data;
 pub mod forward;
 pub mod model;
 pub mod network;
+pub mod optim;
 pub mod qnet;
 pub mod quant;
 pub mod rescale;
