@@ -81,6 +81,12 @@ pub(super) fn per_device_bank(
 /// [`ExpDeviceConfig::build`](nacsim_device::ExpDeviceConfig::build) (same draws, same clamp,
 /// same `normA`), but with the `normA` table computed once instead of one bisection per device
 /// (NeuroSim-table lookup only: the value depends on the label's table index alone).
+///
+/// Why a second builder: the device crate's builder solves `normA` by bisection for every
+/// device, twice, which dominates building a store of ~10⁵–10⁶ devices with d2d variation. The
+/// right home of the table is `nacsim_device` (a builder that tabulates once); until it has
+/// one, this copy stays, and the test `fast_builder_draws_the_same_devices_as_the_device_crate`
+/// checks it against the device crate device by device.
 pub struct FastBuilder {
     cfg: nacsim_device::ExpDeviceConfig,
     table: Vec<f64>,
