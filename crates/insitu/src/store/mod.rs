@@ -14,7 +14,7 @@
 //! momentum or Adam the optimiser state is kept digitally in the periphery and only `ΔW` reaches
 //! the array) becomes a desired change `ΔG = ±ΔW·(Gmax − Gmin)/(2·w_max)` per device (half the
 //! change on each device of a pair, in opposite directions), which the scheme's programmer turns
-//! into a [`PulseTrain`] that the device model applies.
+//! into a [`PulseTrain`](crate::program::PulseTrain) that the device model applies.
 //!
 //! # Accounting (per update step, summed over layers — layers are programmed one after
 //! another)
@@ -45,27 +45,27 @@
 //! # Speed
 //!
 //! The update visits every weight every step; the common case is a weight whose change gives
-//! no pulse. Pass 1 per block ([`scan`]) runs over contiguous rows: the optimiser's `ΔW` (the
+//! no pulse. Pass 1 per block (`scan`) runs over contiguous rows: the optimiser's `ΔW` (the
 //! shared [`nacsim_nn::optim::Step`]; the current weight is the store's f32 parameter, which
 //! always equals the conductances' weight), the rounding words when the scheme needs them, and
 //! a conservative zero-pulse test (f32, 24-bit uniforms, 1e-6 relative margin) in
 //! straight-line loops that the compiler vectorises, built for AVX-512 and AVX2 too and picked
-//! at run time. Pass 2 ([`update`]) runs the exact programmer (f64 division, rounding against
+//! at run time. Pass 2 (`update`) runs the exact programmer (f64 division, rounding against
 //! the full 32-bit uniform, device response) only on the weights pass 1 kept, in index order.
 //! A test checks that pass 1 never drops a pulse: with the test switched off every weight goes
 //! to pass 2 and the results are bit-identical. The sum of conductances for the half-select
-//! energy is kept incrementally instead of re-read each step ([`accounting`]).
+//! energy is kept incrementally instead of re-read each step (`accounting`).
 //!
 //! # Modules
 //!
 //! | module | job |
 //! |---|---|
-//! | [`layer`] | one layer's crossbar and the initial program-and-verify |
-//! | [`devices`] | the device bank with d2d draws, the tabulated NeuroSim builder ([`FastBuilder`]) |
-//! | [`draws`] | per-block normal and uniform sources ([`ChunkNormals`], [`ChunkUniforms`]) |
-//! | [`scan`] | pass 1: optimiser step and zero-pulse test, vector builds |
-//! | [`update`] | pass 2: the exact programmer per device, the block's accumulators |
-//! | [`accounting`] | merging a step's energy and latency, half-select disturb |
+//! | `layer` | one layer's crossbar and the initial program-and-verify |
+//! | `devices` | the device bank with d2d draws, the tabulated NeuroSim builder ([`FastBuilder`]) |
+//! | `draws` | per-block normal and uniform sources ([`ChunkNormals`], [`ChunkUniforms`]) |
+//! | `scan` | pass 1: optimiser step and zero-pulse test, vector builds |
+//! | `update` | pass 2: the exact programmer per device, the block's accumulators |
+//! | `accounting` | merging a step's energy and latency, half-select disturb |
 
 mod accounting;
 mod devices;

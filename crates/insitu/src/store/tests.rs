@@ -6,6 +6,19 @@ use super::*;
 use std::path::Path;
 
 fn store(settings: &str, baseline_scan: bool, exact_only: bool) -> CrossbarStore {
+    let sgd = Optimizer::Sgd {
+        momentum: 0.0,
+        weight_decay: 0.0,
+    };
+    store_with(settings, sgd, baseline_scan, exact_only)
+}
+
+fn store_with(
+    settings: &str,
+    opt: Optimizer,
+    baseline_scan: bool,
+    exact_only: bool,
+) -> CrossbarStore {
     let cfg: InSituConfig =
         nacsim_core::config::parse(settings, Path::new("t.ron")).expect("settings");
     // 40 outputs × (300 inputs + bias): several row blocks per layer.
@@ -17,11 +30,7 @@ fn store(settings: &str, baseline_scan: bool, exact_only: bool) -> CrossbarStore
         weight: w,
         bias: Some(b),
     })];
-    let sgd = Optimizer::Sgd {
-        momentum: 0.0,
-        weight_decay: 0.0,
-    };
-    let mut s = CrossbarStore::new(cfg, params, sgd, 3).expect("store");
+    let mut s = CrossbarStore::new(cfg, params, opt, 3).expect("store");
     s.baseline_scan = baseline_scan;
     s.exact_only = exact_only;
     s
@@ -107,6 +116,33 @@ fn vector_paths_give_the_same_bits_as_the_baseline() {
         assert_eq!(base.1, v.1, "{settings}");
         assert_eq!(base.2, v.2, "{settings}");
         assert_eq!(base.3, v.3, "{settings}");
+    }
+}
+
+#[test]
+fn momentum_and_adam_take_the_same_bits_through_filter_and_vector_builds() {
+    // Momentum and Adam write ΔW into a buffer in pass 1 (plain SGD recomputes it).
+    let opts = [
+        Optimizer::Sgd {
+            momentum: 0.9,
+            weight_decay: 1e-3,
+        },
+        Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-3,
+        },
+    ];
+    for opt in opts {
+        for settings in [SCHEMES[0], SCHEMES[2]] {
+            let fast = run(store_with(settings, opt, false, false), 6, 0.02);
+            let exact = run(store_with(settings, opt, false, true), 6, 0.02);
+            let base = run(store_with(settings, opt, true, false), 6, 0.02);
+            assert!(fast.3.pulses > 100, "{opt:?} {settings}: {:?}", fast.3);
+            assert_eq!(fast, exact, "{opt:?} {settings}: filter");
+            assert_eq!(fast, base, "{opt:?} {settings}: vector build");
+        }
     }
 }
 
