@@ -1,6 +1,10 @@
 //! Analog and digital periphery after the array: activation circuits with their ideal
 //! counterparts, average pooling as an equal-conductance crossbar, and digital max pooling
 //! (note §1.5). The scheduler may use them; they are not part of [`ProgrammedLayer::run`](crate::ProgrammedLayer::run).
+//!
+//! Also the forward periphery of in-situ training ([`TrainingPeriphery`], used by
+//! `nacsim-insitu`'s crossbar kernel): DAC, read noise and ADC on float products, normalized by
+//! each sample's largest input.
 
 use ndarray::{Array3, ArrayView3};
 use serde::{Deserialize, Serialize};
@@ -173,6 +177,151 @@ pub fn max_pool_digital(x: ArrayView3<f32>, p: usize) -> Array3<f32> {
     })
 }
 
+/// The forward periphery of a crossbar during in-situ training: aihwkit's analog forward with
+/// noise management `AbsMax` (`docs/engines/notes/crossbar.md` §4.1), a normalized model of
+/// its own next to the inference datapath's code-level DAC/TIA/ADC
+/// ([`DacConfig`](crate::DacConfig), [`AdcConfig`](crate::AdcConfig)): the training loop's
+/// products are floats, so inputs and outputs are scaled by each sample's largest input
+/// magnitude `a = max|x|` instead of mapped to integer codes.
+///
+/// 1. DAC ([`dac_row`](Self::dac_row)): inputs rounded to `2^dac_bits − 1` steps of `a`;
+/// 2. read noise: `y += σ·w_max·a·ξ` per output, output-referred (aihwkit `out_noise`; the
+///    caller draws `ξ`, [`read_noise_scale`](Self::read_noise_scale) gives the factor);
+/// 3. ADC ([`adc_row`](Self::adc_row)): `y` clipped to `±adc_bound·w_max·a` and rounded to
+///    `2^adc_bits` levels over that range.
+///
+/// Rounding is half away from zero ([`round_half_away`]). The read settings (`read_v`,
+/// `read_width_s`) are those of read-before-write verification. Every field has a default;
+/// `nacsim-insitu` names this type `Periphery` in its settings (`periphery: (…)`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Periphery")]
+pub struct TrainingPeriphery {
+    /// Output-referred read noise per MVM (aihwkit `out_noise` convention, whose default is
+    /// 0.06): each output gets `σ·w_max·max|x|·ξ`, i.e. σ in units of one full-scale weight at
+    /// the largest input of the sample. Default 0.
+    pub read_noise_sigma: f64,
+    /// ADC bits (0 = no quantization, default): outputs are clipped to
+    /// `±adc_bound·w_max·max|x|` and rounded to `2^bits` levels over that range.
+    pub adc_bits: u32,
+    /// ADC range in full-scale weights at the largest input (aihwkit `out_bound` 12, default 12).
+    pub adc_bound: f64,
+    /// DAC bits of the inputs (0 = analog, default): inputs rounded to `2^bits − 1` steps of
+    /// `max|x|` per sample.
+    pub dac_bits: u32,
+    /// Read voltage in volts for read-before-write (default 0.1 V, CrossSim's `Vread`); must be
+    /// below the device threshold (checked by the user, who knows the device).
+    pub read_v: f64,
+    /// Read pulse width in seconds (default 10 ns \[I\]).
+    pub read_width_s: f64,
+}
+
+impl Default for TrainingPeriphery {
+    fn default() -> Self {
+        TrainingPeriphery {
+            read_noise_sigma: 0.0,
+            adc_bits: 0,
+            adc_bound: 12.0,
+            dac_bits: 0,
+            read_v: 0.1,
+            read_width_s: 10e-9,
+        }
+    }
+}
+
+impl nacsim_core::config::Validate for TrainingPeriphery {
+    /// Every rule but `read_v`'s (which needs the device's threshold), with paths relative to
+    /// the periphery.
+    fn validate(&self) -> Result<(), Vec<nacsim_core::config::FieldError>> {
+        let mut c = nacsim_core::config::Checks::new();
+        c.check(
+            self.read_noise_sigma.is_finite() && self.read_noise_sigma >= 0.0,
+            "read_noise_sigma",
+            self.read_noise_sigma,
+            "must be a finite standard deviation ≥ 0 (a fraction; 0 disables it)",
+        );
+        c.check(
+            self.adc_bits <= 24,
+            "adc_bits",
+            self.adc_bits,
+            "must be in 0..=24 (0 = no ADC quantization)",
+        );
+        c.check(
+            self.dac_bits <= 24,
+            "dac_bits",
+            self.dac_bits,
+            "must be in 0..=24 (0 = analog inputs)",
+        );
+        c.check(
+            self.adc_bound.is_finite() && self.adc_bound > 0.0,
+            "adc_bound",
+            self.adc_bound,
+            "must be a positive number of full-scale weights",
+        );
+        c.check(
+            self.read_width_s.is_finite() && self.read_width_s > 0.0,
+            "read_width_s",
+            self.read_width_s,
+            "must be a positive pulse width in seconds",
+        );
+        c.finish()
+    }
+}
+
+impl TrainingPeriphery {
+    /// True when the forward product passes unchanged (no read noise, ADC or DAC).
+    pub fn is_ideal(&self) -> bool {
+        self.read_noise_sigma == 0.0 && self.adc_bits == 0 && self.dac_bits == 0
+    }
+
+    /// DAC: rounds the inputs `row` of one sample, whose largest magnitude is `a`, to
+    /// `2^dac_bits − 1` steps of `a` (`round(x/a·steps)·a/steps`); no change for analog inputs
+    /// (`dac_bits = 0`) or a sample whose `a` is not positive.
+    pub fn dac_row<'a>(&self, row: impl IntoIterator<Item = &'a mut f32>, a: f32) {
+        if self.dac_bits > 0 && a > 0.0 {
+            let steps = ((1u64 << self.dac_bits) - 1) as f32;
+            for v in row {
+                *v = round_half_away(*v / a * steps) * a / steps;
+            }
+        }
+    }
+
+    /// The standard deviation of the read noise of one output of a sample whose full-scale
+    /// output is `full = w_max·max|x|`: `σ·full` (f32, as applied).
+    pub fn read_noise_scale(&self, full: f32) -> f32 {
+        self.read_noise_sigma as f32 * full
+    }
+
+    /// ADC: clips the outputs `row` of one sample to `±adc_bound·full` (`full = w_max·max|x|`)
+    /// and rounds them to `2^adc_bits` levels over that range; no change without an ADC
+    /// (`adc_bits = 0`) or for a sample whose `full` is not positive.
+    pub fn adc_row<'a>(&self, row: impl IntoIterator<Item = &'a mut f32>, full: f32) {
+        if self.adc_bits > 0 && full > 0.0 {
+            let levels = (1u64 << self.adc_bits) as f32;
+            let top = self.adc_bound as f32 * full;
+            let step = 2.0 * top / levels;
+            for v in row {
+                *v = (round_half_away(v.clamp(-top, top) / step) * step).clamp(-top, top);
+            }
+        }
+    }
+}
+
+/// `x.round()` (half away from zero), bit for bit, without the libm call baseline x86-64 makes
+/// for it: for `|x| < 2^22` the integer part `t` is exact, `x − t` is exact, and the result is
+/// `t ± 1` when that fraction reaches one half.
+#[inline(always)]
+pub fn round_half_away(x: f32) -> f32 {
+    if x.abs() < 4_194_304.0 {
+        let t = x as i32 as f32;
+        let r = x - t;
+        let y = t + f32::from(u8::from(r >= 0.5)) - f32::from(u8::from(r <= -0.5));
+        // Keep the sign of zero as `round` does (−0.3 → −0.0).
+        if y == 0.0 { 0.0f32.copysign(x) } else { y }
+    } else {
+        x.round()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +395,87 @@ mod tests {
             }
             best
         });
+    }
+
+    #[test]
+    fn fast_round_is_round_bit_for_bit() {
+        let mut xs = vec![
+            0.0f32,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.49999997,
+            -0.49999997,
+        ];
+        xs.extend([
+            4_194_303.5,
+            -4_194_303.5,
+            4_194_304.0,
+            1e9,
+            f32::NAN,
+            f32::INFINITY,
+        ]);
+        let mut w = 0x1234_5678u32;
+        for _ in 0..100_000 {
+            w = w.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            xs.push((w as i32) as f32 / 65_536.0 / 8.0);
+            xs.push(f32::from_bits(w & 0x4B7F_FFFF));
+        }
+        for x in xs {
+            assert_eq!(round_half_away(x).to_bits(), x.round().to_bits(), "{x}");
+        }
+    }
+
+    #[test]
+    fn training_dac_and_adc_land_on_their_grids() {
+        let p = TrainingPeriphery {
+            dac_bits: 2,
+            adc_bits: 3,
+            adc_bound: 1.0,
+            ..TrainingPeriphery::default()
+        };
+        assert!(!p.is_ideal() && TrainingPeriphery::default().is_ideal());
+        // DAC: 3 steps of a = 0.75 (half away from zero: −1.5 steps → −2).
+        let mut x = [0.75f32, -0.375, 0.1, 0.0];
+        p.dac_row(&mut x, 0.75);
+        assert_eq!(x, [0.75, -0.5, 0.0, 0.0]);
+        // ADC: full scale 2, 8 levels of 0.5 over [−2, 2], clipped.
+        let mut y = [0.3f32, -0.2, 5.0, -7.0, 1.26];
+        p.adc_row(&mut y, 2.0);
+        assert_eq!(y, [0.5, -0.0, 2.0, -2.0, 1.5]);
+        // No ADC, or an all-zero sample: unchanged.
+        let mut z = [0.3f32];
+        TrainingPeriphery::default().adc_row(&mut z, 2.0);
+        p.adc_row(&mut z, 0.0);
+        assert_eq!(z, [0.3]);
+        assert_eq!(p.read_noise_scale(2.0), 0.0);
+    }
+
+    #[test]
+    fn training_periphery_rules_name_the_field() {
+        use nacsim_core::config::Validate;
+        let p = TrainingPeriphery {
+            adc_bits: 40,
+            read_noise_sigma: -1.0,
+            ..TrainingPeriphery::default()
+        };
+        let e: Vec<String> = p
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("read_noise_sigma = -1: must be a finite"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("adc_bits = 40: must be in 0..=24"),
+            "{e:?}"
+        );
     }
 }

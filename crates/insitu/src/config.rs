@@ -86,9 +86,9 @@ pub enum Scheme {
         /// What carries the magnitude (default `Count`).
         #[serde(default)]
         magnitude: Magnitude,
-        /// Rounding of the pulse count (default nearest).
+        /// How a fractional pulse count becomes a whole one (default nearest).
         #[serde(default)]
-        rounding: Rounding,
+        rounding: PulseCountRounding,
         /// Most pulses per device per update (default 255); `Width` caps the width at this many
         /// nominal widths.
         #[serde(default = "default_max_pulses")]
@@ -159,14 +159,22 @@ pub enum Magnitude {
     Width,
 }
 
-/// Rounding of a pulse count.
+/// How the fixed-voltage update turns the fractional pulse count `q = |ΔG|/ΔG_pulse` into a
+/// whole number of pulses: deterministically, or by a random draw per device and step.
+///
+/// Not a numeric rounding mode of a datapath (those are `nacsim_nn::quant::Rounding` for
+/// integer codes and `nacsim_sine::Rounding` for fixed-point angles), and not NeuroSim's
+/// `Δw → pulses` conversion (`nacsim_device::PulseRounding`, used by the `NeuroSim` scheme).
+/// Written `rounding: Nearest` / `rounding: Stochastic` in the settings; the serde name is the
+/// old `Rounding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Rounding {
-    /// Round half up (NeuroSim `truncate()` threshold 0.5): changes under half a pulse are lost.
+#[serde(deny_unknown_fields, rename = "Rounding")]
+pub enum PulseCountRounding {
+    /// `⌊q + 1/2⌋` (round half up, NeuroSim `truncate()` threshold 0.5): changes under half a
+    /// pulse are lost.
     #[default]
     Nearest,
-    /// Round up with probability equal to the fraction (unbiased; keeps small updates alive).
+    /// `⌊q⌋ + 1` with probability `q − ⌊q⌋`, else `⌊q⌋` (unbiased; keeps small updates alive).
     Stochastic,
 }
 
@@ -262,42 +270,10 @@ pub enum VoltageError {
     PerDriver,
 }
 
-/// Forward-pass periphery and read settings (a simple model of our own; the crossbar inference
-/// crate has the detailed one).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Periphery {
-    /// Output-referred read noise per MVM (aihwkit `out_noise` convention, whose default is
-    /// 0.06): each output gets `σ·w_max·max|x|·ξ`, i.e. σ in units of one full-scale weight at
-    /// the largest input of the sample. Default 0.
-    pub read_noise_sigma: f64,
-    /// ADC bits (0 = no quantization, default): outputs are clipped to
-    /// `±adc_bound·w_max·max|x|` and rounded to `2^bits` levels over that range.
-    pub adc_bits: u32,
-    /// ADC range in full-scale weights at the largest input (aihwkit `out_bound` 12, default 12).
-    pub adc_bound: f64,
-    /// DAC bits of the inputs (0 = analog, default): inputs rounded to `2^bits − 1` steps of
-    /// `max|x|` per sample.
-    pub dac_bits: u32,
-    /// Read voltage in volts for read-before-write (default 0.1 V, CrossSim's `Vread`); must be
-    /// below the device threshold.
-    pub read_v: f64,
-    /// Read pulse width in seconds (default 10 ns \[I\]).
-    pub read_width_s: f64,
-}
-
-impl Default for Periphery {
-    fn default() -> Self {
-        Periphery {
-            read_noise_sigma: 0.0,
-            adc_bits: 0,
-            adc_bound: 12.0,
-            dac_bits: 0,
-            read_v: 0.1,
-            read_width_s: 10e-9,
-        }
-    }
-}
+/// Forward-pass periphery and read settings: the crossbar crate's training periphery model
+/// ([`nacsim_crossbar::periphery::TrainingPeriphery`]: DAC, output-referred read noise and ADC
+/// normalized by each sample's largest input, read voltage and width of read-before-write).
+pub use nacsim_crossbar::periphery::TrainingPeriphery as Periphery;
 
 /// Dataset options applied before training.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -417,32 +393,8 @@ impl Validate for InSituConfig {
                  step model's w_max_dtod/w_min_dtod instead",
             );
         }
+        c.nested("periphery", &self.periphery);
         let p = &self.periphery;
-        check_sigma(&mut c, "periphery.read_noise_sigma", p.read_noise_sigma);
-        c.check(
-            p.adc_bits <= 24,
-            "periphery.adc_bits",
-            p.adc_bits,
-            "must be in 0..=24 (0 = no ADC quantization)",
-        );
-        c.check(
-            p.dac_bits <= 24,
-            "periphery.dac_bits",
-            p.dac_bits,
-            "must be in 0..=24 (0 = analog inputs)",
-        );
-        c.check(
-            p.adc_bound.is_finite() && p.adc_bound > 0.0,
-            "periphery.adc_bound",
-            p.adc_bound,
-            "must be a positive number of full-scale weights",
-        );
-        c.check(
-            p.read_width_s.is_finite() && p.read_width_s > 0.0,
-            "periphery.read_width_s",
-            p.read_width_s,
-            "must be a positive pulse width in seconds",
-        );
         if let Ok(w) = self.device.write_pulses()
             && let Err(e) = w.check_read_voltage("periphery.read_v", p.read_v)
         {

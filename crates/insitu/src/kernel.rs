@@ -1,8 +1,10 @@
 //! The forward non-idealities of a crossbar during training, as a product kernel.
 //!
-//! A simple model of our own (the crossbar inference crate has the detailed one), after aihwkit's
-//! analog forward with noise management `AbsMax` (note §4.1): per sample, inputs are scaled by
-//! their largest magnitude `a = max|x|`;
+//! The periphery model is the crossbar crate's
+//! [`TrainingPeriphery`](nacsim_crossbar::periphery::TrainingPeriphery) (after aihwkit's analog
+//! forward with noise management `AbsMax`, note §4.1); this kernel applies it around the float
+//! product and draws the read noise. Per sample, inputs are scaled by their largest magnitude
+//! `a = max|x|`;
 //!
 //! 1. DAC: inputs are rounded to `2^dac_bits − 1` steps of `a` (optional);
 //! 2. MVM: `y = x·Wᵀ` with the store's effective weights (the conductances);
@@ -58,24 +60,7 @@ impl CrossbarKernel {
 
     /// True when the forward product equals the float one.
     pub fn is_ideal(&self) -> bool {
-        let p = &self.periphery;
-        p.read_noise_sigma == 0.0 && p.adc_bits == 0 && p.dac_bits == 0
-    }
-}
-
-/// `x.round()` (half away from zero), bit for bit, without the libm call baseline x86-64 makes
-/// for it: for `|x| < 2^22` the integer part `t` is exact, `x − t` is exact, and the result is
-/// `t ± 1` when that fraction reaches one half.
-#[inline(always)]
-fn round(x: f32) -> f32 {
-    if x.abs() < 4_194_304.0 {
-        let t = x as i32 as f32;
-        let r = x - t;
-        let y = t + f32::from(u8::from(r >= 0.5)) - f32::from(u8::from(r <= -0.5));
-        // Keep the sign of zero as `round` does (−0.3 → −0.0).
-        if y == 0.0 { 0.0f32.copysign(x) } else { y }
-    } else {
-        x.round()
+        self.periphery.is_ideal()
     }
 }
 
@@ -93,12 +78,9 @@ impl ProductKernel for CrossbarKernel {
         let p = &self.periphery;
         let amax = row_absmax(x);
         let mut y = if p.dac_bits > 0 {
-            let steps = ((1u64 << p.dac_bits) - 1) as f32;
             let mut xq = x.to_owned();
-            for (mut r, &a) in xq.axis_iter_mut(Axis(0)).zip(&amax) {
-                if a > 0.0 {
-                    r.mapv_inplace(|v| round(v / a * steps) * a / steps);
-                }
+            for (r, &a) in xq.axis_iter_mut(Axis(0)).zip(&amax) {
+                p.dac_row(r, a);
             }
             par_matmul(xq.view(), w.t())
         } else {
@@ -114,14 +96,8 @@ impl ProductKernel for CrossbarKernel {
                 Keyed::of(&Stream::new(self.seed, Purpose::ReadNoise, layer as u32, 0)).at(call)
             }
         };
-        let sigma = p.read_noise_sigma;
+        let noisy = p.read_noise_sigma > 0.0;
         let wm = self.w_max as f32;
-        let levels = if p.adc_bits > 0 {
-            Some((1u64 << p.adc_bits) as f32)
-        } else {
-            None
-        };
-        let bound = p.adc_bound as f32;
         y.axis_iter_mut(Axis(0))
             .into_par_iter()
             .zip(amax.par_iter())
@@ -129,23 +105,15 @@ impl ProductKernel for CrossbarKernel {
             .with_min_len(16)
             .for_each(|(n, (mut row, &a))| {
                 let full = wm * a;
-                if sigma > 0.0 {
+                if noisy {
                     let mut rng = seq.derive(n as u64).rng(0);
-                    let s = sigma as f32 * full;
+                    let s = p.read_noise_scale(full);
                     for v in row.iter_mut() {
                         let z: f64 = rng.sample(StandardNormal);
                         *v += s * z as f32;
                     }
                 }
-                if let Some(levels) = levels
-                    && full > 0.0
-                {
-                    let top = bound * full;
-                    let step = 2.0 * top / levels;
-                    for v in row.iter_mut() {
-                        *v = (round(v.clamp(-top, top) / step) * step).clamp(-top, top);
-                    }
-                }
+                p.adc_row(row, full);
             });
         y
     }
@@ -195,38 +163,6 @@ mod tests {
                 );
                 assert!((v - f).abs() <= 0.5 * step + 1e-6 || f.abs() > 2.0 * a);
             }
-        }
-    }
-
-    #[test]
-    fn fast_round_is_round_bit_for_bit() {
-        let mut xs = vec![
-            0.0f32,
-            -0.0,
-            0.5,
-            -0.5,
-            1.5,
-            -1.5,
-            2.5,
-            0.49999997,
-            -0.49999997,
-        ];
-        xs.extend([
-            4_194_303.5,
-            -4_194_303.5,
-            4_194_304.0,
-            1e9,
-            f32::NAN,
-            f32::INFINITY,
-        ]);
-        let mut w = 0x1234_5678u32;
-        for _ in 0..100_000 {
-            w = w.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            xs.push((w as i32) as f32 / 65_536.0 / 8.0);
-            xs.push(f32::from_bits(w & 0x4B7F_FFFF));
-        }
-        for x in xs {
-            assert_eq!(round(x).to_bits(), x.round().to_bits(), "{x}");
         }
     }
 

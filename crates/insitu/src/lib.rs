@@ -53,7 +53,7 @@ pub mod store;
 
 pub use config::{
     DataOptions, DriveSettings, InSituConfig, Linearization, Magnitude, Mapping, Modulation,
-    Periphery, Rounding, Scheme, Variation, VoltageError,
+    Periphery, PulseCountRounding, Scheme, Variation, VoltageError,
 };
 pub use kernel::CrossbarKernel;
 pub use program::{DriveModel, PulseTrain};

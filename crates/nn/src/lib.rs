@@ -48,6 +48,7 @@ pub mod forward;
 pub mod im2col;
 pub mod model;
 pub mod network;
+pub mod optim;
 pub mod qnet;
 pub mod quant;
 pub mod rescale;

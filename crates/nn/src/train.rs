@@ -22,6 +22,8 @@ pub use crate::forward::{FloatKernel, ProductKernel};
 use crate::forward::{argmax, forward_with, layer_backward, layer_forward, softmax_cross_entropy};
 use crate::model::Param;
 use crate::network::ResolvedLayer;
+use crate::optim::Step;
+pub use crate::optim::{MAX_WEIGHT_DECAY, MOMENT_FLOOR, Optimizer};
 
 /// The weight seam of the training loop.
 pub trait WeightStore {
@@ -32,31 +34,6 @@ pub trait WeightStore {
     fn update(&mut self, grads: &[Option<Param>], lr: f32);
     /// The float parameters to save as the trained model.
     fn export(&self) -> Vec<Option<Param>>;
-}
-
-/// Optimiser, with PyTorch's update rules (`torch.optim.SGD`, `torch.optim.Adam`; weight decay
-/// is L2 added to the gradient).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Optimizer {
-    /// SGD with momentum μ: `v ← μ·v + g + λ·w`, `w ← w − lr·v`.
-    Sgd {
-        /// Momentum μ (0 = plain SGD).
-        momentum: f32,
-        /// L2 weight decay λ.
-        weight_decay: f32,
-    },
-    /// Adam (Kingma & Ba 2015) with bias correction.
-    Adam {
-        /// β₁ (PyTorch default 0.9).
-        beta1: f32,
-        /// β₂ (PyTorch default 0.999).
-        beta2: f32,
-        /// ε (PyTorch default 1e-8).
-        eps: f32,
-        /// L2 weight decay λ.
-        weight_decay: f32,
-    },
 }
 
 /// Learning-rate schedule over epochs (the rate is constant within an epoch).
@@ -100,8 +77,6 @@ impl Schedule {
 
 /// Largest base learning rate a training config accepts (beyond it every float step diverges).
 pub const MAX_LR: f32 = 10.0;
-/// Largest L2 weight decay λ a training config accepts.
-pub const MAX_WEIGHT_DECAY: f32 = 1.0;
 
 /// Settings of one training run (the part of a training config the loop needs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,7 +96,8 @@ pub struct TrainSettings {
     pub schedule: Schedule,
 }
 
-/// A float weight store: plain parameters updated by an [`Optimizer`].
+/// A float weight store: plain parameters updated by an [`Optimizer`] (its shared per-weight
+/// [`Step`]).
 #[derive(Clone, Debug)]
 pub struct FloatStore {
     params: Vec<Option<Param>>,
@@ -130,7 +106,7 @@ pub struct FloatStore {
     m: Vec<Option<Param>>,
     /// Second moment per layer (Adam).
     v: Vec<Option<Param>>,
-    step: i32,
+    step: u64,
 }
 
 fn zeros_like(p: &Option<Param>) -> Option<Param> {
@@ -159,42 +135,30 @@ impl FloatStore {
 /// thread count; the update is element-wise anyway).
 const UPDATE_CHUNK: usize = 8192;
 
-/// Moments below this magnitude are flushed to zero. A weight whose gradient is exactly zero
-/// (a dead ReLU, an always-black pixel) has its first moment decay geometrically into the f32
-/// subnormal range, where every multiply takes a slow microcode path on x86 (measured: the Adam
-/// step went from ~1 to ~7 ns per weight). The flushed value is below any update that could
-/// change an f32 weight of magnitude ≥ 1e-20.
-pub const MOMENT_FLOOR: f32 = 1e-30;
-
-#[inline(always)]
-fn flush(x: f32) -> f32 {
-    if x.abs() < MOMENT_FLOOR { 0.0 } else { x }
-}
-
+/// `w += f(g, w, m, v)` over the elements of one tensor.
 fn update_slices<F>(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], f: &F)
 where
-    F: Fn(&mut f32, f32, &mut f32, &mut f32) + Sync,
+    F: Fn(f32, f32, &mut f32, &mut f32) -> f32 + Sync,
 {
-    if w.len() < UPDATE_CHUNK {
+    let run = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
         for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            f(w, g, m, v);
+            *w += f(g, *w, m, v);
         }
+    };
+    if w.len() < UPDATE_CHUNK {
+        run(w, g, m, v);
         return;
     }
     w.par_chunks_mut(UPDATE_CHUNK)
         .zip(g.par_chunks(UPDATE_CHUNK))
         .zip(m.par_chunks_mut(UPDATE_CHUNK))
         .zip(v.par_chunks_mut(UPDATE_CHUNK))
-        .for_each(|(((w, g), m), v)| {
-            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                f(w, g, m, v);
-            }
-        });
+        .for_each(|(((w, g), m), v)| run(w, g, m, v));
 }
 
 fn for_each_tensor<F>(p: &mut Param, g: &Param, m: &mut Param, v: &mut Param, f: &F)
 where
-    F: Fn(&mut f32, f32, &mut f32, &mut f32) + Sync,
+    F: Fn(f32, f32, &mut f32, &mut f32) -> f32 + Sync,
 {
     let sl = "parameters are standard-layout arrays";
     update_slices(
@@ -224,7 +188,7 @@ impl WeightStore for FloatStore {
 
     fn update(&mut self, grads: &[Option<Param>], lr: f32) {
         self.step += 1;
-        let t = self.step;
+        let step = self.opt.step(lr, self.step);
         for (((p, g), m), v) in self
             .params
             .iter_mut()
@@ -235,46 +199,11 @@ impl WeightStore for FloatStore {
             let (Some(p), Some(g), Some(m), Some(v)) = (p, g, m, v) else {
                 continue;
             };
-            match self.opt {
-                Optimizer::Sgd {
-                    momentum,
-                    weight_decay,
-                } => {
-                    for_each_tensor(
-                        p,
-                        g,
-                        m,
-                        v,
-                        &|w: &mut f32, g: f32, m: &mut f32, _: &mut f32| {
-                            let d = g + weight_decay * *w;
-                            *m = flush(momentum * *m + d);
-                            *w -= lr * *m;
-                        },
-                    );
-                }
-                Optimizer::Adam {
-                    beta1,
-                    beta2,
-                    eps,
-                    weight_decay,
-                } => {
-                    let c1 = 1.0 - beta1.powi(t);
-                    let c2 = 1.0 - beta2.powi(t);
-                    let step = lr / c1;
-                    let c2s = c2.sqrt();
-                    for_each_tensor(
-                        p,
-                        g,
-                        m,
-                        v,
-                        &|w: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-                            let d = g + weight_decay * *w;
-                            *m = flush(beta1 * *m + (1.0 - beta1) * d);
-                            *v = flush(beta2 * *v + (1.0 - beta2) * d * d);
-                            *w -= step * *m / (v.sqrt() / c2s + eps);
-                        },
-                    );
-                }
+            // One match per step; each variant's loop is straight-line.
+            match step {
+                Step::Sgd(s) => for_each_tensor(p, g, m, v, &|g, w, _, _| s.delta(g, w)),
+                Step::Momentum(s) => for_each_tensor(p, g, m, v, &|g, w, m, _| s.delta(g, w, m)),
+                Step::Adam(s) => for_each_tensor(p, g, m, v, &|g, w, m, v| s.delta(g, w, m, v)),
             }
         }
     }

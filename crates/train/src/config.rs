@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nacsim_nn::train::{MAX_LR, MAX_WEIGHT_DECAY, Optimizer, Schedule, TrainSettings};
+use nacsim_nn::train::{MAX_LR, Schedule, TrainSettings};
 use serde::{Deserialize, Serialize};
 
 /// Power-of-two quantization of the forward weights during training.
@@ -188,60 +188,10 @@ impl nacsim_core::config::Validate for TrainConfig {
             let f = t.to_field_error().within("network");
             rule(&f.field, f.value, &f.rule);
         }
-        match self.train.optimizer {
-            Optimizer::Sgd {
-                momentum,
-                weight_decay,
-            } => {
-                if !(0.0..1.0).contains(&momentum) {
-                    rule(
-                        "train.optimizer.Sgd.momentum",
-                        momentum.to_string(),
-                        "must be in [0, 1)",
-                    );
-                }
-                if !(weight_decay.is_finite() && (0.0..=MAX_WEIGHT_DECAY).contains(&weight_decay)) {
-                    rule(
-                        "train.optimizer.Sgd.weight_decay",
-                        weight_decay.to_string(),
-                        &format!("must be a finite number in [0, {MAX_WEIGHT_DECAY}]"),
-                    );
-                }
-            }
-            Optimizer::Adam {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            } => {
-                if !(0.0..1.0).contains(&beta1) {
-                    rule(
-                        "train.optimizer.Adam.beta1",
-                        beta1.to_string(),
-                        "must be in [0, 1)",
-                    );
-                }
-                if !(0.0..1.0).contains(&beta2) {
-                    rule(
-                        "train.optimizer.Adam.beta2",
-                        beta2.to_string(),
-                        "must be in [0, 1)",
-                    );
-                }
-                if !(eps.is_finite() && eps > 0.0 && eps <= 1.0) {
-                    rule(
-                        "train.optimizer.Adam.eps",
-                        eps.to_string(),
-                        "must be a finite number in (0, 1]",
-                    );
-                }
-                if !(weight_decay.is_finite() && (0.0..=MAX_WEIGHT_DECAY).contains(&weight_decay)) {
-                    rule(
-                        "train.optimizer.Adam.weight_decay",
-                        weight_decay.to_string(),
-                        &format!("must be a finite number in [0, {MAX_WEIGHT_DECAY}]"),
-                    );
-                }
+        if let Err(errs) = self.train.optimizer.validate() {
+            for f in errs {
+                let f = f.within("train.optimizer");
+                rule(&f.field, f.value, &f.rule);
             }
         }
         if let KernelChoice::BlockCirculant {
