@@ -7,7 +7,7 @@ use nacsim_device::Normals;
 use rand::RngCore;
 
 /// Standard normals from one keyed generator, [`Stream::rng`]`(index)`, created on first use
-/// (Box–Muller, both branches, 53-bit uniforms).
+/// (core's one Box–Muller, [`nacsim_core::rng::box_muller_pair`], both branches).
 pub struct ChunkNormals<'a> {
     stream: &'a Stream,
     index: u64,
@@ -27,22 +27,16 @@ impl<'a> ChunkNormals<'a> {
     }
 }
 
-fn unit(w: u64) -> f64 {
-    (w >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
 impl Normals for ChunkNormals<'_> {
     fn next_normal(&mut self) -> f64 {
         if let Some(z) = self.spare.take() {
             return z;
         }
         let rng = self.rng.get_or_insert_with(|| self.stream.rng(self.index));
-        let u1 = 1.0 - unit(rng.next_u64());
-        let u2 = unit(rng.next_u64());
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (sn, cs) = (std::f64::consts::TAU * u2).sin_cos();
-        self.spare = Some(r * sn);
-        r * cs
+        let (w1, w2) = (rng.next_u64(), rng.next_u64());
+        let (z0, z1) = nacsim_core::rng::box_muller_pair(w1, w2);
+        self.spare = Some(z1);
+        z0
     }
 }
 
@@ -67,6 +61,6 @@ impl<'a> ChunkUniforms<'a> {
     /// The next uniform.
     pub fn next_uniform(&mut self) -> f64 {
         let rng = self.rng.get_or_insert_with(|| self.stream.rng(self.index));
-        unit(rng.next_u64())
+        nacsim_core::rng::unit_f64(rng.next_u64())
     }
 }
