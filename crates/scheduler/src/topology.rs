@@ -113,7 +113,7 @@ pub struct Topology {
 
 /// Why a topology file was refused: the file, the line, the column and the fix.
 #[derive(Debug, PartialEq, Eq)]
-pub struct TopologyError {
+pub struct TopologyFileError {
     /// The file.
     pub path: String,
     /// 1-based line (0 when the whole file is at fault).
@@ -124,7 +124,7 @@ pub struct TopologyError {
     pub message: String,
 }
 
-impl fmt::Display for TopologyError {
+impl fmt::Display for TopologyFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.path)?;
         if self.line > 0 {
@@ -137,7 +137,7 @@ impl fmt::Display for TopologyError {
     }
 }
 
-impl std::error::Error for TopologyError {}
+impl std::error::Error for TopologyFileError {}
 
 /// The convolution format's columns, in order (the ninth is optional).
 pub const CONV_COLUMNS: [&str; 9] = [
@@ -159,8 +159,8 @@ pub const GEMM_COLUMNS: [&str; 4] = ["Layer", "M", "N", "K"];
 ///
 /// # Errors
 /// The file cannot be read or is not a valid topology ([`parse`]).
-pub fn load(path: &Path) -> Result<Topology, TopologyError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
+pub fn load(path: &Path) -> Result<Topology, TopologyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TopologyFileError {
         path: path.display().to_string(),
         line: 0,
         column: None,
@@ -187,8 +187,8 @@ fn fields(row: &str) -> Vec<&str> {
 /// # Errors
 /// The header names neither format; a row has the wrong number of fields, a field that is not
 /// a positive integer, a filter larger than its map; the file has no layers.
-pub fn parse(path: &str, name: &str, text: &str) -> Result<Topology, TopologyError> {
-    let err = |line: usize, column: Option<&str>, message: String| TopologyError {
+pub fn parse(path: &str, name: &str, text: &str) -> Result<Topology, TopologyFileError> {
+    let err = |line: usize, column: Option<&str>, message: String| TopologyFileError {
         path: path.to_string(),
         line,
         column: column.map(str::to_string),
