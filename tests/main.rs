@@ -12,5 +12,6 @@ mod presets;
 mod scheduler;
 mod sine;
 mod sweep;
+mod topology;
 mod trust;
 mod util;

@@ -20,6 +20,18 @@ pub struct InfoArgs {
     /// the embedded models/networks/fmnist-mlp.ron.
     #[arg(long, value_name = "N.ron")]
     pub network: Option<PathBuf>,
+    /// A SCALE-Sim topology file (CSV, convolution format `Layer name, IFMAP Height, IFMAP
+    /// Width, Filter Height, Filter Width, Channels, Num Filter, Strides,` or GEMM format
+    /// `Layer, M, N, K,`) instead of a network: each row is costed by its shape, with the file's
+    /// layer names; IFMAP sizes include padding, and a row whose name contains `DP` is
+    /// depthwise (see docs/workloads.md). Shipped: models/workloads/*.csv.
+    #[arg(long, value_name = "T.csv", conflicts_with = "network")]
+    pub topology: Option<PathBuf>,
+    /// Seed of the weights drawn for engines whose costs follow weight values (the crossbar's
+    /// conductances) when the network has none (a topology file, or a network file without
+    /// weights).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
     /// Print one JSON object (keys: peak_gops, clock_hz, cycles, storage_bits,
     /// weight_storage_bits, compression_ratio, energy_pj, tops_per_watt, utilization,
     /// layers[name, engine, cycles, ops, storage_bits, compression_ratio, energy_pj, ...]).
@@ -30,6 +42,11 @@ pub struct InfoArgs {
 /// Run `nacsim info`.
 pub fn run(a: &InfoArgs) -> CliResult<()> {
     let design = super::defaults::design(a.design.as_deref())?;
+    if let Some(path) = &a.topology {
+        let topo = nacsim_scheduler::topology::load(path)?;
+        let sim = Simulation::from_topology(design, &topo, a.seed)?;
+        return print(a, &InfoReport::build(&sim, &path.display().to_string())?);
+    }
     // Timing, storage and the energy of digital engines do not depend on weight values: the
     // network's shapes are enough, whatever their size. Engines whose costs follow the weights
     // (the crossbar's conductances) get the network's weights, or seeded ones for a
@@ -51,7 +68,7 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
                 (None, _) => {
                     // Calibration runs 64 images through the float network.
                     super::limits::check_spec(&spec, &label, 64)?;
-                    Model::init(spec.clone(), 0)?
+                    Model::init(spec.clone(), a.seed)?
                 }
             };
             let calib = Dataset::bundled_calibration();
@@ -63,7 +80,11 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
             Simulation::new(design, &model, &calib)?
         }
     };
-    let r = InfoReport::build(&sim, &label)?;
+    print(a, &InfoReport::build(&sim, &label)?)
+}
+
+/// Print an info report as text or JSON.
+fn print(a: &InfoArgs, r: &InfoReport) -> CliResult<()> {
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
@@ -92,8 +113,16 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
         100.0 * r.utilization
     );
     outln!("  energy table {}", r.energy_table.describe());
+    // Names as long as the file gives them (a topology's `conv2_1_proj`).
+    let nw = r
+        .layers
+        .iter()
+        .map(|l| l.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     outln!(
-        "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
+        "  {:<nw$} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12} {:>7}",
         "layer",
         "kind",
         "engine",
@@ -101,11 +130,12 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
         "ops",
         "weight B",
         "compress",
-        "act DRAM B"
+        "act DRAM B",
+        "util %"
     );
     for l in &r.layers {
         outln!(
-            "  {:<8} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12}",
+            "  {:<nw$} {:<8} {:<8} {:>12} {:>12} {:>12} {:>9} {:>12} {:>7.1}",
             l.name,
             l.kind,
             l.engine,
@@ -117,7 +147,8 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
             } else {
                 "-".into()
             },
-            l.activation_dram_bytes
+            l.activation_dram_bytes,
+            100.0 * l.utilization
         );
     }
     for w in &r.warnings {

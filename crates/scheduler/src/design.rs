@@ -558,25 +558,39 @@ impl Design {
         layers: &[ResolvedLayer],
         index: usize,
     ) -> Result<Option<usize>, DesignError> {
+        // `index` may be past the end: a network without layers has none to map.
+        let kind = layers.get(index).and_then(ProductKind::of);
+        self.engine_for_kind(layers.len(), index, kind)
+    }
+
+    /// [`Design::engine_for`] for layer `index` of `count` layers whose product kind is `kind`
+    /// (`None`: no product, no engine). The form for layers that are not a network's (a
+    /// topology file's rows).
+    ///
+    /// # Errors
+    /// A mapping entry naming a layer index outside `0..count`.
+    pub fn engine_for_kind(
+        &self,
+        count: usize,
+        index: usize,
+        kind: Option<ProductKind>,
+    ) -> Result<Option<usize>, DesignError> {
         let m = &self.config.mapping;
         for (i, (li, _)) in m.by_index.iter().enumerate() {
-            if *li >= layers.len() {
+            if *li >= count {
                 return Err(DesignError::Mapping {
                     path: self.path.clone(),
                     error: FieldError::new(
                         format!("mapping.by_index[{i}]"),
                         li,
                         format!(
-                            "layer index out of range: the network has {} layers (0..{})",
-                            layers.len(),
-                            layers.len()
+                            "layer index out of range: the network has {count} layers (0..{count})"
                         ),
                     ),
                 });
             }
         }
-        // `index` may be past the end: a network without layers has none to map.
-        let Some(kind) = layers.get(index).and_then(ProductKind::of) else {
+        let Some(kind) = kind else {
             return Ok(None);
         };
         let name = m

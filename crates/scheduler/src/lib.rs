@@ -19,3 +19,4 @@ pub mod memory;
 pub mod report;
 pub mod sim;
 pub mod sweep;
+pub mod topology;

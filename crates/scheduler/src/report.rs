@@ -517,6 +517,9 @@ pub struct InfoLayer {
     pub activation_dram_bytes: u64,
     /// Energy of one pass in pJ (analytic; data-independent).
     pub energy_pj: f64,
+    /// Share of the design's peak the layer reaches: `ops / (peak ops per cycle · cycles)`
+    /// (0 for a layer without cycles).
+    pub utilization: f64,
 }
 
 /// `nacsim info`: what is known without data.
@@ -576,6 +579,7 @@ impl InfoReport {
                 fp32 as f64 / stored as f64
             }
         };
+        let peak_ops = sim.peak_ops_per_cycle();
         let layers: Vec<InfoLayer> = sim
             .plan
             .iter()
@@ -597,6 +601,11 @@ impl InfoReport {
                     weight_bytes: p.param_bytes,
                     activation_dram_bytes: c.dram_read_bytes + c.dram_write_bytes - fetched,
                     energy_pj: sim.energy(c, p.engine)?.total_pj,
+                    utilization: if c.cycles > 0 {
+                        (2 * c.macs) as f64 / (peak_ops as f64 * c.cycles as f64)
+                    } else {
+                        0.0
+                    },
                 })
             })
             .collect::<Result<_, SimError>>()?;
@@ -613,7 +622,6 @@ impl InfoReport {
         )?;
         let ops: u64 = layers.iter().map(|l| l.ops).sum();
         let cycles: u64 = layers.iter().map(|l| l.cycles).sum();
-        let peak_ops = sim.peak_ops_per_cycle();
         Ok(Self {
             design: sim.design.config.name.clone(),
             network: network.to_string(),

@@ -61,6 +61,34 @@ pub struct EngineCost {
     pub physics_pj: Vec<(String, String, f64)>,
 }
 
+impl EngineCost {
+    /// The cost of `n` independent runs of the same layer one after the other (the groups of a
+    /// depthwise convolution): every cycle, count, byte and energy times `n`; `self` for `n = 1`.
+    #[must_use]
+    pub fn times(self, n: u64) -> EngineCost {
+        if n == 1 {
+            return self;
+        }
+        let mut counters = nacsim_core::counters::Counters::new();
+        for (k, v) in self.counters.iter() {
+            counters.add(k, v.saturating_mul(n));
+        }
+        EngineCost {
+            cycles: self.cycles.saturating_mul(n),
+            counters,
+            weight_sram_read_bytes: self.weight_sram_read_bytes.saturating_mul(n),
+            act_sram_read_bytes: self.act_sram_read_bytes.saturating_mul(n),
+            act_sram_write_bytes: self.act_sram_write_bytes.saturating_mul(n),
+            macs: self.macs.saturating_mul(n),
+            physics_pj: self
+                .physics_pj
+                .into_iter()
+                .map(|(c, a, pj)| (c, a, pj * n as f64))
+                .collect(),
+        }
+    }
+}
+
 /// Why an engine cannot take a layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

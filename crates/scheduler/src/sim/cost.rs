@@ -62,7 +62,9 @@ impl Simulation {
             let out_bytes = p.out_features.saturating_mul(b);
             match (p.kind, p.engine, &p.compiled) {
                 (_, Some(e), Some(comp)) => {
-                    let ec = self.engines[e].cost(comp, batch * p.rows_per_image as usize);
+                    let ec = self.engines[e]
+                        .cost(comp, batch * p.rows_per_image as usize)
+                        .times(p.groups);
                     engine_cycles[i] = Some(ec.cycles);
                     c.macs = ec.macs;
                     c.sram_weight_read_bytes = ec.weight_sram_read_bytes;

@@ -5,6 +5,7 @@
 //! | this one | the mapping ([`Simulation`], [`LayerPlan`]): construction from weights or shapes, the functional run, traces |
 //! | `cost` | analytic cycles per layer and pass (DRAM schedule included), per dataset, and energy |
 //! | `trials` | the Monte Carlo batch axis: many trials in one pass over the images |
+//! | `topology` | [`Simulation::from_topology`]: a SCALE-Sim topology file's layers, costed by shape |
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,10 @@ use crate::engine::{Compiled, EngineError, EngineImpl, LayerSource, ShapeLayer};
 use crate::memory::LayerDemand;
 
 mod cost;
+mod topology;
 mod trials;
+
+pub use topology::product_kind;
 
 /// Errors of building or running a simulation.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,9 @@ pub struct LayerPlan {
     /// Product rows per image: 1 for a Dense layer, output pixels for a convolution (0 for
     /// layers without a product).
     pub rows_per_image: u64,
+    /// Independent groups of the product, each costed as the compiled layer (`rows_per_image`
+    /// rows per image): the channels of a depthwise row of a topology file, else 1.
+    pub groups: u64,
     /// Weights of the layer (0 for layers without parameters).
     pub weight_count: u64,
     /// Biases of the layer.
@@ -664,6 +671,7 @@ fn plan_entry(
             LayerKind::Conv2d => (fl.output.h * fl.output.w) as u64,
             _ => 0,
         },
+        groups: 1,
         weight_count,
         bias_count,
         param_bytes,

@@ -1,0 +1,205 @@
+//! Shape-only simulation of a topology file ([`crate::topology`]): each row becomes one
+//! [`LayerPlan`] costed by its engine from its shape, or, for an engine whose costs follow the
+//! weight values (the crossbar's conductances), from seeded weights.
+
+use nacsim_core::rng::{Purpose, Stream};
+use nacsim_nn::network::Shape;
+use nacsim_nn::qnet::{GemmKind, LayerKind, QGemm, QNetwork, Requant};
+use ndarray::Array2;
+
+use super::{LayerPlan, SimError, Simulation, build_engines, check_resident};
+use crate::design::{Design, ProductKind};
+use crate::engine::{EngineImpl, LayerSource, ShapeLayer};
+use crate::topology::{TopoLayer, Topology, TopologyFormat};
+
+/// The product kind the design's mapping sees: a GEMM row, or a convolution whose filter covers
+/// its whole map (a fully connected layer in the convolution format), is `dense`; any other row
+/// is `conv2d`.
+#[must_use]
+pub fn product_kind(format: TopologyFormat, t: &TopoLayer) -> ProductKind {
+    if format == TopologyFormat::Gemm || t.filter == t.ifmap {
+        ProductKind::Dense
+    } else {
+        ProductKind::Conv2d
+    }
+}
+
+/// Seeded float weights `[N, K]` of one group, drawn as [`nacsim_nn::model::Model::init`]
+/// draws a layer's (uniform in `±1/√K`, stream `(seed, WeightInit, layer, 0)`), and their int8
+/// quantization: per-tensor symmetric codes, unit input and output scales.
+fn seeded_layer(
+    t: &TopoLayer,
+    kind: GemmKind,
+    index: usize,
+    seed: u64,
+    design: &Design,
+) -> (QGemm, Array2<f32>) {
+    let (k, n) = (t.k(), t.n());
+    let bound = 1.0 / (k as f64).sqrt();
+    let s = Stream::new(
+        seed,
+        Purpose::WeightInit,
+        u32::try_from(index).unwrap_or(u32::MAX),
+        0,
+    );
+    let weight = Array2::from_shape_fn((n, k), |(o, i)| {
+        ((2.0 * s.uniform((o * k + i) as u64) - 1.0) * bound) as f32
+    });
+    let q = design.config.quant;
+    let wmax = f32::from(i16::try_from((1_i32 << (q.weight_bits - 1)) - 1).unwrap_or(i16::MAX));
+    let absmax = weight.iter().fold(0.0_f32, |m, w| m.max(w.abs()));
+    let w_scale = if absmax > 0.0 { absmax / wmax } else { 1.0 };
+    let codes = weight.mapv(|w| (w / w_scale).round().clamp(-wmax, wmax) as i8);
+    let requant = Requant::from_real(f64::from(w_scale)).unwrap_or(Requant {
+        multiplier: 1 << 30,
+        shift: 31,
+    });
+    let [oh, ow] = t.ofmap();
+    let qg = QGemm {
+        name: t.name.clone(),
+        kind,
+        input: Shape {
+            c: t.channels,
+            h: t.ifmap[0],
+            w: t.ifmap[1],
+        },
+        output: Shape { c: n, h: oh, w: ow },
+        weight: codes,
+        bias: Vec::new(),
+        requant: vec![requant; n],
+        in_scale: 1.0,
+        out_scale: 1.0,
+        w_scale: vec![w_scale; n],
+        relu: false,
+        act_max: (1 << (q.act_bits - 1)) - 1,
+        rounding: q.rounding,
+    };
+    (qg, weight)
+}
+
+impl Simulation {
+    /// Map a topology file's layers onto `design` and compile them for costing only (the
+    /// result is for [`Simulation::pass_cost`] and reports, never for a functional run).
+    ///
+    /// Each row is one product layer (`dense` or `conv2d` by [`product_kind`], mapped by the
+    /// design's `by_index`, `by_kind` and `default` as a network's layers are). A depthwise row
+    /// costs `groups ×` one single-channel layer ([`LayerPlan::groups`]). Engines that cost a
+    /// shape without weights do so; the others get weights seeded from `seed` (see
+    /// `seeded_layer`). Feature counts include the file's padding (IFMAP sizes are padded).
+    ///
+    /// # Errors
+    /// The design's engines or mapping are invalid, an engine cannot take a layer (named in
+    /// the error), or the weights of the resident layers do not fit the weight buffer.
+    pub fn from_topology(design: Design, topo: &Topology, seed: u64) -> Result<Self, SimError> {
+        let engines = build_engines(&design)?;
+        let count = topo.layers.len();
+        let weight_bits = design.config.quant.weight_bits;
+        let mut plan = Vec::with_capacity(count);
+        for (i, t) in topo.layers.iter().enumerate() {
+            let pk = product_kind(topo.format, t);
+            let Some(e) = design.engine_for_kind(count, i, Some(pk))? else {
+                return Err(SimError::Data(format!(
+                    "{}: layer {} (line {}) maps to no engine of design {}",
+                    topo.name,
+                    t.name,
+                    t.line,
+                    design.path.display()
+                )));
+            };
+            let (kind, gemm) = match pk {
+                ProductKind::Dense => (LayerKind::Dense, GemmKind::Dense),
+                ProductKind::Conv2d => (
+                    LayerKind::Conv2d,
+                    GemmKind::Conv {
+                        kernel: t.filter[0],
+                        stride: t.stride[0],
+                        padding: 0,
+                    },
+                ),
+            };
+            let engine_err = |source| SimError::Engine {
+                design: design.path.display().to_string(),
+                source,
+            };
+            let shape = ShapeLayer {
+                name: t.name.clone(),
+                kind: gemm,
+                fan_in: t.k(),
+                out: t.n(),
+                weight_bits,
+            };
+            let compiled = match engines[e].compile_shape(shape) {
+                Some(c) => c.map_err(engine_err)?,
+                None => {
+                    let (q, w) = seeded_layer(t, gemm, i, seed, &design);
+                    let src = LayerSource {
+                        q: &q,
+                        weight: w.view(),
+                        bias: None,
+                        index: i,
+                        seed,
+                        trial: 0,
+                        weight_bits,
+                    };
+                    engines[e].compile(&src).map_err(engine_err)?.0
+                }
+            };
+            plan.push(topology_plan(&engines[e], t, i, kind, e, compiled));
+        }
+        check_resident(&design, &plan)?;
+        let qnet = QNetwork {
+            name: topo.name.clone(),
+            input_scale: 1.0,
+            layers: Vec::new(),
+            classes: 0,
+            config: design.config.quant,
+        };
+        Ok(Self {
+            design,
+            qnet,
+            engines,
+            plan,
+            native: None,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// The plan entry of one topology row: features of the (padded) maps, MACs, weights and
+/// parameter bytes over all groups (int8 codes unless the engine holds its weights, 8-byte
+/// requantization parameters per output channel, no biases).
+fn topology_plan(
+    engine: &EngineImpl,
+    t: &TopoLayer,
+    index: usize,
+    kind: LayerKind,
+    e: usize,
+    compiled: crate::engine::Compiled,
+) -> LayerPlan {
+    let g = t.groups as u64;
+    let [oh, ow] = t.ofmap();
+    let wb = engine.weight_storage_bits(&compiled) * g;
+    let outs = t.n() as u64 * g;
+    let code_bytes = if engine.holds_weights() {
+        0
+    } else {
+        wb.div_ceil(8)
+    };
+    LayerPlan {
+        name: t.name.clone(),
+        kind,
+        network_index: index,
+        engine: Some(e),
+        compiled: Some(compiled),
+        in_features: (t.ifmap[0] * t.ifmap[1] * t.channels) as u64 * g,
+        out_features: (oh * ow * t.n()) as u64 * g,
+        macs_per_image: t.macs(),
+        rows_per_image: t.m() as u64,
+        groups: g,
+        weight_count: t.weights(),
+        bias_count: 0,
+        param_bytes: code_bytes + 8 * outs,
+        storage_bits: wb,
+        weight_storage_bits: wb,
+    }
+}
