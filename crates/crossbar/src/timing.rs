@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(c.counters.get("device_reads"), 3 * 784 * 256 * 2);
         assert_eq!(c.counters.get("macs"), 3 * 784 * 256);
         let adc = c.energy_pj["adc"];
-        assert!((adc - 3.0 * 7.0 * 256.0 * 12.5).abs() < 1e-6);
+        assert!((adc - 3.0 * 7.0 * 256.0 * 1.5625).abs() < 1e-6);
         assert_eq!(analytic(&cfg, &geo, 0, 5e-6).cycles, 0);
     }
 

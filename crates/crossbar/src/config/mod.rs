@@ -483,11 +483,14 @@ impl Default for TimingConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnergyConstants {
-    /// Energy of one 8-bit ADC conversion in pJ (default 12.5 = 16 mW / 1.28 GS/s, ISAAC \[V\]).
-    /// Scaled by `2^(bits−8)` for other resolutions (Walden figure of merit \[I\]).
+    /// Energy of one 8-bit ADC conversion in pJ (default 1.5625 = 16 mW for the IMA's 8 ADCs
+    /// = 2 mW per ADC at 1.28 GS/s, ISAAC \[V\]; until 2026-12 the default was 12.5, the power
+    /// of all eight ADCs charged to one conversion). Scaled by `2^(bits−8)` for other
+    /// resolutions (Walden figure of merit \[I\]).
     pub adc_8bit_pj: f64,
-    /// Energy of one 1-bit DAC conversion in pJ (default 3.9e-4 = 4 mW / 1024 DACs / 10 MHz,
-    /// ISAAC \[V\]). Scaled linearly with DAC bits \[I\].
+    /// Energy of one 1-bit DAC conversion in pJ (default 0.390625 = 4 mW / 1024 DACs = 3.9 µW
+    /// per DAC, for one 100 ns read cycle, ISAAC \[V\]; until 2026-12 the default was 3.9e-4,
+    /// a µW/mW slip 1000× too low). Scaled linearly with DAC bits \[I\].
     pub dac_1bit_pj: f64,
     /// Energy of one TIA/sample-and-hold read of a column in pJ (default 1e-3 ≈ 10 µW / 1024
     /// S&H / 10 MHz, ISAAC's S&H \[V\]; a TIA is assumed to cost the same \[I\]).
@@ -500,8 +503,8 @@ pub struct EnergyConstants {
 impl Default for EnergyConstants {
     fn default() -> Self {
         EnergyConstants {
-            adc_8bit_pj: 12.5,
-            dac_1bit_pj: 3.9e-4,
+            adc_8bit_pj: 1.5625,
+            dac_1bit_pj: 0.390625,
             tia_pj: 1e-3,
             shift_add_pj: 0.05,
         }
