@@ -187,3 +187,35 @@ fn fc_only_engines_refuse_convolutions_by_name() {
         "{err}"
     );
 }
+
+/// The crossbar, whose read energy follows the programmed conductances, is costed with seeded
+/// weights: the same seed gives the same energy bit for bit, another seed another energy; and
+/// a workload whose parameters cannot be resident is refused before any array is programmed.
+#[test]
+fn crossbar_topologies_use_seeded_weights_reproducibly() {
+    let design = || Design::load(&root().join("models/designs/crossbar-rram.ron")).unwrap();
+    let topo = parse(
+        "g.csv",
+        "g",
+        "Layer, M, N, K,\nq, 16, 40, 300,\nk, 16, 20, 40,\n",
+    )
+    .unwrap();
+    let energy = |seed: u64| {
+        let sim = Simulation::from_topology(design(), &topo, seed).unwrap();
+        let b = sim.design.config.batch;
+        sim.pass_cost(b)
+            .iter()
+            .zip(&sim.plan)
+            .map(|(c, p)| sim.energy(c, p.engine).unwrap().total_pj)
+            .sum::<f64>()
+    };
+    assert_eq!(energy(3).to_bits(), energy(3).to_bits());
+    assert_ne!(energy(3).to_bits(), energy(4).to_bits());
+    let big =
+        nacsim_scheduler::topology::load(&root().join("models/workloads/resnet50.csv")).unwrap();
+    let err = Simulation::from_topology(design(), &big, 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("take at least 220480 bytes"), "{err}");
+}

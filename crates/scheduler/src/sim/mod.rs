@@ -598,8 +598,13 @@ fn network_warnings(
 
 /// With `resident.weights`, the parameters must fit the weight buffer.
 fn check_resident(design: &Design, plan: &[LayerPlan]) -> Result<(), SimError> {
+    check_resident_bytes(design, plan.iter().map(|p| p.param_bytes).sum(), "")
+}
+
+/// [`check_resident`] for `need` parameter bytes (`qualifier`: `"at least "` for a lower bound
+/// checked before compiling).
+fn check_resident_bytes(design: &Design, need: u64, qualifier: &str) -> Result<(), SimError> {
     if design.config.resident.weights {
-        let need: u64 = plan.iter().map(|p| p.param_bytes).sum();
         let have = design.config.sram.weights.capacity_bytes;
         if need > have {
             return Err(SimError::Design(DesignError::Mapping {
@@ -608,7 +613,7 @@ fn check_resident(design: &Design, plan: &[LayerPlan]) -> Result<(), SimError> {
                     "resident.weights",
                     "true",
                     format!(
-                        "the network's parameters take {need} bytes but sram.weights.capacity_bytes is {have}; raise the capacity or set resident.weights: false"
+                        "the network's parameters take {qualifier}{need} bytes but sram.weights.capacity_bytes is {have}; raise the capacity or set resident.weights: false"
                     ),
                 ),
             }));

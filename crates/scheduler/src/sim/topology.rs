@@ -2,12 +2,13 @@
 //! [`LayerPlan`] costed by its engine from its shape, or, for an engine whose costs follow the
 //! weight values (the crossbar's conductances), from seeded weights.
 
-use nacsim_core::rng::{Purpose, Stream};
+use nacsim_core::keyed::{Keyed, Seq};
+use nacsim_core::rng::{Purpose, Stream, unit_f64};
 use nacsim_nn::network::Shape;
 use nacsim_nn::qnet::{GemmKind, LayerKind, QGemm, QNetwork, Requant};
 use ndarray::Array2;
 
-use super::{LayerPlan, SimError, Simulation, build_engines, check_resident};
+use super::{LayerPlan, SimError, Simulation, build_engines, check_resident, check_resident_bytes};
 use crate::design::{Design, ProductKind};
 use crate::engine::{EngineImpl, LayerSource, ShapeLayer};
 use crate::topology::{TopoLayer, Topology, TopologyFormat};
@@ -24,8 +25,10 @@ pub fn product_kind(format: TopologyFormat, t: &TopoLayer) -> ProductKind {
     }
 }
 
-/// Seeded float weights `[N, K]` of one group, drawn as [`nacsim_nn::model::Model::init`]
-/// draws a layer's (uniform in `±1/√K`, stream `(seed, WeightInit, layer, 0)`), and their int8
+/// Seeded float weights `[N, K]` of one group, uniform in `±1/√K` as
+/// [`nacsim_nn::model::Model::init`] scales a layer's, drawn from the cheap keyed hash of stream
+/// `(seed, WeightInit, layer, 0)` (element `i`: `unit_f64` of [`Seq::word`]`(i)`; a ChaCha
+/// stream per element made ResNet-50's crossbar costing take seconds), and their int8
 /// quantization: per-tensor symmetric codes, unit input and output scales.
 fn seeded_layer(
     t: &TopoLayer,
@@ -42,8 +45,9 @@ fn seeded_layer(
         u32::try_from(index).unwrap_or(u32::MAX),
         0,
     );
+    let seq: Seq = Keyed::of(&s).at(0);
     let weight = Array2::from_shape_fn((n, k), |(o, i)| {
-        ((2.0 * s.uniform((o * k + i) as u64) - 1.0) * bound) as f32
+        ((2.0 * unit_f64(seq.word((o * k + i) as u64)) - 1.0) * bound) as f32
     });
     let q = design.config.quant;
     let wmax = f32::from(i16::try_from((1_i32 << (q.weight_bits - 1)) - 1).unwrap_or(i16::MAX));
@@ -94,6 +98,14 @@ impl Simulation {
         let engines = build_engines(&design)?;
         let count = topo.layers.len();
         let weight_bits = design.config.quant.weight_bits;
+        // Every layer keeps 8 bytes of requantization parameters per output channel whatever
+        // its engine: refuse a workload that cannot be resident before programming any array.
+        let requant_bytes: u64 = topo
+            .layers
+            .iter()
+            .map(|t| 8 * t.n() as u64 * t.groups as u64)
+            .sum();
+        check_resident_bytes(&design, requant_bytes, "at least ")?;
         let mut plan = Vec::with_capacity(count);
         for (i, t) in topo.layers.iter().enumerate() {
             let pk = product_kind(topo.format, t);
