@@ -8,6 +8,7 @@ mod end_to_end;
 mod golden;
 mod mnist;
 mod mutants;
+mod onnx;
 mod presets;
 mod scheduler;
 mod sine;

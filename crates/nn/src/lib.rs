@@ -6,7 +6,7 @@
 //! Networks for nacsim: the network IR ([`network`]), the float reference forward and backward
 //! passes ([`forward`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
 //! loop with its two seams ([`train`]), IDX datasets ([`data`]), model I/O in RON + safetensors
-//! ([`model`]), quantizers shared by the engines ([`quant`]), the int8 network that is every
+//! ([`model`]) or ONNX ([`onnx`]), quantizers shared by the engines ([`quant`]), the int8 network that is every
 //! integer engine's functional reference ([`qnet`]) and the ReLU positive-scaling rescaling pass
 //! ([`rescale`]).
 //!
@@ -48,6 +48,7 @@ pub mod forward;
 pub mod im2col;
 pub mod model;
 pub mod network;
+pub mod onnx;
 pub mod optim;
 pub mod qnet;
 pub mod quant;

@@ -51,6 +51,14 @@ pub enum ModelError {
     /// The RON text does not parse as a network description.
     #[error(transparent)]
     Config(#[from] nacsim_core::config::ConfigError),
+    /// An ONNX file that is not a model nacsim can import ([`crate::onnx`]).
+    #[error("{path}: {msg}")]
+    Onnx {
+        /// File.
+        path: PathBuf,
+        /// What is wrong and what nacsim reads instead.
+        msg: String,
+    },
     /// The topology is impossible.
     #[error("{path}: {source}")]
     Topology {
@@ -179,13 +187,17 @@ impl Model {
         })
     }
 
-    /// Load a network file and the safetensors weights it names (path relative to the RON file).
+    /// Load a network file and the safetensors weights it names (path relative to the RON file),
+    /// or an ONNX model (`.onnx`, read by [`crate::onnx`]).
     ///
     /// # Errors
     /// [`ModelError`] naming the file and the problem: RON parse errors with line and column,
     /// impossible topologies, a missing weights file, missing/unexpected tensors, wrong shapes or
     /// dtypes.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
+        if is_onnx(path) {
+            return crate::onnx::load(path);
+        }
         let spec = load_spec(path)?;
         if spec.weights.is_empty() {
             return Err(ModelError::NoWeights {
@@ -308,7 +320,16 @@ impl Model {
 /// # Errors
 /// RON parse errors with line and column, and topology errors, naming the file.
 pub fn load_spec(path: &Path) -> Result<NetworkSpec, ModelError> {
+    if is_onnx(path) {
+        return Ok(crate::onnx::load(path)?.spec);
+    }
     Ok(nacsim_core::config::load(path)?)
+}
+
+/// A path whose extension is `.onnx` (any case): read by [`crate::onnx`], not as RON.
+pub fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
 }
 
 fn le_bytes<'a>(it: impl Iterator<Item = &'a f32>) -> Vec<u8> {
