@@ -113,6 +113,9 @@ fn print(a: &InfoArgs, r: &InfoReport) -> CliResult<()> {
         100.0 * r.utilization
     );
     outln!("  energy table {}", r.energy_table.describe());
+    for line in r.area.lines() {
+        outln!("{line}");
+    }
     // Names as long as the file gives them (a topology's `conv2_1_proj`).
     let nw = r
         .layers

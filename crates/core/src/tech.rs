@@ -405,6 +405,12 @@ impl Validate for Technology {
             check_area_leak(&mut c, &f, 0.0, x.leakage_uw);
             check_source(&mut c, &format!("{f}.source"), &x.source);
         }
+        c.check(
+            self.adc.contains_key(&AdcArch::Sar),
+            "adc",
+            format!("{:?}", self.adc.keys().collect::<Vec<_>>()),
+            "must have a Sar table (the crossbar's ADCs are priced as SAR converters)",
+        );
         for (k, t) in &self.adc {
             check_bits(&mut c, &format!("adc.{k:?}"), t);
         }
