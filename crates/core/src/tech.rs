@@ -115,8 +115,9 @@ pub struct SramPoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SramTable {
-    /// Points in strictly increasing capacity with strictly increasing area and leakage
-    /// (at least two).
+    /// Points in strictly increasing capacity with strictly increasing area and non-decreasing
+    /// leakage (at least two). Leakage is a power law between two positive points, linear in
+    /// capacity when one is 0.
     pub points: Vec<SramPoint>,
     /// Where the numbers come from (model, cell, array efficiency, leakage flavour).
     pub source: String,
@@ -158,9 +159,25 @@ impl SramTable {
         let x = (capacity_bytes as f64).ln();
         let i = segment(&xs, x);
         let (a, b) = (self.points[i], self.points[i + 1]);
-        let log =
-            |f: fn(&SramPoint) -> f64| lerp(x, (xs[i], f(&a).ln()), (xs[i + 1], f(&b).ln())).exp();
-        (log(|p| p.area_um2), log(|p| p.leakage_uw))
+        let area = lerp(x, (xs[i], a.area_um2.ln()), (xs[i + 1], b.area_um2.ln())).exp();
+        // A zero leakage (a table that ignores it) has no logarithm: linear in capacity then.
+        let leak = if a.leakage_uw > 0.0 && b.leakage_uw > 0.0 {
+            lerp(
+                x,
+                (xs[i], a.leakage_uw.ln()),
+                (xs[i + 1], b.leakage_uw.ln()),
+            )
+            .exp()
+        } else {
+            let c = |p: SramPoint| p.capacity_bytes as f64;
+            lerp(
+                capacity_bytes as f64,
+                (c(a), a.leakage_uw),
+                (c(b), b.leakage_uw),
+            )
+            .max(0.0)
+        };
+        (area, leak)
     }
 }
 
@@ -365,7 +382,7 @@ impl Validate for Technology {
             let pf = format!("sram.points[{i}]");
             check_area_leak(&mut c, &pf, p.area_um2, p.leakage_uw);
             c.check(
-                p.capacity_bytes > 0 && p.area_um2 > 0.0 && p.leakage_uw > 0.0,
+                p.capacity_bytes > 0 && p.area_um2 > 0.0,
                 &pf,
                 format!(
                     "({} bytes, {} um2, {} uW)",
@@ -373,17 +390,17 @@ impl Validate for Technology {
                     num(p.area_um2),
                     num(p.leakage_uw)
                 ),
-                "capacity, area and leakage must be > 0 (interpolated in log scale)",
+                "capacity and area must be > 0 (interpolated in log scale)",
             );
             if i > 0 {
                 let q = self.sram.points[i - 1];
                 c.check(
                     p.capacity_bytes > q.capacity_bytes
                         && p.area_um2 > q.area_um2
-                        && p.leakage_uw > q.leakage_uw,
+                        && p.leakage_uw >= q.leakage_uw,
                     &pf,
                     format!("{} bytes after {}", p.capacity_bytes, q.capacity_bytes),
-                    "points must have strictly increasing capacity, area and leakage; sort them and fix the outlier",
+                    "points must have strictly increasing capacity and area and non-decreasing leakage; sort them and fix the outlier",
                 );
             }
         }

@@ -243,3 +243,145 @@ fn eng_mm2(x: f64) -> String {
     let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
     format!("{x:.digits$} mm²")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::design::{Design, EngineConfig};
+    use nacsim_core::tech::Technology;
+    use nacsim_nn::data::Dataset;
+    use nacsim_nn::model::Model;
+    use nacsim_nn::network::NetworkSpec;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    const SYSTOLIC: &str = include_str!("../../../models/designs/systolic-int8.ron");
+    const XBAR: &str = include_str!("../../../models/designs/crossbar-rram.ron");
+    const ENERGY: &str = include_str!("../../../models/energy/horowitz-45nm.ron");
+
+    fn design(text: &str) -> Design {
+        Design::from_texts(text, ENERGY, Path::new("d.ron"), Path::new("e.ron")).unwrap()
+    }
+
+    fn model(hidden: usize) -> Model {
+        let spec: NetworkSpec = ron::from_str(&format!(
+            "(schema_version: 1, name: \"p\", input: (c: 1, h: 28, w: 28), classes: 10, layers: [Flatten, Dense(out: {hidden}), Act(ReLU), Dense(out: 10)])"
+        ))
+        .unwrap();
+        Model::init(spec, 1).unwrap()
+    }
+
+    fn sim(d: Design, hidden: usize) -> Simulation {
+        let calib = Dataset::bundled_sample().limit(8);
+        Simulation::new(d, &model(hidden), &calib).unwrap()
+    }
+
+    fn cases() -> ProptestConfig {
+        ProptestConfig::with_cases(nacsim_core::testing::proptest_cases(8))
+    }
+
+    #[test]
+    fn committed_designs_name_their_technology() {
+        let s = sim(design(SYSTOLIC), 16);
+        let a = design_area(&s).expect("systolic-int8 names models/tech/45nm.ron");
+        assert_eq!(a.technology.node_nm, 45);
+        assert_eq!(a.counts["mac.pes"], 32 * 32);
+        assert!(a.area_mm2() > 0.0 && a.static_power_w() > 0.0);
+    }
+
+    #[test]
+    fn no_technology_gives_no_area_never_zero() {
+        let mut d = design(SYSTOLIC);
+        d.technology = None;
+        d.config.technology = None;
+        let s = sim(d, 16);
+        let f = AreaFigures::new(design_area(&s).as_ref(), 1e6, 1e-3, 1000, 10, 1e12);
+        assert_eq!(f.area_mm2, None);
+        assert_eq!(f.static_power_w, None);
+        assert!(f.lines()[0].contains("no technology file"));
+        assert_eq!(f.energy_per_image_j, 1e-7);
+    }
+
+    #[test]
+    fn zero_leakage_gives_zero_static_power() {
+        let mut d = design(SYSTOLIC);
+        let t: &mut Technology = d.technology.as_mut().unwrap();
+        for c in [
+            &mut t.pe_int8,
+            &mut t.register_bit,
+            &mut t.vector_lane,
+            &mut t.lut_bit,
+            &mut t.sine_lane,
+            &mut t.bmv_unit,
+            &mut t.shift_add,
+            &mut t.tia,
+            &mut t.sample_hold,
+        ] {
+            c.leakage_uw = 0.0;
+        }
+        t.sram.points.iter_mut().for_each(|p| p.leakage_uw = 0.0);
+        t.dac.points.iter_mut().for_each(|p| p.leakage_uw = 0.0);
+        t.adc
+            .values_mut()
+            .for_each(|a| a.points.iter_mut().for_each(|p| p.leakage_uw = 0.0));
+        t.cells.kinds.values_mut().for_each(|c| c.leakage_uw = 0.0);
+        nacsim_core::config::Validate::validate(&*t).unwrap();
+        let s = sim(d, 16);
+        let a = design_area(&s).unwrap();
+        assert_eq!(a.static_power_w(), 0.0);
+        let f = AreaFigures::new(Some(&a), 2e6, 1e-3, 1000, 10, 1e12);
+        assert_eq!(f.static_energy_j, Some(0.0));
+        assert_eq!(f.average_power_w, Some(2e-6 / 1e-3));
+        assert!(f.area_mm2.unwrap() > 0.0);
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        #[test]
+        fn more_sram_is_more_area_and_leakage(k in 1u64..(1 << 18), d in 1u64..(1 << 18), act: bool) {
+            let mut s = sim(design(SYSTOLIC), 8);
+            let set = |s: &mut Simulation, per_bank: u64| {
+                let b = if act { &mut s.design.config.sram.activations } else { &mut s.design.config.sram.weights };
+                b.capacity_bytes = per_bank * b.banks;
+            };
+            set(&mut s, k);
+            let small = design_area(&s).unwrap();
+            set(&mut s, k + d);
+            let big = design_area(&s).unwrap();
+            prop_assert!(big.area_mm2() > small.area_mm2());
+            prop_assert!(big.static_power_w() > small.static_power_w());
+        }
+
+        #[test]
+        fn more_adc_bits_is_more_area_and_energy_per_conversion_never_fewer_cycles(bits in 3u32..10) {
+            let run = |b: u32| {
+                let mut d = design(XBAR);
+                let EngineConfig::Crossbar(x) = &mut d.config.engines[0].engine else {
+                    unreachable!("crossbar-rram has a crossbar engine")
+                };
+                x.adc.bits = b;
+                let s = sim(d, 24);
+                let a = design_area(&s).unwrap();
+                let costs = s.pass_cost(4);
+                let cycles: u64 = costs.iter().map(|c| c.cycles).sum();
+                let conversions: u64 = costs
+                    .iter()
+                    .map(|c| c.counters.get(nacsim_crossbar::timing::counter::ADC_CONVERSIONS))
+                    .sum();
+                let adc_pj: f64 = costs
+                    .iter()
+                    .flat_map(|c| c.physics_pj.iter())
+                    .filter(|(k, _)| k.ends_with(nacsim_crossbar::cost::action::ADC))
+                    .map(|(_, v)| v)
+                    .sum();
+                (a.parts.area_um2["xbar.adcs"], adc_pj / conversions as f64, cycles)
+            };
+            let (a0, e0, c0) = run(bits);
+            let (a1, e1, c1) = run(bits + 1);
+            prop_assert!(a1 > a0, "area {a0} -> {a1}");
+            prop_assert!(e1 > e0, "pJ per conversion {e0} -> {e1}");
+            prop_assert!(c1 >= c0, "cycles {c0} -> {c1}");
+        }
+    }
+}
