@@ -172,7 +172,14 @@ struct Layout {
 impl Layout {
     fn new() -> Layout {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["designs", "energy", "networks", "training/insitu", "sweeps"] {
+        for sub in [
+            "designs",
+            "energy",
+            "tech",
+            "networks",
+            "training/insitu",
+            "sweeps",
+        ] {
             std::fs::create_dir_all(dir.path().join("m").join(sub)).unwrap();
         }
         Layout { dir }
@@ -207,7 +214,7 @@ impl Layout {
 
     /// Copies every energy preset and in-situ settings file.
     fn copy_presets(&self) {
-        for sub in ["energy", "training/insitu"] {
+        for sub in ["energy", "tech", "training/insitu"] {
             for e in std::fs::read_dir(root().join("models").join(sub)).unwrap() {
                 let f = e.unwrap().file_name().into_string().unwrap();
                 if f.ends_with(".ron") {

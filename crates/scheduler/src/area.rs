@@ -125,34 +125,44 @@ pub fn design_area(sim: &Simulation) -> Option<DesignArea> {
 }
 
 /// The area, power and efficiency figures of a report (`nacsim info` for one pass, `nacsim
-/// run` for the whole run). Every field but `energy_per_image_j` and `edp_j_s` is null when
-/// the design names no technology file.
+/// run` for the whole run). Every field but `energy_per_image_j` and `edp_j_s` is absent from
+/// the JSON (`None`, or empty counts) when the design names no technology file: a report
+/// holds no nulls.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AreaFigures {
     /// The technology file, or null ("no technology file").
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub technology: Option<TechnologyProvenance>,
     /// Die area of the engines, vector unit and SRAM buffers, mm² (DRAM excluded).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub area_mm2: Option<f64>,
     /// Area by component, mm².
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub area_breakdown_mm2: Option<BTreeMap<String, f64>>,
     /// Static (leakage and bias) power of the whole die, W, drawn for the whole time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub static_power_w: Option<f64>,
     /// Static energy over the time of the report: `static_power_w × time_s`, J.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub static_energy_j: Option<f64>,
     /// `(dynamic energy + static energy) / time`, W.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub average_power_w: Option<f64>,
     /// `(dynamic energy + static energy) / images`, J (dynamic only without a technology
-    /// file, when `static_energy_j` is null).
+    /// file, when `static_energy_j` is absent).
     pub energy_per_image_j: f64,
     /// Energy-delay product of the report's time span: `(dynamic + static energy) × time_s`,
     /// J·s (the whole run for `run`, one pass of `batch` images for `info`).
     pub edp_j_s: f64,
     /// Achieved throughput per area: `ops / time_s / 1e12 / area_mm2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tops_per_mm2: Option<f64>,
     /// Peak throughput per area: `peak ops/s / 1e12 / area_mm2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_tops_per_mm2: Option<f64>,
     /// Hardware units by dotted key (`xbar.arrays`, `xbar.adcs`, `xbar.dacs`, `mac.pes`);
     /// empty without a technology file.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub hardware_counts: BTreeMap<String, u64>,
 }
 

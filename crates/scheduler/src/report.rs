@@ -46,9 +46,11 @@ pub struct LayerReport {
     /// Action counts.
     pub counters: BTreeMap<String, u64>,
     /// Area of the layer's own hardware (a crossbar layer's arrays and periphery), mm²; null
-    /// for layers on shared hardware or without a technology file.
+    /// for layers on shared hardware or without a technology file (absent from the JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub area_mm2: Option<f64>,
-    /// The layer's own hardware units (`arrays`, `adcs`, `dacs`, ...); empty when none.
+    /// The layer's own hardware units (`arrays`, `adcs`, `dacs`, ...); absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub hardware_counts: BTreeMap<String, u64>,
 }
 
@@ -553,8 +555,10 @@ pub struct InfoLayer {
     /// (0 for a layer without cycles).
     pub utilization: f64,
     /// Area of the layer's own hardware, mm² (see [`LayerReport::area_mm2`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub area_mm2: Option<f64>,
     /// The layer's own hardware units (see [`LayerReport::hardware_counts`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub hardware_counts: BTreeMap<String, u64>,
 }
 
