@@ -323,7 +323,8 @@ fn a_changed_sweep_file_or_input_is_refused_in_a_finished_folder() {
     assert_eq!(code, Some(0), "{err}");
     assert!(csv.lines().nth(2).unwrap().starts_with("0.2,"), "{csv}");
 
-    // A file the sweep names changes: the design (a copy, with its energy preset found).
+    // A file the sweep names changes: the design (a copy, with its energy and technology presets
+    // found).
     let design = dir.path().join("d.ron");
     let root = crate::util::root();
     let dtext = std::fs::read_to_string(root.join("models/designs/crossbar-rram.ron"))
@@ -331,6 +332,10 @@ fn a_changed_sweep_file_or_input_is_refused_in_a_finished_folder() {
         .replace(
             "\"../energy/",
             &format!("\"{}/", root.join("models/energy").display()),
+        )
+        .replace(
+            "\"../tech/",
+            &format!("\"{}/", root.join("models/tech").display()),
         );
     std::fs::write(&design, &dtext).unwrap();
     let named = root

@@ -14,6 +14,8 @@ const DESIGN: &str = include_str!("../../models/designs/systolic-int8.ron");
 const DESIGN_LABEL: &str = "models/designs/systolic-int8.ron (embedded)";
 const ENERGY: &str = include_str!("../../models/energy/horowitz-45nm.ron");
 const ENERGY_LABEL: &str = "models/energy/horowitz-45nm.ron (embedded)";
+const TECHNOLOGY: &str = include_str!("../../models/tech/45nm.ron");
+const TECHNOLOGY_LABEL: &str = "models/tech/45nm.ron (embedded)";
 
 /// The network at `path`, or the embedded default; with its label for reports.
 pub fn network(path: Option<&Path>) -> CliResult<(Model, String)> {
@@ -35,11 +37,12 @@ pub fn network(path: Option<&Path>) -> CliResult<(Model, String)> {
 pub fn design(path: Option<&Path>) -> CliResult<Design> {
     Ok(match path {
         Some(p) => Design::load(p)?,
-        None => Design::from_texts(
+        None => Design::from_texts_with_technology(
             DESIGN,
             ENERGY,
             Path::new(DESIGN_LABEL),
             Path::new(ENERGY_LABEL),
+            Some((TECHNOLOGY, Path::new(TECHNOLOGY_LABEL))),
         )?,
     })
 }

@@ -34,7 +34,9 @@ pub struct InfoArgs {
     pub seed: u64,
     /// Print one JSON object (keys: peak_gops, clock_hz, cycles, storage_bits,
     /// weight_storage_bits, compression_ratio, energy_pj, tops_per_watt, utilization,
-    /// layers[name, engine, cycles, ops, storage_bits, compression_ratio, energy_pj, ...]).
+    /// layers[name, engine, cycles, ops, storage_bits, compression_ratio, energy_pj, ...],
+    /// technology, area_mm2, area_breakdown_mm2, static_power_w, average_power_w,
+    /// energy_per_image_j, edp_j_s, tops_per_mm2, hardware_counts; docs/report-format.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -113,6 +115,9 @@ fn print(a: &InfoArgs, r: &InfoReport) -> CliResult<()> {
         100.0 * r.utilization
     );
     outln!("  energy table {}", r.energy_table.describe());
+    for line in r.area.lines() {
+        outln!("{line}");
+    }
     // Names as long as the file gives them (a topology's `conv2_1_proj`).
     let nw = r
         .layers

@@ -323,6 +323,7 @@ fn inference_job<'a>(
         let d = Design {
             config,
             energy: design.energy.clone(),
+            technology: design.technology.clone(),
             path: design.path.clone(),
         };
         let sims = Simulation::with_trials(d, &model, &calib, cfg.seed, trials)?;

@@ -172,7 +172,14 @@ struct Layout {
 impl Layout {
     fn new() -> Layout {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["designs", "energy", "networks", "training/insitu", "sweeps"] {
+        for sub in [
+            "designs",
+            "energy",
+            "tech",
+            "networks",
+            "training/insitu",
+            "sweeps",
+        ] {
             std::fs::create_dir_all(dir.path().join("m").join(sub)).unwrap();
         }
         Layout { dir }
@@ -205,9 +212,9 @@ impl Layout {
         }
     }
 
-    /// Copies every energy preset and in-situ settings file.
+    /// Copies every energy preset, technology file and in-situ settings file.
     fn copy_presets(&self) {
-        for sub in ["energy", "training/insitu"] {
+        for sub in ["energy", "tech", "training/insitu"] {
             for e in std::fs::read_dir(root().join("models").join(sub)).unwrap() {
                 let f = e.unwrap().file_name().into_string().unwrap();
                 if f.ends_with(".ron") {
@@ -380,6 +387,31 @@ fn energy_case(energy: &String, m: &Mutation) -> Result<(), Failure> {
     let design = energy_design(energy);
     l.copy(&format!("designs/{design}.ron"));
     let rel = format!("energy/{energy}.ron");
+    let (mutant, what) = mutate_text(
+        &std::fs::read(root().join("models").join(&rel)).unwrap(),
+        m,
+        true,
+    );
+    l.write(&rel, &mutant);
+    run_design(&l, design).map_err(|e| (what, mutant, e))
+}
+
+/// A technology file (#17) through a design that names it: the crossbar design (cells, ADC,
+/// DAC, TIA, SRAM, vector unit) for 45 and 32 nm, the BPCA design (B-MV unit) for 40 nm.
+fn tech_case(tech: &String, m: &Mutation) -> Result<(), Failure> {
+    let l = Layout::new();
+    l.copy_presets();
+    let design = if tech == "40nm" {
+        "bpca-qin2019"
+    } else {
+        "crossbar-rram"
+    };
+    let rel = format!("designs/{design}.ron");
+    let text = std::fs::read_to_string(root().join("models").join(&rel))
+        .unwrap()
+        .replace("../tech/45nm.ron", &format!("../tech/{tech}.ron"));
+    l.write(&rel, text.as_bytes());
+    let rel = format!("tech/{tech}.ron");
     let (mutant, what) = mutate_text(
         &std::fs::read(root().join("models").join(&rel)).unwrap(),
         m,
@@ -611,6 +643,16 @@ proptest! {
         ms in prop::collection::vec(mutation(), committed("energy").len())
     ) {
         each(&committed("energy"), &ms, energy_case)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(rounds(24, committed("tech").len())))]
+    #[test]
+    fn tech_mutants_run_or_fail_cleanly(
+        ms in prop::collection::vec(mutation(), committed("tech").len())
+    ) {
+        each(&committed("tech"), &ms, tech_case)?;
     }
 }
 

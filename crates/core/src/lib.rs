@@ -7,6 +7,7 @@
 //! | [`units`] | [`Cycles`], [`Picojoules`], [`Hertz`], [`Seconds`] and the report formulas ([`gops`], [`tops_per_watt`]) |
 //! | [`counters`] | [`Counters`]: named action counts (`shift_adds`, `sram_reads`) bumped by timing models |
 //! | [`energy`] | [`EnergyTable`]: pJ per action with its source; `E = Σ count_a · e_a` |
+//! | [`tech`] | [`Technology`]: area (µm²) and leakage (µW) per component at one node, with sources; SRAM by capacity, converters by bits, memristor cells in F² |
 //! | [`rng`] | [`Stream`]: keyed counter-based random draws, a pure function of `(seed, purpose, layer, trial, index)`; the one Box–Muller ([`rng::box_muller`]) |
 //! | [`keyed`] | [`keyed::Keyed`]: cheap counter-hash draws (the workspace's one SplitMix64, [`keyed::mix64`]; `lowbias32`) for the per-read and per-weight hot loops, taken from a [`Stream`] |
 //! | [`gemm`] | [`gemm::gemm_i8`]: the plain int8 × int8 → int32 product, the oracle of every integer GEMM |
@@ -56,6 +57,7 @@ pub mod gemm;
 pub mod keyed;
 pub mod memory;
 pub mod rng;
+pub mod tech;
 pub mod trace;
 pub mod units;
 
@@ -63,6 +65,7 @@ pub use config::{Checks, ConfigError, FieldError, Validate};
 pub use counters::Counters;
 pub use energy::{ENERGY_SCHEMA_VERSION, EnergyError, EnergyReport, EnergyTable};
 pub use rng::{Purpose, RngKey, Stream};
+pub use tech::{TECH_SCHEMA_VERSION, Technology};
 pub use trace::{CsvSink, NullSink, PerfettoSink, SignalId, Tee, TraceSink, VcdSink};
 pub use units::{Cycles, Hertz, Picojoules, Seconds, gops, tops_per_watt};
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use nacsim_core::config::{Checks, ConfigError, FieldError, Validate, num};
 use nacsim_core::energy::{EnergyTable, MAX_ACTION_PJ};
+use nacsim_core::tech::Technology;
 use nacsim_nn::network::{LayerSpec, ResolvedLayer};
 use nacsim_nn::qnet::QuantConfig;
 use nacsim_systolic::SystolicConfig;
@@ -241,6 +242,16 @@ pub enum EnergySource {
     Table(EnergyTable),
 }
 
+/// Where the technology file (area and leakage per component) comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum TechnologySource {
+    /// A preset file (`models/tech/*.ron`), relative to the design file.
+    Preset(String),
+    /// A technology written in the design.
+    Table(Box<Technology>),
+}
+
 /// A design file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -266,6 +277,10 @@ pub struct DesignConfig {
     pub resident: ResidentConfig,
     /// Energy per action (compute and control; memory energies are in `sram` and `dram`).
     pub energy: EnergySource,
+    /// Area and leakage per component (`technology: Preset("../tech/45nm.ron")`). Default: none,
+    /// and reports then give no area or static power ("no technology file"), never 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technology: Option<TechnologySource>,
     /// Layer-to-engine mapping.
     pub mapping: MappingConfig,
     /// Quantization at the network boundary (default: calibrated int8).
@@ -451,8 +466,59 @@ impl Validate for DesignConfig {
         if let EnergySource::Table(t) = &self.energy {
             c.nested("energy.Table", t);
         }
+        if let Some(TechnologySource::Table(t)) = &self.technology {
+            c.nested("technology.Table", t.as_ref());
+        }
         c.nested("quant", &self.quant);
         c.finish()
+    }
+}
+
+/// The shipped technology files, embedded: `(file name, text)`.
+pub const EMBEDDED_TECHNOLOGIES: [(&str, &str); 3] = [
+    ("45nm.ron", include_str!("../../../models/tech/45nm.ron")),
+    ("40nm.ron", include_str!("../../../models/tech/40nm.ron")),
+    ("32nm.ron", include_str!("../../../models/tech/32nm.ron")),
+];
+
+/// The embedded technology file a preset path `…/tech/<name>` names, if it is a shipped one.
+fn embedded_technology(p: &str) -> Option<(&'static str, &'static str)> {
+    let path = Path::new(p);
+    let name = path.file_name()?.to_str()?;
+    let dir = path.parent()?.file_name()?.to_str()?;
+    (dir == "tech")
+        .then(|| {
+            EMBEDDED_TECHNOLOGIES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .copied()
+        })
+        .flatten()
+}
+
+/// Load the preset `p` named by the design at `design` in `field` (a `kind` for messages),
+/// relative to the design's folder.
+fn preset<T: serde::de::DeserializeOwned + Validate>(
+    design: &Path,
+    field: &str,
+    kind: &str,
+    p: &str,
+) -> Result<T, DesignError> {
+    let noun = kind.rsplit(' ').next().unwrap_or(kind);
+    let resolved = design.parent().unwrap_or_else(|| Path::new(".")).join(p);
+    match nacsim_core::config::load(&resolved) {
+        Err(ConfigError::Io { source, .. }) => Err(DesignError::Mapping {
+            path: design.to_path_buf(),
+            error: FieldError::new(
+                field,
+                format!("Preset({p:?})"),
+                format!(
+                    "the {kind} {} cannot be read ({source}); a preset path is relative to the design file's folder: fix the path, or copy the {noun} beside the design",
+                    resolved.display()
+                ),
+            ),
+        }),
+        other => Ok(other?),
     }
 }
 
@@ -463,6 +529,8 @@ pub struct Design {
     pub config: DesignConfig,
     /// The energy table in force.
     pub energy: EnergyTable,
+    /// The technology (area, leakage) in force, if the design names one.
+    pub technology: Option<Technology>,
     /// File the design came from (for messages).
     pub path: PathBuf,
 }
@@ -493,35 +561,27 @@ impl Design {
         let config: DesignConfig = nacsim_core::config::load(path)?;
         let energy = match &config.energy {
             EnergySource::Table(t) => t.clone(),
-            EnergySource::Preset(p) => {
-                let resolved = path.parent().unwrap_or_else(|| Path::new(".")).join(p);
-                match nacsim_core::config::load(&resolved) {
-                    Err(ConfigError::Io { source, .. }) => {
-                        return Err(DesignError::Mapping {
-                            path: path.to_path_buf(),
-                            error: FieldError::new(
-                                "energy",
-                                format!("Preset({p:?})"),
-                                format!(
-                                    "the energy table {} cannot be read ({source}); a preset path is relative to the design file's folder: fix the path, or copy the table beside the design",
-                                    resolved.display()
-                                ),
-                            ),
-                        });
-                    }
-                    other => other?,
-                }
+            EnergySource::Preset(p) => preset(path, "energy", "energy table", p)?,
+        };
+        let technology = match &config.technology {
+            None => None,
+            Some(TechnologySource::Table(t)) => Some(t.as_ref().clone()),
+            Some(TechnologySource::Preset(p)) => {
+                Some(preset(path, "technology", "technology file", p)?)
             }
         };
         Ok(Self {
             config,
             energy,
+            technology,
             path: path.to_path_buf(),
         })
     }
 
     /// Build from in-memory texts (embedded presets). `energy_text` is used when the design names
-    /// a preset.
+    /// an energy preset. A technology preset is one of the shipped `models/tech/*.ron`
+    /// ([`EMBEDDED_TECHNOLOGIES`], matched by the path's last two components); another needs
+    /// [`Design::from_texts_with_technology`].
     ///
     /// # Errors
     /// As [`Design::load`].
@@ -531,14 +591,54 @@ impl Design {
         label: &Path,
         energy_label: &Path,
     ) -> Result<Self, DesignError> {
+        Self::from_texts_with_technology(design, energy_text, label, energy_label, None)
+    }
+
+    /// [`Design::from_texts`] with the text and label of the technology preset the design
+    /// names, if any.
+    ///
+    /// # Errors
+    /// As [`Design::load`]; a design naming a technology preset without `technology` given.
+    pub fn from_texts_with_technology(
+        design: &str,
+        energy_text: &str,
+        label: &Path,
+        energy_label: &Path,
+        technology: Option<(&str, &Path)>,
+    ) -> Result<Self, DesignError> {
         let config: DesignConfig = nacsim_core::config::parse(design, label)?;
         let energy = match &config.energy {
             EnergySource::Table(t) => t.clone(),
             EnergySource::Preset(_) => nacsim_core::config::parse(energy_text, energy_label)?,
         };
+        let technology = match (&config.technology, technology) {
+            (None, _) => None,
+            (Some(TechnologySource::Table(t)), _) => Some(t.as_ref().clone()),
+            (Some(TechnologySource::Preset(_)), Some((text, tl))) => {
+                Some(nacsim_core::config::parse(text, tl)?)
+            }
+            (Some(TechnologySource::Preset(p)), None) if embedded_technology(p).is_some() => {
+                let (name, text) = embedded_technology(p).unwrap_or_default();
+                Some(nacsim_core::config::parse(
+                    text,
+                    Path::new(&format!("models/tech/{name} (embedded)")),
+                )?)
+            }
+            (Some(TechnologySource::Preset(p)), None) => {
+                return Err(DesignError::Mapping {
+                    path: label.to_path_buf(),
+                    error: FieldError::new(
+                        "technology",
+                        format!("Preset({p:?})"),
+                        "an in-memory design cannot resolve a technology preset; load the design from its file, or write the technology as Table(...)",
+                    ),
+                });
+            }
+        };
         Ok(Self {
             config,
             energy,
+            technology,
             path: label.to_path_buf(),
         })
     }

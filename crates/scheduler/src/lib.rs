@@ -13,6 +13,7 @@
 //! Timing and cost: engines count actions; [`sim::Simulation::energy`] multiplies counts by the
 //! design's energy table afterwards.
 
+pub mod area;
 pub mod design;
 pub mod engine;
 pub mod memory;

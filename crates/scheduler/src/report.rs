@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::area::{AreaFigures, DesignArea, design_area};
 use crate::sim::{LayerCost, SimError, Simulation};
 
 /// Per-layer figures of a run.
@@ -44,6 +45,21 @@ pub struct LayerReport {
     pub sram_write_bytes: u64,
     /// Action counts.
     pub counters: BTreeMap<String, u64>,
+    /// Area of the layer's own hardware (a crossbar layer's arrays and periphery), mm²; null
+    /// for layers on shared hardware or without a technology file (absent from the JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area_mm2: Option<f64>,
+    /// The layer's own hardware units (`arrays`, `adcs`, `dacs`, ...); absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hardware_counts: BTreeMap<String, u64>,
+}
+
+/// Area (mm²) and hardware counts of plan layer `li`, if it has hardware of its own.
+fn layer_area(area: Option<&DesignArea>, li: usize) -> (Option<f64>, BTreeMap<String, u64>) {
+    match area.and_then(|a| a.layers.get(&li)) {
+        Some(l) => (Some(l.area.total_area_um2() * 1e-6), l.counts.clone()),
+        None => (None, BTreeMap::new()),
+    }
 }
 
 /// Which images set the int8 scales of a run.
@@ -194,6 +210,9 @@ pub struct RunReport {
     pub wall_seconds: f64,
     /// Per-layer figures.
     pub layers: Vec<LayerReport>,
+    /// Area, static and average power, energy per image, EDP and TOPS/mm² of the run.
+    #[serde(flatten)]
+    pub area: AreaFigures,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -213,7 +232,9 @@ pub fn layer_reports(
     let mut out = Vec::new();
     let mut total = LayerCost::default();
     let mut energy = crate::sim::Energy::default();
+    let area = design_area(sim);
     for (li, (p, c)) in sim.plan.iter().zip(&costs).enumerate() {
+        let (area_mm2, hardware_counts) = layer_area(area.as_ref(), li);
         let e = sim.energy(c, p.engine)?;
         let ops = 2 * c.macs;
         let time_s = c.cycles as f64 / hz;
@@ -239,6 +260,8 @@ pub fn layer_reports(
             sram_read_bytes: c.sram_weight_read_bytes + c.sram_act_read_bytes,
             sram_write_bytes: c.sram_weight_write_bytes + c.sram_act_write_bytes,
             counters: c.counters.iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            area_mm2,
+            hardware_counts,
         });
         total.add_scaled(c, 1);
         energy.total_pj += e.total_pj;
@@ -312,6 +335,14 @@ impl RunReport {
             sram_write_bytes: t.sram_weight_write_bytes + t.sram_act_write_bytes,
             wall_seconds: facts.wall_seconds,
             layers,
+            area: AreaFigures::new(
+                design_area(sim).as_ref(),
+                e.total_pj,
+                time_s,
+                ops,
+                images,
+                sim.peak_gops() * 1e9,
+            ),
         })
     }
 
@@ -432,6 +463,9 @@ impl RunReport {
                 100.0 * l.utilization
             );
         }
+        for line in self.area.lines() {
+            let _ = writeln!(s, "{line}");
+        }
         for w in &self.warnings {
             let _ = writeln!(s, "  warning: {w}");
         }
@@ -520,6 +554,12 @@ pub struct InfoLayer {
     /// Share of the design's peak the layer reaches: `ops / (peak ops per cycle · cycles)`
     /// (0 for a layer without cycles).
     pub utilization: f64,
+    /// Area of the layer's own hardware, mm² (see [`LayerReport::area_mm2`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area_mm2: Option<f64>,
+    /// The layer's own hardware units (see [`LayerReport::hardware_counts`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hardware_counts: BTreeMap<String, u64>,
 }
 
 /// `nacsim info`: what is known without data.
@@ -561,6 +601,9 @@ pub struct InfoReport {
     pub warnings: Vec<String>,
     /// Per-layer figures.
     pub layers: Vec<InfoLayer>,
+    /// Area, static and average power, energy per image, EDP and TOPS/mm² of one pass.
+    #[serde(flatten)]
+    pub area: AreaFigures,
 }
 
 impl InfoReport {
@@ -580,6 +623,7 @@ impl InfoReport {
             }
         };
         let peak_ops = sim.peak_ops_per_cycle();
+        let area = design_area(sim);
         let layers: Vec<InfoLayer> = sim
             .plan
             .iter()
@@ -587,6 +631,7 @@ impl InfoReport {
             .enumerate()
             .map(|(li, (p, c))| {
                 let fp32 = 32 * p.weight_count;
+                let (area_mm2, hardware_counts) = layer_area(area.as_ref(), li);
                 let fetched = if resident { 0 } else { p.param_bytes };
                 Ok(InfoLayer {
                     name: p.name.clone(),
@@ -606,6 +651,8 @@ impl InfoReport {
                     } else {
                         0.0
                     },
+                    area_mm2,
+                    hardware_counts,
                 })
             })
             .collect::<Result<_, SimError>>()?;
@@ -649,6 +696,14 @@ impl InfoReport {
             energy_table: EnergyProvenance::of(sim),
             warnings: sim.warnings.clone(),
             layers,
+            area: AreaFigures::new(
+                area.as_ref(),
+                energy_pj,
+                cycles as f64 / sim.design.clock_hz(),
+                ops,
+                b,
+                sim.peak_gops() * 1e9,
+            ),
         })
     }
 }

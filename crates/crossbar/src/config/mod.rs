@@ -560,6 +560,14 @@ pub struct CrossbarConfig {
     pub timing: TimingConfig,
     /// Energy per action.
     pub energy: EnergyConstants,
+    /// Memristor cell type, for the area a technology file gives (default 1T1R, NeuroSim's
+    /// default; `Passive` for a 0T1R crossbar). It changes no cycle, energy or accuracy.
+    #[serde(skip_serializing_if = "is_default_cell")]
+    pub cell: nacsim_core::tech::CellKind,
+}
+
+fn is_default_cell(c: &nacsim_core::tech::CellKind) -> bool {
+    *c == nacsim_core::tech::CellKind::default()
 }
 
 impl Default for CrossbarConfig {
@@ -578,6 +586,7 @@ impl Default for CrossbarConfig {
             read_disturb_v: 0.5,
             timing: TimingConfig::default(),
             energy: EnergyConstants::default(),
+            cell: nacsim_core::tech::CellKind::default(),
         }
     }
 }

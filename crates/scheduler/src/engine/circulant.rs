@@ -17,7 +17,7 @@ use nacsim_core::trace::TraceSink;
 use nacsim_nn::qnet::GemmKind;
 use ndarray::{Array2, ArrayView2};
 
-use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
+use super::{CompileResult, Engine, EngineArea, EngineCost, EngineError, LayerSource, ShapeLayer};
 
 /// The circulant engine.
 #[derive(Clone, Debug)]
@@ -265,5 +265,26 @@ impl Engine for CirculantEngine {
         // One defining vector of k codes per k×k block of the zero-padded matrix.
         let sh = self.shape_of(s);
         (sh.rows.div_ceil(sh.k) * sh.cols.div_ceil(sh.k) * sh.k) as u64 * u64::from(sh.bits)
+    }
+
+    /// `num_bmv` B-MV units (`bmv_units`), each the technology's γ = 16 unit scaled by
+    /// `(γ/16)²` (shift units and adder-tree inputs grow as γ²) \[I\]; the code and activation
+    /// SRAMs are the design's buffers.
+    fn area(
+        &self,
+        tech: &nacsim_core::tech::Technology,
+        _layers: &[(usize, &CirculantLayer)],
+    ) -> Option<EngineArea> {
+        let arch = &self.config.arch;
+        let scale = (arch.bmv.gamma as f64 / 16.0).powi(2);
+        let (area, leak) = tech.bmv_unit.pair();
+        let mut a = EngineArea::default();
+        a.total.add(
+            "bmv_units",
+            arch.num_bmv as f64,
+            (area * scale, leak * scale),
+        );
+        a.counts.insert("bmv_units".into(), arch.num_bmv as u64);
+        Some(a)
     }
 }

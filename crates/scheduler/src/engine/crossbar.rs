@@ -17,7 +17,9 @@ use nacsim_crossbar::timing::counter;
 use nacsim_crossbar::{CrossbarConfig, CrossbarCost, ProgrammedLayer};
 use ndarray::{Array2, ArrayView2};
 
-use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
+use super::{
+    CompileResult, Engine, EngineArea, EngineCost, EngineError, LayerArea, LayerSource, ShapeLayer,
+};
 
 /// The crossbar engine.
 #[derive(Clone, Debug)]
@@ -168,5 +170,66 @@ impl Engine for CrossbarEngine {
 
     fn shape_storage_bits(&self, s: &ShapeLayer) -> u64 {
         self.config.weight_storage_bits(s.fan_in, s.out)
+    }
+
+    /// Every layer has arrays of its own: per layer, `arrays = row_tiles · col_tiles ·
+    /// replication`, each with `array_rows · array_cols` cells of the config's cell type
+    /// (`f2 · F²`), `array_rows` row DACs of `dac_bits` bits, one TIA (and one sample-and-hold
+    /// when `timing.sample_hold`) per output column, `⌈outputs / min(cols_per_adc, outputs)⌉`
+    /// SAR ADCs of `adc.bits` bits and one shift-and-add per ADC. The engine's total is the sum
+    /// over its layers.
+    fn area(
+        &self,
+        tech: &nacsim_core::tech::Technology,
+        layers: &[(usize, &CrossbarLayer)],
+    ) -> Option<EngineArea> {
+        let cfg = &self.config;
+        let cell = tech.cells.area_um2(cfg.cell)?;
+        let cell_leak = tech
+            .cells
+            .kinds
+            .get(&cfg.cell)
+            .map_or(0.0, |c| c.leakage_uw);
+        let sar = tech.adc.get(&nacsim_core::tech::AdcArch::Sar)?;
+        let outs = cfg.outputs_per_array();
+        let adcs_per_array = outs.div_ceil(cfg.adc.cols_per_adc.clamp(1, outs)) as u64;
+        let mut total = EngineArea::default();
+        for &(i, l) in layers {
+            let g = l.layer.geometry();
+            let arrays = (g.row_tiles * g.col_tiles * cfg.replication.max(1)) as u64;
+            let cells = arrays * (cfg.array_rows * cfg.array_cols) as u64;
+            let dacs = arrays * cfg.array_rows as u64;
+            let tias = arrays * outs as u64;
+            let adcs = arrays * adcs_per_array;
+            let mut la = LayerArea::default();
+            la.area.add("arrays", cells as f64, (cell, cell_leak));
+            la.area
+                .add("dacs", dacs as f64, tech.dac.at(cfg.dac_bits()));
+            la.area.add("tias", tias as f64, tech.tia.pair());
+            if cfg.timing.sample_hold {
+                la.area
+                    .add("sample_holds", tias as f64, tech.sample_hold.pair());
+                la.counts.insert("sample_holds".into(), tias);
+            }
+            la.area.add("adcs", adcs as f64, sar.at(cfg.adc.bits));
+            la.area
+                .add("shift_adds", adcs as f64, tech.shift_add.pair());
+            for (k, v) in [
+                ("arrays", arrays),
+                ("cells", cells),
+                ("dacs", dacs),
+                ("tias", tias),
+                ("adcs", adcs),
+                ("shift_adds", adcs),
+            ] {
+                la.counts.insert(k.into(), v);
+            }
+            total.total.merge(&la.area);
+            for (k, v) in &la.counts {
+                *total.counts.entry(k.clone()).or_default() += v;
+            }
+            total.layers.insert(i, la);
+        }
+        Some(total)
     }
 }

@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 
 use nacsim_core::counters::Counters;
+use nacsim_core::tech::{AreaPower, Technology};
 use nacsim_core::trace::TraceSink;
 use nacsim_nn::qnet::{GemmKind, QGemm};
 use ndarray::{Array2, ArrayView1, ArrayView2};
@@ -87,6 +88,28 @@ impl EngineCost {
                 .collect(),
         }
     }
+}
+
+/// Hardware of one layer that has its own (a crossbar layer's arrays and periphery).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerArea {
+    /// Area (µm²) and leakage (µW) by component.
+    pub area: AreaPower,
+    /// Units by kind (`arrays`, `adcs`, `dacs`, `tias`, `sample_holds`, `shift_adds`, `cells`).
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// Area and static power of an engine's hardware (cost layer: counts × a technology file).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EngineArea {
+    /// Area (µm²) and leakage (µW) by component of the whole engine, keys without the
+    /// engine's name (`pe_array`, `adcs`).
+    pub total: AreaPower,
+    /// Units of the whole engine by kind.
+    pub counts: BTreeMap<String, u64>,
+    /// Per layer with hardware of its own, keyed by the index the caller gave with the layer;
+    /// empty for engines whose hardware all layers share.
+    pub layers: BTreeMap<usize, LayerArea>,
 }
 
 /// Why an engine cannot take a layer.
@@ -261,6 +284,13 @@ pub trait Engine {
     fn shape_cost(&self, s: &ShapeLayer, rows: usize) -> Option<Result<EngineCost, EngineError>>;
     /// [`Engine::weight_storage_bits`] of a layer of this shape.
     fn shape_storage_bits(&self, s: &ShapeLayer) -> u64;
+    /// Area and static power of the engine's hardware from `tech` (area µm², leakage µW per
+    /// unit) when running `layers` (each with the caller's index; engines sized per layer, the
+    /// crossbar, count their hardware from them). Default: `None` (area not modelled).
+    fn area(&self, tech: &Technology, layers: &[(usize, &Self::Compiled)]) -> Option<EngineArea> {
+        let _ = (tech, layers);
+        None
+    }
 }
 
 /// The closed set of engines.
@@ -520,6 +550,31 @@ impl EngineImpl {
     /// See [`Engine::priced_actions`].
     pub fn priced_actions(&self) -> &'static [(&'static str, &'static str)] {
         dispatch_engine!(self, |e| e.priced_actions())
+    }
+
+    /// See [`Engine::area`]; shape layers ([`Compiled::Shape`]) and layers compiled for another
+    /// engine are left out (an engine sized per layer never costs shapes).
+    pub fn area(&self, tech: &Technology, layers: &[(usize, &Compiled)]) -> Option<EngineArea> {
+        macro_rules! own {
+            ($e:ident, $variant:ident) => {{
+                let own: Vec<_> = layers
+                    .iter()
+                    .filter_map(|(i, c)| match c {
+                        Compiled::$variant(l) => Some((*i, l)),
+                        _ => None,
+                    })
+                    .collect();
+                $e.area(tech, &own)
+            }};
+        }
+        match self {
+            EngineImpl::Systolic(e) => own!(e, Systolic),
+            EngineImpl::Circulant(e) => own!(e, Circulant),
+            EngineImpl::Crossbar(e) => own!(e, Crossbar),
+            EngineImpl::Sine(e) => own!(e, Sine),
+            #[cfg(test)]
+            EngineImpl::Toy(e) => own!(e, Toy),
+        }
     }
 
     /// See [`Engine::weight_storage_bits`].

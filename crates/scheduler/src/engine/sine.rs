@@ -26,7 +26,7 @@ use nacsim_sine::timing::counter;
 use nacsim_sine::{Datapath, DenseLayer};
 use ndarray::{Array2, ArrayView2};
 
-use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
+use super::{CompileResult, Engine, EngineArea, EngineCost, EngineError, LayerSource, ShapeLayer};
 
 /// The sine engine.
 #[derive(Clone, Debug)]
@@ -221,5 +221,41 @@ impl Engine for SineEngine {
 
     fn shape_storage_bits(&self, s: &ShapeLayer) -> u64 {
         DenseLayer::storage_bits(&self.config.numerics, s.fan_in * s.out)
+    }
+
+    /// `lanes` datapath lanes (`lanes`: adders and accumulator) and the product unit's table ROM
+    /// (`tables`: entries × entry width × `rom.copies`, priced per ROM bit; extra ports per copy
+    /// are not priced \[I\]; CORDIC has no table).
+    fn area(
+        &self,
+        tech: &nacsim_core::tech::Technology,
+        _layers: &[(usize, &SineLayer)],
+    ) -> Option<EngineArea> {
+        let lanes = u64::from(self.config.lanes);
+        let bits = table_bits(&self.datapath.unit) * u64::from(self.config.rom.copies);
+        let mut a = EngineArea::default();
+        a.total.add("lanes", lanes as f64, tech.sine_lane.pair());
+        a.total.add("tables", bits as f64, tech.lut_bit.pair());
+        a.counts.insert("lanes".into(), lanes);
+        a.counts.insert("table_bits".into(), bits);
+        Some(a)
+    }
+}
+
+/// Bits of a product unit's table: entries × the width of the widest entry (a sign bit when
+/// any entry is negative); 0 for CORDIC.
+fn table_bits(unit: &nacsim_sine::SineUnit) -> u64 {
+    use nacsim_sine::SineUnit;
+    let bits = |e: &[i64]| -> u64 {
+        let max = e.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+        let width = 64 - max.leading_zeros() + u32::from(e.iter().any(|v| *v < 0));
+        e.len() as u64 * u64::from(width.max(1))
+    };
+    match unit {
+        SineUnit::Versine(u) => bits(u.entries()),
+        SineUnit::CosLiteral(u) => bits(u.entries()),
+        SineUnit::QuarterSquare(u) => bits(u.entries()),
+        SineUnit::CoarseVersine(u) => bits(u.entries()),
+        SineUnit::Cordic(_) => 0,
     }
 }

@@ -5,7 +5,7 @@ use nacsim_systolic::SystolicConfig;
 use nacsim_systolic::timing::counter;
 use ndarray::{Array2, ArrayView2};
 
-use super::{CompileResult, Engine, EngineCost, EngineError, LayerSource, ShapeLayer};
+use super::{CompileResult, Engine, EngineArea, EngineCost, EngineError, LayerSource, ShapeLayer};
 
 /// The int8 systolic array as an engine.
 #[derive(Clone, Debug)]
@@ -135,5 +135,19 @@ impl Engine for SystolicEngine {
 
     fn shape_storage_bits(&self, s: &ShapeLayer) -> u64 {
         u64::from(s.weight_bits) * (s.fan_in * s.out) as u64
+    }
+
+    /// `rows · cols` int8 PEs with their registers (`pe_array`); the buffers and the vector
+    /// unit are the design's.
+    fn area(
+        &self,
+        tech: &nacsim_core::tech::Technology,
+        _layers: &[(usize, &SystolicLayer)],
+    ) -> Option<EngineArea> {
+        let pes = (self.config.rows * self.config.cols) as u64;
+        let mut a = EngineArea::default();
+        a.total.add("pe_array", pes as f64, tech.pe_int8.pair());
+        a.counts.insert("pes".into(), pes);
+        Some(a)
     }
 }
