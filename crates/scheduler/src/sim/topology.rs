@@ -6,6 +6,7 @@ use nacsim_core::keyed::{Keyed, Seq};
 use nacsim_core::rng::{Purpose, Stream, unit_f64};
 use nacsim_nn::network::Shape;
 use nacsim_nn::qnet::{GemmKind, LayerKind, QGemm, QNetwork, Requant};
+use nacsim_nn::quant::UniformQuantizer;
 use ndarray::Array2;
 
 use super::{LayerPlan, SimError, Simulation, build_engines, check_resident, check_resident_bytes};
@@ -50,11 +51,21 @@ fn seeded_layer(
         ((2.0 * unit_f64(seq.word((o * k + i) as u64)) - 1.0) * bound) as f32
     });
     let q = design.config.quant;
-    let wmax = f32::from(i16::try_from((1_i32 << (q.weight_bits - 1)) - 1).unwrap_or(i16::MAX));
-    let absmax = weight.iter().fold(0.0_f32, |m, w| m.max(w.abs()));
-    let w_scale = if absmax > 0.0 { absmax / wmax } else { 1.0 };
-    let codes = weight.mapv(|w| (w / w_scale).round().clamp(-wmax, wmax) as i8);
-    let requant = Requant::from_real(f64::from(w_scale)).unwrap_or(Requant {
+    // The network quantizer's per-tensor rule (`UniformQuantizer::for_max_abs`), on seeded
+    // weights that are never all zero (K ≥ 1 draws of a continuous uniform).
+    let absmax = weight
+        .iter()
+        .fold(0.0_f64, |m, w| m.max(f64::from(w.abs())));
+    let quantizer = UniformQuantizer::for_max_abs(
+        absmax.max(f64::MIN_POSITIVE),
+        q.weight_bits,
+        true,
+        q.rounding,
+    )
+    .unwrap_or_else(|e| unreachable!("weight_bits is validated with the design: {e}"));
+    let w_scale = quantizer.scale as f32;
+    let codes = weight.mapv(|w| quantizer.quantize(f64::from(w)) as i8);
+    let requant = Requant::from_real(quantizer.scale).unwrap_or(Requant {
         multiplier: 1 << 30,
         shift: 31,
     });
