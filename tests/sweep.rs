@@ -327,16 +327,7 @@ fn a_changed_sweep_file_or_input_is_refused_in_a_finished_folder() {
     // found).
     let design = dir.path().join("d.ron");
     let root = crate::util::root();
-    let dtext = std::fs::read_to_string(root.join("models/designs/crossbar-rram.ron"))
-        .unwrap()
-        .replace(
-            "\"../energy/",
-            &format!("\"{}/", root.join("models/energy").display()),
-        )
-        .replace(
-            "\"../tech/",
-            &format!("\"{}/", root.join("models/tech").display()),
-        );
+    let dtext = crate::util::committed_design_text("crossbar-rram.ron");
     std::fs::write(&design, &dtext).unwrap();
     let named = root
         .join("models/designs/crossbar-rram.ron")

@@ -16,18 +16,7 @@ fn json(args: &[&str]) -> serde_json::Value {
 /// A copy of the committed design `name` in `dir` with `edit` applied to its text and its
 /// energy and technology presets made absolute (so the copy loads from anywhere).
 fn design_copy(dir: &Path, name: &str, edit: &dyn Fn(String) -> String) -> PathBuf {
-    let src = root().join("models/designs").join(name);
-    let text = std::fs::read_to_string(&src).unwrap();
-    let energy = root().join("models/energy");
-    let text = text
-        .replace(
-            "Preset(\"../energy/",
-            &format!("Preset(\"{}/", energy.display()),
-        )
-        .replace(
-            "Preset(\"../tech/",
-            &format!("Preset(\"{}/", root().join("models/tech").display()),
-        );
+    let text = crate::util::committed_design_text(name);
     let edited = edit(text.clone());
     assert_ne!(edited, text, "the edit of {name} changed nothing");
     let p = dir.join(name);

@@ -23,6 +23,22 @@ pub fn nacsim_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("the nacsim binary runs")
 }
 
+/// The text of the committed design `models/designs/<name>` with its energy and technology
+/// presets made absolute, so that a copy of it loads from any folder.
+pub fn committed_design_text(name: &str) -> String {
+    let r = root();
+    std::fs::read_to_string(r.join("models/designs").join(name))
+        .unwrap()
+        .replace(
+            "Preset(\"../energy/",
+            &format!("Preset(\"{}/", r.join("models/energy").display()),
+        )
+        .replace(
+            "Preset(\"../tech/",
+            &format!("Preset(\"{}/", r.join("models/tech").display()),
+        )
+}
+
 /// stdout and stderr as text.
 pub fn text(o: &Output) -> (String, String) {
     (
