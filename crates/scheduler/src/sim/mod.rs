@@ -622,6 +622,22 @@ fn check_resident_bytes(design: &Design, need: u64, qualifier: &str) -> Result<(
     Ok(())
 }
 
+/// Parameter bytes fetched per pass and parameter storage in bits of a layer whose weights take
+/// `weight_bits` as `engine` stores them, with `outs` output channels and `bias_count` biases:
+/// the codes as stored (whole bytes; none for an engine that holds its weights in its arrays),
+/// int32 biases, 8-byte requantization parameters per channel.
+fn param_storage(engine: &EngineImpl, weight_bits: u64, outs: u64, bias_count: u64) -> (u64, u64) {
+    let code_bytes = if engine.holds_weights() {
+        0
+    } else {
+        weight_bits.div_ceil(8)
+    };
+    (
+        code_bytes + 4 * bias_count + 8 * outs,
+        weight_bits + 32 * bias_count,
+    )
+}
+
 /// The plan entry of the quantized layer `kind` made of float layer `fl` (index `fi`), run by
 /// `engine` as `compiled` (products) or by the vector unit.
 fn plan_entry(
@@ -647,18 +663,8 @@ fn plan_entry(
     let (param_bytes, storage_bits, weight_storage_bits) = match (engine, &compiled) {
         (Some(e), Some(c)) => {
             let wb = engines[e].weight_storage_bits(c);
-            // Codes as stored (whole bytes; none for an engine that holds its weights in its
-            // arrays), int32 biases, 8-byte requantization parameters per channel.
-            let code_bytes = if engines[e].holds_weights() {
-                0
-            } else {
-                wb.div_ceil(8)
-            };
-            (
-                code_bytes + 4 * bias_count + 8 * outs,
-                wb + 32 * bias_count,
-                wb,
-            )
+            let (param_bytes, storage_bits) = param_storage(&engines[e], wb, outs, bias_count);
+            (param_bytes, storage_bits, wb)
         }
         _ => (0, 0, 0),
     };

@@ -9,7 +9,10 @@ use nacsim_nn::qnet::{GemmKind, LayerKind, QGemm, QNetwork, Requant};
 use nacsim_nn::quant::UniformQuantizer;
 use ndarray::Array2;
 
-use super::{LayerPlan, SimError, Simulation, build_engines, check_resident, check_resident_bytes};
+use super::{
+    LayerPlan, SimError, Simulation, build_engines, check_resident, check_resident_bytes,
+    param_storage,
+};
 use crate::design::{Design, ProductKind};
 use crate::engine::{EngineImpl, LayerSource, ShapeLayer};
 use crate::topology::{TopoLayer, Topology, TopologyFormat};
@@ -202,12 +205,7 @@ fn topology_plan(
     let g = t.groups as u64;
     let [oh, ow] = t.ofmap();
     let wb = engine.weight_storage_bits(&compiled) * g;
-    let outs = t.n() as u64 * g;
-    let code_bytes = if engine.holds_weights() {
-        0
-    } else {
-        wb.div_ceil(8)
-    };
+    let (param_bytes, storage_bits) = param_storage(engine, wb, t.n() as u64 * g, 0);
     LayerPlan {
         name: t.name.clone(),
         kind,
@@ -221,8 +219,8 @@ fn topology_plan(
         groups: g,
         weight_count: t.weights(),
         bias_count: 0,
-        param_bytes: code_bytes + 8 * outs,
-        storage_bits: wb,
+        param_bytes,
+        storage_bits,
         weight_storage_bits: wb,
     }
 }
