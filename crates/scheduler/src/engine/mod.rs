@@ -342,6 +342,61 @@ macro_rules! dispatch_engine {
     };
 }
 
+/// Dispatch `$body` on the engine alone, with `$own(&Compiled)` picking the layers compiled
+/// for it (`None` for another engine's layer or a shape layer).
+macro_rules! dispatch_own {
+    ($self:expr, |$e:ident, $own:ident| $body:expr) => {
+        match $self {
+            EngineImpl::Systolic($e) => {
+                fn $own(c: &Compiled) -> Option<&SystolicLayer> {
+                    match c {
+                        Compiled::Systolic(l) => Some(l),
+                        _ => None,
+                    }
+                }
+                $body
+            }
+            EngineImpl::Circulant($e) => {
+                fn $own(c: &Compiled) -> Option<&CirculantLayer> {
+                    match c {
+                        Compiled::Circulant(l) => Some(l),
+                        _ => None,
+                    }
+                }
+                $body
+            }
+            EngineImpl::Crossbar($e) => {
+                fn $own(c: &Compiled) -> Option<&CrossbarLayer> {
+                    match c {
+                        Compiled::Crossbar(l) => Some(l),
+                        _ => None,
+                    }
+                }
+                $body
+            }
+            EngineImpl::Sine($e) => {
+                fn $own(c: &Compiled) -> Option<&SineLayer> {
+                    match c {
+                        Compiled::Sine(l) => Some(l),
+                        _ => None,
+                    }
+                }
+                $body
+            }
+            #[cfg(test)]
+            EngineImpl::Toy($e) => {
+                fn $own(c: &Compiled) -> Option<&toy::ToyLayer> {
+                    match c {
+                        Compiled::Toy(l) => Some(l),
+                        _ => None,
+                    }
+                }
+                $body
+            }
+        }
+    };
+}
+
 /// Dispatch `$body` on the engine and its compiled layer.
 macro_rules! dispatch {
     ($self:expr, $c:expr, |$e:ident, $l:ident| $body:expr) => {
@@ -507,26 +562,10 @@ impl EngineImpl {
         x: ArrayView2<i8>,
         first_row: u64,
     ) -> Option<Vec<Array2<i32>>> {
-        macro_rules! own {
-            ($e:ident, $variant:ident) => {{
-                let own: Option<Vec<_>> = layers
-                    .iter()
-                    .map(|c| match c {
-                        Compiled::$variant(l) => Some(l),
-                        _ => None,
-                    })
-                    .collect();
-                $e.run_trials(&own?, x, first_row)
-            }};
-        }
-        match self {
-            EngineImpl::Systolic(e) => own!(e, Systolic),
-            EngineImpl::Circulant(e) => own!(e, Circulant),
-            EngineImpl::Crossbar(e) => own!(e, Crossbar),
-            EngineImpl::Sine(e) => own!(e, Sine),
-            #[cfg(test)]
-            EngineImpl::Toy(e) => own!(e, Toy),
-        }
+        dispatch_own!(self, |e, own| {
+            let own: Option<Vec<_>> = layers.iter().map(|c| own(c)).collect();
+            e.run_trials(&own?, x, first_row)
+        })
     }
 
     /// See [`Engine::idle_counters`].
@@ -555,26 +594,13 @@ impl EngineImpl {
     /// See [`Engine::area`]; shape layers ([`Compiled::Shape`]) and layers compiled for another
     /// engine are left out (an engine sized per layer never costs shapes).
     pub fn area(&self, tech: &Technology, layers: &[(usize, &Compiled)]) -> Option<EngineArea> {
-        macro_rules! own {
-            ($e:ident, $variant:ident) => {{
-                let own: Vec<_> = layers
-                    .iter()
-                    .filter_map(|(i, c)| match c {
-                        Compiled::$variant(l) => Some((*i, l)),
-                        _ => None,
-                    })
-                    .collect();
-                $e.area(tech, &own)
-            }};
-        }
-        match self {
-            EngineImpl::Systolic(e) => own!(e, Systolic),
-            EngineImpl::Circulant(e) => own!(e, Circulant),
-            EngineImpl::Crossbar(e) => own!(e, Crossbar),
-            EngineImpl::Sine(e) => own!(e, Sine),
-            #[cfg(test)]
-            EngineImpl::Toy(e) => own!(e, Toy),
-        }
+        dispatch_own!(self, |e, own| {
+            let own: Vec<_> = layers
+                .iter()
+                .filter_map(|(i, c)| own(c).map(|l| (*i, l)))
+                .collect();
+            e.area(tech, &own)
+        })
     }
 
     /// See [`Engine::weight_storage_bits`].
