@@ -7,7 +7,8 @@
 //! array_read = device_reads · v_read² · Ḡ · integration_ns·1e-9 · 1e12   (Ḡ: mean programmed conductance of the layer;
 //!                                                                          v_read: full-scale input, an upper bound)
 //! dac        = dac_conversions · dac_1bit_pj · dac_bits
-//! adc        = adc_conversions · adc_8bit_pj · 2^(adc.bits − 8)
+//! adc        = adc_conversions · adc_8bit_pj · 2^(adc.bits − 8)                 (SAR: constant Walden FoM)
+//!            = adc_conversions · (2^adc.bits − 1) · flash_comparator_pj          (flash: every comparator decides)
 //! tia        = tia_reads · tia_pj
 //! shift_add  = shift_adds · shift_add_pj
 //! ```
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use nacsim_core::Counters;
 use serde::{Deserialize, Serialize};
 
-use crate::config::CrossbarConfig;
+use crate::config::{AdcArch, CrossbarConfig};
 use crate::timing::counter;
 
 /// The energy action names as constants, so that a reader (the scheduler's adapter) misspelling
@@ -67,7 +68,7 @@ pub fn energy(cfg: &CrossbarConfig, counters: &Counters, mean_g_s: f64) -> BTree
     let e = &cfg.energy;
     let v = cfg.dac.v_read_v;
     let t_s = cfg.timing.integration_ns * 1e-9;
-    let adc = e.adc_8bit_pj * 2f64.powi(cfg.adc.bits as i32 - 8);
+    let adc = adc_conversion_pj(cfg);
     let c = |name: &str| counters.get(name) as f64;
     let values = [
         c(counter::ADC_CONVERSIONS) * adc,
@@ -81,4 +82,15 @@ pub fn energy(cfg: &CrossbarConfig, counters: &Counters, mean_g_s: f64) -> BTree
         .map(str::to_owned)
         .zip(values)
         .collect()
+}
+
+/// Energy of one ADC conversion in pJ: `adc_8bit_pj · 2^(bits−8)` for a SAR ADC (a constant
+/// Walden figure of merit, ISAAC's anchor), `(2^bits − 1) · flash_comparator_pj` for a flash
+/// ADC ([`AdcArch`]).
+pub fn adc_conversion_pj(cfg: &CrossbarConfig) -> f64 {
+    let e = &cfg.energy;
+    match cfg.adc.architecture {
+        AdcArch::Sar => e.adc_8bit_pj * 2f64.powi(cfg.adc.bits as i32 - 8),
+        AdcArch::Flash => cfg.adc.comparators() as f64 * e.flash_comparator_pj,
+    }
 }

@@ -69,7 +69,7 @@ pub mod stepped;
 pub mod timing;
 
 pub use config::{
-    AdcConfig, AdcKind, AdcRange, CrossbarConfig, D2dDistribution, DacConfig, DeviceRange,
+    AdcArch, AdcConfig, AdcKind, AdcRange, CrossbarConfig, D2dDistribution, DacConfig, DeviceRange,
     EnergyConstants, InputEncoding, IrDrop, MappingConfig, NonIdealities, ReadNoiseModel,
     SignedScheme, TiaConfig, TimingConfig, VoltageErrorScope,
 };

@@ -11,7 +11,8 @@
 //!
 //! ```text
 //! read  = ⌈(dac.settle_ns + timing.integration_ns)·f⌉            cycles (DAC settle + integration)
-//! adc   = min(adc.cols_per_adc, outputs in the widest tile)·⌈adc.conversion_ns·f⌉   (column sharing)
+//! adc   = ⌈min(adc.cols_per_adc, outputs in the widest tile)·t_conv·f⌉     (column sharing)
+//! t_conv = adc.conversion_ns if given, else bits·adc.decision_ns (SAR) or adc.decision_ns (flash)
 //! items = ⌈rows/replication⌉·S
 //! with sample-and-hold:  cycles = read + (items − 1)·max(read, adc) + adc + tail
 //! without:               cycles = items·(read + adc) + tail
@@ -110,9 +111,10 @@ pub fn read_cycles(cfg: &CrossbarConfig) -> u64 {
     .max(1)
 }
 
-/// Cycles of one ADC conversion, at least 1.
+/// Cycles of one ADC conversion ([`AdcConfig::conversion_time_ns`](crate::AdcConfig::conversion_time_ns)
+/// at the periphery clock, rounded up), at least 1.
 pub fn conversion_cycles(cfg: &CrossbarConfig) -> u64 {
-    ns_to_cycles(cfg.adc.conversion_ns, cfg.timing.clock_mhz).max(1)
+    ns_to_cycles(cfg.adc.conversion_time_ns(), cfg.timing.clock_mhz).max(1)
 }
 
 /// Conversions one ADC does per read when the widest tile has `tile_outputs` outputs.
@@ -120,10 +122,19 @@ pub fn conversions_per_adc(cfg: &CrossbarConfig, tile_outputs: usize) -> u64 {
     cfg.adc.cols_per_adc.clamp(1, tile_outputs.max(1)) as u64
 }
 
-/// Cycles of the ADC phase of one read (saturating at `u64::MAX`, like every cycle count here:
-/// an impossible design shows up as a saturated count that the reports refuse).
+/// Cycles of the ADC phase of one read: the back-to-back conversions of one ADC,
+/// `⌈conversions · conversion_time_ns · f⌉`, at least 1 (saturating at `u64::MAX`, like every
+/// cycle count here: an impossible design shows up as a saturated count that the reports
+/// refuse). The ADC runs on its own conversion clock, so only the whole phase is rounded to the
+/// periphery clock (until 2026-12 each conversion was rounded up on its own, which made 128
+/// conversions of 0.78 ns take 128 cycles at 1 GHz instead of 100).
 pub fn adc_cycles(cfg: &CrossbarConfig, tile_outputs: usize) -> u64 {
-    conversions_per_adc(cfg, tile_outputs).saturating_mul(conversion_cycles(cfg))
+    let conv = conversions_per_adc(cfg, tile_outputs) as f64;
+    let ns = conv * cfg.adc.conversion_time_ns();
+    if !ns.is_finite() || ns * cfg.timing.clock_mhz / 1000.0 >= u64::MAX as f64 {
+        return u64::MAX;
+    }
+    ns_to_cycles(ns, cfg.timing.clock_mhz).max(1)
 }
 
 /// Cycles per input vector in steady state (all slices), for a widest tile of `tile_outputs`.
@@ -204,15 +215,15 @@ mod tests {
     fn read_and_adc_phases_in_cycles() {
         let cfg = CrossbarConfig::default();
         assert_eq!(read_cycles(&cfg), 11); // 1 ns settle + 10 ns integration at 1 GHz
-        assert_eq!(conversion_cycles(&cfg), 1); // 0.78 ns → 1 cycle
-        assert_eq!(adc_cycles(&cfg, 64), 64); // 64 outputs on one ADC
+        assert_eq!(conversion_cycles(&cfg), 1); // 8 bits × 0.098 ns = 0.78 ns → 1 cycle
+        assert_eq!(adc_cycles(&cfg, 64), 50); // 64 outputs on one ADC: 64 × 0.78125 ns
         assert_eq!(tail_cycles(1), 1);
         assert_eq!(tail_cycles(2), 2);
         assert_eq!(tail_cycles(7), 4);
         let geo = Geometry::new(&cfg, 256, 784);
         assert_eq!((geo.row_tiles, geo.col_tiles), (7, 4));
         let c = analytic(&cfg, &geo, 3, 5e-6);
-        assert_eq!(c.cycles, 11 + 2 * 64 + 64 + 4);
+        assert_eq!(c.cycles, 11 + 2 * 50 + 50 + 4);
         assert_eq!(c.counters.get("adc_conversions"), 3 * 7 * 256);
         assert_eq!(c.counters.get("device_reads"), 3 * 784 * 256 * 2);
         assert_eq!(c.counters.get("macs"), 3 * 784 * 256);
@@ -222,10 +233,63 @@ mod tests {
     }
 
     #[test]
+    fn sar_conversions_take_a_decision_per_bit_and_flash_one() {
+        use crate::config::AdcArch;
+        let mut cfg = CrossbarConfig::default();
+        cfg.timing.clock_mhz = 10_000.0; // 0.1 ns cycles: each decision costs ~1 cycle
+        let per_bit: Vec<u64> = (3..=10)
+            .map(|b| {
+                cfg.adc.bits = b;
+                adc_cycles(&cfg, 128)
+            })
+            .collect();
+        assert!(per_bit.windows(2).all(|w| w[0] < w[1]), "{per_bit:?}");
+        // 128 conversions × 8 decisions × 0.09765625 ns = 100 ns = 1000 cycles at 10 GHz.
+        assert_eq!(per_bit[5], 1000);
+        cfg.adc.architecture = AdcArch::Flash;
+        let flash: Vec<u64> = (3..=10)
+            .map(|b| {
+                cfg.adc.bits = b;
+                adc_cycles(&cfg, 128)
+            })
+            .collect();
+        assert!(flash.iter().all(|&c| c == 125), "{flash:?}"); // 128 × 0.0977 ns
+        // A given conversion time overrides the architecture: bits no longer matter.
+        cfg.adc.conversion_ns = Some(0.5);
+        cfg.adc.bits = 4;
+        assert_eq!(adc_cycles(&cfg, 128), 640);
+        cfg.adc.bits = 9;
+        assert_eq!(adc_cycles(&cfg, 128), 640);
+    }
+
+    #[test]
+    fn shared_adcs_round_the_phase_not_each_conversion() {
+        let mut cfg = CrossbarConfig::default();
+        // 128 conversions of 0.78125 ns at 1 GHz: 100 cycles (was 128 with per-conversion rounding).
+        assert_eq!(adc_cycles(&cfg, 128), 100);
+        cfg.adc.cols_per_adc = 1;
+        assert_eq!(adc_cycles(&cfg, 128), 1);
+        cfg.adc.cols_per_adc = 16;
+        assert_eq!(adc_cycles(&cfg, 128), 13); // 12.5 ns
+    }
+
+    #[test]
+    fn flash_energy_counts_every_comparator() {
+        use crate::config::AdcArch;
+        let mut cfg = CrossbarConfig::default();
+        cfg.adc.architecture = AdcArch::Flash;
+        cfg.adc.bits = 6;
+        let e = crate::cost::adc_conversion_pj(&cfg);
+        assert!((e - 63.0 * 0.0615).abs() < 1e-12, "{e}");
+        cfg.adc.architecture = AdcArch::Sar;
+        assert!((crate::cost::adc_conversion_pj(&cfg) - 1.5625 / 4.0).abs() < 1e-12);
+    }
+
+    #[test]
     fn cycle_counts_saturate_instead_of_overflowing() {
         // Phases beyond any valid design (validation refuses them) saturate, never wrap.
         let mut cfg = CrossbarConfig::default();
-        cfg.adc.conversion_ns = 1e19;
+        cfg.adc.conversion_ns = Some(1e19);
         let geo = Geometry::new(&cfg, 256, 784);
         assert_eq!(adc_cycles(&cfg, 64), u64::MAX);
         assert_eq!(analytic(&cfg, &geo, 3, 5e-6).cycles, u64::MAX);

@@ -51,7 +51,9 @@ fn arb_config() -> impl Strategy<Value = CrossbarConfig> {
                 c.adc.cols_per_adc = cols_per_adc;
                 c.timing.sample_hold = sh;
                 c.timing.integration_ns = integ;
-                c.adc.conversion_ns = conv;
+                // Below 1.5 ns the conversion follows bits × decision_ns; above, it is given.
+                c.adc.decision_ns = conv / 4.0;
+                c.adc.conversion_ns = (conv > 1.5).then_some(conv);
                 c.dac.settle_ns = settle;
                 c.nonideal.d2d_sigma_rel = d2d;
                 c.nonideal.read_noise_sigma_rel = read;

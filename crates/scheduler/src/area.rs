@@ -364,13 +364,19 @@ mod tests {
         }
 
         #[test]
-        fn more_adc_bits_is_more_area_and_energy_per_conversion_never_fewer_cycles(bits in 3u32..10) {
+        fn more_adc_bits_is_more_area_and_energy_per_conversion_never_fewer_cycles(
+            bits in 3u32..10,
+            flash in any::<bool>(),
+        ) {
             let run = |b: u32| {
                 let mut d = design(XBAR);
                 let EngineConfig::Crossbar(x) = &mut d.config.engines[0].engine else {
                     unreachable!("crossbar-rram has a crossbar engine")
                 };
                 x.adc.bits = b;
+                if flash {
+                    x.adc.architecture = nacsim_crossbar::AdcArch::Flash;
+                }
                 let s = sim(d, 24);
                 let a = design_area(&s).unwrap();
                 let costs = s.pass_cost(4);
@@ -392,6 +398,13 @@ mod tests {
             prop_assert!(a1 > a0, "area {a0} -> {a1}");
             prop_assert!(e1 > e0, "pJ per conversion {e0} -> {e1}");
             prop_assert!(c1 >= c0, "cycles {c0} -> {c1}");
+            // A SAR ADC takes one decision per bit and the MLP's wide layers wait on their
+            // ADCs: strictly more cycles; a flash ADC decides in one step at any resolution.
+            if flash {
+                prop_assert_eq!(c1, c0);
+            } else {
+                prop_assert!(c1 > c0, "SAR cycles {c0} -> {c1}");
+            }
         }
     }
 }

@@ -164,8 +164,9 @@ pub enum EngineConfig {
     Systolic(SystolicConfig),
     /// The block-circulant power-of-two B-MV accelerator (Qin et al., Electronics 2019).
     Circulant(CirculantConfig),
-    /// Memristor crossbar arrays (after Liu & Zeng).
-    Crossbar(nacsim_crossbar::CrossbarConfig),
+    /// Memristor crossbar arrays (after Liu & Zeng). Boxed: the crossbar has by far the most
+    /// knobs, and the other variants should not carry its size.
+    Crossbar(Box<nacsim_crossbar::CrossbarConfig>),
     /// The multiplier-free sine datapath (Cai et al., Applied Sciences 2021).
     Sine(crate::engine::SineEngineConfig),
     /// The test-only toy engine (`engine/toy.rs`).
@@ -348,7 +349,7 @@ impl Validate for DesignConfig {
                 }
                 EngineConfig::Crossbar(x) => {
                     let path = format!("engines[{i}].engine.Crossbar");
-                    c.nested(&path, x);
+                    c.nested(&path, x.as_ref());
                     c.check(
                         x.timing.clock_mhz == self.clock_mhz,
                         &format!("{path}.timing.clock_mhz"),

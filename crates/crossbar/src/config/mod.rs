@@ -11,6 +11,7 @@
 //! [`Validate`]: nacsim_core::config::Validate
 
 use nacsim_core::config::FieldError;
+pub use nacsim_core::tech::AdcArch;
 use nacsim_device::DevicePreset;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,7 @@ mod validate;
 pub const MAX_ARRAY_DIM: usize = 4096;
 
 /// Longest accepted duration of one phase (`dac.settle_ns`, `timing.integration_ns`,
-/// `adc.conversion_ns`): 1 ms, far beyond any real periphery.
+/// `adc.conversion_ns`, `adc.decision_ns` and the conversion time they give): 1 ms, far beyond any real periphery.
 pub const MAX_PHASE_NS: f64 = 1e6;
 
 /// Fastest accepted periphery clock (`timing.clock_mhz`), as a design's `clock_mhz`.
@@ -316,8 +317,62 @@ pub struct AdcConfig {
     /// Output columns sharing one ADC, converted one after another (default 128: one ADC per
     /// 128-column array, ISAAC \[V\]). Clamped to the columns of a tile.
     pub cols_per_adc: usize,
-    /// Time of one conversion in ns (default 0.78125 ns: 1.28 GS/s, ISAAC \[V\]).
-    pub conversion_ns: f64,
+    /// Converter architecture, `Sar` (default) or `Flash` ([`AdcArch`], shared with the
+    /// technology files' ADC tables): sets how the conversion time, energy
+    /// ([`crate::cost::adc_conversion_pj`]) and area follow `bits`. SAR: one comparator
+    /// decision per bit, energy `adc_8bit_pj · 2^(bits−8)` (a constant Walden figure of merit
+    /// anchored at ISAAC's 8-bit SAR, 1.5625 pJ / 2^8 = 6.1 fJ per conversion step \[V\] +
+    /// \[I\]); ISAAC, NeuroSim and PUMA use SAR column ADCs. Flash: `2^bits − 1` comparators
+    /// decide at once, energy `(2^bits − 1) · flash_comparator_pj`.
+    pub architecture: AdcArch,
+    /// Time of one comparator decision in ns (default 0.09765625 ns = ISAAC's 8-bit SAR
+    /// conversion of 0.78125 ns at 1.28 GS/s \[V\] over its 8 bit decisions \[I\]). A SAR
+    /// conversion takes `bits` decisions, a flash conversion one.
+    pub decision_ns: f64,
+    /// Measured time of one conversion in ns, overriding the architecture's
+    /// `bits × decision_ns` (SAR) or `decision_ns` (flash) when given (default: not given).
+    /// Written as a plain number, `conversion_ns: 0.78125`; with it set, changing `bits` no
+    /// longer changes the conversion time.
+    #[serde(
+        default,
+        deserialize_with = "plain_some",
+        serialize_with = "plain_or_unit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conversion_ns: Option<f64>,
+}
+
+/// Deserialize a plain number into `Some(number)` (the field's absence is `None`).
+fn plain_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    f64::deserialize(d).map(Some)
+}
+
+/// Serialize `Some(x)` as the plain number `x` (so that it reads back with [`plain_some`]).
+fn plain_or_unit<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) => s.serialize_f64(*x),
+        None => s.serialize_unit(),
+    }
+}
+
+impl AdcConfig {
+    /// Time of one conversion in ns: `conversion_ns` when given, else `bits × decision_ns` for
+    /// a SAR ADC and `decision_ns` for a flash ADC.
+    pub fn conversion_time_ns(&self) -> f64 {
+        match (self.conversion_ns, self.architecture) {
+            (Some(t), _) => t,
+            (None, AdcArch::Sar) => f64::from(self.bits) * self.decision_ns,
+            (None, AdcArch::Flash) => self.decision_ns,
+        }
+    }
+
+    /// Comparators in one ADC: 1 for a SAR ADC, `2^bits − 1` for a flash ADC.
+    pub fn comparators(&self) -> u64 {
+        match self.architecture {
+            AdcArch::Sar => 1,
+            AdcArch::Flash => (1u64 << self.bits.min(63)) - 1,
+        }
+    }
 }
 
 impl Default for AdcConfig {
@@ -328,7 +383,9 @@ impl Default for AdcConfig {
             range: AdcRange::Statistical { sigmas: 4.0 },
             v_full_scale_v: 1.0,
             cols_per_adc: 128,
-            conversion_ns: 0.781_25,
+            architecture: AdcArch::Sar,
+            decision_ns: 0.097_656_25,
+            conversion_ns: None,
         }
     }
 }
@@ -498,6 +555,11 @@ pub struct EnergyConstants {
     /// Energy of one digital shift-and-add in pJ (default 0.05 ≈ 0.2 mW / 4 units / 1.2 GHz,
     /// ISAAC \[V\], rounded up \[I\]).
     pub shift_add_pj: f64,
+    /// Energy of one comparator decision of a flash ADC in pJ (default 0.0615 = 3.875 mW
+    /// average at 1 GS/s over the 63 comparators of a 6-bit flash ADC in 90 nm, Ghai, Mohanty
+    /// and Kougianos, GLSVLSI 2009 \[V\]; encoder included and not scaled to the design's node
+    /// \[I\]: an upper bound at 45 nm). Used only by [`AdcArch::Flash`].
+    pub flash_comparator_pj: f64,
 }
 
 impl Default for EnergyConstants {
@@ -507,6 +569,7 @@ impl Default for EnergyConstants {
             dac_1bit_pj: 0.390625,
             tia_pj: 1e-3,
             shift_add_pj: 0.05,
+            flash_comparator_pj: 0.0615,
         }
     }
 }

@@ -198,7 +198,21 @@ impl Validate for CrossbarConfig {
             self.adc.cols_per_adc,
             "must be at least 1",
         );
-        phase_ns(&mut c, self.adc.conversion_ns, "adc.conversion_ns", true);
+        phase_ns(&mut c, self.adc.decision_ns, "adc.decision_ns", true);
+        if let Some(t) = self.adc.conversion_ns {
+            phase_ns(&mut c, t, "adc.conversion_ns", true);
+        } else if self.adc.decision_ns.is_finite() && self.adc.decision_ns <= MAX_PHASE_NS {
+            // bits × decision_ns of a SAR ADC must itself stay a plausible phase.
+            let t = self.adc.conversion_time_ns();
+            c.check(
+                t <= MAX_PHASE_NS,
+                "adc.decision_ns",
+                nacsim_core::config::num(self.adc.decision_ns),
+                &format!(
+                    "gives a conversion of {t} ns (bits × decision_ns), above {MAX_PHASE_NS:e} ns"
+                ),
+            );
+        }
         c.nested("nonideal", &self.nonideal);
         if self.signed == SignedScheme::Bridge && self.nonideal.ir_drop != IrDrop::Off {
             c.push(FieldError::new(
@@ -231,6 +245,11 @@ impl Validate for CrossbarConfig {
         finite_nonneg(&mut c, self.energy.dac_1bit_pj, "energy.dac_1bit_pj");
         finite_nonneg(&mut c, self.energy.tia_pj, "energy.tia_pj");
         finite_nonneg(&mut c, self.energy.shift_add_pj, "energy.shift_add_pj");
+        finite_nonneg(
+            &mut c,
+            self.energy.flash_comparator_pj,
+            "energy.flash_comparator_pj",
+        );
         c.finish()
     }
 }
@@ -252,7 +271,7 @@ mod tests {
     #[test]
     fn phase_durations_and_the_clock_are_bounded() {
         let mut cfg = CrossbarConfig::default();
-        cfg.adc.conversion_ns = 9.223_372_036_854_776e18;
+        cfg.adc.conversion_ns = Some(9.223_372_036_854_776e18);
         cfg.dac.settle_ns = f64::INFINITY;
         cfg.timing.integration_ns = 2e6;
         cfg.timing.clock_mhz = 1e308;
@@ -276,7 +295,7 @@ mod tests {
             "{e}"
         );
         cfg = CrossbarConfig::default();
-        cfg.adc.conversion_ns = MAX_PHASE_NS;
+        cfg.adc.conversion_ns = Some(MAX_PHASE_NS);
         cfg.timing.integration_ns = 0.0;
         cfg.validate().unwrap();
     }

@@ -24,8 +24,9 @@ use super::{
 /// The crossbar engine.
 #[derive(Clone, Debug)]
 pub struct CrossbarEngine {
-    /// Parameters (arrays, device range, periphery, non-idealities, timing, energy).
-    pub config: CrossbarConfig,
+    /// Parameters (arrays, device range, periphery, non-idealities, timing, energy); boxed like
+    /// the design's `EngineConfig::Crossbar`.
+    pub config: Box<CrossbarConfig>,
     /// Name in the design.
     pub name: String,
 }
@@ -176,7 +177,8 @@ impl Engine for CrossbarEngine {
     /// replication`, each with `array_rows · array_cols` cells of the config's cell type
     /// (`f2 · F²`), `array_rows` row DACs of `dac_bits` bits, one TIA (and one sample-and-hold
     /// when `timing.sample_hold`) per output column, `⌈outputs / min(cols_per_adc, outputs)⌉`
-    /// SAR ADCs of `adc.bits` bits and one shift-and-add per ADC. The engine's total is the sum
+    /// ADCs of `adc.bits` bits and the config's architecture (the technology file's SAR or
+    /// flash table) and one shift-and-add per ADC. The engine's total is the sum
     /// over its layers.
     fn area(
         &self,
@@ -190,7 +192,7 @@ impl Engine for CrossbarEngine {
             .kinds
             .get(&cfg.cell)
             .map_or(0.0, |c| c.leakage_uw);
-        let sar = tech.adc.get(&nacsim_core::tech::AdcArch::Sar)?;
+        let adc_table = tech.adc.get(&cfg.adc.architecture)?;
         let outs = cfg.outputs_per_array();
         let adcs_per_array = outs.div_ceil(cfg.adc.cols_per_adc.clamp(1, outs)) as u64;
         let mut total = EngineArea::default();
@@ -211,7 +213,7 @@ impl Engine for CrossbarEngine {
                     .add("sample_holds", tias as f64, tech.sample_hold.pair());
                 la.counts.insert("sample_holds".into(), tias);
             }
-            la.area.add("adcs", adcs as f64, sar.at(cfg.adc.bits));
+            la.area.add("adcs", adcs as f64, adc_table.at(cfg.adc.bits));
             la.area
                 .add("shift_adds", adcs as f64, tech.shift_add.pair());
             for (k, v) in [
