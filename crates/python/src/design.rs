@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::errors::{BoxError, py_result};
 
 /// A hardware design (a `models/designs/*.ron` file with its energy table and technology file),
-/// loaded once and changed field by field with [`Design::set`].
+/// loaded once and changed field by field with `set` (Python: `Design.set`).
 #[pyclass(module = "nacsim._nacsim", name = "Design")]
 #[derive(Clone)]
 pub struct Design {
