@@ -8,7 +8,7 @@ import time
 import nacsim
 import pytest
 
-from conftest import committed_design_text, without_wall
+from conftest import FASHION_MNIST, committed_design_text, without_wall
 
 DESIGN = "models/designs/systolic-int8.ron"
 XBAR = "models/designs/crossbar-rram.ron"
@@ -22,6 +22,17 @@ def test_run_default_equals_cli_json(cli_json):
     assert without_wall(r) == without_wall(c)
     assert r["images"] == 300
     assert 0.5 < r["accuracy"] <= 1.0
+
+
+@pytest.mark.skipif(not (FASHION_MNIST / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="needs dataset-fashion-mnist (installed by .ci/run)")
+def test_run_full_fashion_mnist_equals_cli_json(cli_json):
+    """The issue's check: the default design on the full test set, the CLI's numbers."""
+    r = nacsim.run(data=FASHION_MNIST)
+    c = cli_json("run", "--data", str(FASHION_MNIST))
+    assert r["images"] == 10_000
+    assert r["calibration"]["split"] == "train"
+    assert without_wall(r) == without_wall(c)
 
 
 def test_run_crossbar_trial_equals_cli_json(cli_json, root, tmp_path):
