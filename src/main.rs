@@ -3,41 +3,10 @@
 //! Run `nacsim --help` for the commands. With no command it runs the main job on the embedded
 //! default (the default network on the bundled Fashion-MNIST sample).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// `println!` for reports: writes to stdout and returns a write failure (a full disk, a closed
-/// file) from the enclosing function as a [`StdoutError`] instead of panicking.
-macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout(), $($t)*).map_err($crate::StdoutError)?;
-    }};
-}
-
-/// `print!` for reports, as [`outln!`].
-macro_rules! out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        write!(std::io::stdout(), $($t)*).map_err($crate::StdoutError)?;
-    }};
-}
-
-mod cmd;
-
-/// Standard output could not be written (exit status 1, not 2: the input was fine).
-#[derive(Debug)]
-pub struct StdoutError(pub std::io::Error);
-
-impl std::fmt::Display for StdoutError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot write the report to standard output: {}", self.0)
-    }
-}
-
-impl std::error::Error for StdoutError {}
+use nacsim::{StdoutError, cmd};
 
 /// nacsim — a cycle-accurate simulator of multiplier-light neural accelerators.
 ///
@@ -80,10 +49,6 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
 }
 
-/// An error for the user: printed as `error: …` with its causes, exit status 2 (1 when the
-/// report cannot be written to standard output, [`StdoutError`]).
-pub type CliResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
 fn main() -> ExitCode {
     // A closed pipe (`nacsim info | head`) ends the process quietly, as for other Unix tools,
     // instead of panicking in `println!`.
@@ -114,34 +79,8 @@ fn main() -> ExitCode {
         Err(e) => {
             let status = if e.is::<StdoutError>() { 1 } else { 2 };
             // Causes whose text the message already quotes are not repeated.
-            let mut shown = e.to_string();
-            eprintln!("error: {shown}");
-            let mut src = e.source();
-            while let Some(s) = src {
-                let t = s.to_string();
-                if !shown.contains(&t) {
-                    eprintln!("  caused by: {t}");
-                    shown = t;
-                }
-                src = s.source();
-            }
+            eprintln!("error: {}", nacsim::error_text(e.as_ref()));
             ExitCode::from(status)
         }
     }
-}
-
-/// A progress bar on a terminal; hidden when stderr is not a terminal (CI, pipes) or `quiet`.
-pub fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::new(len);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
-    pb
 }

@@ -1,17 +1,19 @@
 //! `nacsim info`: what can be known about a design running a network without data.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::{Model, load_spec};
+use nacsim_nn::network::NetworkSpec;
+use nacsim_scheduler::design::Design;
 use nacsim_scheduler::report::{InfoReport, eng};
 use nacsim_scheduler::sim::Simulation;
 
 use crate::CliResult;
 
 /// Arguments of `nacsim info`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct InfoArgs {
     /// Design file (RON). Default: the embedded models/designs/systolic-int8.ron.
     #[arg(long, value_name = "D.ron")]
@@ -43,11 +45,17 @@ pub struct InfoArgs {
 
 /// Run `nacsim info`.
 pub fn run(a: &InfoArgs) -> CliResult<()> {
+    print(a, &report(a)?)
+}
+
+/// The report `nacsim info` prints for `a`.
+///
+/// # Errors
+/// Bad input, as `nacsim info` reports it.
+pub fn report(a: &InfoArgs) -> CliResult<InfoReport> {
     let design = super::defaults::design(a.design.as_deref())?;
     if let Some(path) = &a.topology {
-        let topo = nacsim_scheduler::topology::load(path)?;
-        let sim = Simulation::from_topology(design, &topo, a.seed)?;
-        return print(a, &InfoReport::build(&sim, &path.display().to_string())?);
+        return topology_report(design, path, a.seed);
     }
     // Timing, storage and the energy of digital engines do not depend on weight values: the
     // network's shapes are enough, whatever their size. Engines whose costs follow the weights
@@ -60,17 +68,49 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
             (m.spec.clone(), label, Some(m))
         }
     };
+    network_report(design, &spec, &label, a.seed, || {
+        Ok(match (embedded, &a.network) {
+            (Some(m), _) => Some(m),
+            (None, Some(p)) if !spec.weights.is_empty() => Some(Model::load(p)?),
+            (None, _) => None,
+        })
+    })
+}
+
+/// The info report of `design` on the SCALE-Sim topology file `path` (weights seeded with
+/// `seed` where an engine's costs follow them).
+///
+/// # Errors
+/// The file does not load, or the design does not fit it.
+pub fn topology_report(design: Design, path: &Path, seed: u64) -> CliResult<InfoReport> {
+    let topo = nacsim_scheduler::topology::load(path)?;
+    let sim = Simulation::from_topology(design, &topo, seed)?;
+    Ok(InfoReport::build(&sim, &path.display().to_string())?)
+}
+
+/// The info report of `design` running the network `spec` (named `label` in the report). Its
+/// weights are asked of `weights` only when an engine's costs follow them; `None` (a
+/// topology-only network) draws them with `seed`.
+///
+/// # Errors
+/// The topology does not resolve, the design does not fit it, the weights do not load.
+pub fn network_report(
+    design: Design,
+    spec: &NetworkSpec,
+    label: &str,
+    seed: u64,
+    weights: impl FnOnce() -> CliResult<Option<Model>>,
+) -> CliResult<InfoReport> {
     let layers = spec.resolve().map_err(|e| format!("{label}: {e}"))?;
-    let sim = match Simulation::from_shapes(design.clone(), &spec, &layers)? {
+    let sim = match Simulation::from_shapes(design.clone(), spec, &layers)? {
         Some(sim) => sim,
         None => {
-            let model = match (embedded, &a.network) {
-                (Some(m), _) => m,
-                (None, Some(p)) if !spec.weights.is_empty() => Model::load(p)?,
-                (None, _) => {
+            let model = match weights()? {
+                Some(m) => m,
+                None => {
                     // Calibration runs 64 images through the float network.
-                    super::limits::check_spec(&spec, &label, 64)?;
-                    Model::init(spec.clone(), a.seed)?
+                    super::limits::check_spec(spec, label, 64)?;
+                    Model::init(spec.clone(), seed)?
                 }
             };
             let calib = Dataset::bundled_calibration();
@@ -82,7 +122,7 @@ pub fn run(a: &InfoArgs) -> CliResult<()> {
             Simulation::new(design, &model, &calib)?
         }
     };
-    print(a, &InfoReport::build(&sim, &label)?)
+    Ok(InfoReport::build(&sim, label)?)
 }
 
 /// Print an info report as text or JSON.

@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use clap::Args;
 use nacsim_nn::data::{Dataset, Split};
+use nacsim_nn::model::Model;
 use nacsim_nn::train::{FloatKernel, accuracy};
+use nacsim_scheduler::design::Design;
 use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
 use nacsim_scheduler::sim::Simulation;
 
@@ -97,32 +99,81 @@ pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Cali
 
 /// Run `nacsim run`.
 pub fn run(a: &RunArgs) -> CliResult<()> {
-    let t0 = Instant::now();
-    let design = super::defaults::design(a.design.path())?;
-    let (model, label) = super::defaults::network(a.input.network())?;
-    let src = a.input.source();
-    let data = src.load_for(Split::Test, a.limit.checked()?, &model, &label)?;
-    let (calib, calibration) = calibration_set(&src, &data)?;
-    let sim = Simulation::with_trial(design, &model, &calib, a.seed, a.trial)?;
-    let calibration = calibration.with_images(&sim, calib.len());
-    let acc = sim.accuracy(&data);
-    let float_acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
-    let report = RunReport::build(
-        &sim,
-        RunFacts {
-            network: label,
-            data: src.describe(),
-            images: data.len(),
-            accuracy: acc,
-            float_accuracy: float_acc,
-            calibration,
-            wall_seconds: t0.elapsed().as_secs_f64(),
-        },
-    )?;
+    let report = report(a)?;
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         out!("{}", report.table());
     }
     Ok(())
+}
+
+/// The report `nacsim run` prints for `a` (its `wall_seconds` from the start of this call).
+///
+/// # Errors
+/// Bad input, as `nacsim run` reports it.
+pub fn report(a: &RunArgs) -> CliResult<RunReport> {
+    let t0 = Instant::now();
+    let design = super::defaults::design(a.design.path())?;
+    let (model, label) = super::defaults::network(a.input.network())?;
+    let src = a.input.source();
+    let data = src.load_for(Split::Test, a.limit.checked()?, &model, &label)?;
+    let (calib, calibration) = calibration_set(&src, &data)?;
+    let inputs = RunInputs {
+        model: &model,
+        network: &label,
+        data: &data,
+        data_label: &src.describe(),
+        calib: &calib,
+        calibration: &calibration,
+    };
+    simulate(design, &inputs, a.seed, a.trial, t0)
+}
+
+/// The loaded inputs of a run besides the design: what [`simulate`] runs, whoever loaded them
+/// (the command line, or the Python package from its own objects and arrays).
+#[derive(Clone, Copy, Debug)]
+pub struct RunInputs<'a> {
+    /// The trained network.
+    pub model: &'a Model,
+    /// Its label in the report (`network`).
+    pub network: &'a str,
+    /// The evaluation images.
+    pub data: &'a Dataset,
+    /// Their label in the report (`data`).
+    pub data_label: &'a str,
+    /// The calibration images ([`calibration_set`]).
+    pub calib: &'a Dataset,
+    /// Their description (`images` is filled here).
+    pub calibration: &'a Calibration,
+}
+
+/// Simulate `design` running `i.model` over `i.data` with trial `trial` of seed `seed`: the
+/// run report, `wall_seconds` counted from `t0`.
+///
+/// # Errors
+/// The design does not fit the network, or the report cannot be built.
+pub fn simulate(
+    design: Design,
+    i: &RunInputs<'_>,
+    seed: u64,
+    trial: u32,
+    t0: Instant,
+) -> CliResult<RunReport> {
+    let sim = Simulation::with_trial(design, i.model, i.calib, seed, trial)?;
+    let calibration = i.calibration.clone().with_images(&sim, i.calib.len());
+    let acc = sim.accuracy(i.data);
+    let float_acc = accuracy(&FloatKernel, &i.model.layers, &i.model.params, i.data, 1000);
+    Ok(RunReport::build(
+        &sim,
+        RunFacts {
+            network: i.network.to_string(),
+            data: i.data_label.to_string(),
+            images: i.data.len(),
+            accuracy: acc,
+            float_accuracy: float_acc,
+            calibration,
+            wall_seconds: t0.elapsed().as_secs_f64(),
+        },
+    )?)
 }

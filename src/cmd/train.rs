@@ -12,7 +12,7 @@ use super::data::Source;
 use crate::CliResult;
 
 /// Arguments of `nacsim train`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct TrainArgs {
     /// Training config (RON), e.g. models/training/fmnist-mlp.ron.
     #[arg(value_name = "CONFIG.ron")]
@@ -47,8 +47,10 @@ pub struct TrainArgs {
     pub force: bool,
 }
 
+/// What `nacsim train --json` prints (keys in docs/report-format.md); also written beside the
+/// trained network as `.train.json`.
 #[derive(Serialize)]
-struct TrainReport {
+pub struct TrainReport {
     name: String,
     config: String,
     seed: u64,
@@ -66,6 +68,16 @@ struct TrainReport {
 
 /// Run `nacsim train`.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
+    let report = report(a)?;
+    print(a, &report)
+}
+
+/// Train as `nacsim train` does (writing the network, its weights and `.train.json`) and
+/// return the report it prints.
+///
+/// # Errors
+/// Bad input, as `nacsim train` reports it.
+pub fn report(a: &TrainArgs) -> CliResult<TrainReport> {
     let mut cfg: TrainConfig = nacsim_core::config::load(&a.config)?;
     if let Some(e) = a.epochs {
         if e == 0 {
@@ -182,6 +194,13 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let hist_path = out_path.with_extension("train.json");
     std::fs::write(&hist_path, serde_json::to_string_pretty(&report)?)
         .map_err(|e| format!("{}: cannot write: {e}", hist_path.display()))?;
+    Ok(report)
+}
+
+/// Print a training report as text or JSON.
+fn print(a: &TrainArgs, report: &TrainReport) -> CliResult<()> {
+    let acc = report.accuracy;
+    let seconds = report.seconds;
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
