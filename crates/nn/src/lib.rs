@@ -44,11 +44,14 @@
 //! [`train::train`] and are measured against the float models made here.
 
 pub mod data;
+mod fold;
 pub mod forward;
+pub mod graph;
 pub mod im2col;
 pub mod model;
 pub mod network;
 pub mod onnx;
+pub mod ops;
 pub mod optim;
 pub mod qnet;
 pub mod quant;

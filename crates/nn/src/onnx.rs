@@ -311,10 +311,12 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
         }
     }
     let params = params.into_iter().collect();
+    let stats = crate::graph::init_stats(&layers);
     Ok(Model {
         spec,
         layers,
         params,
+        stats,
     })
 }
 
@@ -508,9 +510,10 @@ fn convert(m: &ModelProto, name: &str) -> Result<(NetworkSpec, Vec<Option<Param>
                 let bias = tensor(n, 2)?.map(|(_, b)| Array1::from(b));
                 layers.push(LayerSpec::Conv2d {
                     out_channels: o,
-                    kernel: *kh as usize,
-                    stride,
-                    padding,
+                    kernel: (*kh as usize).into(),
+                    stride: stride.into(),
+                    padding: padding.into(),
+                    groups: 1,
                     bias: bias.is_some(),
                     name: layer_name(n, wt),
                 });
@@ -597,6 +600,7 @@ fn convert(m: &ModelProto, name: &str) -> Result<(NetworkSpec, Vec<Option<Param>
         input: shape,
         classes,
         layers,
+        nodes: Vec::new(),
         weights: String::new(),
         notes: format!(
             "imported from ONNX ({}, opset {})",

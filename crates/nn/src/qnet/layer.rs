@@ -136,10 +136,21 @@ pub enum LayerKind {
     Flatten,
     /// An activation by table on the vector unit.
     Lut,
+    /// Batch normalisation (float only: folded into the product before it at quantization).
+    BatchNorm,
+    /// Mean of each channel on the vector unit.
+    GlobalAvgPool,
+    /// Element-wise sum of two or more activations on the vector unit.
+    Add,
+    /// Channel concatenation (a copy) on the vector unit.
+    Concat,
+    /// Product of two activations.
+    MatMul,
 }
 
 impl LayerKind {
-    /// The name reports print: `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`.
+    /// The name reports print: `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`,
+    /// `batchnorm`, `globalavgpool`, `add`, `concat`, `matmul`.
     pub const fn as_str(self) -> &'static str {
         match self {
             LayerKind::Dense => "dense",
@@ -148,6 +159,11 @@ impl LayerKind {
             LayerKind::AvgPool => "avgpool",
             LayerKind::Flatten => "flatten",
             LayerKind::Lut => "lut",
+            LayerKind::BatchNorm => "batchnorm",
+            LayerKind::GlobalAvgPool => "globalavgpool",
+            LayerKind::Add => "add",
+            LayerKind::Concat => "concat",
+            LayerKind::MatMul => "matmul",
         }
     }
 
@@ -165,8 +181,13 @@ impl LayerKind {
             LayerSpec::Conv2d { .. } => LayerKind::Conv2d,
             LayerSpec::MaxPool2d { .. } => LayerKind::MaxPool,
             LayerSpec::AvgPool2d { .. } => LayerKind::AvgPool,
-            LayerSpec::Flatten => LayerKind::Flatten,
+            LayerSpec::Flatten | LayerSpec::Dropout { .. } => LayerKind::Flatten,
             LayerSpec::Act(_) => LayerKind::Lut,
+            LayerSpec::BatchNorm2d { .. } => LayerKind::BatchNorm,
+            LayerSpec::GlobalAvgPool => LayerKind::GlobalAvgPool,
+            LayerSpec::Add => LayerKind::Add,
+            LayerSpec::Concat => LayerKind::Concat,
+            LayerSpec::MatMul { .. } => LayerKind::MatMul,
         }
     }
 }
@@ -183,11 +204,13 @@ impl fmt::Display for LayerKind {
 pub fn fused_relus(layers: &[ResolvedLayer]) -> Vec<bool> {
     let relu = |i: usize| matches!(layers[i].spec, LayerSpec::Act(Activation::ReLU));
     (0..layers.len())
-        .map(|i| i > 0 && relu(i) && layers[i - 1].has_params())
+        .map(|i| i > 0 && relu(i) && layers[i - 1].has_product())
         .collect()
 }
 
-/// The product geometry of a Dense or Conv2d layer (`None` for other layers).
+/// The product geometry of a Dense or Conv2d layer (`None` for other layers, and for a
+/// Conv2d the int8 path does not run: grouped, or with a rectangular kernel, stride or padding;
+/// [`QNetwork::quantize`](super::QNetwork::quantize) refuses those by name).
 pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
     match *spec {
         LayerSpec::Dense { .. } => Some(GemmKind::Dense),
@@ -195,11 +218,12 @@ pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
             kernel,
             stride,
             padding,
+            groups: 1,
             ..
         } => Some(GemmKind::Conv {
-            kernel,
-            stride,
-            padding,
+            kernel: kernel.as_square()?,
+            stride: stride.as_square()?,
+            padding: padding.as_square()?,
         }),
         _ => None,
     }

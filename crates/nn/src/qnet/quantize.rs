@@ -78,6 +78,17 @@ impl QNetwork {
         calib: &Dataset,
         cfg: &QuantConfig,
     ) -> Result<QNetwork, QuantizeError> {
+        let folded;
+        let model = if model
+            .layers
+            .iter()
+            .any(|l| matches!(l.spec, LayerSpec::BatchNorm2d { .. }))
+        {
+            folded = model.fold_batch_norm();
+            &folded
+        } else {
+            model
+        };
         check_inputs(model, calib, cfg)?;
         let layers = &model.layers;
         let n = layers.len();
@@ -122,6 +133,14 @@ impl QNetwork {
                     cur,
                 ),
                 LayerSpec::Flatten => (QLayer::Flatten, cur),
+                LayerSpec::BatchNorm2d { .. }
+                | LayerSpec::GlobalAvgPool
+                | LayerSpec::Dropout { .. }
+                | LayerSpec::Add
+                | LayerSpec::Concat
+                | LayerSpec::MatMul { .. } => {
+                    unreachable!("check_inputs refuses layer {}", l.name)
+                }
                 &LayerSpec::Act(act) => {
                     let out_scale = if act == Activation::ReLU {
                         cur
@@ -179,6 +198,38 @@ fn code_max(bits: u32) -> i32 {
 /// shape.
 fn check_inputs(model: &Model, calib: &Dataset, cfg: &QuantConfig) -> Result<(), QuantizeError> {
     cfg.validate().map_err(QuantizeError::Config)?;
+    let chain = crate::network::is_chain(&model.layers);
+    for l in &model.layers {
+        let what = match &l.spec {
+            LayerSpec::Conv2d { .. } if gemm_kind_of(&l.spec).is_none() => {
+                "a grouped or rectangular Conv2d"
+            }
+            LayerSpec::Dense { .. }
+            | LayerSpec::Conv2d { .. }
+            | LayerSpec::MaxPool2d { .. }
+            | LayerSpec::AvgPool2d { .. }
+            | LayerSpec::Flatten
+            | LayerSpec::Act(_)
+                if chain =>
+            {
+                continue;
+            }
+            LayerSpec::BatchNorm2d { .. } => {
+                "a BatchNorm2d that does not follow a Dense or Conv2d read by it alone"
+            }
+            LayerSpec::GlobalAvgPool => "GlobalAvgPool",
+            LayerSpec::Dropout { .. } => "Dropout",
+            LayerSpec::Add => "Add",
+            LayerSpec::Concat => "Concat",
+            LayerSpec::MatMul { .. } => "MatMul",
+            _ => "a layer of a graph network",
+        };
+        return Err(QuantizeError::Unsupported {
+            layer: l.name.clone(),
+            what: what.into(),
+            fix: "the int8 network runs chains of Dense, square ungrouped Conv2d, pooling, Flatten and activations (BatchNorm2d folded); evaluate it in float with `nacsim eval`".into(),
+        });
+    }
     if calib.is_empty() {
         return Err(QuantizeError::EmptyCalibration(calib.name.clone()));
     }

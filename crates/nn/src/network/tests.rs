@@ -1,0 +1,180 @@
+//! Tests of the network IR: chain resolution (names, shapes, errors).
+use super::*;
+
+fn lenet() -> NetworkSpec {
+    NetworkSpec {
+        schema_version: 1,
+        name: "lenet".into(),
+        input: Shape::new(1, 28, 28),
+        classes: 10,
+        layers: vec![
+            LayerSpec::Conv2d {
+                out_channels: 6,
+                kernel: Hw::square(5),
+                stride: Hw::square(1),
+                padding: Hw::square(2),
+                groups: 1,
+                bias: true,
+                name: String::new(),
+            },
+            LayerSpec::Act(Activation::ReLU),
+            LayerSpec::MaxPool2d {
+                kernel: 2,
+                stride: 2,
+            },
+            LayerSpec::Conv2d {
+                out_channels: 16,
+                kernel: Hw::square(5),
+                stride: Hw::square(1),
+                padding: Hw::square(0),
+                groups: 1,
+                bias: true,
+                name: String::new(),
+            },
+            LayerSpec::Act(Activation::ReLU),
+            LayerSpec::AvgPool2d {
+                kernel: 2,
+                stride: 2,
+            },
+            LayerSpec::Flatten,
+            LayerSpec::Dense {
+                out: 120,
+                bias: true,
+                name: String::new(),
+            },
+            LayerSpec::Act(Activation::Tanh),
+            LayerSpec::Dense {
+                out: 10,
+                bias: false,
+                name: String::new(),
+            },
+        ],
+        nodes: Vec::new(),
+        weights: String::new(),
+        notes: String::new(),
+        trained_for: Default::default(),
+    }
+}
+
+#[test]
+fn lenet_shapes_and_names() {
+    let r = lenet().resolve().unwrap();
+    assert_eq!(r[0].output, Shape::new(6, 28, 28));
+    assert_eq!(r[2].output, Shape::new(6, 14, 14));
+    assert_eq!(r[3].output, Shape::new(16, 10, 10));
+    assert_eq!(r[5].output, Shape::new(16, 5, 5));
+    assert_eq!(r[6].output, Shape::flat(400));
+    assert_eq!(r[0].name, "conv1");
+    assert_eq!(r[3].name, "conv2");
+    assert_eq!(r[7].name, "fc1");
+    assert_eq!(r[7].weight_shape(), Some(vec![120, 400]));
+    assert_eq!(r[9].bias_len(), None);
+    assert_eq!(r[3].macs(), 16 * 100 * 6 * 25);
+}
+
+#[test]
+fn wrong_class_count_is_named() {
+    let mut n = lenet();
+    n.classes = 7;
+    let e = n.resolve().unwrap_err().to_string();
+    assert!(e.contains("classes = 7") && e.contains("10"), "{e}");
+}
+
+#[test]
+fn zero_stride_is_rejected() {
+    let mut n = lenet();
+    n.layers[2] = LayerSpec::MaxPool2d {
+        kernel: 2,
+        stride: 0,
+    };
+    let e = n.resolve().unwrap_err().to_string();
+    assert_eq!(e, "layers[2].stride = 0: must be at least 1");
+}
+
+#[test]
+fn ron_round_trip() {
+    let n = lenet();
+    let s = ron::ser::to_string_pretty(&n, Default::default()).unwrap();
+    let back: NetworkSpec = ron::from_str(&s).unwrap();
+    assert_eq!(n, back);
+    let short: NetworkSpec = ron::from_str(
+        "(schema_version: 1, name: \"m\", input: (c: 4, h: 1, w: 1), classes: 2, layers: [Dense(out: 2)])",
+    )
+    .unwrap();
+    assert_eq!(short.resolve().unwrap()[0].name, "fc1");
+}
+
+fn one_layer(input: Shape, layer: &str) -> NetworkSpec {
+    ron::from_str(&format!(
+        "(schema_version: 1, name: \"m\", input: (c: {}, h: {}, w: {}), classes: 10, layers: [{layer}, Flatten, Dense(out: 10)])",
+        input.c, input.h, input.w
+    ))
+    .unwrap()
+}
+
+#[test]
+fn huge_padding_is_an_error_naming_layer_and_field_not_a_wrapped_shape() {
+    let n = one_layer(
+        Shape::new(1, 28, 28),
+        "Conv2d(out_channels: 1, kernel: 3, padding: 4611686018427387904)",
+    );
+    let e = n.resolve().unwrap_err().to_string();
+    assert!(
+        e.starts_with("layers[0].padding = 4611686018427387904: "),
+        "{e}"
+    );
+    assert!(e.contains("overflows"), "{e}");
+    let n = one_layer(
+        Shape::new(1, 28, 28),
+        "Conv2d(out_channels: 1, kernel: 40, padding: 2)",
+    );
+    let e = n.resolve().unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "layers[0].kernel = 40: larger than the padded input 32x32"
+    );
+}
+
+#[test]
+fn shapes_that_overflow_a_count_are_errors() {
+    let n = one_layer(Shape::new(1 << 32, 1 << 32, 1), "Act(ReLU)");
+    let e = n.resolve().unwrap_err().to_string();
+    assert!(e.starts_with("input = ") && e.contains("overflows"), "{e}");
+    let n = one_layer(
+        Shape::new(1, 28, 28),
+        "Flatten, Dense(out: 18446744073709551615)",
+    );
+    let e = n.resolve().unwrap_err().to_string();
+    assert!(
+        e.starts_with("layers[1].out = 18446744073709551615: "),
+        "{e}"
+    );
+    let n = one_layer(
+        Shape::new(1, 65536, 65536),
+        "Conv2d(out_channels: 4294967296, kernel: 3, padding: 1)",
+    );
+    let e = n.resolve().unwrap_err().to_string();
+    assert!(
+        e.starts_with("layers[0].out_channels = 4294967296: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn activation_parameters_must_be_finite_and_bounded() {
+    for (act, field) in [
+        ("Elu(alpha: inf)", "Elu.alpha"),
+        ("LeakyReLU(alpha: NaN)", "LeakyReLU.alpha"),
+        ("HardTanh(min: -1.0, max: 1e30)", "HardTanh.max"),
+    ] {
+        let n = one_layer(Shape::new(1, 28, 28), &format!("Act({act})"));
+        let e = n.resolve().unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("layers[0].{field} = ")),
+            "{act}: {e}"
+        );
+        assert!(e.contains("finite"), "{e}");
+    }
+    let n = one_layer(Shape::new(1, 28, 28), "Act(Elu(alpha: 1.0))");
+    assert!(n.resolve().is_ok());
+}
