@@ -11,14 +11,13 @@
 use ndarray::{Array1, Axis};
 
 use crate::model::Model;
-use crate::network::{LayerSpec, NetworkSpec, NodeSpec, ResolvedLayer, is_chain};
+use crate::network::{LayerSpec, NetworkSpec, NodeSpec, ResolvedLayer};
 use crate::ops::bn_affine;
 
 impl Model {
     /// The model with every foldable BatchNorm2d folded into the Dense or Conv2d before it (see
     /// the module doc); other BatchNorm2d layers stay. A model without BatchNorm2d comes back
-    /// unchanged. Layers keep their names; the spec is rewritten as a chain when the folded
-    /// network is one (parameter names pinned), else as nodes.
+    /// unchanged. Layers keep their names; the spec is rewritten as nodes named as the layers.
     pub fn fold_batch_norm(&self) -> Model {
         let n = self.layers.len();
         let mut readers = vec![0usize; n];
@@ -100,36 +99,22 @@ impl Model {
     }
 }
 
-/// A network spec whose resolution gives `layers` (names pinned on parameter layers).
+/// A network spec whose resolution gives `layers`: a graph file whose node names are the
+/// layer names (each node reads its inputs by name).
 fn spec_of(base: &NetworkSpec, layers: &[ResolvedLayer]) -> NetworkSpec {
-    let pinned = |l: &ResolvedLayer| {
-        let mut s = l.spec.clone();
-        match &mut s {
-            LayerSpec::Dense { name, .. }
-            | LayerSpec::Conv2d { name, .. }
-            | LayerSpec::BatchNorm2d { name, .. } => *name = l.name.clone(),
-            _ => {}
-        }
-        s
-    };
     let mut spec = base.clone();
-    if is_chain(layers) {
-        spec.layers = layers.iter().map(pinned).collect();
-        spec.nodes = Vec::new();
-    } else {
-        spec.layers = Vec::new();
-        spec.nodes = layers
-            .iter()
-            .map(|l| NodeSpec {
-                name: l.name.clone(),
-                op: pinned(l),
-                inputs: l
-                    .inputs
-                    .iter()
-                    .map(|s| s.map_or_else(|| "input".to_string(), |j| layers[j].name.clone()))
-                    .collect(),
-            })
-            .collect();
-    }
+    spec.layers = Vec::new();
+    spec.nodes = layers
+        .iter()
+        .map(|l| NodeSpec {
+            name: l.name.clone(),
+            op: l.spec.clone(),
+            inputs: l
+                .inputs
+                .iter()
+                .map(|s| s.map_or_else(|| "input".to_string(), |j| layers[j].name.clone()))
+                .collect(),
+        })
+        .collect();
     spec
 }

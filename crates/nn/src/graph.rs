@@ -338,3 +338,7 @@ fn node_backward<K: ProductKernel + ?Sized>(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "graph_tests.rs"]
+mod tests;

@@ -365,7 +365,7 @@ mod tests {
             classes,
             layers,
             nodes: Vec::new(),
-        weights: String::new(),
+            weights: String::new(),
             notes: String::new(),
             trained_for: Default::default(),
         };

@@ -178,3 +178,125 @@ fn activation_parameters_must_be_finite_and_bounded() {
     let n = one_layer(Shape::new(1, 28, 28), "Act(Elu(alpha: 1.0))");
     assert!(n.resolve().is_ok());
 }
+
+fn graph(nodes: &str) -> Result<Vec<ResolvedLayer>, String> {
+    let spec: NetworkSpec = ron::from_str(&format!(
+        "(schema_version: 1, name: \"g\", input: (c: 2, h: 4, w: 4), classes: 3, nodes: [{nodes}])"
+    ))
+    .map_err(|e| format!("parse: {e}"))?;
+    spec.resolve().map_err(|e| e.to_string())
+}
+
+#[test]
+fn kernel_stride_and_padding_take_a_number_or_a_pair_and_round_trip() {
+    let r = graph(
+        r#"(name: "c", op: Conv2d(out_channels: 3, kernel: (3, 1), stride: (1, 2), padding: (1, 0))),
+           (name: "f", op: Flatten), (name: "fc", op: Dense(out: 3))"#,
+    )
+    .unwrap();
+    assert_eq!(r[0].output, Shape::new(3, 4, 2));
+    let LayerSpec::Conv2d { kernel, .. } = &r[0].spec else {
+        panic!()
+    };
+    assert_eq!(*kernel, Hw::new(3, 1));
+    let text = ron::to_string(&r[0].spec).unwrap();
+    assert!(
+        text.contains("kernel:(3,1)") && !text.contains("groups"),
+        "{text}"
+    );
+    let square = ron::to_string(&lenet().layers[0]).unwrap();
+    assert!(square.contains("kernel:5,stride:1,padding:2,"), "{square}");
+    assert!(ron::from_str::<LayerSpec>("Conv2d(out_channels: 1, kernel: (3, 1, 2))").is_err());
+    assert!(ron::from_str::<LayerSpec>("Conv2d(out_channels: 1, kernel: -3)").is_err());
+}
+
+#[test]
+fn graph_errors_name_the_node_the_input_and_the_shapes() {
+    let e =
+        graph(r#"(name: "a", op: Act(ReLU), inputs: ["nope"]), (name: "fc", op: Dense(out: 3))"#)
+            .unwrap_err();
+    assert!(
+        e.starts_with("nodes[0] (\"a\"): input \"nope\" is not a node"),
+        "{e}"
+    );
+    let e = graph(
+        r#"(name: "a", op: Act(ReLU), inputs: ["b"]), (name: "b", op: Act(Tanh), inputs: ["a"]),
+           (name: "fc", op: Dense(out: 3), inputs: ["b"])"#,
+    )
+    .unwrap_err();
+    assert!(e.contains("cycle") && e.contains("a, b"), "{e}");
+    let e = graph(
+        r#"(name: "c", op: Conv2d(out_channels: 3, kernel: 3), inputs: ["input"]),
+           (name: "s", op: Add, inputs: ["c", "input"]), (name: "f", op: Flatten), (name: "fc", op: Dense(out: 3))"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "nodes[1] (\"s\"): Add needs inputs of one shape: \"c\" is 3x2x2 but \"input\" is 2x4x4"
+    );
+    let e = graph(
+        r#"(name: "c", op: Conv2d(out_channels: 3, kernel: 3, padding: 1), inputs: ["input"]),
+           (name: "k", op: Concat, inputs: ["c", "input"]), (name: "m", op: MatMul(), inputs: ["k", "c"]),
+           (name: "f", op: Flatten), (name: "fc", op: Dense(out: 3))"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("nodes[2] (\"m\"): MatMul multiplies \"k\" (c, m, k)") && e.contains("5x4x4"),
+        "{e}"
+    );
+    let e = graph(r#"(name: "x", op: Act(ReLU)), (name: "y", op: Act(ReLU), inputs: ["input"]), (name: "f", op: Flatten), (name: "fc", op: Dense(out: 3))"#)
+        .unwrap_err();
+    assert!(
+        e.starts_with("nodes[0] (\"x\"): the node does not feed the network output"),
+        "{e}"
+    );
+    let e =
+        graph(r#"(name: "s", op: Add), (name: "f", op: Flatten), (name: "fc", op: Dense(out: 3))"#)
+            .unwrap_err();
+    assert!(e.contains("reads at least 2 input(s)"), "{e}");
+    let e = graph(r#"(name: "c", op: Conv2d(out_channels: 3, kernel: 3, groups: 3)), (name: "f", op: Flatten), (name: "fc", op: Dense(out: 3))"#)
+        .unwrap_err();
+    assert!(
+        e.starts_with("nodes[0] (\"c\"): op.groups = 3: must be at least 1 and divide"),
+        "{e}"
+    );
+    let e = graph(r#"(name: "fc", op: Dense(out: 3, name: "other"))"#).unwrap_err();
+    assert!(e.contains("differs from the node name"), "{e}");
+    let e = graph(r#"(name: "f", op: Flatten), (name: "f", op: Dense(out: 3))"#).unwrap_err();
+    assert!(e.contains("name already used by nodes[0]"), "{e}");
+}
+
+#[test]
+fn a_chain_cannot_hold_multi_input_ops_and_a_file_gives_layers_or_nodes() {
+    let n = one_layer(Shape::new(1, 28, 28), "Add");
+    let e = n.resolve().unwrap_err().to_string();
+    assert!(
+        e.starts_with("layers[0].op = Add: reads 2 or more inputs") && e.contains("nodes: [...]"),
+        "{e}"
+    );
+    let mut n = lenet();
+    n.nodes = vec![NodeSpec {
+        name: "x".into(),
+        op: LayerSpec::Flatten,
+        inputs: vec![],
+    }];
+    assert!(n.resolve().unwrap_err().to_string().contains("not both"));
+}
+
+#[test]
+fn graphs_resolve_in_topological_order_with_the_output_last() {
+    // "late" is written first but reads "early".
+    let r = graph(
+        r#"(name: "late", op: Act(Tanh), inputs: ["early"]),
+           (name: "early", op: Conv2d(out_channels: 2, kernel: 1), inputs: ["input"]),
+           (name: "sum", op: Add, inputs: ["late", "early", "input"]),
+           (name: "gap", op: GlobalAvgPool), (name: "fc", op: Dense(out: 3))"#,
+    );
+    // "gap" defaults to reading "sum" (the node before it in the file).
+    let r = r.unwrap();
+    let names: Vec<&str> = r.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["early", "late", "sum", "gap", "fc"]);
+    assert_eq!(r[2].inputs, vec![Some(1), Some(0), None]);
+    assert_eq!(r[3].output, Shape::flat(2));
+    assert!(!is_chain(&r));
+}
