@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use clap::Args;
 use nacsim_nn::data::{Dataset, Split};
-use nacsim_nn::train::{FloatKernel, accuracy};
 use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
 use nacsim_scheduler::sim::Simulation;
 
@@ -106,7 +105,7 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
     let sim = Simulation::with_trial(design, &model, &calib, a.seed, a.trial)?;
     let calibration = calibration.with_images(&sim, calib.len());
     let acc = sim.accuracy(&data);
-    let float_acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
+    let float_acc = model.float_accuracy(&data, 1000);
     let report = RunReport::build(
         &sim,
         RunFacts {

@@ -14,37 +14,80 @@ use crate::model::Model;
 use crate::network::{LayerSpec, NetworkSpec, NodeSpec, ResolvedLayer};
 use crate::ops::bn_affine;
 
+/// `targets[i] = Some(j)`: BatchNorm2d layer `i` folds into product `j` (a Dense or Conv2d that
+/// only `i` reads).
+pub fn fold_targets(layers: &[ResolvedLayer]) -> Vec<Option<usize>> {
+    let mut readers = vec![0usize; layers.len()];
+    for l in layers {
+        for j in l.inputs.iter().flatten() {
+            readers[*j] += 1;
+        }
+    }
+    layers
+        .iter()
+        .map(|l| match (&l.spec, l.inputs.as_slice()) {
+            (LayerSpec::BatchNorm2d { .. }, [Some(j)])
+                if layers[*j].has_product() && readers[*j] == 1 =>
+            {
+                Some(*j)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The layers after folding (topology only): folded BatchNorm2d layers removed, their products
+/// given a bias, their readers reading the products. Returns the layers and, for each, its
+/// index in `layers`.
+pub fn folded_layers(layers: &[ResolvedLayer]) -> (Vec<ResolvedLayer>, Vec<usize>) {
+    let targets = fold_targets(layers);
+    let n = layers.len();
+    let keep: Vec<usize> = (0..n).filter(|&i| targets[i].is_none()).collect();
+    let mut new_index = vec![usize::MAX; n];
+    for (ni, &i) in keep.iter().enumerate() {
+        new_index[i] = ni;
+    }
+    let folded: Vec<ResolvedLayer> = keep
+        .iter()
+        .map(|&i| {
+            let l = &layers[i];
+            let mut spec = l.spec.clone();
+            if targets.contains(&Some(i)) {
+                match &mut spec {
+                    LayerSpec::Dense { bias, .. } | LayerSpec::Conv2d { bias, .. } => {
+                        *bias = true;
+                    }
+                    _ => {}
+                }
+            }
+            ResolvedLayer {
+                spec,
+                name: l.name.clone(),
+                input: l.input,
+                output: l.output,
+                inputs: l
+                    .inputs
+                    .iter()
+                    .map(|s| s.map(|k| new_index[targets[k].unwrap_or(k)]))
+                    .collect(),
+            }
+        })
+        .collect();
+    (folded, keep)
+}
+
 impl Model {
     /// The model with every foldable BatchNorm2d folded into the Dense or Conv2d before it (see
-    /// the module doc); other BatchNorm2d layers stay. A model without BatchNorm2d comes back
-    /// unchanged. Layers keep their names; the spec is rewritten as nodes named as the layers.
+    /// the module doc and [`fold_targets`]); other BatchNorm2d layers stay. A model without
+    /// foldable BatchNorm2d comes back unchanged. Layers keep their names; the spec is
+    /// rewritten as nodes named as the layers.
     pub fn fold_batch_norm(&self) -> Model {
-        let n = self.layers.len();
-        let mut readers = vec![0usize; n];
-        for l in &self.layers {
-            for j in l.inputs.iter().flatten() {
-                readers[*j] += 1;
-            }
-        }
-        // fold_into[i] = Some(j): BN layer i folds into product j.
-        let fold_into: Vec<Option<usize>> = self
-            .layers
-            .iter()
-            .map(|l| match (&l.spec, l.inputs.as_slice()) {
-                (LayerSpec::BatchNorm2d { .. }, [Some(j)])
-                    if self.layers[*j].has_product() && readers[*j] == 1 =>
-                {
-                    Some(*j)
-                }
-                _ => None,
-            })
-            .collect();
-        if fold_into.iter().all(Option::is_none) {
+        let targets = fold_targets(&self.layers);
+        if targets.iter().all(Option::is_none) {
             return self.clone();
         }
         let mut params = self.params.clone();
-        let mut specs: Vec<LayerSpec> = self.layers.iter().map(|l| l.spec.clone()).collect();
-        for (i, j) in fold_into.iter().enumerate() {
+        for (i, j) in targets.iter().enumerate() {
             let Some(j) = *j else { continue };
             let (LayerSpec::BatchNorm2d { eps, .. }, Some(bn), Some(st)) =
                 (&self.layers[i].spec, &self.params[i], &self.stats[i])
@@ -60,38 +103,10 @@ impl Model {
             p.bias = Some(Array1::from_shape_fn(b.len(), |o| {
                 b[o] * scale[o] + shift[o]
             }));
-            match &mut specs[j] {
-                LayerSpec::Dense { bias, .. } | LayerSpec::Conv2d { bias, .. } => *bias = true,
-                _ => {}
-            }
         }
-        // Drop the folded layers; readers of a folded BN read its product.
-        let redirect = |s: Option<usize>| s.map(|k| fold_into[k].unwrap_or(k));
-        let keep: Vec<usize> = (0..n).filter(|&i| fold_into[i].is_none()).collect();
-        let mut new_index = vec![usize::MAX; n];
-        for (ni, &i) in keep.iter().enumerate() {
-            new_index[i] = ni;
-        }
-        let layers: Vec<ResolvedLayer> = keep
-            .iter()
-            .map(|&i| {
-                let l = &self.layers[i];
-                ResolvedLayer {
-                    spec: specs[i].clone(),
-                    name: l.name.clone(),
-                    input: l.input,
-                    output: l.output,
-                    inputs: l
-                        .inputs
-                        .iter()
-                        .map(|s| redirect(*s).map(|k| new_index[k]))
-                        .collect(),
-                }
-            })
-            .collect();
-        let spec = spec_of(&self.spec, &layers);
+        let (layers, keep) = folded_layers(&self.layers);
         Model {
-            spec,
+            spec: spec_of(&self.spec, &layers),
             params: keep.iter().map(|&i| params[i].clone()).collect(),
             stats: keep.iter().map(|&i| self.stats[i].clone()).collect(),
             layers,

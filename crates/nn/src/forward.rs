@@ -691,6 +691,19 @@ impl Model {
         )
     }
 
+    /// Float top-1 accuracy (fraction) over `data` in batches of `batch`, BatchNorm2d on the
+    /// model's running statistics ([`crate::train::accuracy_net`]).
+    pub fn float_accuracy(&self, data: &crate::data::Dataset, batch: usize) -> f64 {
+        crate::train::accuracy_net(
+            &FloatKernel,
+            &self.layers,
+            &self.params,
+            &self.stats,
+            data,
+            batch,
+        )
+    }
+
     /// Predicted class of each sample.
     pub fn predict(&self, x: ArrayView2<f32>) -> Vec<usize> {
         let y = self.forward(x);

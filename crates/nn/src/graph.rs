@@ -68,6 +68,19 @@ pub fn net_forward<K: ProductKernel + ?Sized>(
     if is_plain(layers) {
         return forward_with(kernel, layers, params, x);
     }
+    net_forward_observe(kernel, layers, params, stats, x, &mut |_, _| {})
+}
+
+/// The node-by-node inference pass of [`net_forward`] (for any network, chains included),
+/// calling `observe(i, output)` after node `i` (calibration of the int8 scales).
+pub fn net_forward_observe<K: ProductKernel + ?Sized>(
+    kernel: &K,
+    layers: &[ResolvedLayer],
+    params: &[Option<Param>],
+    stats: &[Option<BnStats>],
+    x: Array2<f32>,
+    observe: &mut dyn FnMut(usize, &Array2<f32>),
+) -> Array2<f32> {
     let mut pass = Pass::new(layers, x);
     for (i, l) in layers.iter().enumerate() {
         let xs = pass.take_inputs(i);
@@ -87,6 +100,7 @@ pub fn net_forward<K: ProductKernel + ?Sized>(
             }
             _ => node_forward(kernel, i, l, p, xs, None).0,
         };
+        observe(i, &y);
         pass.put(i, y);
     }
     pass.output()

@@ -44,7 +44,7 @@
 //! [`train::train`] and are measured against the float models made here.
 
 pub mod data;
-mod fold;
+pub mod fold;
 pub mod forward;
 pub mod graph;
 pub mod im2col;

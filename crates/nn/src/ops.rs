@@ -213,8 +213,15 @@ pub fn global_avg_pool_backward(l: &ResolvedLayer, dy: ArrayView2<f32>) -> Array
 /// Concatenation of per-sample feature vectors in input order (channel-major features, so
 /// this is concatenation along channels).
 pub fn concat(xs: &[Array2<f32>]) -> Array2<f32> {
-    let views: Vec<ArrayView2<f32>> = xs.iter().map(|x| x.view()).collect();
-    ndarray::concatenate(Axis(1), &views).expect("Concat inputs have one batch size")
+    let b = xs.first().map_or(0, |x| x.nrows());
+    let width: usize = xs.iter().map(|x| x.ncols()).sum();
+    let mut y = Array2::<f32>::zeros((b, width));
+    let mut at = 0;
+    for x in xs {
+        y.slice_mut(s![.., at..at + x.ncols()]).assign(x);
+        at += x.ncols();
+    }
+    y
 }
 
 /// The `(c, rows, cols)` matrices of one sample as a view of matrix `k`.
@@ -394,9 +401,9 @@ pub fn grouped_conv_backward<K: ProductKernel + ?Sized>(
     let mut dw = Array2::<f32>::zeros(p.weight.raw_dim());
     let mut db = p.bias.as_ref().map(|b| Array1::<f32>::zeros(b.len()));
     let mut dx = need_dx.then(|| Array2::<f32>::zeros((dy.nrows(), l.input.len())));
-    for gi in 0..g {
+    for (gi, cols) in cols.iter().enumerate().take(g) {
         let dyr = channels_to_pixels(dy.slice(s![.., gi * outw..(gi + 1) * outw]), og, pix);
-        let dwg = kernel.weight_grad(index, dyr.view(), cols[gi].view());
+        let dwg = kernel.weight_grad(index, dyr.view(), cols.view());
         dw.slice_mut(s![gi * og..(gi + 1) * og, ..]).assign(&dwg);
         if let Some(db) = &mut db {
             db.slice_mut(s![gi * og..(gi + 1) * og])

@@ -94,7 +94,10 @@ fn layer_output(
             if stride.h == 0 || stride.w == 0 {
                 return Err(bad(i, "stride", stride, "must be at least 1"));
             }
-            if *groups == 0 || input.c % groups != 0 || out_channels % groups != 0 {
+            if *groups == 0
+                || !input.c.is_multiple_of(*groups)
+                || !out_channels.is_multiple_of(*groups)
+            {
                 return Err(bad(
                     i,
                     "groups",

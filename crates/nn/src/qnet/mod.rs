@@ -68,7 +68,7 @@ mod tests;
 
 pub use config::{Calibration, QuantConfig, QuantizeError};
 pub use gemm::{GEMM_ROWS, IntGemm, RefGemm, gemm_epilogue};
-pub use layer::{GemmKind, LayerKind, QGemm, QLayer, fused_relus, gemm_kind_of};
+pub use layer::{GemmKind, LayerKind, QGemm, QLayer, fused_relus, gemm_kind_of, relu_fusions};
 pub use requant::Requant;
 
 /// im2col of int8 codes: the one generic [`im2col`](crate::im2col::im2col) (out-of-image taps
@@ -82,8 +82,11 @@ pub struct QNetwork {
     pub name: String,
     /// Scale of the input codes (real pixel = scale · code).
     pub input_scale: f32,
-    /// Integer layers in order (fused ReLUs removed).
+    /// Integer layers in order (fused ReLUs removed; BatchNorm2d folded).
     pub layers: Vec<QLayer>,
+    /// What each layer reads, for a graph: `Some(k)` is layer `k`'s output, `None` the input
+    /// codes. Empty for a chain (layer `k` reads layer `k − 1`).
+    pub inputs: Vec<Vec<Option<usize>>>,
     /// Number of classes (length of the logits).
     pub classes: usize,
     /// The settings it was made with.
