@@ -25,6 +25,13 @@
 //! ([`QLayer::Lut`]) built by dequantize → f → requantize. Convolutions are lowered by the
 //! float passes' [`im2col`](crate::im2col::im2col) on codes.
 //!
+//! Graphs: BatchNorm2d is folded into the product it reads ([`crate::fold`]) before
+//! calibration; [`QNetwork::inputs`] wires the layers; [`QLayer::Add`] aligns its inputs to the
+//! calibrated output scale (exact sum of `256·s_k/s_out`-scaled terms, one rounding),
+//! [`QLayer::Concat`] to the largest input scale, [`QLayer::GlobalAvgPool`] divides the channel
+//! sum with the rounding mode. Grouped or rectangular convolutions and MatMul of activations
+//! are refused ([`QuantizeError::Unsupported`]).
+//!
 //! Every product goes through the [`IntGemm`] seam; [`RefGemm`] is the workspace's int8 oracle,
 //! [`nacsim_core::gemm::gemm_i8`], run over fixed blocks of rows. Integer sums are exact, so
 //! results are bit-identical for any rayon thread count.
