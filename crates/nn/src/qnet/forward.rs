@@ -186,6 +186,32 @@ impl QNetwork {
         outs.pop().flatten().expect("a graph has an output layer")
     }
 
+    /// The codes entering layer `layer` (its first input) for input codes `x`: the layers
+    /// before it run with `g` (a chain folds; a graph runs its nodes before `layer`).
+    ///
+    /// # Panics
+    /// If `layer` is out of range.
+    pub fn input_of<G: IntGemm + ?Sized>(&self, g: &G, x: Array2<i8>, layer: usize) -> Array2<i8> {
+        if self.inputs.is_empty() {
+            return (0..layer).fold(x, |h, i| self.layer_forward_at(g, i, h, 0));
+        }
+        let mut outs: Vec<Option<Array2<i8>>> = vec![None; layer];
+        for i in 0..layer {
+            let xs = self.inputs[i]
+                .iter()
+                .map(|s| match s {
+                    Some(k) => outs[*k].clone().expect("inputs run first"),
+                    None => x.clone(),
+                })
+                .collect();
+            outs[i] = Some(self.node_forward_at(g, i, xs, 0));
+        }
+        match self.inputs[layer].first().copied().flatten() {
+            Some(k) => outs[k].take().expect("inputs run first"),
+            None => x,
+        }
+    }
+
     /// Predicted class of each float input (the first largest logit code).
     pub fn predict<G: IntGemm + ?Sized>(&self, g: &G, x: ArrayView2<f32>) -> Vec<usize> {
         argmax_rows(&self.forward(g, self.quantize_input(x)))
