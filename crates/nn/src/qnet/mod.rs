@@ -67,6 +67,8 @@
 mod config;
 mod forward;
 mod gemm;
+#[cfg(test)]
+mod graph_tests;
 mod layer;
 mod quantize;
 mod requant;
