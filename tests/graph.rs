@@ -21,15 +21,19 @@ fn tiny_residual() -> NetworkSpec {
 /// Trains the tiny residual net for 3 epochs on 1,500 bundled images (seed 1); returns it with
 /// the other 500 as test set.
 fn trained() -> (Model, Dataset) {
+    trained_on(1500, 3)
+}
+
+fn trained_on(images: usize, epochs: usize) -> (Model, Dataset) {
     let data = Dataset::bundled_sample();
     let (tr, te) = (
-        data.subset(&(0..1500).collect::<Vec<_>>()),
+        data.subset(&(0..images).collect::<Vec<_>>()),
         data.subset(&(1500..2000).collect::<Vec<_>>()),
     );
     let mut model = Model::init(tiny_residual(), 1).unwrap();
     let settings = TrainSettings {
         seed: 1,
-        epochs: 3,
+        epochs,
         batch_size: 32,
         lr: 3e-3,
         optimizer: Optimizer::Adam {
@@ -53,7 +57,7 @@ fn trained() -> (Model, Dataset) {
         &mut |_| {},
     )
     .unwrap();
-    assert_eq!(h.len(), 3);
+    assert_eq!(h.len(), epochs);
     model.params = nacsim_nn::train::WeightStore::export(&store);
     model.stats = stats;
     (model, te)
@@ -190,4 +194,20 @@ fn graph_kinds_without_an_int8_path_are_refused_by_name() {
             && err.contains("4x26x26"),
         "{err}"
     );
+}
+
+/// Graph training (BatchNorm statistics, Dropout masks, fan-out sums) gives the same bits on 1
+/// and 2 threads.
+#[test]
+fn graph_training_is_bit_identical_across_thread_counts() {
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| trained_on(300, 1).0)
+    };
+    let (a, b) = (run(1), run(2));
+    assert_eq!(a.params, b.params);
+    assert_eq!(a.stats, b.stats);
 }
