@@ -12,6 +12,12 @@ dimension). PyTorch itself is not used: its wheels cannot be installed on the ma
 these files (see docs/workloads.md); the weights are the committed safetensors, and the
 reference outputs come from onnx's reference evaluator (`onnx.reference.ReferenceEvaluator`),
 an implementation independent of nacsim. A `bad-*.onnx` file per refusal is written too.
+
+`graph.onnx` is a branching graph with seeded weights (residual Add, Concat, BatchNormalization,
+grouped and rectangular Conv, Clip(0, 6), GlobalAveragePool, a MatMul of two activations, a
+static Reshape and Gemm); its reference outputs are computed by this script's own numpy forward
+(`graph_forward`), checked against `onnx.reference.ReferenceEvaluator` before they are written.
+torch was not available to export it (see above), so the graph follows torch's export layout.
 """
 import json
 import os
@@ -114,6 +120,111 @@ def main():
     m.graph.node[3].input[0] = "f"  # fc2 reads the flatten output, not the Relu's
     onnx.save(m, os.path.join(OUT, "bad-branch.onnx"))
     onnx.save(tiny(), os.path.join(OUT, "tiny.onnx"))
+    write_graph()
+
+def graph_weights(rng):
+    r = lambda *s: (rng.standard_normal(s) * 0.4).astype(np.float32)
+    pos = lambda *s: (rng.random(s) + 0.5).astype(np.float32)
+    return {
+        "stem.weight": r(4, 1, 3, 3), "stem.bias": r(4),
+        "bn.weight": pos(4), "bn.bias": r(4), "bn.running_mean": r(4), "bn.running_var": pos(4),
+        "dw.weight": r(4, 1, 3, 1),  # depthwise, rectangular 3x1
+        "gc.weight": r(4, 2, 1, 3), "gc.bias": r(4),  # 2 groups, rectangular 1x3
+        "fc.weight": r(3, 8 + 16), "fc.bias": r(3),
+        "shape": np.array([-1, 16], dtype=np.int64),
+        "clip_min": np.array(0.0, dtype=np.float32), "clip_max": np.array(6.0, dtype=np.float32),
+    }
+
+
+def graph(w):
+    """input [N, 1, 6, 6] → stem conv3x3 pad 1 → BN → Clip(0, 6) = a; b = gc(dw(a));
+    s = a + b; Concat(a, s) (8 channels) → GlobalAveragePool → Flatten (8);
+    MatMul(a, s) per channel → MaxPool 3 → Reshape [-1, 16] (16); Concat → Gemm (3)."""
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["input", "stem.weight", "stem.bias"], ["c"], name="/stem/Conv",
+          kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], dilations=[1, 1], group=1),
+        n("BatchNormalization", ["c", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"],
+          ["bnout"], name="/bn/BatchNormalization", epsilon=1e-5, momentum=0.9),
+        n("Clip", ["bnout", "clip_min", "clip_max"], ["a"], name="/relu6/Clip"),
+        n("Conv", ["a", "dw.weight"], ["d"], name="/dw/Conv", kernel_shape=[3, 1],
+          strides=[1, 1], pads=[1, 0, 1, 0], dilations=[1, 1], group=4),
+        n("Conv", ["d", "gc.weight", "gc.bias"], ["b"], name="/gc/Conv", kernel_shape=[1, 3],
+          strides=[1, 1], pads=[0, 1, 0, 1], dilations=[1, 1], group=2),
+        n("Add", ["a", "b"], ["s"], name="/add/Add"),
+        n("Concat", ["a", "s"], ["cat"], name="/cat/Concat", axis=1),
+        n("GlobalAveragePool", ["cat"], ["g"], name="/gap/GlobalAveragePool"),
+        n("Flatten", ["g"], ["gf"], name="/flatten/Flatten", axis=1),
+        n("MatMul", ["a", "s"], ["mm"], name="/attn/MatMul"),
+        n("MaxPool", ["mm"], ["mp"], name="/pool/MaxPool", kernel_shape=[3, 3], strides=[3, 3],
+          pads=[0, 0, 0, 0]),
+        n("Reshape", ["mp", "shape"], ["mf"], name="/reshape/Reshape"),
+        n("Concat", ["gf", "mf"], ["z"], name="/cat2/Concat", axis=1),
+        gemm("fc", "z", "output"),
+    ]
+    inits = [init(k, v) if v.dtype != np.int64 else numpy_helper.from_array(v, k)
+             for k, v in sorted(w.items())]
+    return model("graph", nodes, inits, [1, 6, 6], 3)
+
+
+def conv_np(x, wt, b, pads, groups):
+    """Cross-correlation, stride 1, zero padding (ph, pw), PyTorch's `groups`."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = wt.shape
+    ph, pw = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh, ow = h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1
+    y = np.zeros((n, o, oh, ow), dtype=np.float64)
+    og = o // groups
+    for oc in range(o):
+        g = oc // og
+        for ky in range(kh):
+            for kx in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg, ky:ky + oh, kx:kx + ow]
+                y[:, oc] += np.einsum("nchw,c->nhw", patch, wt[oc, :, ky, kx])
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
+def graph_forward(w, x):
+    """The numpy reference of `graph` (float64)."""
+    x = x.astype(np.float64)
+    c = conv_np(x, w["stem.weight"], w["stem.bias"], (1, 1), 1)
+    bn = lambda v, k: v[None, :, None, None]
+    c = (c - bn(w["bn.running_mean"], 0)) / np.sqrt(bn(w["bn.running_var"], 0) + 1e-5)
+    c = c * bn(w["bn.weight"], 0) + bn(w["bn.bias"], 0)
+    a = np.clip(c, 0.0, 6.0)
+    d = conv_np(a, w["dw.weight"], None, (1, 0), 4)
+    b = conv_np(d, w["gc.weight"], w["gc.bias"], (0, 1), 2)
+    s = a + b
+    cat = np.concatenate([a, s], axis=1)
+    gf = cat.mean(axis=(2, 3))
+    mm = a @ s
+    n = x.shape[0]
+    mp = mm.reshape(n, 4, 2, 3, 2, 3).max(axis=(3, 5))
+    z = np.concatenate([gf, mp.reshape(n, -1)], axis=1)
+    return z @ w["fc.weight"].T + w["fc.bias"]
+
+
+def write_graph():
+    rng = np.random.default_rng(16)
+    w = graph_weights(rng)
+    m = graph(w)
+    path = os.path.join(OUT, "graph.onnx")
+    onnx.save(m, path)
+    x = rng.random((5, 1, 6, 6), dtype=np.float32)
+    y = graph_forward(w, x)
+    ref = ReferenceEvaluator(m).run(None, {"input": x})[0]
+    assert np.abs(y - ref).max() < 1e-4, np.abs(y - ref).max()
+    with open(os.path.join(OUT, "graph.outputs.json"), "w") as f:
+        json.dump({"source": "scripts/onnx_fixtures.py graph_forward (numpy float64), checked "
+                             "against onnx.reference.ReferenceEvaluator " + onnx.__version__,
+                   "input_shape": list(x.shape), "input": x.ravel().tolist(),
+                   "output_shape": list(y.shape), "output": y.astype(np.float32).ravel().tolist()}, f)
+    print(f"{path}: {len(m.graph.node)} nodes, outputs {y.shape}, "
+          f"max |numpy - onnx reference| = {np.abs(y - ref).max():.2e}")
+
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@ mod conformance;
 mod determinism;
 mod end_to_end;
 mod golden;
+mod graph;
 mod mnist;
 mod mutants;
 mod onnx;

@@ -5,7 +5,6 @@ use std::time::Instant;
 use clap::Args;
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
-use nacsim_nn::train::{FloatKernel, accuracy};
 use nacsim_scheduler::design::Design;
 use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
 use nacsim_scheduler::sim::Simulation;
@@ -163,7 +162,7 @@ pub fn simulate(
     let sim = Simulation::with_trial(design, i.model, i.calib, seed, trial)?;
     let calibration = i.calibration.clone().with_images(&sim, i.calib.len());
     let acc = sim.accuracy(i.data);
-    let float_acc = accuracy(&FloatKernel, &i.model.layers, &i.model.params, i.data, 1000);
+    let float_acc = i.model.float_accuracy(i.data, 1000);
     Ok(RunReport::build(
         &sim,
         RunFacts {

@@ -83,10 +83,8 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
         },
     };
     // Activations entering the layer, for this one image.
-    let mut h = sim.qnet.quantize_input(data.batch(&[a.image]).view());
-    for i in 0..layer {
-        h = sim.qnet.layer_forward(&nacsim_nn::qnet::RefGemm, i, h);
-    }
+    let x = sim.qnet.quantize_input(data.batch(&[a.image]).view());
+    let h = sim.qnet.input_of(&nacsim_nn::qnet::RefGemm, x, layer);
     let clock = Hertz::from_mhz(sim.design.config.clock_mhz);
     let vcd_file =
         File::create(&a.vcd).map_err(|e| format!("{}: cannot create: {e}", a.vcd.display()))?;

@@ -13,8 +13,9 @@
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip, linalg::general_mat_mul, s};
 use rayon::prelude::*;
 
+use crate::im2col::im2col_hw;
 use crate::model::{Model, Param};
-use crate::network::{Activation, LayerSpec, ResolvedLayer};
+use crate::network::{Activation, Hw, LayerSpec, ResolvedLayer, Shape};
 
 /// Output block width (columns or rows) of one parallel task in [`par_matmul`]. Fixed, so that
 /// the partition, and with it every rounding, does not depend on the thread count.
@@ -163,6 +164,7 @@ impl Activation {
                 }
             }
             Activation::Selu => SELU_LAMBDA * if x > 0.0 { x } else { SELU_ALPHA * x.exp_m1() },
+            Activation::ReLU6 => x.clamp(0.0, 6.0),
             Activation::RectSine => {
                 if x >= std::f32::consts::FRAC_PI_2 {
                     1.0
@@ -211,6 +213,13 @@ impl Activation {
                 }
             }
             Activation::Selu => SELU_LAMBDA * if x > 0.0 { 1.0 } else { SELU_ALPHA * x.exp() },
+            Activation::ReLU6 => {
+                if x > 0.0 && x < 6.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
             Activation::RectSine => {
                 if x > 0.0 && x < std::f32::consts::FRAC_PI_2 {
                     rect_sine_cos(x)
@@ -233,21 +242,40 @@ pub enum Cache {
     ArgMax(Vec<u32>),
     /// For activations: the pre-activation input.
     PreAct(Array2<f32>),
+    /// A grouped Conv2d: the im2col matrix of each group.
+    Groups(Vec<Array2<f32>>),
+    /// BatchNorm2d in training: the normalised input `x̂` `[batch, features]` and `1/√(σ² + eps)`
+    /// per channel.
+    Norm {
+        /// `(x − μ)/√(σ² + eps)`.
+        xhat: Array2<f32>,
+        /// `1/√(σ² + eps)` per channel.
+        inv_std: Array1<f32>,
+    },
+    /// Dropout in training: the mask, `0` or `1/(1 − p)` per value.
+    Mask(Array2<f32>),
+    /// MatMul: both inputs.
+    Inputs(Vec<Array2<f32>>),
+    /// Concat: the features per sample of each input, in order.
+    Split(Vec<usize>),
 }
 
 pub use crate::im2col::im2col;
 
-/// col2im, the adjoint of [`im2col`]: sums the column gradients back onto `[b, c·h·w]`.
+/// col2im, the adjoint of [`im2col`](crate::im2col::im2col_hw): sums the column gradients
+/// (`[b·oh·ow, c·kh·kw]`) back onto `[b, c·h·w]` for one sample `input` and `output` shape.
 pub fn col2im(
-    l: &ResolvedLayer,
+    input: Shape,
+    output: Shape,
     dcols: ArrayView2<f32>,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
+    kernel: Hw,
+    stride: Hw,
+    padding: Hw,
 ) -> Array2<f32> {
-    let (ci, h, w) = (l.input.c, l.input.h, l.input.w);
-    let (oh, ow) = (l.output.h, l.output.w);
+    let (ci, h, w) = (input.c, input.h, input.w);
+    let (oh, ow) = (output.h, output.w);
     let b = dcols.nrows() / (oh * ow);
+    let (kh, kw) = (kernel.h, kernel.w);
     let mut dx = Array2::<f32>::zeros((b, ci * h * w));
     dx.axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -258,15 +286,15 @@ pub fn col2im(
                 for ox in 0..ow {
                     let row = src.row(oy * ow + ox);
                     for c in 0..ci {
-                        for ky in 0..kernel {
-                            let iy = (oy * stride + ky) as isize - padding as isize;
+                        for ky in 0..kh {
+                            let iy = (oy * stride.h + ky) as isize - padding.h as isize;
                             if iy < 0 || iy >= h as isize {
                                 continue;
                             }
                             let base = (c * h + iy as usize) * w;
-                            let rbase = (c * kernel + ky) * kernel;
-                            for kx in 0..kernel {
-                                let ix = (ox * stride + kx) as isize - padding as isize;
+                            let rbase = (c * kh + ky) * kw;
+                            for kx in 0..kw {
+                                let ix = (ox * stride.w + kx) as isize - padding.w as isize;
                                 if ix >= 0 && ix < w as isize {
                                     dst[base + ix as usize] += row[rbase + kx];
                                 }
@@ -280,7 +308,7 @@ pub fn col2im(
 }
 
 /// `[b·p, o]` (row per output pixel) → `[b, o·p]` (channel-major per sample), adding `bias[o]`.
-fn pixels_to_channels(
+pub(crate) fn pixels_to_channels(
     yr: ArrayView2<f32>,
     b: usize,
     p: usize,
@@ -304,7 +332,7 @@ fn pixels_to_channels(
 }
 
 /// `[b, o·p]` → `[b·p, o]`, the inverse layout change of the conv output (for its gradient).
-fn channels_to_pixels(dy: ArrayView2<f32>, o: usize, p: usize) -> Array2<f32> {
+pub(crate) fn channels_to_pixels(dy: ArrayView2<f32>, o: usize, p: usize) -> Array2<f32> {
     let b = dy.nrows();
     let mut r = Array2::<f32>::zeros((b * p, o));
     r.axis_chunks_iter_mut(Axis(0), p)
@@ -444,10 +472,14 @@ pub fn layer_forward<K: ProductKernel + ?Sized>(
             kernel: k,
             stride,
             padding,
+            groups,
             ..
         } => {
             let p = p.expect("conv layer has parameters");
-            let cols = im2col(x.view(), l.input, l.output, *k, *stride, *padding);
+            if *groups > 1 {
+                return crate::ops::grouped_conv_forward(kernel, index, l, p, x, keep);
+            }
+            let cols = im2col_hw(x.view(), l.input, l.output, *k, *stride, *padding);
             let yr = kernel.forward(index, cols.view(), p.weight.view());
             let y = pixels_to_channels(
                 yr.view(),
@@ -478,7 +510,15 @@ pub fn layer_forward<K: ProductKernel + ?Sized>(
         LayerSpec::AvgPool2d { kernel: k, stride } => {
             (pool_forward(l, x.view(), *k, *stride, false).0, Cache::None)
         }
-        LayerSpec::Flatten => (x, Cache::None),
+        LayerSpec::Flatten | LayerSpec::Dropout { .. } => (x, Cache::None),
+        LayerSpec::GlobalAvgPool => (crate::ops::global_avg_pool(l, x.view()), Cache::None),
+        LayerSpec::BatchNorm2d { .. }
+        | LayerSpec::Add
+        | LayerSpec::Concat
+        | LayerSpec::MatMul { .. } => panic!(
+            "layer {index} ({}) runs only through crate::graph (it needs several inputs or running statistics)",
+            l.name
+        ),
         LayerSpec::Act(a) => {
             if keep {
                 let y = x.mapv(|v| a.apply(v));
@@ -518,6 +558,10 @@ pub fn layer_backward<K: ProductKernel + ?Sized>(
                 }),
             )
         }
+        (LayerSpec::Conv2d { .. }, Cache::Groups(cols)) => {
+            let p = p.expect("conv layer has parameters");
+            crate::ops::grouped_conv_backward(kernel, index, l, p, cols, dy, need_dx)
+        }
         (
             LayerSpec::Conv2d {
                 kernel: k,
@@ -534,7 +578,7 @@ pub fn layer_backward<K: ProductKernel + ?Sized>(
             let db = p.bias.as_ref().map(|_| dyr.sum_axis(Axis(0)));
             let dx = need_dx.then(|| {
                 let dcols = kernel.backward_input(index, dyr.view(), p.weight.view());
-                col2im(l, dcols.view(), *k, *stride, *padding)
+                col2im(l.input, l.output, dcols.view(), *k, *stride, *padding)
             });
             (
                 dx,
@@ -561,7 +605,11 @@ pub fn layer_backward<K: ProductKernel + ?Sized>(
         (LayerSpec::AvgPool2d { kernel: k, stride }, _) => {
             (Some(avgpool_backward(l, dy.view(), *k, *stride)), None)
         }
-        (LayerSpec::Flatten, _) => (Some(dy), None),
+        (LayerSpec::Flatten | LayerSpec::Dropout { .. }, _) => (Some(dy), None),
+        (LayerSpec::GlobalAvgPool, _) => (
+            Some(crate::ops::global_avg_pool_backward(l, dy.view())),
+            None,
+        ),
         (LayerSpec::Act(a), Cache::PreAct(x)) => {
             let mut dx = dy;
             Zip::from(&mut dx)
@@ -634,7 +682,26 @@ pub fn argmax(v: &[f32]) -> usize {
 impl Model {
     /// Float logits `[batch, classes]` for a batch `[batch, input features]` (pixels in [0, 1]).
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        forward_with(&FloatKernel, &self.layers, &self.params, x.to_owned())
+        crate::graph::net_forward(
+            &FloatKernel,
+            &self.layers,
+            &self.params,
+            &self.stats,
+            x.to_owned(),
+        )
+    }
+
+    /// Float top-1 accuracy (fraction) over `data` in batches of `batch`, BatchNorm2d on the
+    /// model's running statistics ([`crate::train::accuracy_net`]).
+    pub fn float_accuracy(&self, data: &crate::data::Dataset, batch: usize) -> f64 {
+        crate::train::accuracy_net(
+            &FloatKernel,
+            &self.layers,
+            &self.params,
+            &self.stats,
+            data,
+            batch,
+        )
     }
 
     /// Predicted class of each sample.

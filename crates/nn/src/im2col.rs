@@ -1,15 +1,15 @@
 //! im2col: a convolution's input patches as the rows of a product matrix, for any element type
 //! (`f32` in the float passes of [`crate::forward`], `i8` codes in [`crate::qnet`]).
 //!
-//! `x` is `[b, c·h·w]` (channel-major samples); the result is `[b·oh·ow, c·k·k]` with row
-//! `s·oh·ow + oy·ow + ox` and column `(c·k + ky)·k + kx`, the order of PyTorch's
+//! `x` is `[b, c·h·w]` (channel-major samples); the result is `[b·oh·ow, c·kh·kw]` with row
+//! `s·oh·ow + oy·ow + ox` and column `(c·kh + ky)·kw + kx`, the order of PyTorch's
 //! `[out, in, kh, kw]` weights. Taps outside the image (zero padding) are `T::default()`: `0.0`
 //! for floats, code 0 (real zero) for int8.
 
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
-use crate::network::Shape;
+use crate::network::{Hw, Shape};
 
 /// The im2col matrix of a batch (see the module doc): `input` and `output` are the shapes of one
 /// sample before and after a `kernel × kernel` convolution with `stride` and `padding`.
@@ -31,9 +31,36 @@ pub fn im2col<T>(
 where
     T: Copy + Default + Send + Sync,
 {
+    im2col_hw(
+        x,
+        input,
+        output,
+        Hw::square(kernel),
+        Hw::square(stride),
+        Hw::square(padding),
+    )
+}
+
+/// [`im2col`] with a rectangular kernel and per-axis stride and padding (`(h, w)` each); columns
+/// in `(c, ky, kx)` order, `ky < kernel.h`, `kx < kernel.w`.
+///
+/// # Panics
+///
+/// As [`im2col`].
+pub fn im2col_hw<T>(
+    x: ArrayView2<T>,
+    input: Shape,
+    output: Shape,
+    kernel: Hw,
+    stride: Hw,
+    padding: Hw,
+) -> Array2<T>
+where
+    T: Copy + Default + Send + Sync,
+{
     let (ci, h, w) = (input.c, input.h, input.w);
     let (oh, ow) = (output.h, output.w);
-    let kk = ci * kernel * kernel;
+    let kk = ci * kernel.h * kernel.w;
     let x = x.as_standard_layout();
     let mut cols = Array2::<T>::default((x.nrows() * oh * ow, kk));
     if cols.is_empty() {
@@ -48,20 +75,20 @@ where
         )
         .for_each(|(dst, src)| {
             for (r, row) in dst.chunks_exact_mut(kk).enumerate() {
-                let (y0, x0) = ((r / ow) * stride, (r % ow) * stride);
+                let (y0, x0) = ((r / ow) * stride.h, (r % ow) * stride.w);
                 // Taps kx in lo..hi fall inside the image: padding <= x0 + kx < w + padding.
-                let lo = padding.saturating_sub(x0).min(kernel);
-                let hi = (w + padding).saturating_sub(x0).clamp(lo, kernel);
+                let lo = padding.w.saturating_sub(x0).min(kernel.w);
+                let hi = (w + padding.w).saturating_sub(x0).clamp(lo, kernel.w);
                 if lo == hi {
                     continue;
                 }
                 for c in 0..ci {
-                    for ky in 0..kernel {
-                        let Some(iy) = (y0 + ky).checked_sub(padding).filter(|&iy| iy < h) else {
+                    for ky in 0..kernel.h {
+                        let Some(iy) = (y0 + ky).checked_sub(padding.h).filter(|&iy| iy < h) else {
                             continue;
                         };
-                        let d = (c * kernel + ky) * kernel;
-                        let s0 = (c * h + iy) * w + x0 + lo - padding;
+                        let d = (c * kernel.h + ky) * kernel.w;
+                        let s0 = (c * h + iy) * w + x0 + lo - padding.w;
                         row[d + lo..d + hi].copy_from_slice(&src[s0..s0 + hi - lo]);
                     }
                 }

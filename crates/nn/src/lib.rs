@@ -3,8 +3,9 @@
 //!
 //! ## Overview
 //!
-//! Networks for nacsim: the network IR ([`network`]), the float reference forward and backward
-//! passes ([`forward`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
+//! Networks for nacsim: the network IR, chains and graphs ([`network`]), the float reference
+//! forward and backward passes ([`forward`]; over graphs: [`graph`], with the graph kinds' math
+//! in [`ops`]), BatchNorm folding ([`fold`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
 //! loop with its two seams ([`train`]), IDX datasets ([`data`]), model I/O in RON + safetensors
 //! ([`model`]) or ONNX ([`onnx`]), quantizers shared by the engines ([`quant`]), the int8 network that is every
 //! integer engine's functional reference ([`qnet`]) and the ReLU positive-scaling rescaling pass
@@ -44,11 +45,14 @@
 //! [`train::train`] and are measured against the float models made here.
 
 pub mod data;
+pub mod fold;
 pub mod forward;
+pub mod graph;
 pub mod im2col;
 pub mod model;
 pub mod network;
 pub mod onnx;
+pub mod ops;
 pub mod optim;
 pub mod qnet;
 pub mod quant;

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::network::{NetworkSpec, ResolvedLayer, TopologyError};
+use crate::graph::{BnStats, init_stats};
+use crate::network::{LayerSpec, NetworkSpec, ResolvedLayer, TopologyError};
 
 /// Trainable parameters of one Dense or Conv2d layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,8 +31,11 @@ pub struct Model {
     pub spec: NetworkSpec,
     /// Layers with shapes and names resolved.
     pub layers: Vec<ResolvedLayer>,
-    /// Parameters, one entry per layer (`None` for layers without parameters).
+    /// Parameters, one entry per layer (`None` for layers without parameters; γ as a
+    /// `[channels, 1]` weight and β as the bias for BatchNorm2d).
     pub params: Vec<Option<Param>>,
+    /// Running statistics, one entry per layer (`Some` for BatchNorm2d layers).
+    pub stats: Vec<Option<BnStats>>,
 }
 
 /// Errors of model loading and saving. Every message names the file.
@@ -163,6 +167,13 @@ impl Model {
             .enumerate()
             .map(|(li, l)| {
                 let ws = l.weight_shape()?;
+                if let LayerSpec::BatchNorm2d { .. } = l.spec {
+                    // PyTorch's initialisation: γ = 1, β = 0.
+                    return Some(Param {
+                        weight: Array2::ones((ws[0], 1)),
+                        bias: Some(Array1::zeros(ws[0])),
+                    });
+                }
                 let out = ws[0];
                 let fan_in: usize = ws[1..].iter().product();
                 let bound = 1.0 / (fan_in as f64).sqrt();
@@ -180,10 +191,12 @@ impl Model {
                 Some(Param { weight, bias })
             })
             .collect();
+        let stats = init_stats(&layers);
         Ok(Self {
             spec,
             layers,
             params,
+            stats,
         })
     }
 
@@ -217,11 +230,12 @@ impl Model {
             op: "read",
             source,
         })?;
-        let params = params_from_safetensors(&layers, &bytes, &wpath)?;
+        let (params, stats) = params_from_safetensors(&layers, &bytes, &wpath)?;
         Ok(Self {
             spec,
             layers,
             params,
+            stats,
         })
     }
 
@@ -237,11 +251,12 @@ impl Model {
             path: path.to_path_buf(),
             source,
         })?;
-        let params = params_from_safetensors(&layers, weights, path)?;
+        let (params, stats) = params_from_safetensors(&layers, weights, path)?;
         Ok(Self {
             spec,
             layers,
             params,
+            stats,
         })
     }
 
@@ -287,6 +302,19 @@ impl Model {
                 tensors.insert(
                     format!("{}.bias", l.name),
                     (vec![b.len()], le_bytes(b.iter())),
+                );
+            }
+        }
+        for (l, st) in self.layers.iter().zip(&self.stats) {
+            if let Some(st) = st {
+                let n = st.mean.len();
+                tensors.insert(
+                    format!("{}.running_mean", l.name),
+                    (vec![n], le_bytes(st.mean.iter())),
+                );
+                tensors.insert(
+                    format!("{}.running_var", l.name),
+                    (vec![n], le_bytes(st.var.iter())),
                 );
             }
         }
@@ -336,11 +364,13 @@ fn le_bytes<'a>(it: impl Iterator<Item = &'a f32>) -> Vec<u8> {
     it.flat_map(|v| v.to_le_bytes()).collect()
 }
 
+type Loaded = (Vec<Option<Param>>, Vec<Option<BnStats>>);
+
 fn params_from_safetensors(
     layers: &[ResolvedLayer],
     bytes: &[u8],
     path: &Path,
-) -> Result<Vec<Option<Param>>, ModelError> {
+) -> Result<Loaded, ModelError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors {
         path: path.to_path_buf(),
         msg: e.to_string(),
@@ -385,7 +415,28 @@ fn params_from_safetensors(
         Ok(v)
     };
     let mut params = Vec::with_capacity(layers.len());
+    let mut stats = Vec::with_capacity(layers.len());
     for l in layers {
+        if let LayerSpec::BatchNorm2d { .. } = l.spec {
+            let c = l.input.c;
+            let mut buf = |what: &str| -> Result<Array1<f32>, ModelError> {
+                let n = format!("{}.{what}", l.name);
+                let v = read(&n, vec![c])?;
+                wanted.push(n);
+                Ok(Array1::from_vec(v))
+            };
+            let (mean, var) = (buf("running_mean")?, buf("running_var")?);
+            if let Some(index) = var.iter().position(|v| *v < 0.0) {
+                return Err(ModelError::NonFinite {
+                    path: path.to_path_buf(),
+                    name: format!("{}.running_var (negative)", l.name),
+                    index,
+                });
+            }
+            stats.push(Some(BnStats { mean, var }));
+        } else {
+            stats.push(None);
+        }
         let Some(ws) = l.weight_shape() else {
             params.push(None);
             continue;
@@ -413,5 +464,5 @@ fn params_from_safetensors(
             expected: wanted.join(", "),
         });
     }
-    Ok(params)
+    Ok((params, stats))
 }

@@ -105,7 +105,10 @@ pub struct RescaleReport {
 pub fn rescale_pairs(model: &Model) -> Vec<(usize, usize)> {
     let layers = &model.layers;
     let mut pairs = Vec::new();
-    for (p, _) in layers.iter().enumerate().filter(|(_, l)| l.has_params()) {
+    if !crate::network::is_chain(layers) {
+        return pairs;
+    }
+    for (p, _) in layers.iter().enumerate().filter(|(_, l)| l.has_product()) {
         for (c, m) in layers.iter().enumerate().skip(p + 1) {
             match &m.spec {
                 LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => {
@@ -116,7 +119,13 @@ pub fn rescale_pairs(model: &Model) -> Vec<(usize, usize)> {
                 | LayerSpec::AvgPool2d { .. }
                 | LayerSpec::Flatten
                 | LayerSpec::Act(Activation::ReLU | Activation::LeakyReLU { .. }) => {}
-                LayerSpec::Act(_) => break,
+                LayerSpec::Act(_)
+                | LayerSpec::BatchNorm2d { .. }
+                | LayerSpec::GlobalAvgPool
+                | LayerSpec::Dropout { .. }
+                | LayerSpec::Add
+                | LayerSpec::Concat
+                | LayerSpec::MatMul { .. } => break,
             }
         }
     }
@@ -316,7 +325,7 @@ pub fn rescale(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::{NetworkSpec, Shape};
+    use crate::network::{Hw, NetworkSpec, Shape};
     use ndarray::Array2;
     use proptest::prelude::*;
     use rand::{Rng, SeedableRng};
@@ -338,9 +347,10 @@ mod tests {
     fn conv(out_channels: usize, kernel: usize, padding: usize) -> LayerSpec {
         LayerSpec::Conv2d {
             out_channels,
-            kernel,
-            stride: 1,
-            padding,
+            kernel: Hw::square(kernel),
+            stride: Hw::one(),
+            padding: Hw::square(padding),
+            groups: 1,
             bias: true,
             name: String::new(),
         }
@@ -354,6 +364,7 @@ mod tests {
             input,
             classes,
             layers,
+            nodes: Vec::new(),
             weights: String::new(),
             notes: String::new(),
             trained_for: Default::default(),

@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 pub use crate::forward::{FloatKernel, ProductKernel};
-use crate::forward::{argmax, forward_with, layer_backward, layer_forward, softmax_cross_entropy};
+use crate::forward::{argmax, layer_backward, layer_forward, softmax_cross_entropy};
+use crate::graph::{
+    BnStats, TrainCtx, init_stats, is_plain, net_backward, net_forward, net_train_forward,
+};
 use crate::model::Param;
 use crate::network::ResolvedLayer;
 use crate::optim::Step;
@@ -320,6 +323,37 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
     settings: &TrainSettings,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<EpochRecord>, TrainError> {
+    let mut stats = init_stats(layers);
+    train_net(
+        layers, kernel, store, &mut stats, train, eval, settings, progress,
+    )
+}
+
+/// [`train`] for any network, graphs and BatchNorm2d included: `stats` holds the running
+/// statistics of the BatchNorm2d layers (one entry per layer, e.g. [`init_stats`]), updated by
+/// every step and used by the per-epoch evaluation. A plain chain ([`is_plain`]) runs the
+/// sequential step exactly as [`train`] always has; any other network runs
+/// [`net_train_forward`] / [`net_backward`], with dropout masks keyed by `settings.seed` and
+/// the global step.
+///
+/// # Errors
+/// As [`train`].
+#[allow(clippy::too_many_arguments)]
+pub fn train_net<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
+    layers: &[ResolvedLayer],
+    kernel: &K,
+    store: &mut S,
+    stats: &mut Vec<Option<BnStats>>,
+    train: &Dataset,
+    eval: Option<&Dataset>,
+    settings: &TrainSettings,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<EpochRecord>, TrainError> {
+    if stats.len() != layers.len() {
+        *stats = init_stats(layers);
+    }
+    let plain = is_plain(layers);
+    let mut global_step = 0u64;
     let outputs = layers.last().map_or(0, |l| l.output.len());
     for d in std::iter::once(train).chain(eval) {
         if let Some(index) = (0..d.len()).find(|&i| d.label(i) >= outputs) {
@@ -345,13 +379,24 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
             let x = train.batch(idx);
             let labels = train.labels_of(idx);
             let params = store.params();
-            let mut caches = Vec::with_capacity(layers.len());
-            let mut h = x;
-            for (i, (l, p)) in layers.iter().zip(params).enumerate() {
-                let (y, c) = layer_forward(kernel, i, l, p.as_ref(), h, true);
-                caches.push(c);
-                h = y;
-            }
+            global_step += 1;
+            let (h, caches) = if plain {
+                let mut caches = Vec::with_capacity(layers.len());
+                let mut h = x;
+                for (i, (l, p)) in layers.iter().zip(params).enumerate() {
+                    let (y, c) = layer_forward(kernel, i, l, p.as_ref(), h, true);
+                    caches.push(c);
+                    h = y;
+                }
+                (h, caches)
+            } else {
+                let mut ctx = TrainCtx {
+                    seed: settings.seed,
+                    step: global_step,
+                    stats,
+                };
+                net_train_forward(kernel, layers, params, &mut ctx, x)
+            };
             if h.iter().any(|v| !v.is_finite()) {
                 return Err(TrainError::NonFinite {
                     epoch: epoch + 1,
@@ -360,27 +405,14 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
                     what: "the network output (loss)".into(),
                 });
             }
-            let (loss, mut dy, ok) = softmax_cross_entropy(h.view(), &labels);
+            let (loss, dy, ok) = softmax_cross_entropy(h.view(), &labels);
             loss_sum += f64::from(loss) * idx.len() as f64;
             correct += ok;
-            let first_param = layers.iter().position(|l| l.has_params()).unwrap_or(0);
-            let mut grads: Vec<Option<Param>> = vec![None; layers.len()];
-            for i in (first_param..layers.len()).rev() {
-                let (dx, g) = layer_backward(
-                    kernel,
-                    i,
-                    &layers[i],
-                    params[i].as_ref(),
-                    &caches[i],
-                    dy,
-                    i > first_param,
-                );
-                grads[i] = g;
-                match dx {
-                    Some(d) => dy = d,
-                    None => break,
-                }
-            }
+            let grads = if plain {
+                chain_backward(kernel, layers, params, &caches, dy)
+            } else {
+                net_backward(kernel, layers, params, &caches, dy)
+            };
             drop(caches);
             store.update(&grads, lr);
             progress(Progress {
@@ -399,7 +431,8 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
                 what,
             });
         }
-        let eval_accuracy = eval.map(|d| accuracy(kernel, layers, store.params(), d, 1000));
+        let eval_accuracy =
+            eval.map(|d| accuracy_net(kernel, layers, store.params(), stats, d, 1000));
         records.push(EpochRecord {
             epoch: epoch + 1,
             lr,
@@ -412,11 +445,53 @@ pub fn train<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
     Ok(records)
 }
 
+/// The sequential backward pass of a plain chain (from the first layer with parameters on).
+fn chain_backward<K: ProductKernel + ?Sized>(
+    kernel: &K,
+    layers: &[ResolvedLayer],
+    params: &[Option<Param>],
+    caches: &[crate::forward::Cache],
+    mut dy: Array2<f32>,
+) -> Vec<Option<Param>> {
+    let first_param = layers.iter().position(|l| l.has_params()).unwrap_or(0);
+    let mut grads: Vec<Option<Param>> = vec![None; layers.len()];
+    for i in (first_param..layers.len()).rev() {
+        let (dx, g) = layer_backward(
+            kernel,
+            i,
+            &layers[i],
+            params[i].as_ref(),
+            &caches[i],
+            dy,
+            i > first_param,
+        );
+        grads[i] = g;
+        match dx {
+            Some(d) => dy = d,
+            None => break,
+        }
+    }
+    grads
+}
+
 /// Top-1 accuracy (fraction) of the layers with `params` over `data`, in batches of `batch`.
 pub fn accuracy<K: ProductKernel + ?Sized>(
     kernel: &K,
     layers: &[ResolvedLayer],
     params: &[Option<Param>],
+    data: &Dataset,
+    batch: usize,
+) -> f64 {
+    accuracy_net(kernel, layers, params, &[], data, batch)
+}
+
+/// [`accuracy`] of any network, BatchNorm2d on its running statistics `stats` (one entry per
+/// layer; missing entries are PyTorch's initial statistics).
+pub fn accuracy_net<K: ProductKernel + ?Sized>(
+    kernel: &K,
+    layers: &[ResolvedLayer],
+    params: &[Option<Param>],
+    stats: &[Option<BnStats>],
     data: &Dataset,
     batch: usize,
 ) -> f64 {
@@ -427,7 +502,7 @@ pub fn accuracy<K: ProductKernel + ?Sized>(
     let mut correct = 0;
     let all: Vec<usize> = (0..n).collect();
     for idx in all.chunks(batch.max(1)) {
-        let y = forward_with(kernel, layers, params, data.batch(idx));
+        let y = net_forward(kernel, layers, params, stats, data.batch(idx));
         let labels = data.labels_of(idx);
         correct += y
             .axis_iter(Axis(0))

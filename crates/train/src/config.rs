@@ -194,6 +194,18 @@ impl nacsim_core::config::Validate for TrainConfig {
                 rule(&f.field, f.value, &f.rule);
             }
         }
+        let hardware = !matches!(self.kernel, KernelChoice::Float)
+            || !matches!(self.store, StoreChoice::Float);
+        if hardware
+            && let Ok(resolved) = self.network.resolve()
+            && !nacsim_nn::graph::is_plain(&resolved)
+        {
+            rule(
+                "network.nodes",
+                format!("{} nodes", resolved.len()),
+                "graph networks (and BatchNorm2d, Dropout) train with kernel: Float and store: Float only; the hardware-aware kernels and stores run chains of Dense, Conv2d, pooling and activations",
+            );
+        }
         if let KernelChoice::BlockCirculant {
             block, layers, pot, ..
         } = &self.kernel

@@ -10,7 +10,7 @@ use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
 use nacsim_nn::network::footprint;
 use nacsim_nn::train::{
-    EpochRecord, FloatKernel, FloatStore, Progress, WeightStore, accuracy, train,
+    EpochRecord, FloatKernel, FloatStore, Progress, WeightStore, accuracy_net, train_net,
 };
 
 use crate::config::{KernelChoice, StoreChoice, TrainConfig};
@@ -178,6 +178,7 @@ pub fn fit(
             return Err(Error::InitTopology { path: p });
         }
         model.params = start.params;
+        model.stats = start.stats;
     }
     let kernel = match insitu {
         Some((s, _)) => Kernel::Crossbar(CrossbarKernel::new(
@@ -216,10 +217,12 @@ pub fn fit(
         Some(x) => x,
         None => &mut *store,
     };
-    let history = train(
+    let mut stats = model.stats.clone();
+    let history = train_net(
         &model.layers,
         &kernel,
         store,
+        &mut stats,
         train_set,
         Some(test_set),
         &cfg.train,
@@ -228,14 +231,16 @@ pub fn fit(
     let seconds = t0.elapsed().as_secs_f64();
     let mut trained = model;
     trained.params = store.export();
+    trained.stats = stats;
     let write_stats = xbar.as_ref().map(CrossbarStore::stats);
     // Save the weights the hardware-aware forward pass used: the saved model is exactly what
     // was evaluated.
     kernel.to_effective(&mut trained.params);
-    let accuracy = accuracy(
+    let accuracy = accuracy_net(
         &FloatKernel,
         &trained.layers,
         &trained.params,
+        &trained.stats,
         test_set,
         EVAL_BATCH,
     );

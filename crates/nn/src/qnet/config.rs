@@ -113,6 +113,17 @@ pub enum QuantizeError {
     /// A Dense or Conv2d layer has no parameters.
     #[error("layer {0}: has no parameters to quantize")]
     MissingParams(String),
+    /// A layer or wiring the int8 network does not run (yet): a graph that is not a chain after
+    /// BatchNorm folding, or a grouped or rectangular Conv2d.
+    #[error("layer {layer}: {what} has no int8 path; {fix}")]
+    Unsupported {
+        /// Layer name.
+        layer: String,
+        /// What it is.
+        what: String,
+        /// What to do instead.
+        fix: String,
+    },
     /// The float model produced NaN or ±∞ on the calibration images.
     #[error("calibration: {0} holds a non-finite value")]
     NonFinite(String),

@@ -68,11 +68,72 @@ impl QNetwork {
                 rounding,
             } => pool_i8(x.view(), input, output, kernel, stride, Some(rounding)),
             QLayer::Flatten => x,
+            &QLayer::GlobalAvgPool { input, rounding } => global_pool_i8(x.view(), input, rounding),
+            QLayer::Add { .. } | QLayer::Concat { .. } => {
+                self.node_forward_at(g, index, vec![x], first_image)
+            }
             QLayer::Lut { table, .. } => {
                 let mut y = x;
                 y.par_mapv_inplace(|v| table[(i16::from(v) + 128) as usize]);
                 y
             }
+        }
+    }
+
+    /// Runs layer `index` of a graph on the codes of its inputs, in the order of
+    /// [`QNetwork::inputs`] (one input for every layer but Add and Concat).
+    ///
+    /// # Panics
+    /// As [`layer_forward`](Self::layer_forward).
+    pub fn node_forward_at<G: IntGemm + ?Sized>(
+        &self,
+        g: &G,
+        index: usize,
+        mut xs: Vec<Array2<i8>>,
+        first_image: usize,
+    ) -> Array2<i8> {
+        match &self.layers[index] {
+            QLayer::Add {
+                factors,
+                act_max,
+                rounding,
+            } => {
+                let (b, f) = xs[0].dim();
+                let mut acc = Array2::<i32>::zeros((b, f));
+                for (x, m) in xs.iter().zip(factors) {
+                    ndarray::Zip::from(&mut acc)
+                        .and(x)
+                        .for_each(|a, &v| *a += m.apply(i32::from(v), *rounding));
+                }
+                let den = i64::from(super::quantize::ADD_FRAC);
+                acc.mapv(|a| {
+                    let y = div_round(i64::from(a), den, *rounding)
+                        .clamp(-i64::from(*act_max), i64::from(*act_max));
+                    i8::try_from(y).expect("clamped to a code")
+                })
+            }
+            QLayer::Concat { factors, rounding } => {
+                let aligned: Vec<Array2<i8>> = xs
+                    .into_iter()
+                    .zip(factors)
+                    .map(|(x, m)| match m {
+                        None => x,
+                        Some(m) => x.mapv(|v| {
+                            i8::try_from(m.apply(i32::from(v), *rounding).clamp(-127, 127))
+                                .expect("clamped to a code")
+                        }),
+                    })
+                    .collect();
+                let width: usize = aligned.iter().map(|x| x.ncols()).sum();
+                let mut y = Array2::<i8>::zeros((aligned[0].nrows(), width));
+                let mut at = 0;
+                for x in &aligned {
+                    y.slice_mut(ndarray::s![.., at..at + x.ncols()]).assign(x);
+                    at += x.ncols();
+                }
+                y
+            }
+            _ => self.layer_forward_at(g, index, xs.pop().expect("one input"), first_image),
         }
     }
 
@@ -89,7 +150,66 @@ impl QNetwork {
         x: Array2<i8>,
         first_image: usize,
     ) -> Array2<i8> {
-        (0..self.layers.len()).fold(x, |h, i| self.layer_forward_at(g, i, h, first_image))
+        if self.inputs.is_empty() {
+            return (0..self.layers.len())
+                .fold(x, |h, i| self.layer_forward_at(g, i, h, first_image));
+        }
+        // A graph: each output kept until its last reader has run.
+        let n = self.layers.len();
+        let mut left = vec![0usize; n];
+        let mut input_left = 0usize;
+        for r in &self.inputs {
+            for s in r {
+                match s {
+                    Some(k) => left[*k] += 1,
+                    None => input_left += 1,
+                }
+            }
+        }
+        let mut outs: Vec<Option<Array2<i8>>> = vec![None; n];
+        let mut input = Some(x);
+        for i in 0..n {
+            let xs = self.inputs[i]
+                .iter()
+                .map(|s| {
+                    let (slot, l) = match s {
+                        Some(k) => (&mut outs[*k], &mut left[*k]),
+                        None => (&mut input, &mut input_left),
+                    };
+                    *l -= 1;
+                    let v = if *l == 0 { slot.take() } else { slot.clone() };
+                    v.expect("inputs run first (topological order)")
+                })
+                .collect();
+            outs[i] = Some(self.node_forward_at(g, i, xs, first_image));
+        }
+        outs.pop().flatten().expect("a graph has an output layer")
+    }
+
+    /// The codes entering layer `layer` (its first input) for input codes `x`: the layers
+    /// before it run with `g` (a chain folds; a graph runs its nodes before `layer`).
+    ///
+    /// # Panics
+    /// If `layer` is out of range.
+    pub fn input_of<G: IntGemm + ?Sized>(&self, g: &G, x: Array2<i8>, layer: usize) -> Array2<i8> {
+        if self.inputs.is_empty() {
+            return (0..layer).fold(x, |h, i| self.layer_forward_at(g, i, h, 0));
+        }
+        let mut outs: Vec<Option<Array2<i8>>> = vec![None; layer];
+        for i in 0..layer {
+            let xs = self.inputs[i]
+                .iter()
+                .map(|s| match s {
+                    Some(k) => outs[*k].clone().expect("inputs run first"),
+                    None => x.clone(),
+                })
+                .collect();
+            outs[i] = Some(self.node_forward_at(g, i, xs, 0));
+        }
+        match self.inputs[layer].first().copied().flatten() {
+            Some(k) => outs[k].take().expect("inputs run first"),
+            None => x,
+        }
     }
 
     /// Predicted class of each float input (the first largest logit code).
@@ -204,6 +324,20 @@ fn pool_i8(
             }
         });
     y
+}
+
+/// The mean of each channel's codes, the `i32` sum divided with `rounding`.
+fn global_pool_i8(x: ArrayView2<i8>, input: Shape, rounding: Rounding) -> Array2<i8> {
+    let px = input.h * input.w;
+    let den = i64::try_from(px).expect("pixel count fits i64");
+    Array2::from_shape_fn((x.nrows(), input.c), |(b, c)| {
+        let sum: i64 = x
+            .slice(ndarray::s![b, c * px..(c + 1) * px])
+            .iter()
+            .map(|&v| i64::from(v))
+            .sum();
+        i8::try_from(div_round(sum, den, rounding)).expect("a mean of codes is a code")
+    })
 }
 
 /// Index of the first largest code of each row (the predicted class of each logit row, as

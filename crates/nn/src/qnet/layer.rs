@@ -136,10 +136,21 @@ pub enum LayerKind {
     Flatten,
     /// An activation by table on the vector unit.
     Lut,
+    /// Batch normalisation (float only: folded into the product before it at quantization).
+    BatchNorm,
+    /// Mean of each channel on the vector unit.
+    GlobalAvgPool,
+    /// Element-wise sum of two or more activations on the vector unit.
+    Add,
+    /// Channel concatenation (a copy) on the vector unit.
+    Concat,
+    /// Product of two activations.
+    MatMul,
 }
 
 impl LayerKind {
-    /// The name reports print: `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`.
+    /// The name reports print: `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`,
+    /// `batchnorm`, `globalavgpool`, `add`, `concat`, `matmul`.
     pub const fn as_str(self) -> &'static str {
         match self {
             LayerKind::Dense => "dense",
@@ -148,6 +159,11 @@ impl LayerKind {
             LayerKind::AvgPool => "avgpool",
             LayerKind::Flatten => "flatten",
             LayerKind::Lut => "lut",
+            LayerKind::BatchNorm => "batchnorm",
+            LayerKind::GlobalAvgPool => "globalavgpool",
+            LayerKind::Add => "add",
+            LayerKind::Concat => "concat",
+            LayerKind::MatMul => "matmul",
         }
     }
 
@@ -165,8 +181,13 @@ impl LayerKind {
             LayerSpec::Conv2d { .. } => LayerKind::Conv2d,
             LayerSpec::MaxPool2d { .. } => LayerKind::MaxPool,
             LayerSpec::AvgPool2d { .. } => LayerKind::AvgPool,
-            LayerSpec::Flatten => LayerKind::Flatten,
+            LayerSpec::Flatten | LayerSpec::Dropout { .. } => LayerKind::Flatten,
             LayerSpec::Act(_) => LayerKind::Lut,
+            LayerSpec::BatchNorm2d { .. } => LayerKind::BatchNorm,
+            LayerSpec::GlobalAvgPool => LayerKind::GlobalAvgPool,
+            LayerSpec::Add => LayerKind::Add,
+            LayerSpec::Concat => LayerKind::Concat,
+            LayerSpec::MatMul { .. } => LayerKind::MatMul,
         }
     }
 }
@@ -177,17 +198,41 @@ impl fmt::Display for LayerKind {
     }
 }
 
-/// `fused[i]`: float layer `i` is a ReLU folded into the product (Dense, Conv2d) before it, so
-/// [`QNetwork::quantize`](super::QNetwork::quantize) makes no layer of it. Every other float
-/// layer becomes one quantized layer, in order.
+/// `fused[i]`: float layer `i` is a ReLU folded into the product (Dense, Conv2d) it reads,
+/// which no other layer reads, so [`QNetwork::quantize`](super::QNetwork::quantize) makes no
+/// layer of it. Every other float layer becomes one quantized layer, in order. In a chain: a
+/// ReLU right after a product.
 pub fn fused_relus(layers: &[ResolvedLayer]) -> Vec<bool> {
-    let relu = |i: usize| matches!(layers[i].spec, LayerSpec::Act(Activation::ReLU));
-    (0..layers.len())
-        .map(|i| i > 0 && relu(i) && layers[i - 1].has_params())
-        .collect()
+    let mut fused = vec![false; layers.len()];
+    for r in relu_fusions(layers).into_iter().flatten() {
+        fused[r] = true;
+    }
+    fused
 }
 
-/// The product geometry of a Dense or Conv2d layer (`None` for other layers).
+/// `fusions[i] = Some(r)`: the ReLU `r` is fused into product `i` (see [`fused_relus`]).
+pub fn relu_fusions(layers: &[ResolvedLayer]) -> Vec<Option<usize>> {
+    let mut readers = vec![0usize; layers.len()];
+    for l in layers {
+        for j in l.inputs.iter().flatten() {
+            readers[*j] += 1;
+        }
+    }
+    let mut by = vec![None; layers.len()];
+    for (r, l) in layers.iter().enumerate() {
+        if let (LayerSpec::Act(Activation::ReLU), [Some(j)]) = (&l.spec, l.inputs.as_slice())
+            && layers[*j].has_product()
+            && readers[*j] == 1
+        {
+            by[*j] = Some(r);
+        }
+    }
+    by
+}
+
+/// The product geometry of a Dense or Conv2d layer (`None` for other layers, and for a
+/// Conv2d the int8 path does not run: grouped, or with a rectangular kernel, stride or padding;
+/// [`QNetwork::quantize`](super::QNetwork::quantize) refuses those by name).
 pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
     match *spec {
         LayerSpec::Dense { .. } => Some(GemmKind::Dense),
@@ -195,11 +240,12 @@ pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
             kernel,
             stride,
             padding,
+            groups: 1,
             ..
         } => Some(GemmKind::Conv {
-            kernel,
-            stride,
-            padding,
+            kernel: kernel.as_square()?,
+            stride: stride.as_square()?,
+            padding: padding.as_square()?,
         }),
         _ => None,
     }
@@ -237,6 +283,33 @@ pub enum QLayer {
     },
     /// Moves no data.
     Flatten,
+    /// Mean of each channel's pixels: the `i32` sum divided by the pixel count with `rounding`
+    /// (the scale passes through).
+    GlobalAvgPool {
+        /// Input shape of one sample.
+        input: Shape,
+        /// Rounding of the division.
+        rounding: Rounding,
+    },
+    /// Element-wise sum with scale alignment: input `k`'s codes times `factors[k]` (its scale ×
+    /// 256 / the output scale) are summed exactly, divided by 256 with `rounding` and clamped to
+    /// `±act_max` (one rounding per output, after the exact sum).
+    Add {
+        /// Alignment factor of each input, `256 · s_k / s_out`.
+        factors: Vec<Requant>,
+        /// Largest output code.
+        act_max: i32,
+        /// Rounding of the terms and the sum.
+        rounding: Rounding,
+    },
+    /// Channel concatenation at a common scale, the largest input scale: an input at that
+    /// scale is copied, any other requantized by `s_k / s_out ≤ 1` (never clamps).
+    Concat {
+        /// Alignment factor of each input (`None`: already at the output scale).
+        factors: Vec<Option<Requant>>,
+        /// Rounding of the alignment.
+        rounding: Rounding,
+    },
     /// Element-wise activation by table: `y = table[x + 128]`, where
     /// `table[c + 128] = clamp(round(f(c · in_scale) / out_scale))`.
     Lut {
@@ -263,6 +336,9 @@ impl QLayer {
             QLayer::AvgPool { .. } => LayerKind::AvgPool,
             QLayer::Flatten => LayerKind::Flatten,
             QLayer::Lut { .. } => LayerKind::Lut,
+            QLayer::GlobalAvgPool { .. } => LayerKind::GlobalAvgPool,
+            QLayer::Add { .. } => LayerKind::Add,
+            QLayer::Concat { .. } => LayerKind::Concat,
         }
     }
 }

@@ -25,6 +25,13 @@
 //! ([`QLayer::Lut`]) built by dequantize → f → requantize. Convolutions are lowered by the
 //! float passes' [`im2col`](crate::im2col::im2col) on codes.
 //!
+//! Graphs: BatchNorm2d is folded into the product it reads ([`crate::fold`]) before
+//! calibration; [`QNetwork::inputs`] wires the layers; [`QLayer::Add`] aligns its inputs to the
+//! calibrated output scale (exact sum of `256·s_k/s_out`-scaled terms, one rounding),
+//! [`QLayer::Concat`] to the largest input scale, [`QLayer::GlobalAvgPool`] divides the channel
+//! sum with the rounding mode. Grouped or rectangular convolutions and MatMul of activations
+//! are refused ([`QuantizeError::Unsupported`]).
+//!
 //! Every product goes through the [`IntGemm`] seam; [`RefGemm`] is the workspace's int8 oracle,
 //! [`nacsim_core::gemm::gemm_i8`], run over fixed blocks of rows. Integer sums are exact, so
 //! results are bit-identical for any rayon thread count.
@@ -60,6 +67,8 @@
 mod config;
 mod forward;
 mod gemm;
+#[cfg(test)]
+mod graph_tests;
 mod layer;
 mod quantize;
 mod requant;
@@ -68,7 +77,7 @@ mod tests;
 
 pub use config::{Calibration, QuantConfig, QuantizeError};
 pub use gemm::{GEMM_ROWS, IntGemm, RefGemm, gemm_epilogue};
-pub use layer::{GemmKind, LayerKind, QGemm, QLayer, fused_relus, gemm_kind_of};
+pub use layer::{GemmKind, LayerKind, QGemm, QLayer, fused_relus, gemm_kind_of, relu_fusions};
 pub use requant::Requant;
 
 /// im2col of int8 codes: the one generic [`im2col`](crate::im2col::im2col) (out-of-image taps
@@ -82,8 +91,11 @@ pub struct QNetwork {
     pub name: String,
     /// Scale of the input codes (real pixel = scale · code).
     pub input_scale: f32,
-    /// Integer layers in order (fused ReLUs removed).
+    /// Integer layers in order (fused ReLUs removed; BatchNorm2d folded).
     pub layers: Vec<QLayer>,
+    /// What each layer reads, for a graph: `Some(k)` is layer `k`'s output, `None` the input
+    /// codes. Empty for a chain (layer `k` reads layer `k − 1`).
+    pub inputs: Vec<Vec<Option<usize>>>,
     /// Number of classes (length of the logits).
     pub classes: usize,
     /// The settings it was made with.

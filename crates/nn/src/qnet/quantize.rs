@@ -6,14 +6,14 @@ use ndarray::{Array2, ArrayView2, Zip};
 
 use super::{
     Calibration, GemmKind, QGemm, QLayer, QNetwork, QuantConfig, QuantizeError, Requant,
-    fused_relus, gemm_kind_of,
+    fused_relus, gemm_kind_of, relu_fusions,
 };
 use crate::data::Dataset;
 use crate::forward::{FloatKernel, layer_forward as float_layer_forward};
 use crate::model::Model;
 use crate::model::Param;
 use crate::network::ResolvedLayer;
-use crate::network::{Activation, LayerSpec};
+use crate::network::{Activation, LayerSpec, is_chain};
 use crate::quant::{Rounding, round};
 
 /// Running statistic of |value| at one quantization point.
@@ -78,28 +78,53 @@ impl QNetwork {
         calib: &Dataset,
         cfg: &QuantConfig,
     ) -> Result<QNetwork, QuantizeError> {
+        let folded;
+        let model = if model
+            .layers
+            .iter()
+            .any(|l| matches!(l.spec, LayerSpec::BatchNorm2d { .. }))
+        {
+            folded = model.fold_batch_norm();
+            &folded
+        } else {
+            model
+        };
         check_inputs(model, calib, cfg)?;
         let layers = &model.layers;
-        let n = layers.len();
-        // fused[i]: layer i is a ReLU folded into the Gemm before it.
+        // fused_by[i] = Some(r): ReLU r is folded into the Gemm i (so r makes no layer).
+        let fused_by = relu_fusions(layers);
         let fused = fused_relus(layers);
-        let scales = calibrate(model, calib, cfg, &calibrated_points(layers, &fused))?;
+        let scales = calibrate(
+            model,
+            calib,
+            cfg,
+            &calibrated_points(layers, &fused_by, &fused),
+        )?;
         let amax = code_max(cfg.act_bits);
-        let mut cur = scales[0];
+        // scale_of[i]: scale of the codes node i outputs; qindex[i]: the quantized layer that
+        // makes them (a fused ReLU's are its product's).
+        let mut scale_of = vec![0.0f32; layers.len()];
+        let mut qindex = vec![usize::MAX; layers.len()];
         let mut out = Vec::new();
+        let mut inputs = Vec::new();
         for (i, l) in layers.iter().enumerate() {
+            let src_scale = |s: &Option<usize>| s.map_or(scales[0], |j| scale_of[j]);
             if fused[i] {
+                let j = l.inputs[0].expect("a fused ReLU reads its product");
+                scale_of[i] = scale_of[j];
+                qindex[i] = qindex[j];
                 continue;
             }
             // Every layer maps input codes at scale `cur` to output codes at `out_scale`.
+            let cur = src_scale(&l.inputs[0]);
             let (q, out_scale) = match &l.spec {
                 LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => {
                     let p = model.params[i]
                         .as_ref()
                         .ok_or_else(|| QuantizeError::MissingParams(l.name.clone()))?;
-                    let relu = i + 1 < n && fused[i + 1];
-                    let out_scale = scales[if relu { i + 2 } else { i + 1 }];
-                    let g = quantize_gemm(l, p, cur, out_scale, relu, cfg)?;
+                    let relu = fused_by[i];
+                    let out_scale = scales[relu.unwrap_or(i) + 1];
+                    let g = quantize_gemm(l, p, cur, out_scale, relu.is_some(), cfg)?;
                     (QLayer::Gemm(g), out_scale)
                 }
                 &LayerSpec::MaxPool2d { kernel, stride } => (
@@ -121,7 +146,55 @@ impl QNetwork {
                     },
                     cur,
                 ),
-                LayerSpec::Flatten => (QLayer::Flatten, cur),
+                LayerSpec::GlobalAvgPool => (
+                    QLayer::GlobalAvgPool {
+                        input: l.input,
+                        rounding: cfg.rounding,
+                    },
+                    cur,
+                ),
+                LayerSpec::Flatten | LayerSpec::Dropout { .. } => (QLayer::Flatten, cur),
+                LayerSpec::Add => {
+                    let out_scale = scales[i + 1];
+                    let factors = l
+                        .inputs
+                        .iter()
+                        .map(|s| align_factor(&l.name, src_scale(s) * ADD_FRAC as f32, out_scale))
+                        .collect::<Result<_, _>>()?;
+                    (
+                        QLayer::Add {
+                            factors,
+                            act_max: amax,
+                            rounding: cfg.rounding,
+                        },
+                        out_scale,
+                    )
+                }
+                LayerSpec::Concat => {
+                    let out_scale = l.inputs.iter().map(src_scale).fold(0.0f32, f32::max);
+                    let factors = l
+                        .inputs
+                        .iter()
+                        .map(|s| {
+                            let si = src_scale(s);
+                            if si == out_scale {
+                                Ok(None)
+                            } else {
+                                align_factor(&l.name, si, out_scale).map(Some)
+                            }
+                        })
+                        .collect::<Result<_, _>>()?;
+                    (
+                        QLayer::Concat {
+                            factors,
+                            rounding: cfg.rounding,
+                        },
+                        out_scale,
+                    )
+                }
+                LayerSpec::BatchNorm2d { .. } | LayerSpec::MatMul { .. } => {
+                    unreachable!("check_inputs refuses layer {}", l.name)
+                }
                 &LayerSpec::Act(act) => {
                     let out_scale = if act == Activation::ReLU {
                         cur
@@ -134,13 +207,25 @@ impl QNetwork {
                     )
                 }
             };
-            cur = out_scale;
+            scale_of[i] = out_scale;
+            qindex[i] = out.len();
+            inputs.push(
+                l.inputs
+                    .iter()
+                    .map(|s| s.map(|j| qindex[j]))
+                    .collect::<Vec<_>>(),
+            );
             out.push(q);
         }
+        let chain = inputs
+            .iter()
+            .enumerate()
+            .all(|(k, r)| r.len() == 1 && r[0] == k.checked_sub(1));
         Ok(QNetwork {
             name: model.spec.name.clone(),
             input_scale: scales[0],
             layers: out,
+            inputs: if chain { Vec::new() } else { inputs },
             classes: model.spec.classes,
             config: *cfg,
         })
@@ -179,6 +264,23 @@ fn code_max(bits: u32) -> i32 {
 /// shape.
 fn check_inputs(model: &Model, calib: &Dataset, cfg: &QuantConfig) -> Result<(), QuantizeError> {
     cfg.validate().map_err(QuantizeError::Config)?;
+    for l in &model.layers {
+        let what = match &l.spec {
+            LayerSpec::Conv2d { .. } if gemm_kind_of(&l.spec).is_none() => {
+                "a grouped or rectangular Conv2d"
+            }
+            LayerSpec::BatchNorm2d { .. } => {
+                "a BatchNorm2d that does not follow a Dense or Conv2d read by it alone"
+            }
+            LayerSpec::MatMul { .. } => "MatMul (a product of two activations)",
+            _ => continue,
+        };
+        return Err(QuantizeError::Unsupported {
+            layer: l.name.clone(),
+            what: what.into(),
+            fix: "the int8 network runs Dense, square ungrouped Conv2d, pooling, GlobalAvgPool, Flatten, Dropout, activations, Add and Concat (BatchNorm2d folded into the product before it); evaluate this network in float with `nacsim eval`".into(),
+        });
+    }
     if calib.is_empty() {
         return Err(QuantizeError::EmptyCalibration(calib.name.clone()));
     }
@@ -193,18 +295,36 @@ fn check_inputs(model: &Model, calib: &Dataset, cfg: &QuantConfig) -> Result<(),
 }
 
 /// `need[i]`: the output of float layer `i` is a quantization point whose scale is calibrated:
-/// a product not followed by a fused ReLU, a fused ReLU (the product's clamped output), or a
-/// non-ReLU activation (its table's output). Pooling and Flatten keep their input's scale.
-fn calibrated_points(layers: &[ResolvedLayer], fused: &[bool]) -> Vec<bool> {
-    let n = layers.len();
-    (0..n)
+/// a product without a fused ReLU, a fused ReLU (the product's clamped output), a non-ReLU
+/// activation (its table's output) or an Add. Pooling, Flatten, Dropout and Concat keep (or
+/// align to) their inputs' scales.
+fn calibrated_points(
+    layers: &[ResolvedLayer],
+    fused_by: &[Option<usize>],
+    fused: &[bool],
+) -> Vec<bool> {
+    (0..layers.len())
         .map(|i| match layers[i].spec {
-            LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => !(i + 1 < n && fused[i + 1]),
+            LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => fused_by[i].is_none(),
             LayerSpec::Act(Activation::ReLU) => fused[i],
-            LayerSpec::Act(_) => true,
+            LayerSpec::Act(_) | LayerSpec::Add => true,
             _ => false,
         })
         .collect()
+}
+
+/// Fraction bits of an Add's aligned terms: each input code is requantized to the output scale
+/// with 8 extra fraction bits, the terms summed exactly, and the sum rounded once.
+pub(super) const ADD_FRAC: i32 = 256;
+
+/// The requantization factor `from / to` of a scale alignment at layer `layer`.
+fn align_factor(layer: &str, from: f32, to: f32) -> Result<Requant, QuantizeError> {
+    let m = f64::from(from) / f64::from(to);
+    Requant::from_real(m).ok_or_else(|| QuantizeError::Multiplier {
+        layer: layer.to_string(),
+        channel: 0,
+        value: m,
+    })
 }
 
 /// Step 2: the scale of every quantization point, `[0]` the input and `[i + 1]` the output of
@@ -225,6 +345,21 @@ fn calibrate(
     for start in (0..images).step_by(256) {
         let mut h = calib.batch_range(start, (start + 256).min(images));
         stats[0].observe(&h, keep);
+        if !is_chain(layers) {
+            crate::graph::net_forward_observe(
+                &FloatKernel,
+                layers,
+                &model.params,
+                &model.stats,
+                h,
+                &mut |i, y| {
+                    if need[i] {
+                        stats[i + 1].observe(y, keep);
+                    }
+                },
+            );
+            continue;
+        }
         for (i, l) in layers.iter().enumerate() {
             h = float_layer_forward(&FloatKernel, i, l, model.params[i].as_ref(), h, false).0;
             if need[i] {

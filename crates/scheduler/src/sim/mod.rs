@@ -299,11 +299,28 @@ impl Simulation {
             // Its whole-network model checks the activations against the weights' encoding.
             return Ok(None);
         }
+        let folded;
+        let layers = if has_batch_norm(layers) {
+            folded = nacsim_nn::fold::folded_layers(layers).0;
+            &folded[..]
+        } else {
+            layers
+        };
         let fused = nacsim_nn::qnet::fused_relus(layers);
         let mut plan = Vec::with_capacity(layers.len());
         for (fi, fl) in layers.iter().enumerate() {
             if fused[fi] {
                 continue;
+            }
+            if let Some(msg) = no_int8_path(fl) {
+                return Err(SimError::Engine {
+                    design: design.path.display().to_string(),
+                    source: EngineError::Unsupported {
+                        engine: "vector".into(),
+                        layer: fl.name.clone(),
+                        msg,
+                    },
+                });
             }
             let kind = LayerKind::of_spec(&fl.spec);
             let engine = design.engine_for(layers, fi)?;
@@ -335,6 +352,7 @@ impl Simulation {
             name: spec.name.clone(),
             input_scale: 1.0,
             layers: Vec::new(),
+            inputs: Vec::new(),
             classes: spec.classes,
             config: design.config.quant,
         };
@@ -355,6 +373,15 @@ impl Simulation {
         seed: u64,
         trial: u32,
     ) -> Result<Self, SimError> {
+        // The quantized network has BatchNorm2d folded into its products: walk (and compile
+        // from) the folded float model.
+        let folded;
+        let model = if has_batch_norm(&model.layers) {
+            folded = model.fold_batch_norm();
+            &folded
+        } else {
+            model
+        };
         let layers: &[ResolvedLayer] = &model.layers;
         let engines = build_engines(&design)?;
         // Walk float and quantized layers together: a quantized layer is the next float layer
@@ -638,6 +665,32 @@ fn param_storage(engine: &EngineImpl, weight_bits: u64, outs: u64, bias_count: u
     )
 }
 
+/// True when some layer is a BatchNorm2d (folded before mapping).
+fn has_batch_norm(layers: &[ResolvedLayer]) -> bool {
+    layers
+        .iter()
+        .any(|l| matches!(l.spec, nacsim_nn::network::LayerSpec::BatchNorm2d { .. }))
+}
+
+/// Why no unit of a design runs float layer `fl` in int8, if none does: a grouped or
+/// rectangular Conv2d (the engines take square ungrouped convolutions), a MatMul of two
+/// activations, or a BatchNorm2d left after folding.
+fn no_int8_path(fl: &ResolvedLayer) -> Option<String> {
+    use nacsim_nn::network::LayerSpec as S;
+    match fl.spec {
+        S::Conv2d { .. } if nacsim_nn::qnet::gemm_kind_of(&fl.spec).is_none() => Some(
+            "a grouped or rectangular Conv2d: the engines run square, ungrouped convolutions".into(),
+        ),
+        S::MatMul { .. } => Some(
+            "MatMul of two activations: no engine takes an activation as its weights".into(),
+        ),
+        S::BatchNorm2d { .. } => Some(
+            "a BatchNorm2d that cannot be folded (its input is not a Dense or Conv2d read by it alone)".into(),
+        ),
+        _ => None,
+    }
+}
+
 /// The plan entry of the quantized layer `kind` made of float layer `fl` (index `fi`), run by
 /// `engine` as `compiled` (products) or by the vector unit.
 fn plan_entry(
@@ -674,7 +727,12 @@ fn plan_entry(
         network_index: fi,
         engine,
         compiled,
-        in_features: fl.input.len() as u64,
+        // Add reads each of its inputs; Concat reads them all (its output's width).
+        in_features: match kind {
+            LayerKind::Add => (fl.input.len() * fl.inputs.len()) as u64,
+            LayerKind::Concat => fl.output.len() as u64,
+            _ => fl.input.len() as u64,
+        },
         out_features: fl.output.len() as u64,
         macs_per_image: fl.macs(),
         rows_per_image: match kind {

@@ -177,6 +177,7 @@ impl Simulation {
             name: topo.name.clone(),
             input_scale: 1.0,
             layers: Vec::new(),
+            inputs: Vec::new(),
             classes: 0,
             config: design.config.quant,
         };

@@ -56,6 +56,7 @@ impl Simulation {
         };
         let shareable = sims.iter().all(|s| {
             s.native.is_none()
+                && s.qnet.inputs.is_empty()
                 && s.qnet.layers.len() == first.qnet.layers.len()
                 && s.qnet.input_scale == first.qnet.input_scale
                 && s.qnet.config == first.qnet.config
