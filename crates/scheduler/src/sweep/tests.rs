@@ -3,6 +3,7 @@ use super::*;
 #[test]
 fn csv_quotes_only_fields_with_commas_quotes_or_line_breaks() {
     let row = |value: SweepValue| MergedRow {
+        values: vec![value.clone()],
         value,
         trials: 2,
         trials_expected: 3,
@@ -13,6 +14,7 @@ fn csv_quotes_only_fields_with_commas_quotes_or_line_breaks() {
         energy_pj_mean: 1234.5,
         cycles_mean: 10.0,
         tops_per_watt_mean: 0.0,
+        metrics: Default::default(),
     };
     let csv = to_csv(&[
         row(SweepValue::Number(0.05)),
@@ -86,15 +88,19 @@ fn missing_points_are_listed_up_to_a_count() {
         data: String::new(),
         limit: 0,
         train_limit: 0,
-        parameter: SweepParameter {
+        topology: String::new(),
+        parameter: Some(SweepParameter {
             path: "x".into(),
             values: vec![SweepValue::Number(0.5), SweepValue::Text("AgASi".into())],
-        },
+        }),
+        axes: Vec::new(),
         trials: 7,
         seed: 1,
     };
     let m = Merged {
         record: record::SweepRecord::new(&cfg, dir.path(), "0", Vec::new()),
+        grid: cfg.grid(),
+        training: false,
         rows: Vec::new(),
         missing: shard_points(2, 7, 0, 1),
     };
