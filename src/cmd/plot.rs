@@ -228,9 +228,12 @@ pub struct Line {
     name: String,
     xs: Vec<f64>,
     names: Option<Vec<String>>,
-    /// (legend, points (x, mean, std)) per combination of the other fields.
-    series: Vec<(String, Vec<(f64, f64, f64)>)>,
+    /// One line per combination of the other fields.
+    series: Vec<Series>,
 }
+
+/// A line: its legend and its points `(x, mean, std)`.
+type Series = (String, Vec<(f64, f64, f64)>);
 
 /// At most this many lines carry a legend entry (more are drawn without one).
 const LEGEND_MAX: usize = 12;
@@ -253,7 +256,7 @@ impl Line {
             .collect();
         let vals: Vec<&SweepValue> = rows.iter().map(|r| &r.values[xi]).collect();
         let (xs, names) = positions(&vals);
-        let mut series: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+        let mut series: Vec<Series> = Vec::new();
         for (r, &xv) in rows.iter().zip(&xs) {
             let legend = m
                 .fields()

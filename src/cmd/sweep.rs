@@ -120,7 +120,20 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
         .build()
         .map_err(|e| format!("--threads: {e}"))?;
     let pb = crate::progress_bar(todo.len() as u64 * UNITS, a.quiet);
+    // The bar counts thousandths of points (a training point ticks after every step); the
+    // message counts whole points.
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {msg} ({elapsed}, eta {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
     pb.set_prefix(cfg.name.clone());
+    if !pb.is_hidden() {
+        // Elapsed time and ETA move even while a long point runs.
+        pb.enable_steady_tick(std::time::Duration::from_millis(500));
+    }
     let done_points = AtomicUsize::new(0);
     let total = todo.len();
     let trials = cfg.trials;

@@ -249,16 +249,20 @@ pub fn topology_job<'a>(
                     })?;
                 let r = InfoReport::build(&sim, &label)?;
                 let mut m = scalars(&serde_json::to_value(&r)?, &[]);
-                if let (Some(c), Some(hz)) = (m.get("cycles"), m.get("clock_hz")) {
-                    if *hz > 0.0 {
-                        m.insert("time_s".into(), c / hz);
-                    }
+                if let (Some(c), Some(hz)) = (m.get("cycles"), m.get("clock_hz"))
+                    && *hz > 0.0
+                {
+                    m.insert("time_s".into(), c / hz);
                 }
                 Ok(point(grid, di, trial, m, |_| {}))
             })
             .collect()
     }))
 }
+
+/// The field of a training sweep that swaps the in-situ settings file (values: file names
+/// relative to the training config).
+pub const SETTINGS_FIELD: &str = "config.store.Crossbar.settings";
 
 /// A training point: the training config and its in-situ settings with the swept fields set,
 /// trained with seed `seed + trial`; the accuracy after the last epoch through the training
@@ -288,6 +292,34 @@ pub fn training_job<'a>(
             &tbase.join(settings),
         )?);
     }
+    // Sweeping the in-situ settings file itself (e.g. one file per update scheme): every file
+    // the grid names, loaded and digested up front.
+    let swap = grid.fields.iter().position(|f| f == SETTINGS_FIELD);
+    let mut swapped: BTreeMap<String, (serde_json::Value, PathBuf)> = BTreeMap::new();
+    if let Some(k) = swap {
+        let StoreChoice::Crossbar { settings } = &tcfg.store else {
+            return Err(format!(
+                "{}: {SETTINGS_FIELD} is swept, but the training config has no in-situ settings (store: Float)",
+                file.display()
+            )
+            .into());
+        };
+        for row in &grid.rows {
+            let name = row[k].to_string();
+            if swapped.contains_key(&name) {
+                continue;
+            }
+            let p = tbase.join(&name);
+            let s: InSituConfig = nacsim_core::config::load(&p)?;
+            if name != *settings {
+                inputs.push(InputDigest::of_file(
+                    format!("the in-situ settings {name}"),
+                    &p,
+                )?);
+            }
+            swapped.insert(name, (serde_json::to_value(&s)?, p));
+        }
+    }
     let data_dir: PathBuf = match (cfg.data.as_str(), tcfg.data_dir.as_str()) {
         (d, _) if !d.is_empty() => base_dir.join(d),
         (_, d) if !d.is_empty() => tbase.join(d),
@@ -312,6 +344,19 @@ pub fn training_job<'a>(
         train_set.truncate(cfg.train_limit);
     }
     check_data(&tcfg, &train_path, &src.describe(), &train_set)?;
+    if let Some((s, _)) = &insitu {
+        let data = serde_json::to_value(s.data)?;
+        for (name, (v, _)) in &swapped {
+            if v["data"] != data {
+                return Err(format!(
+                    "{}: the in-situ settings {name} have other data options than the training config's; the data \
+                     are prepared once per sweep: sweep settings files with the same `data` options",
+                    file.display()
+                )
+                .into());
+            }
+        }
+    }
     // One document holding both files, so that `config.…` and `insitu.…` paths address them.
     let doc = serde_json::json!({
         "config": serde_json::to_value(&tcfg)?,
@@ -336,6 +381,12 @@ pub fn training_job<'a>(
             }
         };
         let mut d = doc.clone();
+        let mut settings_path = insitu.as_ref().map(|(_, p)| p.clone());
+        if let Some(k) = swap {
+            let (v, p) = &swapped[&row[k].to_string()];
+            d["insitu"] = v.clone();
+            settings_path = Some(p.clone());
+        }
         for (path, value) in grid.fields.iter().zip(row) {
             if path.starts_with("insitu.") && insitu.is_none() {
                 return Err(bad(
@@ -348,10 +399,10 @@ pub fn training_job<'a>(
         }
         let all = grid.fields.join(", ");
         let t: TrainConfig = typed(&d["config"]).map_err(|e| bad(&all, e))?;
-        let s = match &insitu {
-            Some((_, p)) => Some((
+        let s = match settings_path {
+            Some(p) => Some((
                 typed::<InSituConfig>(&d["insitu"]).map_err(|e| bad(&all, e))?,
-                p.clone(),
+                p,
             )),
             None => None,
         };
