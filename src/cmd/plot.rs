@@ -10,13 +10,13 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::CliResult;
 
 /// A tick label: `x` rounded to 10 significant digits, trailing zeros dropped (so a tick at
-/// 0.15000000000000002 reads `0.15`).
+/// 0.15000000000000002 reads `0.15`); scientific from 1e6 and below 1e-4 (`4e11`).
 pub fn tick(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{}", if x == 0.0 { 0.0 } else { x });
     }
     let e = x.abs().log10().floor() as i32;
-    if !(-4..12).contains(&e) {
+    if !(-4..6).contains(&e) {
         let s = format!("{x:.9e}");
         let (m, ex) = s.split_once('e').unwrap_or((&s, "0"));
         let m = m.trim_end_matches('0').trim_end_matches('.');
@@ -27,6 +27,25 @@ pub fn tick(x: f64) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
+    }
+}
+
+/// A heat-map cell's label: 4 significant digits.
+fn cell(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return tick(v);
+    }
+    let e = v.abs().log10().floor() as i32;
+    if (-3..4).contains(&e) {
+        tick(
+            format!("{:.*}", (3 - e).max(0) as usize, v)
+                .parse()
+                .unwrap_or(v),
+        )
+    } else {
+        let s = format!("{v:.3e}");
+        let (m, ex) = s.split_once('e').unwrap_or((&s, "0"));
+        format!("{}e{ex}", m.trim_end_matches('0').trim_end_matches('.'))
     }
 }
 
@@ -257,13 +276,17 @@ impl Line {
         let vals: Vec<&SweepValue> = rows.iter().map(|r| &r.values[xi]).collect();
         let (xs, names) = positions(&vals);
         let mut series: Vec<Series> = Vec::new();
+        // Fields that take one value in the sweep say nothing in a legend.
+        let varies: Vec<bool> = (0..m.fields().len())
+            .map(|i| rows.iter().any(|r| r.values[i] != rows[0].values[i]))
+            .collect();
         for (r, &xv) in rows.iter().zip(&xs) {
             let legend = m
                 .fields()
                 .iter()
                 .zip(&r.values)
                 .enumerate()
-                .filter(|(i, _)| *i != xi)
+                .filter(|(i, _)| *i != xi && varies[*i])
                 .map(|(_, (f, v))| format!("{}={v}", f.rsplit('.').next().unwrap_or(f)))
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -501,7 +524,7 @@ impl Heat {
                 };
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        tick(v),
+                        cell(v),
                         (x + 0.5, y + 0.5),
                         ("sans-serif", 12)
                             .into_font()
@@ -586,10 +609,20 @@ mod tests {
         assert_eq!(tick(2.0), "2");
         assert_eq!(tick(0.0), "0");
         assert_eq!(tick(-0.30000000000000004), "-0.3");
-        assert_eq!(tick(1234567.0), "1234567");
+        assert_eq!(tick(123456.0), "123456");
+        assert_eq!(tick(1234567.0), "1.234567e6");
+        assert_eq!(tick(4e11), "4e11");
         assert_eq!(tick(0.1 + 0.2), "0.3");
         assert_eq!(tick(3.2e-7), "3.2e-7");
         assert_eq!(tick(1.5e12), "1.5e12");
+    }
+
+    #[test]
+    fn cells_have_four_digits() {
+        assert_eq!(cell(7.603620186), "7.604");
+        assert_eq!(cell(0.8035), "0.8035");
+        assert_eq!(cell(3.998603e11), "3.999e11");
+        assert_eq!(cell(0.157), "0.157");
     }
 
     #[test]
