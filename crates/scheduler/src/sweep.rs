@@ -134,8 +134,13 @@ pub struct SweepConfig {
     /// on data (no accuracy; every other report figure).
     #[serde(default)]
     pub topology: String,
-    /// The swept field and its values (a one-field sweep; give this or `axes`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The swept field and its values (a one-field sweep; give this or `axes`). Written
+    /// `parameter: (path: …, values: […])` (no `Some(…)`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_parameter"
+    )]
     pub parameter: Option<SweepParameter>,
     /// The axes of a multi-axis sweep (give this or `parameter`): grids, zipped fields and
     /// sampled designs; the designs are the cartesian product of the axes' rows
@@ -147,6 +152,13 @@ pub struct SweepConfig {
     pub trials: u32,
     /// Base seed of the trials.
     pub seed: u64,
+}
+
+/// `parameter` as written in a sweep file: the parameter itself, without `Some(…)`.
+fn some_parameter<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SweepParameter>, D::Error> {
+    SweepParameter::deserialize(d).map(Some)
 }
 
 /// The most trials per value a sweep file may ask for.

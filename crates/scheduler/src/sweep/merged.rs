@@ -107,18 +107,21 @@ impl Merged {
             .missing
             .iter()
             .take(show)
-            .map(|&(v, t)| {
-                if one {
-                    format!("value {} trial {t}", self.grid.rows[v][0])
-                } else {
-                    format!("design {v} ({}) trial {t}", self.grid.describe(v))
-                }
-            })
+            .map(|&(v, t)| format!("{} trial {t}", design_label(&self.grid, one, v)))
             .collect();
         if self.missing.len() > show {
             s.push(format!("and {} more", self.missing.len() - show));
         }
         s.join(", ")
+    }
+}
+
+/// A design for messages: `value V` in a one-field sweep, else `design I (field=value, …)`.
+fn design_label(grid: &Grid, one_field: bool, design: usize) -> String {
+    if one_field {
+        format!("value {}", grid.rows[design][0])
+    } else {
+        format!("design {design} ({})", grid.describe(design))
     }
 }
 
@@ -180,11 +183,11 @@ pub fn merge(dir: &Path) -> Result<Merged, String> {
         match points.get(&(r.value_index, r.trial)) {
             Some((q, other)) if *other != r => {
                 return Err(format!(
-                    "{} and {} both hold value {} trial {} with different results; remove the wrong one, or start \
+                    "{} and {} both hold {} trial {} with different results; remove the wrong one, or start \
                      over with `nacsim sweep {} --out {} --force-new`",
                     q.display(),
                     p.display(),
-                    grid.describe(r.value_index),
+                    design_label(&grid, rec.parameter.is_some(), r.value_index),
                     r.trial,
                     rec.sweep_file,
                     dir.display()
