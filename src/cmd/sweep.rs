@@ -17,9 +17,10 @@ use crate::CliResult;
 /// Arguments of `nacsim sweep`.
 #[derive(Args, Debug)]
 pub struct SweepArgs {
-    /// Sweep file (RON, models/sweeps/*.ron): design and network (inference sweep) or a
-    /// training config (training sweep), data, the swept field (dotted path) and its values,
-    /// trials and seed.
+    /// Sweep file (RON, models/sweeps/*.ron): design and network (inference sweep), design and
+    /// topology (shape-only sweep) or a training config (training sweep), data, the swept field
+    /// (dotted path) and its values or several axes (grids, zipped fields, samples;
+    /// docs/dse.md), trials and seed.
     #[arg(value_name = "SWEEP.ron")]
     pub config: PathBuf,
     /// Output folder; each finished point is written to OUT/points/ at once, and points already
