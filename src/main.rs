@@ -36,12 +36,15 @@ enum Command {
     Info(cmd::info::InfoArgs),
     /// Cycle trace of one layer for one image: VCD signals and Perfetto spans.
     Trace(cmd::trace::TraceArgs),
-    /// Sweep one design field (inference) or training-config field (training) over values ×
-    /// Monte Carlo trials; shardable and resumable.
+    /// Sweep design fields (inference, or shape-only on a topology) or training-config fields
+    /// (training) over values or several axes × Monte Carlo trials; shardable and resumable.
     Sweep(cmd::sweep::SweepArgs),
     /// Join the points of a sweep into a CSV table (mean, std, min, max) and an SVG plot;
     /// refuses a sweep with missing points unless --allow-partial.
     Merge(cmd::sweep::MergeArgs),
+    /// The designs of a sweep no other design beats in every objective (any report figure,
+    /// minimised or maximised): CSV of the front, the marked table, a scatter plot.
+    Pareto(cmd::pareto::ParetoArgs),
     /// Train a network from a training config (models/training/*.ron) and write the trained
     /// network file (RON topology + safetensors weights).
     Train(cmd::train::TrainArgs),
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Some(Command::Trace(a)) => cmd::trace::run(&a),
         Some(Command::Sweep(a)) => cmd::sweep::run(&a),
         Some(Command::Merge(a)) => cmd::sweep::run_merge(&a),
+        Some(Command::Pareto(a)) => cmd::pareto::run(&a),
         Some(Command::Train(a)) => cmd::train::run(&a),
         Some(Command::Eval(a)) => cmd::eval::run(&a),
     };

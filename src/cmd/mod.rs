@@ -6,8 +6,12 @@ pub mod defaults;
 pub mod eval;
 pub mod info;
 pub mod limits;
+pub mod merge;
+pub mod pareto;
+pub mod plot;
 pub mod run;
 pub mod sweep;
+pub mod sweep_jobs;
 pub mod trace;
 pub mod train;
 

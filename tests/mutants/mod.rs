@@ -164,7 +164,7 @@ fn run_and_judge(args: &[&str], cwd: &Path, points: Option<&Path>) -> Result<(),
 }
 
 /// A temporary copy of the `models/` layout: `m/designs`, `m/energy`, `m/networks`,
-/// `m/training/insitu`, `m/sweeps`.
+/// `m/training/insitu`, `m/sweeps`, `m/workloads`.
 struct Layout {
     dir: tempfile::TempDir,
 }
@@ -179,6 +179,7 @@ impl Layout {
             "networks",
             "training/insitu",
             "sweeps",
+            "workloads",
         ] {
             std::fs::create_dir_all(dir.path().join("m").join(sub)).unwrap();
         }
@@ -578,7 +579,12 @@ fn cheap_sweep(l: &Layout, name: &str) -> String {
             .expect("relative to models/sweeps")
             .to_owned()
     };
-    if cfg.train.is_empty() {
+    if !cfg.topology.is_empty() {
+        // Shape-only: the design and the topology file.
+        l.copy(&rel(&cfg.design));
+        l.copy(&rel(&cfg.topology));
+        l.copy_presets();
+    } else if cfg.train.is_empty() {
         let design = rel(&cfg.design);
         l.copy(&design);
         l.copy_presets();

@@ -1,9 +1,11 @@
-//! Parameter sweeps: a grid of values of one field (by its dotted path) × Monte Carlo trials, run
-//! as independent points, sharded deterministically, one result file per point.
+//! Parameter sweeps: a list of designs — the values of one field (by its dotted path), or the
+//! product of several axes ([`axes`]) — × Monte Carlo trials, run as independent points,
+//! sharded deterministically, one result file per point.
 //!
-//! Two kinds of sweep share the grid, the shards, the point files and [`merge`]: an *inference*
-//! sweep sets a field of a design file and evaluates a trained network on it (trial `t` draws
-//! the design's stochastic knobs with `trial = t`); a *training* sweep sets a field of a training
+//! Three kinds of sweep share the grid, the shards, the point files and [`merge`]: an *inference*
+//! sweep sets fields of a design file and evaluates a trained network on it (trial `t` draws
+//! the design's stochastic knobs with `trial = t`); a *shape-only* sweep costs a SCALE-Sim
+//! topology on the design (no data); a *training* sweep sets a field of a training
 //! config or of its in-situ crossbar settings and trains the network (trial `t` trains with seed
 //! `seed + t`), recording the accuracy of the trained network through the training forward pass.
 //!
@@ -25,15 +27,20 @@
 //! | module | what |
 //! | --- | --- |
 //! | this one | the sweep file ([`SweepConfig`]), setting a field by its path, shards, point files and claims |
-//! | `merged` | [`merge`]: the point files checked against the record, statistics per value, [`to_csv`] |
+//! | [`axes`] | the axes of a multi-axis sweep (grid, zipped, sampled) and the [`Grid`] of designs they span |
+//! | `merged` | [`merge`]: the point files checked against the record, statistics per design, [`Merged::table`], [`to_csv`] |
+//! | [`pareto`] | Pareto fronts: dominance and the non-dominated designs |
 //! | [`record`] | the folder's record `DIR/sweep.json` and its digest |
 
+pub mod axes;
 mod merged;
+pub mod pareto;
 pub mod record;
 #[cfg(test)]
 mod tests;
 
-pub use merged::{Merged, MergedRow, merge, to_csv};
+pub use axes::{Axis, Grid, SampleMethod, SampleRange, SampledField};
+pub use merged::{Merged, MergedRow, MetricStats, Table, merge, point_metrics, sig7, to_csv};
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -122,8 +129,24 @@ pub struct SweepConfig {
     /// data options); 0 means all.
     #[serde(default)]
     pub train_limit: usize,
-    /// The swept field and its values.
-    pub parameter: SweepParameter,
+    /// Shape-only sweeps: a SCALE-Sim topology file (CSV, `models/workloads/*.csv`), relative
+    /// to the sweep file, costed by its layer shapes on `design` instead of running `network`
+    /// on data (no accuracy; every other report figure).
+    #[serde(default)]
+    pub topology: String,
+    /// The swept field and its values (a one-field sweep; give this or `axes`). Written
+    /// `parameter: (path: …, values: […])` (no `Some(…)`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_parameter"
+    )]
+    pub parameter: Option<SweepParameter>,
+    /// The axes of a multi-axis sweep (give this or `parameter`): grids, zipped fields and
+    /// sampled designs; the designs are the cartesian product of the axes' rows
+    /// ([`axes::Grid::of_axes`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub axes: Vec<Axis>,
     /// Monte Carlo trials per value (≥ 1); trial `t` of a stochastic design draws from its keyed
     /// streams with `trial = t`; trial `t` of a training sweep trains with seed `seed + t`.
     pub trials: u32,
@@ -131,11 +154,48 @@ pub struct SweepConfig {
     pub seed: u64,
 }
 
+/// `parameter` as written in a sweep file: the parameter itself, without `Some(…)`.
+fn some_parameter<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SweepParameter>, D::Error> {
+    SweepParameter::deserialize(d).map(Some)
+}
+
 /// The most trials per value a sweep file may ask for.
 pub const MAX_TRIALS: u32 = 10_000;
 
 /// The most points (values × trials) a sweep may have.
 pub const MAX_POINTS: usize = 1_000_000;
+
+impl SweepConfig {
+    /// The designs of the sweep: the one field and its values (`parameter`), or the product of
+    /// the `axes`.
+    pub fn grid(&self) -> Grid {
+        match &self.parameter {
+            Some(p) => Grid {
+                fields: vec![p.path.clone()],
+                rows: p.values.iter().map(|v| vec![v.clone()]).collect(),
+            },
+            None => Grid::of_axes(&self.axes),
+        }
+    }
+
+    /// Number of designs, without building them (saturating).
+    pub fn designs(&self) -> usize {
+        match &self.parameter {
+            Some(p) => p.values.len(),
+            None => Grid::count(&self.axes),
+        }
+    }
+
+    /// The dotted paths of the swept fields.
+    pub fn fields(&self) -> Vec<String> {
+        match &self.parameter {
+            Some(p) => vec![p.path.clone()],
+            None => self.axes.iter().flat_map(Axis::paths).collect(),
+        }
+    }
+}
 
 impl Validate for SweepConfig {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
@@ -147,70 +207,108 @@ impl Validate for SweepConfig {
             self.trials,
             &format!("must be in 1..={MAX_TRIALS}"),
         );
+        let designs = self.designs();
         c.check(
-            self.trials > MAX_TRIALS
-                || self.parameter.values.len() * self.trials as usize <= MAX_POINTS,
+            self.trials > MAX_TRIALS || designs.saturating_mul(self.trials as usize) <= MAX_POINTS,
             "trials",
             self.trials,
             &format!(
-                "{} values × {} trials is more than {MAX_POINTS} points; split the sweep into several files",
-                self.parameter.values.len(),
+                "{designs} designs × {} trials is more than {MAX_POINTS} points; split the sweep into several files",
                 self.trials
             ),
         );
-        c.check(
-            !self.parameter.values.is_empty(),
-            "parameter.values",
-            "[]",
-            "give at least one value",
-        );
-        for (i, v) in self.parameter.values.iter().enumerate() {
+        match (&self.parameter, self.axes.is_empty()) {
+            (Some(_), false) => {
+                c.check(
+                    false,
+                    "axes",
+                    "[…]",
+                    "give either `parameter` (one field) or `axes` (several), not both",
+                );
+            }
+            (None, true) => {
+                c.check(
+                    false,
+                    "parameter",
+                    "missing",
+                    "give `parameter: (path: …, values: […])` or `axes: [Grid(path: …, values: […]), …]`",
+                );
+            }
+            _ => {}
+        }
+        if let Some(p) = &self.parameter {
             c.check(
-                v.as_f64().is_none_or(f64::is_finite),
-                &format!("parameter.values[{i}]"),
-                v,
-                "must be finite",
+                !p.values.is_empty(),
+                "parameter.values",
+                "[]",
+                "give at least one value",
+            );
+            for (i, v) in p.values.iter().enumerate() {
+                c.check(
+                    v.as_f64().is_none_or(f64::is_finite),
+                    &format!("parameter.values[{i}]"),
+                    v,
+                    "must be finite",
+                );
+            }
+            c.check(
+                !p.path.is_empty(),
+                "parameter.path",
+                "\"\"",
+                "name a design field (or, in a training sweep, a `config.…` or `insitu.…` field)",
             );
         }
-        c.check(
-            !self.parameter.path.is_empty(),
-            "parameter.path",
-            "\"\"",
-            "name a design field (or, in a training sweep, a `config.…` or `insitu.…` field)",
-        );
+        for (field, value, rule) in axes::problems(&self.axes) {
+            c.check(false, &field, value, &rule);
+        }
+        let what = if self.parameter.is_some() {
+            "parameter.path"
+        } else {
+            "axes"
+        };
         if self.train.is_empty() {
             c.check(
                 !self.design.is_empty(),
                 "design",
                 "\"\"",
-                "name a design file (inference sweep) or give `train` (training sweep)",
+                "name a design file (inference or shape-only sweep) or give `train` (training sweep)",
             );
-            c.check(
-                !self.network.is_empty(),
-                "network",
-                "\"\"",
-                "name a network file with weights (inference sweep)",
-            );
+            if self.topology.is_empty() {
+                c.check(
+                    !self.network.is_empty(),
+                    "network",
+                    "\"\"",
+                    "name a network file with weights (inference sweep) or a `topology` CSV (shape-only sweep)",
+                );
+            } else {
+                c.check(
+                    self.network.is_empty(),
+                    "topology",
+                    &self.topology,
+                    "a shape-only sweep costs the topology's layer shapes: leave out `network`",
+                );
+            }
         } else {
             c.check(
-                self.design.is_empty() && self.network.is_empty(),
+                self.design.is_empty() && self.network.is_empty() && self.topology.is_empty(),
                 "train",
                 &self.train,
-                "a training sweep trains its own network: leave out `design` and `network`",
+                "a training sweep trains its own network: leave out `design`, `network` and `topology`",
             );
-            c.check(
-                self.parameter.path.starts_with("config.")
-                    || self.parameter.path.starts_with("insitu."),
-                "parameter.path",
-                &self.parameter.path,
-                "a training sweep sets `config.…` (the training config) or `insitu.…` (its in-situ settings)",
-            );
-            c.check(
-                !self.parameter.path.starts_with("insitu.data"),
-                "parameter.path",
-                &self.parameter.path,
-                "the in-situ data options are applied once per sweep; sweep them in separate sweep files",
-            );
+            for p in self.fields() {
+                c.check(
+                    p.starts_with("config.") || p.starts_with("insitu."),
+                    what,
+                    &p,
+                    "a training sweep sets `config.…` (the training config) or `insitu.…` (its in-situ settings)",
+                );
+                c.check(
+                    !p.starts_with("insitu.data"),
+                    what,
+                    &p,
+                    "the in-situ data options are applied once per sweep; sweep them in separate sweep files",
+                );
+            }
         }
         c.finish()
     }
@@ -219,10 +317,14 @@ impl Validate for SweepConfig {
 /// The result of one point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PointResult {
-    /// Index of the value in `parameter.values`.
+    /// Index of the design: of the value in `parameter.values`, or of the row in the sweep's
+    /// [`Grid`] (multi-axis sweeps).
     pub value_index: usize,
-    /// The value.
+    /// The value (multi-axis sweeps: of the first field; all are in `values`).
     pub value: SweepValue,
+    /// Multi-axis sweeps: the design's value of every swept field, in [`Grid::fields`] order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<SweepValue>,
     /// Trial number.
     pub trial: u32,
     /// Top-1 accuracy (fraction). Training sweeps: the accuracy after the last epoch through the
@@ -246,6 +348,12 @@ pub struct PointResult {
     /// Training sweeps: wall time of the training in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
+    /// Every scalar figure of the point's report by its report key (docs/report-format.md;
+    /// e.g. `time_s`, `energy_pj`, `area_mm2`, `edp_j_s`; training sweeps: `write_pulses`,
+    /// `write_energy_pj`, `write_latency_s`, …); wall times are left out, so the figures
+    /// depend only on the sweep. Empty in point files of nacsim versions before it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, f64>,
     /// The digest of the sweep that computed the point ([`record::SweepRecord::digest`]);
     /// `None` in point files of nacsim versions before the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,19 +430,68 @@ pub fn with_field(
     value: &SweepValue,
     file: &Path,
 ) -> Result<DesignConfig, DesignError> {
-    let bad = |rule: String| DesignError::Mapping {
+    with_fields(
+        design,
+        &[path.to_string()],
+        std::slice::from_ref(value),
+        file,
+    )
+}
+
+/// Set the fields at `paths` of a design to `values` (in order), keeping integers integral;
+/// the design's rules are checked once all are set.
+///
+/// # Errors
+/// A path that does not name a field, a value that does not fit it, or a design the rules
+/// reject, as a [`DesignError`] naming the path(s) and value(s).
+pub fn with_fields(
+    design: &DesignConfig,
+    paths: &[String],
+    values: &[SweepValue],
+    file: &Path,
+) -> Result<DesignConfig, DesignError> {
+    let bad = |field: String, value: String, rule: String| DesignError::Mapping {
         path: file.to_path_buf(),
-        error: FieldError::new(format!("parameter.path = {path:?}"), value, rule),
+        error: FieldError::new(field, value, rule),
     };
-    let mut v = serde_json::to_value(design).map_err(|e| bad(e.to_string()))?;
-    set_json_field(&mut v, path, value).map_err(bad)?;
-    let out: DesignConfig = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
-    out.validate().map_err(|errs| DesignError::Mapping {
-        path: file.to_path_buf(),
-        error: errs
+    let at = |p: &String| format!("parameter.path = {p:?}");
+    let mut v = serde_json::to_value(design)
+        .map_err(|e| bad("design".into(), String::new(), e.to_string()))?;
+    for (p, x) in paths.iter().zip(values) {
+        set_json_field(&mut v, p, x).map_err(|e| bad(at(p), x.to_string(), e))?;
+    }
+    let all = || {
+        if paths.len() == 1 {
+            (at(&paths[0]), values[0].to_string())
+        } else {
+            (
+                format!("axes ({})", paths.join(", ")),
+                values
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        }
+    };
+    let out: DesignConfig = serde_json::from_value(v).map_err(|e| {
+        let (f, x) = all();
+        bad(f, x, e.to_string())
+    })?;
+    out.validate().map_err(|errs| {
+        let first = errs
             .into_iter()
             .next()
-            .expect("validate returns at least one error"),
+            .expect("validate returns at least one error");
+        if paths.len() == 1 {
+            DesignError::Mapping {
+                path: file.to_path_buf(),
+                error: first,
+            }
+        } else {
+            let (f, x) = all();
+            bad(f, x, format!("the design then breaks a rule: {first}"))
+        }
     })?;
     Ok(out)
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{SweepConfig, SweepParameter};
+use super::{Grid, SweepConfig, SweepParameter};
 
 /// Format version of `sweep.json`.
 pub const RECORD_FORMAT: u32 = 1;
@@ -96,8 +96,13 @@ pub struct SweepRecord {
     pub sweep_file: String,
     /// Version of nacsim that wrote the record.
     pub nacsim_version: String,
-    /// The swept field and its values (the grid's rows).
-    pub parameter: SweepParameter,
+    /// The swept field and its values (a one-field sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<SweepParameter>,
+    /// Multi-axis sweeps: the designs (swept fields and one row of values per design), as
+    /// expanded from the sweep file's axes when the record was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<Grid>,
     /// Trials per value (the grid's columns).
     pub trials: u32,
     /// Every input and its digest, in a fixed order.
@@ -126,6 +131,7 @@ impl SweepRecord {
             sweep_file: sweep_file.display().to_string(),
             nacsim_version: version.to_string(),
             parameter: cfg.parameter.clone(),
+            grid: cfg.parameter.is_none().then(|| cfg.grid()),
             trials: cfg.trials,
             inputs,
             digest: hex(&h.finalize()),
@@ -137,9 +143,33 @@ impl SweepRecord {
         dir.join(RECORD_FILE)
     }
 
-    /// Number of points of the grid (values × trials).
+    /// The designs of the sweep (one field: its values).
+    pub fn designs(&self) -> Grid {
+        match (&self.parameter, &self.grid) {
+            (Some(p), _) => Grid {
+                fields: vec![p.path.clone()],
+                rows: p.values.iter().map(|v| vec![v.clone()]).collect(),
+            },
+            (None, Some(g)) => g.clone(),
+            (None, None) => Grid {
+                fields: Vec::new(),
+                rows: Vec::new(),
+            },
+        }
+    }
+
+    /// Number of designs.
+    pub fn design_count(&self) -> usize {
+        match (&self.parameter, &self.grid) {
+            (Some(p), _) => p.values.len(),
+            (None, Some(g)) => g.rows.len(),
+            (None, None) => 0,
+        }
+    }
+
+    /// Number of points of the grid (designs × trials).
     pub fn points(&self) -> usize {
-        self.parameter.values.len() * self.trials as usize
+        self.design_count() * self.trials as usize
     }
 
     /// The record of sweep folder `dir`, or `None` when it has none.
@@ -340,10 +370,12 @@ mod tests {
             data: String::new(),
             limit: 0,
             train_limit: 0,
-            parameter: SweepParameter {
+            topology: String::new(),
+            parameter: Some(SweepParameter {
                 path: "dram.bytes_per_cycle".into(),
                 values: vec![SweepValue::Number(1.0), SweepValue::Number(2.0)],
-            },
+            }),
+            axes: Vec::new(),
             trials: 3,
             seed: 1,
         }

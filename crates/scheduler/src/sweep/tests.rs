@@ -3,6 +3,7 @@ use super::*;
 #[test]
 fn csv_quotes_only_fields_with_commas_quotes_or_line_breaks() {
     let row = |value: SweepValue| MergedRow {
+        values: vec![value.clone()],
         value,
         trials: 2,
         trials_expected: 3,
@@ -13,6 +14,7 @@ fn csv_quotes_only_fields_with_commas_quotes_or_line_breaks() {
         energy_pj_mean: 1234.5,
         cycles_mean: 10.0,
         tops_per_watt_mean: 0.0,
+        metrics: Default::default(),
     };
     let csv = to_csv(&[
         row(SweepValue::Number(0.05)),
@@ -86,15 +88,19 @@ fn missing_points_are_listed_up_to_a_count() {
         data: String::new(),
         limit: 0,
         train_limit: 0,
-        parameter: SweepParameter {
+        topology: String::new(),
+        parameter: Some(SweepParameter {
             path: "x".into(),
             values: vec![SweepValue::Number(0.5), SweepValue::Text("AgASi".into())],
-        },
+        }),
+        axes: Vec::new(),
         trials: 7,
         seed: 1,
     };
     let m = Merged {
         record: record::SweepRecord::new(&cfg, dir.path(), "0", Vec::new()),
+        grid: cfg.grid(),
+        training: false,
         rows: Vec::new(),
         missing: shard_points(2, 7, 0, 1),
     };
@@ -112,4 +118,98 @@ fn paths_split_into_keys_and_indices() {
     let p = split_path("engines[0].engine.Systolic.rows");
     assert_eq!(p.len(), 5);
     assert!(matches!(p[1], Part::Index(0)));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Every point of any grid is in exactly one shard, for any shard count.
+    #[test]
+    fn shards_partition_any_grid(designs in 1usize..40, trials in 1u32..5, n in 1usize..9) {
+        let mut seen = vec![0u8; designs * trials as usize];
+        for s in 0..n {
+            for (d, t) in shard_points(designs, trials, s, n) {
+                seen[d * trials as usize + t as usize] += 1;
+            }
+        }
+        proptest::prop_assert!(seen.iter().all(|&c| c == 1));
+    }
+}
+
+fn stats(mean: f64) -> MetricStats {
+    MetricStats {
+        mean,
+        std: 0.0,
+        min: mean,
+        max: mean,
+    }
+}
+
+#[test]
+fn a_training_table_has_the_write_totals_and_no_cycles() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SweepConfig {
+        schema_version: 1,
+        name: "t".into(),
+        design: String::new(),
+        network: String::new(),
+        train: "t.ron".into(),
+        data: String::new(),
+        limit: 0,
+        train_limit: 0,
+        topology: String::new(),
+        parameter: Some(SweepParameter {
+            path: "insitu.x".into(),
+            values: vec![SweepValue::Number(0.5)],
+        }),
+        axes: Vec::new(),
+        trials: 1,
+        seed: 1,
+    };
+    let metrics = [
+        ("accuracy", 0.75),
+        ("float_accuracy", 0.8),
+        ("energy_pj", 3.0e9),
+        ("write_pulses", 1234.0),
+        ("write_energy_pj", 2.5e9),
+        ("write_latency_s", 0.125),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), stats(v)))
+    .collect();
+    let m = Merged {
+        record: record::SweepRecord::new(&cfg, dir.path(), "0", Vec::new()),
+        grid: cfg.grid(),
+        training: true,
+        rows: vec![MergedRow {
+            value: SweepValue::Number(0.5),
+            values: vec![SweepValue::Number(0.5)],
+            trials: 1,
+            trials_expected: 1,
+            accuracy_mean: 0.75,
+            accuracy_std: 0.0,
+            accuracy_min: 0.75,
+            accuracy_max: 0.75,
+            energy_pj_mean: 3.0e9,
+            cycles_mean: 0.0,
+            tops_per_watt_mean: 0.0,
+            metrics,
+        }],
+        missing: Vec::new(),
+    };
+    assert_eq!(
+        m.table().to_csv(),
+        "value,trials,accuracy_mean,accuracy_std,accuracy_min,accuracy_max,energy_pj_mean,\
+         float_accuracy_mean,write_pulses_mean,write_energy_pj_mean,write_latency_s_mean,trials_expected,complete\n\
+         0.5,1,0.750000,0.000000,0.750000,0.750000,3.000000e9,0.8,1234,2.5e9,0.125,1,true\n"
+    );
+}
+
+#[test]
+fn numbers_keep_seven_significant_digits() {
+    assert_eq!(sig7(0.0), "0");
+    assert_eq!(sig7(0.265), "0.265");
+    assert_eq!(sig7(1234.5678), "1234.568");
+    assert_eq!(sig7(2.5e9), "2.5e9");
+    assert_eq!(sig7(3.643026e-11), "3.643026e-11");
+    assert_eq!(sig7(-0.001), "-0.001");
 }
