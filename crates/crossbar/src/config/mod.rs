@@ -11,7 +11,7 @@
 //! [`Validate`]: nacsim_core::config::Validate
 
 use nacsim_core::config::FieldError;
-use nacsim_device::DevicePreset;
+use nacsim_device::{DevicePreset, DriftModel};
 use serde::{Deserialize, Serialize};
 
 mod validate;
@@ -42,6 +42,11 @@ pub const MAX_CLOCK_MHZ: f64 = 1e6;
 /// punctuation (`"TaOx-HfOx"`, `"TaOxHfOx"`, `"taox/hfox"`); `"ideal"` is the ideal linear
 /// device. With a preset, reads must also stay below its read-disturb limit (checked by
 /// [`CrossbarConfig`]'s validation on `dac.v_read_v`).
+///
+/// `drift` is the devices' conductance drift after programming ([`DriftModel`]; read at the
+/// crossbar's `inference_time_s`): a preset brings its own (aihwkit's PCM statistics for
+/// `"GST PCM"`, none for the others), `drift: None` or another model beside it replaces it,
+/// e.g. `(preset: "TaOx/HfOx", drift: Relaxation(()))`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "DeviceRangeSpec")]
 pub struct DeviceRange {
@@ -60,6 +65,10 @@ pub struct DeviceRange {
         serialize_with = "serialize_preset"
     )]
     pub preset: Option<DevicePreset>,
+    /// Drift of the programmed conductances with time (default [`DriftModel::None`], or the
+    /// preset's [`DevicePreset::drift_model`]). It acts only when `inference_time_s > 0`.
+    #[serde(default)]
+    pub drift: DriftModel,
 }
 
 /// Writes a preset by its name, the form [`device_preset`] reads back.
@@ -80,6 +89,7 @@ impl Default for DeviceRange {
             g_off_s: 1e-6,
             levels: 128,
             preset: None,
+            drift: DriftModel::None,
         }
     }
 }
@@ -92,6 +102,7 @@ struct DeviceRangeSpec {
     g_on_s: Option<f64>,
     g_off_s: Option<f64>,
     levels: Option<u32>,
+    drift: Option<DriftModel>,
 }
 
 /// Lower-case letters and digits of `s` (what preset names are matched on).
@@ -138,6 +149,7 @@ impl DeviceRange {
             g_off_s: preset.g_off_s(),
             levels: ltp.min(ltd),
             preset: Some(preset),
+            drift: preset.drift_model(),
         }
     }
 }
@@ -155,6 +167,7 @@ impl TryFrom<DeviceRangeSpec> for DeviceRange {
             g_off_s: s.g_off_s.unwrap_or(base.g_off_s),
             levels: s.levels.unwrap_or(base.levels),
             preset: base.preset,
+            drift: s.drift.unwrap_or(base.drift),
         })
     }
 }
@@ -564,6 +577,28 @@ pub struct CrossbarConfig {
     /// default; `Passive` for a 0T1R crossbar). It changes no cycle, energy or accuracy.
     #[serde(skip_serializing_if = "is_default_cell")]
     pub cell: nacsim_core::tech::CellKind,
+    /// Time in seconds between programming the arrays and the inference read (default 0: read
+    /// right after programming, no drift). The devices' `device.drift` model acts at this time
+    /// ([`drift`](crate::drift)); sweep it as `engines[i].engine.Crossbar.inference_time_s`.
+    pub inference_time_s: f64,
+    /// Drift compensation applied after drift (default [`DriftCompensation::None`]).
+    pub drift_compensation: DriftCompensation,
+}
+
+/// Compensation of conductance drift in the periphery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum DriftCompensation {
+    /// None: the drifted conductances are read as they are (the default).
+    #[default]
+    None,
+    /// One scale per physical array from a reference read (aihwkit
+    /// `GlobalDriftCompensation`): right after programming and again at `inference_time_s`, the
+    /// array is read with every input at its full value, the mean absolute column output is
+    /// taken, and the ratio (programmed / drifted) scales the array's columns. Modelled as a
+    /// per-array gain of the column read-out (the TIA), so read noise is scaled with the
+    /// signal; the reference read is noise-free and ignores IR drop \[I\].
+    Global,
 }
 
 fn is_default_cell(c: &nacsim_core::tech::CellKind) -> bool {
@@ -587,6 +622,8 @@ impl Default for CrossbarConfig {
             timing: TimingConfig::default(),
             energy: EnergyConstants::default(),
             cell: nacsim_core::tech::CellKind::default(),
+            inference_time_s: 0.0,
+            drift_compensation: DriftCompensation::None,
         }
     }
 }
