@@ -195,9 +195,11 @@ mod tests {
 
     #[test]
     fn slots_cover_each_array_position_once() {
-        let mut cfg = CrossbarConfig::default();
-        cfg.array_rows = 4;
-        cfg.array_cols = 6;
+        let mut cfg = CrossbarConfig {
+            array_rows: 4,
+            array_cols: 6,
+            ..CrossbarConfig::default()
+        };
         for signed in [SignedScheme::Differential, SignedScheme::Reference] {
             cfg.signed = signed;
             let (out, fan_in) = (7, 9);

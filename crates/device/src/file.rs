@@ -116,3 +116,18 @@ impl DeviceFile {
         })
     }
 }
+
+/// Loads the device preset file a config names (`File("…")` of a pulse device, `file: "…"` of
+/// a crossbar's device), relative to the working directory or absolute.
+///
+/// # Errors
+///
+/// A message naming the path, the problem and the fix.
+pub fn load_named(path: &str) -> Result<DeviceFile, String> {
+    DeviceFile::load(Path::new(path)).map_err(|e| match e {
+        ConfigError::Io { source, .. } => format!(
+            "device preset file {path:?} cannot be read ({source}); the path is relative to the working directory (run nacsim from the repository root) or absolute"
+        ),
+        other => format!("device preset file {path:?}: {other}"),
+    })
+}

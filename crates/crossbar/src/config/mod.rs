@@ -43,6 +43,9 @@ pub const MAX_CLOCK_MHZ: f64 = 1e6;
 /// device. With a preset, reads must also stay below its read-disturb limit (checked by
 /// [`CrossbarConfig`]'s validation on `dac.v_read_v`).
 ///
+/// `file: "models/devices/x.ron"` instead of `preset` takes the range, levels and drift of a
+/// device preset file ([`DeviceRange::from_file`]; relative to the working directory).
+///
 /// `drift` is the devices' conductance drift after programming ([`DriftModel`]; read at the
 /// crossbar's `inference_time_s`): a preset brings its own (aihwkit's PCM statistics for
 /// `"GST PCM"`, none for the others), `drift: None` or another model beside it replaces it,
@@ -99,6 +102,7 @@ impl Default for DeviceRange {
 #[serde(deny_unknown_fields, default)]
 struct DeviceRangeSpec {
     preset: Option<String>,
+    file: Option<String>,
     g_on_s: Option<f64>,
     g_off_s: Option<f64>,
     levels: Option<u32>,
@@ -154,13 +158,46 @@ impl DeviceRange {
     }
 }
 
+impl DeviceRange {
+    /// The range of a device preset file ([`nacsim_device::DeviceFile`], e.g. written by
+    /// `nacsim device import`): its nominal device's `g_max`/`g_min` as `g_on_s`/`g_off_s`,
+    /// the smaller pulse count as `levels`, and its drift model. The path is relative to the
+    /// working directory or absolute.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on `device.file` when the file does not load or its device is invalid.
+    pub fn from_file(path: &str) -> Result<Self, FieldError> {
+        let bad = |rule: String| FieldError::new("device.file", format!("{path:?}"), rule);
+        let file = nacsim_device::file::load_named(path).map_err(bad)?;
+        let s = file
+            .summary()
+            .map_err(|e| bad(format!("its device is invalid: {}", FieldError::join(&e))))?;
+        Ok(DeviceRange {
+            g_on_s: s.g_on_s,
+            g_off_s: s.g_off_s,
+            levels: s.levels,
+            preset: None,
+            drift: file.drift,
+        })
+    }
+}
+
 impl TryFrom<DeviceRangeSpec> for DeviceRange {
     type Error = FieldError;
 
     fn try_from(s: DeviceRangeSpec) -> Result<Self, FieldError> {
-        let base = match &s.preset {
-            Some(name) => DeviceRange::from_preset(device_preset(name)?),
-            None => DeviceRange::default(),
+        let base = match (&s.preset, &s.file) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "device.file",
+                    format!("{:?}", s.file.unwrap_or_default()),
+                    "give either `preset` or `file`, not both",
+                ));
+            }
+            (Some(name), None) => DeviceRange::from_preset(device_preset(name)?),
+            (None, Some(path)) => DeviceRange::from_file(path)?,
+            (None, None) => DeviceRange::default(),
         };
         Ok(DeviceRange {
             g_on_s: s.g_on_s.unwrap_or(base.g_on_s),
