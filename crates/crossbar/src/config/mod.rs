@@ -598,8 +598,9 @@ pub struct CrossbarConfig {
     pub tia: TiaConfig,
     /// Column ADCs.
     pub adc: AdcConfig,
-    /// Non-idealities (default: none).
-    pub nonideal: NonIdealities,
+    /// Non-idealities (default: none). Boxed so that the config stays small enough to sit
+    /// inline in the scheduler's engine enum (field access is unchanged).
+    pub nonideal: Box<NonIdealities>,
     /// Copies of each layer's arrays working on different input rows (conv: im2col rows). The
     /// row count, hence latency, is divided by it (default 1).
     pub replication: usize,
@@ -653,7 +654,7 @@ impl Default for CrossbarConfig {
             dac: DacConfig::default(),
             tia: TiaConfig::default(),
             adc: AdcConfig::default(),
-            nonideal: NonIdealities::default(),
+            nonideal: Box::default(),
             replication: 1,
             read_disturb_v: 0.5,
             timing: TimingConfig::default(),

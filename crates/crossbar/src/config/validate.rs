@@ -213,7 +213,7 @@ impl Validate for CrossbarConfig {
             "must be at least 1",
         );
         phase_ns(&mut c, self.adc.conversion_ns, "adc.conversion_ns", true);
-        c.nested("nonideal", &self.nonideal);
+        c.nested("nonideal", self.nonideal.as_ref());
         if self.signed == SignedScheme::Bridge && self.nonideal.ir_drop != IrDrop::Off {
             c.push(FieldError::new(
                 "nonideal.ir_drop",
