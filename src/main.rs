@@ -50,6 +50,9 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Evaluate a trained network's float top-1 accuracy on a dataset's test split.
     Eval(cmd::eval::EvalArgs),
+    /// Measured device curves in (import to a LUT preset), fitted device models out (NeuroSim,
+    /// SoftBounds, PowStep, ExpStep with RMSE and R²), curves from a preset.
+    Device(cmd::device::DeviceArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Some(Command::Pareto(a)) => cmd::pareto::run(&a),
         Some(Command::Train(a)) => cmd::train::run(&a),
         Some(Command::Eval(a)) => cmd::eval::run(&a),
+        Some(Command::Device(a)) => cmd::device::run(&a),
     };
     // Reports are written line by line; what is still buffered must reach its file too.
     let result = result.and_then(|()| {

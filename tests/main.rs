@@ -4,6 +4,7 @@ mod bad_input;
 mod circulant;
 mod conformance;
 mod determinism;
+mod devices;
 mod dse;
 mod end_to_end;
 mod golden;

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod data;
 pub mod defaults;
+pub mod device;
 pub mod eval;
 pub mod info;
 pub mod limits;

@@ -15,6 +15,7 @@
 //! | [`config`] | | [`CrossbarConfig`]: array, device range, signed scheme, DAC/TIA/ADC, non-idealities, timing, energy; their rules |
 //! | [`reference`](mod@reference) | reference | ideal mapping, input slices, exact integer and f64 Kirchhoff MVMs |
 //! | [`datapath`] | datapath | [`ProgrammedLayer`]: static effects at programming, fast `run` with read noise |
+//! | [`drift`] | datapath | conductance drift at `inference_time_s` (keyed by array, row, column) and global drift compensation |
 //! | [`irdrop`] | datapath | line Gauss–Seidel nodal solver and the dense MNA check |
 //! | [`periphery`] | datapath | activation circuits, crossbar average pooling, digital max pooling |
 //! | [`timing`] | timing | analytic cycles and counters ([`timing::analytic`]) |
@@ -61,6 +62,7 @@
 pub mod config;
 pub mod cost;
 pub mod datapath;
+pub mod drift;
 pub mod error;
 pub mod irdrop;
 pub mod periphery;
@@ -70,8 +72,8 @@ pub mod timing;
 
 pub use config::{
     AdcArch, AdcConfig, AdcKind, AdcRange, CrossbarConfig, D2dDistribution, DacConfig, DeviceRange,
-    EnergyConstants, InputEncoding, IrDrop, MappingConfig, NonIdealities, ReadNoiseModel,
-    SignedScheme, TiaConfig, TimingConfig, VoltageErrorScope,
+    DriftCompensation, EnergyConstants, InputEncoding, IrDrop, MappingConfig, NonIdealities,
+    ReadNoiseModel, SignedScheme, TiaConfig, TimingConfig, VoltageErrorScope,
 };
 pub use cost::CrossbarCost;
 pub use datapath::ProgrammedLayer;

@@ -22,8 +22,13 @@ use crate::step::{StepDevice, StepDeviceConfig};
 use crate::{Normals, PulseResponse, WritePulses};
 
 /// Which pulse-device model a crossbar uses.
+///
+/// Besides the variants, RON may name a device preset file, `File("models/devices/x.ron")`
+/// ([`DeviceFile`](crate::DeviceFile), written by `nacsim device import` / `fit --out`): its
+/// device replaces the `File` when the config is read. The path is relative to the working
+/// directory (run nacsim from the repository root, as the README's commands do) or absolute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "PulseDeviceSpec")]
 pub enum PulseDeviceConfig {
     /// A named preset with overrides (NeuroSim exponential model).
     Preset(PresetConfig),
@@ -36,6 +41,33 @@ pub enum PulseDeviceConfig {
     /// A state (ODE) device tabulated under fixed pulses. It has no device-to-device variation,
     /// so build it once and clone the result.
     Tabulated(TabulateConfig),
+}
+
+/// The RON form of [`PulseDeviceConfig`]: its variants plus `File(path)`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+enum PulseDeviceSpec {
+    Preset(PresetConfig),
+    Exponential(ExpDeviceConfig),
+    Step(StepDeviceConfig),
+    Lut(LutConfig),
+    Tabulated(TabulateConfig),
+    File(String),
+}
+
+impl TryFrom<PulseDeviceSpec> for PulseDeviceConfig {
+    type Error = String;
+
+    fn try_from(s: PulseDeviceSpec) -> Result<Self, String> {
+        Ok(match s {
+            PulseDeviceSpec::Preset(p) => PulseDeviceConfig::Preset(p),
+            PulseDeviceSpec::Exponential(p) => PulseDeviceConfig::Exponential(p),
+            PulseDeviceSpec::Step(p) => PulseDeviceConfig::Step(p),
+            PulseDeviceSpec::Lut(p) => PulseDeviceConfig::Lut(p),
+            PulseDeviceSpec::Tabulated(p) => PulseDeviceConfig::Tabulated(p),
+            PulseDeviceSpec::File(path) => crate::file::load_named(&path)?.device,
+        })
+    }
 }
 
 impl Validate for PulseDeviceConfig {

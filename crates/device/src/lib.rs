@@ -11,6 +11,10 @@
 //! | [`lut`] | [`PulseResponse`] | a measured look-up-table device: one conductance per pulse index for LTP and LTD |
 //! | [`state`] | [`StateDevice`] | ODE devices `dx/dt = f(x, v)`, `G = g(x)`: HP linear ion drift (Joglekar / Biolek / Prodromakis windows) and VTEAM; exact pulses where a closed form exists, adaptive Dormand–Prince 5(4) or fixed RK4 otherwise; [`tabulate`] turns one into a [`LutDevice`] |
 //! | [`presets`] | — | cited device presets (NeuroSim V3.0 Table II: Ag:a-Si, TaOx/HfOx, PCMO, AlOx/HfO2, GST PCM, EpiRAM, HZO FeFET, ideal) selectable by name with overrides |
+//! | [`drift`] | — | conductance drift after programming for inference at time `t`: [`DriftModel`] (none, power law, aihwkit PCM statistics, RRAM relaxation) |
+//! | [`measured`] | — | measured curves in: the curves CSV (line/column errors), mean LUT made monotone, cycle-to-cycle σ from repeated cycles |
+//! | [`fit`] | — | fitted models out: NeuroSim NL labels, aihwkit SoftBounds / PowStep / ExpStep, RMSE (siemens) and R², distinguishable levels |
+//! | [`file`] | — | device preset files (`models/devices/*.ron`): a device, its drift, provenance (file name, SHA-256) and fit quality |
 //! | [`noise`] | — | inference noise statistics: aihwkit PCM (programming, drift, 1/f read), CrossSim RRAM Milo / Wan σ_G |
 //! | [`config`] | — | [`PulseDeviceConfig`]: one serde enum choosing any pulse model, validated, built per device |
 //!
@@ -50,7 +54,11 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod drift;
+pub mod file;
+pub mod fit;
 pub mod lut;
+pub mod measured;
 pub mod neurosim;
 pub mod noise;
 pub mod presets;
@@ -63,6 +71,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 pub use config::{PulseDevice, PulseDeviceConfig};
+pub use drift::{DriftModel, PcmDrift, PowerLawDrift, RelaxationDrift};
+pub use file::{DeviceFile, DeviceSource, DeviceSummary};
 pub use lut::{LutConfig, LutDevice};
 pub use neurosim::{ExpDevice, ExpDeviceConfig, NlLookup, PulseRounding, norm_a};
 pub use presets::{DevicePreset, PresetConfig, PresetOverrides};

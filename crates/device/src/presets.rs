@@ -20,6 +20,7 @@
 use nacsim_core::config::{FieldError, Validate};
 use serde::{Deserialize, Serialize};
 
+use crate::drift::{DriftModel, PcmDrift};
 use crate::neurosim::{ExpDeviceConfig, NlLookup, PulseRounding};
 use crate::{Pulse, WritePulses};
 
@@ -138,6 +139,17 @@ impl DevicePreset {
     /// strictly below it.
     pub fn read_disturb_limit_v(self) -> f64 {
         self.config().pulses.read_disturb_limit_v()
+    }
+
+    /// The preset's drift model for inference ([`DriftModel`]): aihwkit's PCM statistics for
+    /// GST PCM (measured on IBM's PCM, Nandakumar et al. 2019, applied to GST \[I\]: NeuroSim's
+    /// table gives no drift), none for the others (no cited retention data \[I\]; choose
+    /// [`DriftModel::Relaxation`] or a power law in the crossbar's `device.drift`).
+    pub fn drift_model(self) -> DriftModel {
+        match self {
+            DevicePreset::GstPcm => DriftModel::Pcm(PcmDrift::default()),
+            _ => DriftModel::None,
+        }
     }
 
     /// The preset's device config (no overrides).

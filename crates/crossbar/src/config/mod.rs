@@ -12,7 +12,7 @@
 
 use nacsim_core::config::FieldError;
 pub use nacsim_core::tech::AdcArch;
-use nacsim_device::DevicePreset;
+use nacsim_device::{DevicePreset, DriftModel};
 use serde::{Deserialize, Serialize};
 
 mod validate;
@@ -43,6 +43,14 @@ pub const MAX_CLOCK_MHZ: f64 = 1e6;
 /// punctuation (`"TaOx-HfOx"`, `"TaOxHfOx"`, `"taox/hfox"`); `"ideal"` is the ideal linear
 /// device. With a preset, reads must also stay below its read-disturb limit (checked by
 /// [`CrossbarConfig`]'s validation on `dac.v_read_v`).
+///
+/// `file: "models/devices/x.ron"` instead of `preset` takes the range, levels and drift of a
+/// device preset file ([`DeviceRange::from_file`]; relative to the working directory).
+///
+/// `drift` is the devices' conductance drift after programming ([`DriftModel`]; read at the
+/// crossbar's `inference_time_s`): a preset brings its own (aihwkit's PCM statistics for
+/// `"GST PCM"`, none for the others), `drift: None` or another model beside it replaces it,
+/// e.g. `(preset: "TaOx/HfOx", drift: Relaxation(()))`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "DeviceRangeSpec")]
 pub struct DeviceRange {
@@ -61,6 +69,10 @@ pub struct DeviceRange {
         serialize_with = "serialize_preset"
     )]
     pub preset: Option<DevicePreset>,
+    /// Drift of the programmed conductances with time (default [`DriftModel::None`], or the
+    /// preset's [`DevicePreset::drift_model`]). It acts only when `inference_time_s > 0`.
+    #[serde(default)]
+    pub drift: DriftModel,
 }
 
 /// Writes a preset by its name, the form [`device_preset`] reads back.
@@ -81,6 +93,7 @@ impl Default for DeviceRange {
             g_off_s: 1e-6,
             levels: 128,
             preset: None,
+            drift: DriftModel::None,
         }
     }
 }
@@ -90,9 +103,11 @@ impl Default for DeviceRange {
 #[serde(deny_unknown_fields, default)]
 struct DeviceRangeSpec {
     preset: Option<String>,
+    file: Option<String>,
     g_on_s: Option<f64>,
     g_off_s: Option<f64>,
     levels: Option<u32>,
+    drift: Option<DriftModel>,
 }
 
 /// Lower-case letters and digits of `s` (what preset names are matched on).
@@ -139,7 +154,33 @@ impl DeviceRange {
             g_off_s: preset.g_off_s(),
             levels: ltp.min(ltd),
             preset: Some(preset),
+            drift: preset.drift_model(),
         }
+    }
+}
+
+impl DeviceRange {
+    /// The range of a device preset file ([`nacsim_device::DeviceFile`], e.g. written by
+    /// `nacsim device import`): its nominal device's `g_max`/`g_min` as `g_on_s`/`g_off_s`,
+    /// the smaller pulse count as `levels`, and its drift model. The path is relative to the
+    /// working directory or absolute.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on `device.file` when the file does not load or its device is invalid.
+    pub fn from_file(path: &str) -> Result<Self, FieldError> {
+        let bad = |rule: String| FieldError::new("device.file", format!("{path:?}"), rule);
+        let file = nacsim_device::file::load_named(path).map_err(bad)?;
+        let s = file
+            .summary()
+            .map_err(|e| bad(format!("its device is invalid: {}", FieldError::join(&e))))?;
+        Ok(DeviceRange {
+            g_on_s: s.g_on_s,
+            g_off_s: s.g_off_s,
+            levels: s.levels,
+            preset: None,
+            drift: file.drift,
+        })
     }
 }
 
@@ -147,15 +188,24 @@ impl TryFrom<DeviceRangeSpec> for DeviceRange {
     type Error = FieldError;
 
     fn try_from(s: DeviceRangeSpec) -> Result<Self, FieldError> {
-        let base = match &s.preset {
-            Some(name) => DeviceRange::from_preset(device_preset(name)?),
-            None => DeviceRange::default(),
+        let base = match (&s.preset, &s.file) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "device.file",
+                    format!("{:?}", s.file.unwrap_or_default()),
+                    "give either `preset` or `file`, not both",
+                ));
+            }
+            (Some(name), None) => DeviceRange::from_preset(device_preset(name)?),
+            (None, Some(path)) => DeviceRange::from_file(path)?,
+            (None, None) => DeviceRange::default(),
         };
         Ok(DeviceRange {
             g_on_s: s.g_on_s.unwrap_or(base.g_on_s),
             g_off_s: s.g_off_s.unwrap_or(base.g_off_s),
             levels: s.levels.unwrap_or(base.levels),
             preset: base.preset,
+            drift: s.drift.unwrap_or(base.drift),
         })
     }
 }
@@ -611,8 +661,9 @@ pub struct CrossbarConfig {
     pub tia: TiaConfig,
     /// Column ADCs.
     pub adc: AdcConfig,
-    /// Non-idealities (default: none).
-    pub nonideal: NonIdealities,
+    /// Non-idealities (default: none). Boxed so that the config stays small enough to sit
+    /// inline in the scheduler's engine enum (field access is unchanged).
+    pub nonideal: Box<NonIdealities>,
     /// Copies of each layer's arrays working on different input rows (conv: im2col rows). The
     /// row count, hence latency, is divided by it (default 1).
     pub replication: usize,
@@ -627,6 +678,28 @@ pub struct CrossbarConfig {
     /// default; `Passive` for a 0T1R crossbar). It changes no cycle, energy or accuracy.
     #[serde(skip_serializing_if = "is_default_cell")]
     pub cell: nacsim_core::tech::CellKind,
+    /// Time in seconds between programming the arrays and the inference read (default 0: read
+    /// right after programming, no drift). The devices' `device.drift` model acts at this time
+    /// ([`drift`](crate::drift)); sweep it as `engines[i].engine.Crossbar.inference_time_s`.
+    pub inference_time_s: f64,
+    /// Drift compensation applied after drift (default [`DriftCompensation::None`]).
+    pub drift_compensation: DriftCompensation,
+}
+
+/// Compensation of conductance drift in the periphery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum DriftCompensation {
+    /// None: the drifted conductances are read as they are (the default).
+    #[default]
+    None,
+    /// One scale per physical array from a reference read (aihwkit
+    /// `GlobalDriftCompensation`): right after programming and again at `inference_time_s`, the
+    /// array is read with every input at its full value, the mean absolute column output is
+    /// taken, and the ratio (programmed / drifted) scales the array's columns. Modelled as a
+    /// per-array gain of the column read-out (the TIA), so read noise is scaled with the
+    /// signal; the reference read is noise-free and ignores IR drop \[I\].
+    Global,
 }
 
 fn is_default_cell(c: &nacsim_core::tech::CellKind) -> bool {
@@ -644,12 +717,14 @@ impl Default for CrossbarConfig {
             dac: DacConfig::default(),
             tia: TiaConfig::default(),
             adc: AdcConfig::default(),
-            nonideal: NonIdealities::default(),
+            nonideal: Box::default(),
             replication: 1,
             read_disturb_v: 0.5,
             timing: TimingConfig::default(),
             energy: EnergyConstants::default(),
             cell: nacsim_core::tech::CellKind::default(),
+            inference_time_s: 0.0,
+            drift_compensation: DriftCompensation::None,
         }
     }
 }

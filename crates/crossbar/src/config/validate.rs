@@ -55,6 +55,7 @@ impl Validate for DeviceRange {
             self.levels,
             "must be in 2..=16777216",
         );
+        c.nested("drift", &self.drift);
         c.finish()
     }
 }
@@ -126,6 +127,19 @@ impl Validate for CrossbarConfig {
             "must be in 2..=4096 (a signed weight needs two columns or a reference column)",
         );
         c.nested("device", &self.device);
+        c.check(
+            !(self.drift_compensation == DriftCompensation::Global
+                && self.signed == SignedScheme::Bridge),
+            "drift_compensation",
+            "Global",
+            "is not modelled for the bridge (its ratio output has no common gain to restore); use None or a Differential/Reference scheme",
+        );
+        c.check(
+            self.inference_time_s.is_finite() && self.inference_time_s >= 0.0,
+            "inference_time_s",
+            self.inference_time_s,
+            "must be a finite time >= 0 in seconds since programming (0: no drift)",
+        );
         let p = self.mapping.clip_percentile;
         c.check(
             p.is_finite() && p > 0.0 && p <= 100.0,
@@ -213,7 +227,7 @@ impl Validate for CrossbarConfig {
                 ),
             );
         }
-        c.nested("nonideal", &self.nonideal);
+        c.nested("nonideal", self.nonideal.as_ref());
         if self.signed == SignedScheme::Bridge && self.nonideal.ir_drop != IrDrop::Off {
             c.push(FieldError::new(
                 "nonideal.ir_drop",

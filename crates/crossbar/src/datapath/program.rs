@@ -13,6 +13,8 @@
 //!    → d2d `G(1 + σξ)` or `G·e^{σξ}` (`DeviceToDevice`), clamped at 0 S → stuck-at ON/OFF
 //!    (`StuckAt`, one uniform per device) → drift `G·(t/t0)^−ν`, `ν ~ N(ν̄, σ_ν)` clamped at 0
 //!    (`Drift`).
+//!    Then drift to `inference_time_s` ([`drift`](crate::drift); off by default) and, with
+//!    global drift compensation, one read-out gain per array.
 //! 3. With IR drop on, every physical tile is solved once at full-scale input and its devices
 //!    replaced by their effective conductances ([`irdrop`]).
 //! 4. The effective weight of each crosspoint in *unit currents per input digit* is
@@ -30,6 +32,7 @@ use crate::config::{
     AdcKind, AdcRange, CrossbarConfig, D2dDistribution, IrDrop, ReadNoiseModel, SignedScheme,
     VoltageErrorScope,
 };
+use crate::drift;
 use crate::error::Error;
 use crate::irdrop;
 use crate::reference::{ideal_mapping, input_slices};
@@ -157,17 +160,39 @@ impl ProgrammedLayer {
             row_driver,
             geo.col_tiles * fan_in,
         );
+        // 2b. Drift to `inference_time_s` and its compensation gains (`crate::drift`).
+        let (g_dev, comp) = if drift::is_active(cfg) {
+            let g = drift::apply(
+                cfg,
+                &geo,
+                n_main,
+                &g_ideal,
+                g_dev.clone(),
+                seed,
+                layer,
+                trial,
+            );
+            let comp = drift::compensation_gains(cfg, &geo, n_main, &g_dev, &g);
+            (g, comp)
+        } else {
+            (g_dev, None)
+        };
         let mean_g_s = g_dev.iter().sum::<f64>() / g_dev.len() as f64;
 
         // 3. IR drop.
         let g_ir;
-        let g_eff: &[f64] = match cfg.nonideal.ir_drop {
+        let mut g_eff: &[f64] = match cfg.nonideal.ir_drop {
             IrDrop::Off => &g_dev,
             IrDrop::Lines { segment_ohm } => {
                 g_ir = apply_ir_drop(cfg, &geo, &g_dev, n_main, dev, segment_ohm);
                 &g_ir
             }
         };
+        let g_comp: Vec<f64>;
+        if let Some(gain) = comp {
+            g_comp = g_eff.iter().zip(gain).map(|(g, a)| g * a).collect();
+            g_eff = &g_comp;
+        }
 
         // 4. Effective weights in units, and read-noise weights.
         let (unit_g_s, dpsi) = match cfg.signed {
