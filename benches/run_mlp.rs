@@ -30,13 +30,14 @@ fn facts(network: &str, images: usize, accuracy: f64) -> RunFacts {
         data: "test".into(),
         images,
         accuracy,
-        float_accuracy: 0.0,
+        float_accuracy: None,
         calibration: Calibration {
             data: "test".into(),
             split: Split::Train,
             images: 512,
         },
         wall_seconds: 0.0,
+        timings: None,
     }
 }
 

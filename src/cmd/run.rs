@@ -5,7 +5,7 @@ use std::time::Instant;
 use clap::Args;
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::train::{FloatKernel, accuracy};
-use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
+use nacsim_scheduler::report::{Calibration, RunFacts, RunReport, RunTimings};
 use nacsim_scheduler::sim::Simulation;
 
 use super::args::{DesignArg, EvalLimit, NetworkData};
@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// Monte Carlo trial of stochastic engines (for many trials use `nacsim sweep`).
     #[arg(long, value_name = "T", default_value_t = 0)]
     pub trial: u32,
+    /// Skip the float model's pass over the images: the report's `float_accuracy` is then
+    /// null (JSON) or "not run" (table), and `timings.float_reference_s` is 0.
+    #[arg(long)]
+    pub no_float_reference: bool,
 }
 
 /// Calibration images: the training split of `--data` (the bundled training sample without
@@ -95,7 +99,8 @@ pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Cali
     ))
 }
 
-/// Run `nacsim run`.
+/// Run `nacsim run`. Each phase is timed apart ([`RunTimings`]); `wall_seconds` runs from the
+/// start to the assembled report.
 pub fn run(a: &RunArgs) -> CliResult<()> {
     let t0 = Instant::now();
     let design = super::defaults::design(a.design.path())?;
@@ -103,11 +108,26 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
     let src = a.input.source();
     let data = src.load_for(Split::Test, a.limit.checked()?, &model, &label)?;
     let (calib, calibration) = calibration_set(&src, &data)?;
-    let sim = Simulation::with_trial(design, &model, &calib, a.seed, a.trial)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let qnet = Simulation::quantize(&design, &model, &calib)?;
+    let calibrate_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let sim = Simulation::from_quantized(design, qnet, &model, a.seed, a.trial)?;
+    let compile_s = t.elapsed().as_secs_f64();
     let calibration = calibration.with_images(&sim, calib.len());
+    let t = Instant::now();
     let acc = sim.accuracy(&data);
-    let float_acc = accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000);
-    let report = RunReport::build(
+    let simulate_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let float_acc = (!a.no_float_reference)
+        .then(|| accuracy(&FloatKernel, &model.layers, &model.params, &data, 1000));
+    let float_reference_s = if a.no_float_reference {
+        0.0
+    } else {
+        t.elapsed().as_secs_f64()
+    };
+    let mut report = RunReport::build(
         &sim,
         RunFacts {
             network: label,
@@ -116,9 +136,17 @@ pub fn run(a: &RunArgs) -> CliResult<()> {
             accuracy: acc,
             float_accuracy: float_acc,
             calibration,
-            wall_seconds: t0.elapsed().as_secs_f64(),
+            wall_seconds: 0.0,
+            timings: Some(RunTimings {
+                load_s,
+                calibrate_s,
+                compile_s,
+                simulate_s,
+                float_reference_s,
+            }),
         },
     )?;
+    report.wall_seconds = t0.elapsed().as_secs_f64();
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {

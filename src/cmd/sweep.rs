@@ -339,9 +339,10 @@ fn inference_job<'a>(
                         data: src.describe(),
                         images: data.len(),
                         accuracy: acc,
-                        float_accuracy: 0.0,
+                        float_accuracy: None,
                         calibration: calibration.clone().with_images(sim, calib.len()),
                         wall_seconds: 0.0,
+                        timings: None,
                     },
                 )?;
                 Ok(PointResult {
