@@ -19,7 +19,7 @@ use ndarray::ArrayView2;
 /// Terms per partial sum (`matrixmultiply`'s `kc` for f32).
 pub(super) const KC: usize = 256;
 
-/// Rows per group.
+/// Rows per group (the packing below spells out four rows).
 pub(super) const MR: usize = 4;
 
 /// Columns per strip of the vector kernel (4 AVX-512 registers per row).
@@ -65,8 +65,7 @@ impl Packed {
     ) -> Self {
         let rows = xb.nrows();
         let groups = rows.div_ceil(MR);
-        let mut vals = Vec::with_capacity(groups * len * MR);
-        let mut sq = Vec::with_capacity(if squares { groups * len * MR } else { 0 });
+        let mut vals = vec![0f32; groups * len * MR];
         let mut row_any = vec![false; rows];
         let mut nz = vec![0u32; groups * len];
         let mut n_nz = 0usize;
@@ -74,53 +73,60 @@ impl Packed {
         nz_off.push(0);
         let zero_row = vec![0i8; len];
         let mut owned: [Vec<i8>; MR] = Default::default();
+        let mut conv: [Vec<f32>; MR] = std::array::from_fn(|_| vec![0f32; len]);
         for g in 0..groups {
-            // The group's rows as contiguous codes (a zero row pads the last group).
-            let mut src: [&[i8]; MR] = [&zero_row; MR];
-            for (i, (sr, own)) in src.iter_mut().zip(&mut owned).enumerate() {
+            // The group's rows as contiguous codes (a zero row pads the last group),
+            // converted through the table one row at a time.
+            for (i, (cv, own)) in conv.iter_mut().zip(&mut owned).enumerate() {
                 let r = g * MR + i;
-                if r < rows {
+                let src: &[i8] = if r < rows {
                     let row = xb.slice_move(ndarray::s![r, start..start + len]);
-                    *sr = match row.to_slice() {
+                    match row.to_slice() {
                         Some(sl) => sl,
                         None => {
                             *own = row.to_vec();
                             own
                         }
-                    };
+                    }
+                } else {
+                    &zero_row
+                };
+                for (d, &c) in cv.iter_mut().zip(src) {
+                    *d = table[usize::from(c as u8)];
+                }
+                if r < rows {
+                    row_any[r] = cv.iter().any(|&v| v != 0.0);
                 }
             }
-            let mut any = [0u32; MR];
-            for k in 0..len {
-                let mut v = [0f32; MR];
-                let mut bits = 0u32;
-                for i in 0..MR {
-                    v[i] = table[usize::from(src[i][k] as u8)];
-                    // Non-zero (either sign of zero maps to 0).
-                    let b = v[i].to_bits() << 1;
-                    any[i] |= b;
-                    bits |= b;
-                }
-                vals.extend_from_slice(&v);
-                if squares {
-                    sq.extend_from_slice(&v.map(|x| x * x));
-                }
-                nz[n_nz] = k as u32;
-                n_nz += usize::from(bits != 0);
+            let gv = &mut vals[g * len * MR..(g + 1) * len * MR];
+            let [c0, c1, c2, c3] = &conv;
+            let nzg = &mut nz[g * len..(g + 1) * len];
+            let mut m = 0usize;
+            for (k, (((a, &v0), &v1), (&v2, &v3))) in gv
+                .chunks_exact_mut(MR)
+                .zip(c0)
+                .zip(c1)
+                .zip(c2.iter().zip(c3))
+                .enumerate()
+            {
+                a.copy_from_slice(&[v0, v1, v2, v3]);
+                // Non-zero in some row (either sign of zero counts as zero).
+                let bits = (v0.to_bits() | v1.to_bits() | v2.to_bits() | v3.to_bits()) << 1;
+                nzg[m] = k as u32;
+                m += usize::from(bits != 0);
             }
-            for (i, a) in any.iter().enumerate() {
-                if g * MR + i < rows {
-                    row_any[g * MR + i] = *a != 0;
-                }
-            }
+            // Compact the group's list behind the previous groups'.
+            nz.copy_within(g * len..g * len + m, n_nz);
+            n_nz += m;
             nz_off.push(n_nz);
         }
+        let sq = squares.then(|| vals.iter().map(|v| v * v).collect());
         nz.truncate(n_nz);
         Self {
             rows,
             len,
             vals,
-            squares: squares.then_some(sq),
+            squares: sq,
             nz,
             nz_off,
             row_any,
