@@ -5,7 +5,7 @@
 //! # Read (`run`)
 //!
 //! For every input slice and row tile: column sums `Σ_k g_eff[k, o]·digit_k` (an f32 matrix
-//! product, f64 when an exact sum could exceed 2^24) → read noise → TIA rails → ADC → shift and
+//! product that skips zero inputs, `gemm.rs`; f64 when an exact sum could exceed 2^24) → read noise → TIA rails → ADC → shift and
 //! add. Read noise: every device read as `G(1 + σξ)` makes the column sum Gaussian with
 //! variance `σ²·Σ_k digit_k²·Σ_d (∂g_eff/∂G_d·G_d)²`, so one draw per column and read is exact
 //! in distribution. The draws of one read are `W` consecutive ziggurat normals (`W` = outputs,
