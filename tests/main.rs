@@ -13,6 +13,7 @@ mod mnist;
 mod mutants;
 mod onnx;
 mod presets;
+mod run_timings;
 mod scheduler;
 mod sine;
 mod sweep;

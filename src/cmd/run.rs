@@ -6,7 +6,7 @@ use clap::Args;
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_scheduler::design::Design;
-use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
+use nacsim_scheduler::report::{Calibration, RunFacts, RunReport, RunTimings};
 use nacsim_scheduler::sim::Simulation;
 
 use super::args::{DesignArg, EvalLimit, NetworkData};
@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// Monte Carlo trial of stochastic engines (for many trials use `nacsim sweep`).
     #[arg(long, value_name = "T", default_value_t = 0)]
     pub trial: u32,
+    /// Skip the float model's pass over the images: the report's `float_accuracy` is then
+    /// null (JSON) or "not run" (table), and `timings.float_reference_s` is 0.
+    #[arg(long)]
+    pub no_float_reference: bool,
 }
 
 /// Calibration images: the training split of `--data` (the bundled training sample without
@@ -96,7 +100,8 @@ pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Cali
     ))
 }
 
-/// Run `nacsim run`.
+/// Run `nacsim run`. Each phase is timed apart ([`RunTimings`]); `wall_seconds` runs from the
+/// start to the assembled report.
 pub fn run(a: &RunArgs) -> CliResult<()> {
     let report = report(a)?;
     if a.json {
@@ -125,6 +130,7 @@ pub fn report(a: &RunArgs) -> CliResult<RunReport> {
         data_label: &src.describe(),
         calib: &calib,
         calibration: &calibration,
+        float_reference: !a.no_float_reference,
     };
     simulate(design, &inputs, a.seed, a.trial, t0)
 }
@@ -145,10 +151,14 @@ pub struct RunInputs<'a> {
     pub calib: &'a Dataset,
     /// Their description (`images` is filled here).
     pub calibration: &'a Calibration,
+    /// Run the float model over the images for the report's `float_accuracy` (`false`:
+    /// `--no-float-reference`, the key is null and `timings.float_reference_s` is 0).
+    pub float_reference: bool,
 }
 
 /// Simulate `design` running `i.model` over `i.data` with trial `trial` of seed `seed`: the
-/// run report, `wall_seconds` counted from `t0`.
+/// run report, `wall_seconds` counted from `t0` (the loading before this call is
+/// `timings.load_s`), each later phase timed apart ([`RunTimings`]).
 ///
 /// # Errors
 /// The design does not fit the network, or the report cannot be built.
@@ -159,11 +169,27 @@ pub fn simulate(
     trial: u32,
     t0: Instant,
 ) -> CliResult<RunReport> {
-    let sim = Simulation::with_trial(design, i.model, i.calib, seed, trial)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let qnet = Simulation::quantize(&design, i.model, i.calib)?;
+    let calibrate_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let sim = Simulation::from_quantized(design, qnet, i.model, seed, trial)?;
+    let compile_s = t.elapsed().as_secs_f64();
     let calibration = i.calibration.clone().with_images(&sim, i.calib.len());
+    let t = Instant::now();
     let acc = sim.accuracy(i.data);
-    let float_acc = i.model.float_accuracy(i.data, 1000);
-    Ok(RunReport::build(
+    let simulate_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let float_acc = i
+        .float_reference
+        .then(|| i.model.float_accuracy(i.data, 1000));
+    let float_reference_s = if i.float_reference {
+        t.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    let mut report = RunReport::build(
         &sim,
         RunFacts {
             network: i.network.to_string(),
@@ -172,7 +198,16 @@ pub fn simulate(
             accuracy: acc,
             float_accuracy: float_acc,
             calibration,
-            wall_seconds: t0.elapsed().as_secs_f64(),
+            wall_seconds: 0.0,
+            timings: Some(RunTimings {
+                load_s,
+                calibrate_s,
+                compile_s,
+                simulate_s,
+                float_reference_s,
+            }),
         },
-    )?)
+    )?;
+    report.wall_seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
 }

@@ -203,9 +203,10 @@ pub fn inference_job<'a>(
                         data: src.describe(),
                         images: data.len(),
                         accuracy: acc,
-                        float_accuracy: 0.0,
+                        float_accuracy: None,
                         calibration: calibration.clone().with_images(sim, calib.len()),
                         wall_seconds: 0.0,
+                        timings: None,
                     },
                 )?;
                 // The float accuracy is not measured by a sweep; wall time is not a result.

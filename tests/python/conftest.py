@@ -88,9 +88,11 @@ def sample():
 
 
 def without_wall(report: dict) -> dict:
-    """A report without its wall time (the one key that differs between two runs)."""
+    """A report without its wall times (``wall_seconds`` and the phase ``timings``: the only
+    keys that differ between two runs)."""
     r = dict(report)
     r.pop("wall_seconds", None)
+    r.pop("timings", None)
     return r
 
 

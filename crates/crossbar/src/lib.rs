@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | [`config`] | | [`CrossbarConfig`]: array, device range, signed scheme, DAC/TIA/ADC, non-idealities, timing, energy; their rules |
 //! | [`reference`](mod@reference) | reference | ideal mapping, input slices, exact integer and f64 Kirchhoff MVMs |
-//! | [`datapath`] | datapath | [`ProgrammedLayer`]: static effects at programming, fast `run` with read noise |
+//! | [`datapath`] | datapath | [`ProgrammedLayer`]: static effects at programming, fast `run` with read noise (`datapath/gemm.rs`: the zero-skipping f32 products of the read path) |
 //! | [`drift`] | datapath | conductance drift at `inference_time_s` (keyed by array, row, column) and global drift compensation |
 //! | [`irdrop`] | datapath | line Gauss–Seidel nodal solver and the dense MNA check |
 //! | [`periphery`] | datapath | activation circuits, crossbar average pooling, digital max pooling |

@@ -220,6 +220,7 @@ fn run_rust(
         data_label: &data_label,
         calib: &calib,
         calibration: &calibration,
+        float_reference: true,
     };
     let report = simulate(design, &inputs, seed, trial, t0)?;
     Ok(serde_json::to_string(&report)?)

@@ -137,12 +137,41 @@ pub struct RunFacts {
     pub images: usize,
     /// Top-1 accuracy of the hardware run (fraction).
     pub accuracy: f64,
-    /// Top-1 accuracy of the float model on the same images (fraction).
-    pub float_accuracy: f64,
+    /// Top-1 accuracy of the float model on the same images (fraction); `None` when the
+    /// float reference pass was skipped (`nacsim run --no-float-reference`, sweeps).
+    pub float_accuracy: Option<f64>,
     /// The calibration images.
     pub calibration: Calibration,
-    /// Simulator wall time in seconds.
+    /// Simulator wall time in seconds (see [`RunReport::wall_seconds`]).
     pub wall_seconds: f64,
+    /// Where the wall time went, by phase; `None` where nobody measured it (sweeps, benches).
+    pub timings: Option<RunTimings>,
+}
+
+/// Where the simulator's wall time of one `nacsim run` went, in seconds of wall time (not
+/// simulated time), phase by phase. Their sum is at most [`RunReport::wall_seconds`]; the rest
+/// is argument handling and the analytic costing (cycles, energy, area) of the report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct RunTimings {
+    /// Reading the design, the network and the images (evaluation and calibration sets), s.
+    pub load_s: f64,
+    /// Quantization: the float calibration pass over the calibration images that sets the
+    /// activation scales, and the weight quantization, s.
+    pub calibrate_s: f64,
+    /// Mapping the quantized network onto the engines: compilation, and for stochastic
+    /// engines the programming of the trial (device-to-device draws), s.
+    pub compile_s: f64,
+    /// The functional simulation of every image through the engines (the `accuracy`), s.
+    pub simulate_s: f64,
+    /// The float model over the same images (the `float_accuracy`); 0 when skipped, s.
+    pub float_reference_s: f64,
+}
+
+impl RunTimings {
+    /// Sum of the phases, s.
+    pub fn total_s(&self) -> f64 {
+        self.load_s + self.calibrate_s + self.compile_s + self.simulate_s + self.float_reference_s
+    }
 }
 
 /// A run report.
@@ -163,8 +192,9 @@ pub struct RunReport {
     pub warnings: Vec<String>,
     /// Top-1 accuracy of the hardware run (fraction).
     pub accuracy: f64,
-    /// Top-1 accuracy of the float model on the same images (fraction).
-    pub float_accuracy: f64,
+    /// Top-1 accuracy of the float model on the same images (fraction); `null` in the JSON
+    /// when the float pass was skipped (`--no-float-reference`).
+    pub float_accuracy: Option<f64>,
     /// Images evaluated.
     pub images: usize,
     /// Design clock in Hz.
@@ -206,8 +236,14 @@ pub struct RunReport {
     pub sram_read_bytes: u64,
     /// SRAM bytes written.
     pub sram_write_bytes: u64,
-    /// Simulator wall time in seconds (functional + timing).
+    /// Simulator wall time in seconds (not simulated time): for `nacsim run`, from the start
+    /// of the command to the assembled report (loading, quantization, mapping, the
+    /// functional run, the float reference unless skipped, and the analytic costing), before
+    /// printing.
     pub wall_seconds: f64,
+    /// The phases of `wall_seconds` ([`RunTimings`]); absent from the JSON where not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<RunTimings>,
     /// Per-layer figures.
     pub layers: Vec<LayerReport>,
     /// Area, static and average power, energy per image, EDP and TOPS/mm² of the run.
@@ -334,6 +370,7 @@ impl RunReport {
             sram_read_bytes: t.sram_weight_read_bytes + t.sram_act_read_bytes,
             sram_write_bytes: t.sram_weight_write_bytes + t.sram_act_write_bytes,
             wall_seconds: facts.wall_seconds,
+            timings: facts.timings,
             layers,
             area: AreaFigures::new(
                 design_area(sim).as_ref(),
@@ -366,12 +403,19 @@ impl RunReport {
             "  calibration  {} images of the {} split of {}",
             self.calibration.images, self.calibration.split, self.calibration.data
         );
-        let _ = writeln!(
-            s,
-            "  accuracy     {:.2} % (float model {:.2} %)",
-            100.0 * self.accuracy,
-            100.0 * self.float_accuracy
-        );
+        let _ = match self.float_accuracy {
+            Some(f) => writeln!(
+                s,
+                "  accuracy     {:.2} % (float model {:.2} %)",
+                100.0 * self.accuracy,
+                100.0 * f
+            ),
+            None => writeln!(
+                s,
+                "  accuracy     {:.2} % (float model not run)",
+                100.0 * self.accuracy
+            ),
+        };
         let _ = writeln!(s, "  clock        {}", eng(self.clock_hz, "Hz"));
         let _ = writeln!(s, "  cycles       {}", self.cycles);
         let _ = writeln!(
@@ -470,6 +514,17 @@ impl RunReport {
             let _ = writeln!(s, "  warning: {w}");
         }
         let _ = writeln!(s, "  (simulated in {})", eng(self.wall_seconds, "s"));
+        if let Some(t) = &self.timings {
+            let _ = writeln!(
+                s,
+                "  (wall time: load {} · calibrate {} · compile {} · simulate {} · float reference {})",
+                eng(t.load_s, "s"),
+                eng(t.calibrate_s, "s"),
+                eng(t.compile_s, "s"),
+                eng(t.simulate_s, "s"),
+                eng(t.float_reference_s, "s")
+            );
+        }
         s
     }
 }

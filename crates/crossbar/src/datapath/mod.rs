@@ -5,7 +5,7 @@
 //! # Read (`run`)
 //!
 //! For every input slice and row tile: column sums `Σ_k g_eff[k, o]·digit_k` (an f32 matrix
-//! product, f64 when an exact sum could exceed 2^24) → read noise → TIA rails → ADC → shift and
+//! product that skips zero inputs, `gemm.rs`; f64 when an exact sum could exceed 2^24) → read noise → TIA rails → ADC → shift and
 //! add. Read noise: every device read as `G(1 + σξ)` makes the column sum Gaussian with
 //! variance `σ²·Σ_k digit_k²·Σ_d (∂g_eff/∂G_d·G_d)²`, so one draw per column and read is exact
 //! in distribution. The draws of one read are `W` consecutive ziggurat normals (`W` = outputs,
@@ -33,7 +33,9 @@ use crate::cost::CrossbarCost;
 use crate::error::Error;
 use crate::reference::InputSlice;
 use crate::timing::{self, Geometry};
+use gemm::Operand::{Squares, Values};
 
+mod gemm;
 mod program;
 
 /// Rows per parallel block of `run`.
@@ -176,17 +178,14 @@ impl ProgrammedLayer {
         self.read_noise.is_some() && self.cfg.nonideal.read_noise_model == ReadNoiseModel::BeforeAdc
     }
 
-    /// DAC digits of slice `si` for the rows `xb` (f32, exact), and their squares when
-    /// `squares` is set.
-    fn slice_inputs(&self, xb: ArrayView2<i8>, si: usize, squares: bool) -> SliceInputs {
+    /// DAC digit of every int8 code for slice `si` (f32, exact).
+    fn digit_table(&self, si: usize) -> [f32; 256] {
         let slice = self.slices[si];
         let mut table = [0f32; 256];
         for (i, t) in table.iter_mut().enumerate() {
             *t = slice.digit((i as u8) as i8) as f32;
         }
-        let digits = xb.mapv(|c| table[usize::from(c as u8)]);
-        let squares = squares.then(|| digits.mapv(|d| d * d));
-        SliceInputs { digits, squares }
+        table
     }
 
     /// Adds slice `si`'s shifted ADC codes, summed over row tiles, of the rows `xb` (global
@@ -198,43 +197,54 @@ impl ProgrammedLayer {
         si: usize,
         acc: &mut Array2<i64>,
     ) {
-        let inputs = self.slice_inputs(xb, si, self.needs_squares());
-        self.accumulate_slice_with(&inputs, row0, si, acc);
+        let table = self.digit_table(si);
+        for t in 0..self.tiles.len() {
+            let inputs = TileInputs::new(xb, &self.tiles[t], &table, self.needs_squares());
+            self.accumulate_tile_with(&inputs, row0, si, t, acc);
+        }
     }
 
-    /// [`accumulate_slice`](Self::accumulate_slice) on converted inputs, compiled for the
-    /// widest vector instructions the CPU has ([`simd`]; the same bits on every path).
-    fn accumulate_slice_with(
+    /// Adds row tile `t`'s shifted ADC codes of slice `si` on converted inputs to `acc`,
+    /// compiled for the widest vector instructions the CPU has ([`simd`]; the same bits on
+    /// every path).
+    fn accumulate_tile_with(
         &self,
-        inputs: &SliceInputs,
+        inputs: &TileInputs<'_>,
         row0: u64,
         si: usize,
+        t: usize,
         acc: &mut Array2<i64>,
     ) {
-        simd::accumulate(self, inputs, row0, si, acc);
+        simd::accumulate(self, inputs, row0, si, t, acc);
     }
 
-    /// The body of [`accumulate_slice_with`](Self::accumulate_slice_with).
+    /// The body of [`accumulate_tile_with`](Self::accumulate_tile_with). Rows whose digits in
+    /// the tile are all zero are skipped: their column sums and read-noise variances are
+    /// exactly zero, so they add nothing (and draw no noise: a zero variance times any draw
+    /// is zero).
     #[inline(always)]
-    fn accumulate_slice_impl(
+    fn accumulate_tile_impl(
         &self,
-        inputs: &SliceInputs,
+        inputs: &TileInputs<'_>,
         row0: u64,
         si: usize,
+        t: usize,
         acc: &mut Array2<i64>,
     ) {
         let slice = self.slices[si];
         let adc = self.adc[si];
-        let n_rows = inputs.digits.nrows();
+        let tile = &self.tiles[t];
+        let n_rows = inputs.digits.rows;
         let out = self.geo.outputs;
         let opa = self.cfg.outputs_per_array();
         let n_tr = self.tiles.len() as u64;
         let n_slices = self.slices.len() as u64;
+        let n_ref = self.n_ref_cols();
         let before_adc = self
             .read_noise
             .as_ref()
             .filter(|_| self.cfg.nonideal.read_noise_model == ReadNoiseModel::BeforeAdc);
-        let width = out + self.n_ref_cols();
+        let width = out + n_ref;
         let mut z = vec![0f32; width];
         // ADC: clamp at the TIA rail, scale to LSBs, round (ties to even), clamp to the codes.
         // Scaling by the power-of-two LSB is exact, so one clamp at min(rail, last code) in
@@ -247,71 +257,85 @@ impl ProgrammedLayer {
             round_ties_even((v * inv_lsb).clamp(-limit, limit)) << total_shift
         };
         let acc = acc.as_slice_mut().expect("accumulator in standard layout");
-        let digits = &inputs.digits;
-        let squares = before_adc.and(inputs.squares.as_ref());
-        for (t, tile) in self.tiles.iter().enumerate() {
-            let d = digits.slice(s![.., tile.start..tile.start + tile.len]);
-            let sums64;
-            let sums32;
-            let sums: Sums<'_> = match &tile.g64 {
-                Some(g) => {
-                    sums64 = d.mapv(f64::from).dot(g);
-                    Sums::F64(sums64.as_slice().expect("standard layout"))
-                }
-                None => {
-                    sums32 = d.dot(&tile.g32);
-                    Sums::F32(sums32.as_slice().expect("standard layout"))
-                }
-            };
-            let noise = before_adc.zip(squares).and_then(|((sigma, stream), sq)| {
+        let sums64;
+        let mut sums32 = Vec::new();
+        let sums: Sums<'_> = match &tile.g64 {
+            Some(g) => {
+                let table = inputs.table;
+                sums64 = inputs
+                    .xb
+                    .slice(s![.., tile.start..tile.start + tile.len])
+                    .mapv(|c| f64::from(table[usize::from(c as u8)]))
+                    .dot(g);
+                Sums::F64(sums64.as_slice().expect("standard layout"))
+            }
+            None => {
+                sums32.resize(n_rows * out, 0f32);
+                gemm::product(
+                    &inputs.digits,
+                    Values,
+                    standard(&tile.g32),
+                    out,
+                    &mut sums32,
+                );
+                Sums::F32(&sums32)
+            }
+        };
+        let sq = &inputs.digits;
+        let noise = before_adc
+            .filter(|_| sq.has_squares())
+            .and_then(|(sigma, stream)| {
                 tile.n2.as_ref().map(|n2| {
-                    let sq = sq.slice(s![.., tile.start..tile.start + tile.len]);
-                    let var = sq.dot(n2);
-                    let var_ref = tile.nref.as_ref().map(|nr| sq.dot(nr));
+                    let mut var = vec![0f32; n_rows * out];
+                    gemm::product(sq, Squares, standard(n2), out, &mut var);
+                    let var_ref = tile.nref.as_ref().map(|nr| {
+                        let mut v = vec![0f32; n_rows * n_ref];
+                        gemm::product(sq, Squares, standard(nr), n_ref, &mut v);
+                        v
+                    });
                     (*sigma, stream, var, var_ref)
                 })
             });
-            match (&noise, sums) {
-                (None, Sums::F32(v)) => {
-                    for (a, &v) in acc.iter_mut().zip(v) {
-                        *a += quantize(f64::from(v));
-                    }
+        let row_any = &inputs.digits.row_any;
+        match (&noise, sums) {
+            (None, Sums::F32(v)) => {
+                for (a, &v) in acc.iter_mut().zip(v) {
+                    *a += quantize(f64::from(v));
                 }
-                (None, Sums::F64(v)) => {
-                    for (a, &v) in acc.iter_mut().zip(v) {
-                        *a += quantize(v);
-                    }
+            }
+            (None, Sums::F64(v)) => {
+                for (a, &v) in acc.iter_mut().zip(v) {
+                    *a += quantize(v);
                 }
-                (Some((sigma, stream, var, var_ref)), _) => {
-                    let mut e = vec![0f32; out];
-                    for n in 0..n_rows {
-                        let key = ((row0 + n as u64) * n_slices + si as u64) * n_tr + t as u64;
-                        read_normals(**stream, key, &mut z);
-                        let var = var.row(n);
-                        let var = var.as_slice().expect("standard layout");
-                        for ((e, &v), &z) in e.iter_mut().zip(var).zip(&z) {
-                            *e = v.sqrt() * z;
-                        }
-                        if let Some(vr) = var_ref {
-                            for (ct, chunk) in e.chunks_mut(opa).enumerate() {
-                                let r = vr[[n, ct]].sqrt() * z[out + ct];
-                                for e in chunk {
-                                    *e -= r;
-                                }
+            }
+            (Some((sigma, stream, var, var_ref)), _) => {
+                let mut e = vec![0f32; out];
+                for n in (0..n_rows).filter(|&n| row_any[n]) {
+                    let key = ((row0 + n as u64) * n_slices + si as u64) * n_tr + t as u64;
+                    read_normals(**stream, key, &mut z);
+                    let var = &var[n * out..(n + 1) * out];
+                    for ((e, &v), &z) in e.iter_mut().zip(var).zip(&z) {
+                        *e = v.sqrt() * z;
+                    }
+                    if let Some(vr) = var_ref {
+                        for (ct, chunk) in e.chunks_mut(opa).enumerate() {
+                            let r = vr[n * n_ref + ct].sqrt() * z[out + ct];
+                            for e in chunk {
+                                *e -= r;
                             }
                         }
-                        let arow = &mut acc[n * out..(n + 1) * out];
-                        let range = n * out..(n + 1) * out;
-                        match sums {
-                            Sums::F32(v) => {
-                                for ((a, &v), &e) in arow.iter_mut().zip(&v[range]).zip(&e) {
-                                    *a += quantize(f64::from(v) + sigma * f64::from(e));
-                                }
+                    }
+                    let arow = &mut acc[n * out..(n + 1) * out];
+                    let range = n * out..(n + 1) * out;
+                    match sums {
+                        Sums::F32(v) => {
+                            for ((a, &v), &e) in arow.iter_mut().zip(&v[range]).zip(&e) {
+                                *a += quantize(f64::from(v) + sigma * f64::from(e));
                             }
-                            Sums::F64(v) => {
-                                for ((a, &v), &e) in arow.iter_mut().zip(&v[range]).zip(&e) {
-                                    *a += quantize(v + sigma * f64::from(e));
-                                }
+                        }
+                        Sums::F64(v) => {
+                            for ((a, &v), &e) in arow.iter_mut().zip(&v[range]).zip(&e) {
+                                *a += quantize(v + sigma * f64::from(e));
                             }
                         }
                     }
@@ -345,8 +369,8 @@ impl ProgrammedLayer {
     }
 
     /// Per input code, `Σ_s 4^shift·digit_s²` (the variance weight of each input over all
-    /// slices) for the rows `xb`.
-    fn output_noise_inputs(&self, xb: ArrayView2<i8>) -> Array2<f32> {
+    /// slices) for the rows `xb`, packed for [`gemm::product`].
+    fn output_noise_inputs(&self, xb: ArrayView2<i8>) -> gemm::Packed {
         let mut table = [0f32; 256];
         for (i, t) in table.iter_mut().enumerate() {
             let c = (i as u8) as i8;
@@ -359,42 +383,48 @@ impl ProgrammedLayer {
                 })
                 .sum();
         }
-        xb.mapv(|c| table[usize::from(c as u8)])
+        gemm::Packed::new(xb, 0, xb.ncols(), &table, false)
     }
 
     /// [`add_output_noise`](Self::add_output_noise) on converted inputs `d2`
     /// ([`output_noise_inputs`](Self::output_noise_inputs)), compiled for the widest vector
     /// instructions the CPU has ([`simd`]; the same bits on every path).
-    fn add_output_noise_with(&self, d2: &Array2<f32>, row0: u64, acc: &mut Array2<i64>) {
+    fn add_output_noise_with(&self, d2: &gemm::Packed, row0: u64, acc: &mut Array2<i64>) {
         simd::output_noise(self, d2, row0, acc);
     }
 
-    /// The body of [`add_output_noise_with`](Self::add_output_noise_with).
+    /// The body of [`add_output_noise_with`](Self::add_output_noise_with). Rows whose inputs
+    /// are all zero have zero variance and get no noise (and draw none).
     #[inline(always)]
-    fn add_output_noise_impl(&self, d2: &Array2<f32>, row0: u64, acc: &mut Array2<i64>) {
+    fn add_output_noise_impl(&self, d2: &gemm::Packed, row0: u64, acc: &mut Array2<i64>) {
         let (Some((sigma, stream)), Some(n2)) = (self.read_noise.as_ref(), self.n2_full.as_ref())
         else {
             return;
         };
-        let n_rows = d2.nrows();
+        let n_rows = d2.rows;
         let out = self.geo.outputs;
         let opa = self.cfg.outputs_per_array();
-        let var = d2.dot(n2);
-        let var_ref = self.nref_full.as_ref().map(|nr| d2.dot(nr));
-        let width = out + self.n_ref_cols();
+        let n_ref = self.n_ref_cols();
+        let mut var = vec![0f32; n_rows * out];
+        gemm::product(d2, Values, standard(n2), out, &mut var);
+        let var_ref = self.nref_full.as_ref().map(|nr| {
+            let mut v = vec![0f32; n_rows * n_ref];
+            gemm::product(d2, Values, standard(nr), n_ref, &mut v);
+            v
+        });
+        let width = out + n_ref;
         let mut z = vec![0f32; width];
         let mut e = vec![0f32; out];
         let acc = acc.as_slice_mut().expect("accumulator in standard layout");
-        for n in 0..n_rows {
+        for n in (0..n_rows).filter(|&n| d2.row_any[n]) {
             read_normals(*stream, row0 + n as u64, &mut z);
-            let v = var.row(n);
-            let v = v.as_slice().expect("standard layout");
+            let v = &var[n * out..(n + 1) * out];
             for ((e, &v), &z) in e.iter_mut().zip(v).zip(&z) {
                 *e = v.sqrt() * z;
             }
             if let Some(vr) = &var_ref {
                 for (ct, chunk) in e.chunks_mut(opa).enumerate() {
-                    let r = vr[[n, ct]].sqrt() * z[out + ct];
+                    let r = vr[n * n_ref + ct].sqrt() * z[out + ct];
                     for e in chunk {
                         *e -= r;
                     }
@@ -405,7 +435,6 @@ impl ProgrammedLayer {
             }
         }
     }
-
     /// Per output column, the weight of one output unit (`w_max/(levels−1)`).
     pub fn out_w_scale(&self) -> &[f32] {
         &self.out_w_scale
@@ -506,16 +535,36 @@ impl ProgrammedLayer {
     }
 }
 
-/// DAC digits of one slice for a block of rows, and their squares when read noise before the
-/// ADC needs them.
-struct SliceInputs {
-    digits: Array2<f32>,
-    squares: Option<Array2<f32>>,
+/// One row tile's DAC digits for a block of rows, packed for [`gemm::product`] (with their
+/// squares when read noise before the ADC needs them); shared by the trials of
+/// [`ProgrammedLayer::run_trials`].
+struct TileInputs<'a> {
+    /// The block's int8 codes (the f64 path converts its tile from them).
+    xb: ArrayView2<'a, i8>,
+    /// DAC digit of every code for this slice.
+    table: &'a [f32; 256],
+    digits: gemm::Packed,
+}
+
+impl<'a> TileInputs<'a> {
+    fn new(xb: ArrayView2<'a, i8>, tile: &RowTile, table: &'a [f32; 256], squares: bool) -> Self {
+        Self {
+            xb,
+            table,
+            digits: gemm::Packed::new(xb, tile.start, tile.len, table, squares),
+        }
+    }
+}
+
+/// The contiguous row-major data of a standard-layout matrix.
+fn standard(a: &Array2<f32>) -> &[f32] {
+    a.as_slice()
+        .expect("programmed matrices are in standard layout")
 }
 
 /// Outputs of `layers` (which share their input conversions, see
 /// [`ProgrammedLayer::shares_inputs_with`]) on `x`: row blocks in parallel, each block's inputs
-/// converted once and run through every layer.
+/// converted once per row tile and run through every layer.
 fn run_blocks(layers: &[&ProgrammedLayer], x: ArrayView2<i8>, first_row: u64) -> Vec<Array2<i32>> {
     let Some(first) = layers.first() else {
         return Vec::new();
@@ -533,9 +582,12 @@ fn run_blocks(layers: &[&ProgrammedLayer], x: ArrayView2<i8>, first_row: u64) ->
             let row0 = first_row + start as u64;
             let mut accs = vec![Array2::<i64>::zeros((end - start, out)); layers.len()];
             for si in 0..first.slices.len() {
-                let inputs = first.slice_inputs(xb, si, squares);
-                for (l, acc) in layers.iter().zip(&mut accs) {
-                    l.accumulate_slice_with(&inputs, row0, si, acc);
+                let table = first.digit_table(si);
+                for (t, tile) in first.tiles.iter().enumerate() {
+                    let inputs = TileInputs::new(xb, tile, &table, squares);
+                    for (l, acc) in layers.iter().zip(&mut accs) {
+                        l.accumulate_tile_with(&inputs, row0, si, t, acc);
+                    }
                 }
             }
             if output_noise {
@@ -563,37 +615,38 @@ fn run_blocks(layers: &[&ProgrammedLayer], x: ArrayView2<i8>, first_row: u64) ->
 /// then an indirect call). Their arithmetic is IEEE f32/f64 without contraction and integer
 /// operations, so every path gives the same bits; the wider vectors only make the per-element
 /// loops (clamp, round, shift; `sqrt(var)·z`) faster. The bodies are the `#[inline(always)]`
-/// `*_impl` methods, so each clone compiles the whole loop for its features.
+/// `*_impl` methods, so each clone compiles the whole loop for its features. (The products
+/// inside dispatch on their own: [`gemm::product`].)
 mod simd {
     use multiversion::multiversion;
     use ndarray::Array2;
 
-    use super::{ProgrammedLayer, SliceInputs};
+    use super::{ProgrammedLayer, TileInputs, gemm};
 
-    /// `accumulate_slice_impl`, for the widest instruction set the CPU has.
+    /// `accumulate_tile_impl`, for the widest instruction set the CPU has.
     #[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
-    pub(super) fn accumulate(
+    pub(super) fn accumulate<'a>(
         l: &ProgrammedLayer,
-        inputs: &SliceInputs,
+        inputs: &TileInputs<'a>,
         row0: u64,
         si: usize,
+        t: usize,
         acc: &mut Array2<i64>,
     ) {
-        l.accumulate_slice_impl(inputs, row0, si, acc);
+        l.accumulate_tile_impl(inputs, row0, si, t, acc);
     }
 
     /// `add_output_noise_impl`, for the widest instruction set the CPU has.
     #[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
     pub(super) fn output_noise(
         l: &ProgrammedLayer,
-        d2: &Array2<f32>,
+        d2: &gemm::Packed,
         row0: u64,
         acc: &mut Array2<i64>,
     ) {
         l.add_output_noise_impl(d2, row0, acc);
     }
 }
-
 /// Column sums of one tile, in the precision the layer uses.
 #[derive(Clone, Copy)]
 enum Sums<'a> {

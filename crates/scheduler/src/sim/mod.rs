@@ -5,6 +5,7 @@
 //! | this one | the mapping ([`Simulation`], [`LayerPlan`]): construction from weights or shapes, the functional run, traces |
 //! | `cost` | analytic cycles per layer and pass (DRAM schedule included), per dataset, and energy |
 //! | `trials` | the Monte Carlo batch axis: many trials in one pass over the images |
+//! | `phases` | [`Simulation::quantize`] and [`Simulation::from_quantized`]: the two construction phases apart, for timing |
 //! | `topology` | [`Simulation::from_topology`]: a SCALE-Sim topology file's layers, costed by shape |
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::engine::{Compiled, EngineError, EngineImpl, LayerSource, ShapeLayer};
 use crate::memory::LayerDemand;
 
 mod cost;
+mod phases;
 mod topology;
 mod trials;
 

@@ -207,13 +207,14 @@ fn facts() -> crate::report::RunFacts {
         data: "d".into(),
         images: 64,
         accuracy: 0.5,
-        float_accuracy: 0.5,
+        float_accuracy: Some(0.5),
         calibration: crate::report::Calibration {
             data: "d".into(),
             split: nacsim_nn::data::Split::Train,
             images: 64,
         },
         wall_seconds: 0.0,
+        timings: None,
     }
 }
 

@@ -1,0 +1,402 @@
+//! The f32 products of the read path (column sums `digits·g_eff`, read-noise variances
+//! `digits²·n2`) for a block of input rows, skipping the inputs that are zero.
+//!
+//! # Same bits as the dense product
+//!
+//! Every output is `Σ_k a[r,k]·b[k,o]` accumulated in ascending `k` with one fused
+//! multiply-add per term, restarted every [`KC`] = 256 terms and the partial sums added in
+//! order: the per-element arithmetic of `matrixmultiply`'s FMA kernels (AVX-512 and AVX2+FMA,
+//! `kc = 256`), which `ndarray`'s `dot` used here before, so the outputs are unchanged bit for
+//! bit on such CPUs (tested against `dot`). A term whose input is zero is skipped: on a
+//! running sum that is not `-0` (sums start at `+0`, and `+0 + -0 = +0`), `fma(0, b, s) = s`.
+//! Rows are handled in groups of [`MR`]; a term is skipped when the input is zero in every row
+//! of the group (the others multiply by 0, exactly as before). The DAC digits of non-negative
+//! activations (ReLU outputs, pixels) are zero for about half the inputs, so this does about
+//! half the multiply-adds of the dense product and needs no packing of the weights.
+
+use ndarray::ArrayView2;
+
+/// Terms per partial sum (`matrixmultiply`'s `kc` for f32).
+pub(super) const KC: usize = 256;
+
+/// Rows per group (the packing below spells out four rows).
+pub(super) const MR: usize = 4;
+
+/// Columns per strip of the vector kernel (4 AVX-512 registers per row).
+const NR: usize = 64;
+
+/// Inputs of one row tile for a block of rows, packed by groups of [`MR`] rows: the value of
+/// row `g·MR + i`, input `k` at `vals[(g·len + k)·MR + i]` (0 for padding rows), optionally
+/// their squares in the same order, and per group the inputs `k` that are non-zero in at
+/// least one of its rows.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Packed {
+    /// Rows of the block.
+    pub(super) rows: usize,
+    /// Inputs per row (the tile's length).
+    pub(super) len: usize,
+    vals: Vec<f32>,
+    squares: Option<Vec<f32>>,
+    nz: Vec<u32>,
+    /// `nz[nz_off[g]..nz_off[g + 1]]`: the non-zero inputs of group `g`.
+    nz_off: Vec<usize>,
+    /// Per row: whether any of its inputs is non-zero.
+    pub(super) row_any: Vec<bool>,
+}
+
+/// Which values of a [`Packed`] block a product uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Operand {
+    /// The values themselves.
+    Values,
+    /// Their squares (exact: digits are integers below 2^12).
+    Squares,
+}
+
+impl Packed {
+    /// Packs `table[code]` of the columns `start..start + len` of the int8 codes `xb`, and
+    /// their squares when `squares` is set.
+    pub(super) fn new(
+        xb: ArrayView2<i8>,
+        start: usize,
+        len: usize,
+        table: &[f32; 256],
+        squares: bool,
+    ) -> Self {
+        let rows = xb.nrows();
+        let groups = rows.div_ceil(MR);
+        let mut vals = vec![0f32; groups * len * MR];
+        let mut row_any = vec![false; rows];
+        let mut nz = vec![0u32; groups * len];
+        let mut n_nz = 0usize;
+        let mut nz_off = Vec::with_capacity(groups + 1);
+        nz_off.push(0);
+        let zero_row = vec![0i8; len];
+        let mut owned: [Vec<i8>; MR] = Default::default();
+        let mut conv: [Vec<f32>; MR] = std::array::from_fn(|_| vec![0f32; len]);
+        for g in 0..groups {
+            // The group's rows as contiguous codes (a zero row pads the last group),
+            // converted through the table one row at a time.
+            for (i, (cv, own)) in conv.iter_mut().zip(&mut owned).enumerate() {
+                let r = g * MR + i;
+                let src: &[i8] = if r < rows {
+                    let row = xb.slice_move(ndarray::s![r, start..start + len]);
+                    match row.to_slice() {
+                        Some(sl) => sl,
+                        None => {
+                            *own = row.to_vec();
+                            own
+                        }
+                    }
+                } else {
+                    &zero_row
+                };
+                for (d, &c) in cv.iter_mut().zip(src) {
+                    *d = table[usize::from(c as u8)];
+                }
+                if r < rows {
+                    row_any[r] = cv.iter().any(|&v| v != 0.0);
+                }
+            }
+            let gv = &mut vals[g * len * MR..(g + 1) * len * MR];
+            let [c0, c1, c2, c3] = &conv;
+            let nzg = &mut nz[g * len..(g + 1) * len];
+            let mut m = 0usize;
+            for (k, (((a, &v0), &v1), (&v2, &v3))) in gv
+                .chunks_exact_mut(MR)
+                .zip(c0)
+                .zip(c1)
+                .zip(c2.iter().zip(c3))
+                .enumerate()
+            {
+                a.copy_from_slice(&[v0, v1, v2, v3]);
+                // Non-zero in some row (either sign of zero counts as zero).
+                let bits = (v0.to_bits() | v1.to_bits() | v2.to_bits() | v3.to_bits()) << 1;
+                nzg[m] = k as u32;
+                m += usize::from(bits != 0);
+            }
+            // Compact the group's list behind the previous groups'.
+            nz.copy_within(g * len..g * len + m, n_nz);
+            n_nz += m;
+            nz_off.push(n_nz);
+        }
+        let sq = squares.then(|| vals.iter().map(|v| v * v).collect());
+        nz.truncate(n_nz);
+        Self {
+            rows,
+            len,
+            vals,
+            squares: sq,
+            nz,
+            nz_off,
+            row_any,
+        }
+    }
+
+    /// Whether the squares were packed.
+    pub(super) fn has_squares(&self) -> bool {
+        self.squares.is_some()
+    }
+
+    fn operand(&self, op: Operand) -> &[f32] {
+        match op {
+            Operand::Values => &self.vals,
+            Operand::Squares => self
+                .squares
+                .as_deref()
+                .expect("squares packed (Packed::new with squares)"),
+        }
+    }
+
+    fn groups(&self) -> usize {
+        self.nz_off.len() - 1
+    }
+}
+
+/// `c = a·b`: `a` packed rows `[rows, len]` (their values or squares, `op`), `b` `[len, n]`
+/// row-major, `c` `[rows, n]` row-major (overwritten). Same bits as `matrixmultiply`'s FMA
+/// kernels (module docs).
+pub(super) fn product(a: &Packed, op: Operand, b: &[f32], n: usize, c: &mut [f32]) {
+    assert_eq!(b.len(), a.len * n, "gemm: b is not [len, n]");
+    assert_eq!(c.len(), a.rows * n, "gemm: c is not [rows, n]");
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the features the function is compiled for are present.
+        unsafe { product_avx512(a, a.operand(op), b, n, c) };
+        return;
+    }
+    product_portable(a, a.operand(op), b, n, c);
+}
+
+/// [`product`] through the portable strip kernel, compiled for AVX2+FMA or the baseline
+/// (where `mul_add` is the exact software fused multiply-add: the same bits, slowly).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn product_portable(a: &Packed, vals: &[f32], b: &[f32], n: usize, c: &mut [f32]) {
+    let mut c0 = 0;
+    while c0 < n {
+        let w = (n - c0).min(NR);
+        for g in 0..a.groups() {
+            strip_portable(a, vals, g, b, n, c0, w, c);
+        }
+        c0 += w;
+    }
+}
+
+/// Columns `c0..c0 + w` of group `g`'s rows, scalar code the compiler may vectorise.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn strip_portable(
+    a: &Packed,
+    vals: &[f32],
+    g: usize,
+    b: &[f32],
+    n: usize,
+    c0: usize,
+    w: usize,
+    c: &mut [f32],
+) {
+    let len = a.len;
+    let ag = &vals[g * len * MR..(g + 1) * len * MR];
+    let nz = &a.nz[a.nz_off[g]..a.nz_off[g + 1]];
+    let mut acc = [[0f32; NR]; MR];
+    let mut blk = [[0f32; NR]; MR];
+    let mut block_end = KC;
+    let mut first = true;
+    let merge = |acc: &mut [[f32; NR]; MR], blk: &mut [[f32; NR]; MR], first: bool| {
+        for (ar, br) in acc.iter_mut().zip(blk.iter_mut()) {
+            for (x, y) in ar[..w].iter_mut().zip(br[..w].iter_mut()) {
+                *x = if first { *y } else { *x + *y };
+                *y = 0.0;
+            }
+        }
+    };
+    for &k in nz {
+        let k = k as usize;
+        if k >= block_end {
+            merge(&mut acc, &mut blk, first);
+            first = false;
+            block_end = (k / KC + 1) * KC;
+        }
+        let av = &ag[k * MR..k * MR + MR];
+        let brow = &b[k * n + c0..k * n + c0 + w];
+        for (br, &ai) in blk.iter_mut().zip(av) {
+            for (s, &bv) in br[..w].iter_mut().zip(brow) {
+                *s = ai.mul_add(bv, *s);
+            }
+        }
+    }
+    merge(&mut acc, &mut blk, first);
+    for (i, ar) in acc.iter().enumerate() {
+        let r = g * MR + i;
+        if r < a.rows {
+            c[r * n + c0..r * n + c0 + w].copy_from_slice(&ar[..w]);
+        }
+    }
+}
+
+/// [`product`] with AVX-512 FMA for full strips of [`NR`] columns, the portable kernel for
+/// the last partial strip.
+///
+/// # Safety
+/// The CPU must have AVX-512F and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn product_avx512(a: &Packed, vals: &[f32], b: &[f32], n: usize, c: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let len = a.len;
+    let full = n / NR * NR;
+    for c0 in (0..full).step_by(NR) {
+        for g in 0..a.groups() {
+            let ag = &vals[g * len * MR..(g + 1) * len * MR];
+            let nz = &a.nz[a.nz_off[g]..a.nz_off[g + 1]];
+            let zero = _mm512_setzero_ps();
+            let mut acc = [[zero; 4]; MR];
+            let mut blk = [[zero; 4]; MR];
+            let mut block_end = KC;
+            let mut first = true;
+            for &k in nz {
+                let k = k as usize;
+                if k >= block_end {
+                    for (ar, br) in acc.iter_mut().zip(blk.iter_mut()) {
+                        for (x, y) in ar.iter_mut().zip(br.iter_mut()) {
+                            *x = if first { *y } else { _mm512_add_ps(*x, *y) };
+                            *y = zero;
+                        }
+                    }
+                    first = false;
+                    block_end = (k / KC + 1) * KC;
+                }
+                debug_assert!(k * n + c0 + NR <= b.len());
+                // SAFETY: k < len and c0 + NR <= n, so the 64 floats are inside b.
+                let bp = unsafe { b.as_ptr().add(k * n + c0) };
+                let bv = unsafe {
+                    [
+                        _mm512_loadu_ps(bp),
+                        _mm512_loadu_ps(bp.add(16)),
+                        _mm512_loadu_ps(bp.add(32)),
+                        _mm512_loadu_ps(bp.add(48)),
+                    ]
+                };
+                let av = &ag[k * MR..k * MR + MR];
+                for (br, &ai) in blk.iter_mut().zip(av) {
+                    let ai = _mm512_set1_ps(ai);
+                    for (s, &bj) in br.iter_mut().zip(&bv) {
+                        *s = _mm512_fmadd_ps(ai, bj, *s);
+                    }
+                }
+            }
+            for (ar, br) in acc.iter_mut().zip(blk.iter()) {
+                for (x, y) in ar.iter_mut().zip(br) {
+                    *x = if first { *y } else { _mm512_add_ps(*x, *y) };
+                }
+            }
+            for (i, ar) in acc.iter().enumerate() {
+                let r = g * MR + i;
+                if r < a.rows {
+                    let cr = &mut c[r * n + c0..r * n + c0 + NR];
+                    for (j, x) in ar.iter().enumerate() {
+                        // SAFETY: cr holds NR = 4·16 floats.
+                        unsafe { _mm512_storeu_ps(cr.as_mut_ptr().add(16 * j), *x) };
+                    }
+                }
+            }
+        }
+    }
+    if full < n {
+        for g in 0..a.groups() {
+            strip_portable(a, vals, g, b, n, full, n - full, c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array2, s};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Digits of non-negative codes (zero for about half of them) and effective weights off
+    /// the integer grid, as after device variation.
+    fn case(
+        rows: usize,
+        cols: usize,
+        len: usize,
+        n: usize,
+        seed: u64,
+    ) -> (Array2<i8>, Array2<f32>) {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let x = Array2::from_shape_fn((rows, cols), |_| {
+            let v = next();
+            if v % 2 == 0 {
+                0
+            } else {
+                ((v >> 8) % 128) as i8
+            }
+        });
+        let b = Array2::from_shape_fn((len, n), |_| {
+            ((next() >> 11) as f64 / (1u64 << 53) as f64 * 254.0 - 127.0) as f32 * 1.037
+        });
+        (x, b)
+    }
+
+    fn table() -> [f32; 256] {
+        let mut t = [0f32; 256];
+        for (i, v) in t.iter_mut().enumerate() {
+            *v = f32::from((i as u8) as i8);
+        }
+        t
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The same bits as ndarray's dense `dot` (matrixmultiply) on FMA CPUs, for tiles
+        /// shorter and longer than KC, partial row groups and partial column strips.
+        #[test]
+        fn product_equals_dense_dot(
+            rows in 1usize..23,
+            len in prop_oneof![1usize..140, 250usize..600],
+            n in prop_oneof![1usize..20, 60usize..140],
+            start in 0usize..3,
+            seed in any::<u64>(),
+        ) {
+            let (x, b) = case(rows, len + start + 1, len, n, seed);
+            let t = table();
+            let p = Packed::new(x.view(), start, len, &t, true);
+            let mut c = vec![0f32; rows * n];
+            product(&p, Operand::Values, b.as_slice().unwrap(), n, &mut c);
+            let d = x.slice(s![.., start..start + len]).mapv(|v| t[usize::from(v as u8)]);
+            let fma = std::is_x86_feature_detected!("fma");
+            if fma {
+                let want = d.dot(&b);
+                for (got, want) in c.iter().zip(want.iter()) {
+                    prop_assert_eq!(got.to_bits(), want.to_bits());
+                }
+            }
+            // On every CPU: the portable kernel gives the same bits as the vector one.
+            let mut c2 = vec![0f32; rows * n];
+            product_portable(&p, p.operand(Operand::Values), b.as_slice().unwrap(), n, &mut c2);
+            prop_assert_eq!(c.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                c2.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            // Squares pack the same non-zero pattern.
+            let mut c3 = vec![0f32; rows * n];
+            product(&p, Operand::Squares, b.as_slice().unwrap(), n, &mut c3);
+            if fma {
+                let want = d.mapv(|v| v * v).dot(&b);
+                for (got, want) in c3.iter().zip(want.iter()) {
+                    prop_assert_eq!(got.to_bits(), want.to_bits());
+                }
+            }
+            for (r, any) in p.row_any.iter().enumerate() {
+                prop_assert_eq!(*any, d.row(r).iter().any(|&v| v != 0.0));
+            }
+        }
+    }
+}
