@@ -224,6 +224,11 @@ pub struct RunReport {
     pub energy_breakdown_pj: BTreeMap<String, f64>,
     /// Energy by unit and action in pJ.
     pub energy_by_action_pj: BTreeMap<String, f64>,
+    /// The part of `energy_pj` (pJ) spent by units clocked while they do no useful work: the
+    /// engines' idle actions (`pe_cycles_idle` of the systolic PEs, `bmv_idle_cycles`,
+    /// `lane_cycles_idle`), from under-used units during compute and from every unit while a
+    /// layer stalls on a buffer port or DRAM ([`idle_energy_pj`]).
+    pub idle_energy_pj: f64,
     /// TOPS/W.
     pub tops_per_watt: f64,
     /// Overall MAC utilization.
@@ -362,6 +367,7 @@ impl RunReport {
             peak_gops: sim.peak_gops(),
             energy_pj: e.total_pj,
             energy_breakdown_pj: e.by_component_pj,
+            idle_energy_pj: idle_energy_pj(sim, &e.by_action_pj),
             energy_by_action_pj: e.by_action_pj,
             tops_per_watt: ratio(ops as f64, e.total_pj),
             utilization: ratio(t.macs as f64, slots as f64 * t.cycles as f64),
@@ -444,6 +450,12 @@ impl RunReport {
             "  energy       {} ({} per image)",
             eng(self.energy_pj * 1e-12, "J"),
             eng(self.energy_pj * 1e-12 / self.images.max(1) as f64, "J")
+        );
+        let _ = writeln!(
+            s,
+            "  idle         {} of it ({:.1} %: units clocked without work, stalls included)",
+            eng(self.idle_energy_pj * 1e-12, "J"),
+            100.0 * ratio(self.idle_energy_pj, self.energy_pj)
         );
         let _ = writeln!(
             s,
@@ -761,4 +773,21 @@ impl InfoReport {
             ),
         })
     }
+}
+/// The energy (pJ) of the engines' idle actions in `by_action` (keys `<engine>.<action>`, as
+/// [`RunReport::energy_by_action_pj`]): every action an engine's
+/// [`idle_counters`](crate::engine::EngineImpl::idle_counters) names, priced by the design's
+/// table. Engines without idle actions (the crossbar: its periphery idle power is not
+/// modelled) add 0.
+pub fn idle_energy_pj(sim: &Simulation, by_action: &BTreeMap<String, f64>) -> f64 {
+    sim.engines
+        .iter()
+        .flat_map(|e| {
+            e.idle_counters(1)
+                .iter()
+                .map(|(k, _)| format!("{}.{k}", e.name()))
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|k| by_action.get(&k))
+        .sum()
 }

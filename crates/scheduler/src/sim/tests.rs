@@ -242,3 +242,41 @@ fn overflowing_cycles_and_infinite_energy_are_refused_not_reported() {
         "{e}"
     );
 }
+
+/// `idle_energy_pj` is exactly the priced idle actions of the engines: more stall cycles
+/// (a slower DRAM) leave the useful work alone and raise the idle part, which stays within
+/// the total.
+#[test]
+fn idle_energy_is_the_priced_idle_actions_and_grows_with_stalls() {
+    let m = model(16, false, 1);
+    let data = Dataset::bundled_sample().limit(64);
+    let run = |bytes_per_cycle: f64| {
+        let d = design(8, 8, bytes_per_cycle, 64);
+        let sim = Simulation::new(d, &m, &data).unwrap();
+        crate::report::RunReport::build(&sim, facts()).unwrap()
+    };
+    let fast = run(64.0);
+    let slow = run(0.5);
+    for r in [&fast, &slow] {
+        let idle: f64 = r
+            .energy_by_action_pj
+            .iter()
+            .filter(|(k, _)| k.ends_with(".pe_cycles_idle"))
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(r.idle_energy_pj, idle);
+        assert!(r.idle_energy_pj > 0.0 && r.idle_energy_pj < r.energy_pj);
+    }
+    assert!(
+        slow.cycles > fast.cycles,
+        "{} vs {}",
+        slow.cycles,
+        fast.cycles
+    );
+    assert!(
+        slow.idle_energy_pj > fast.idle_energy_pj,
+        "{} vs {}",
+        slow.idle_energy_pj,
+        fast.idle_energy_pj
+    );
+}

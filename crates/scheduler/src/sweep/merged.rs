@@ -28,8 +28,20 @@ pub struct MetricStats {
 
 impl MetricStats {
     /// The statistics of `xs` (in trial order, so the sums do not depend on the run order).
+    /// Equal values (a deterministic figure, or one trial) give exactly that value as the
+    /// mean and a standard deviation of exactly 0, not the rounding residue of `Σx/n`.
     pub fn of(xs: &[f64]) -> Self {
         let n = xs.len() as f64;
+        if let Some(&first) = xs.first()
+            && xs.iter().all(|&x| x == first)
+        {
+            return MetricStats {
+                mean: first,
+                std: 0.0,
+                min: first,
+                max: first,
+            };
+        }
         let mean = xs.iter().sum::<f64>() / n;
         let var = if xs.len() > 1 {
             xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
