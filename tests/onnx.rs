@@ -20,9 +20,22 @@ fn fixture(name: &str) -> std::path::PathBuf {
 #[test]
 fn the_imported_cnn_computes_what_the_onnx_reference_computes() {
     let m = Model::load(&fixture("fmnist-cnn.onnx")).unwrap();
+    let max = max_diff_to_reference(&m, "fmnist-cnn.outputs.json", (6, 784), (6, 10));
+    eprintln!("fmnist-cnn.onnx: max |nacsim − ONNX reference| = {max:e}");
+    assert!(max < 1e-4, "max abs difference {max}");
+}
+
+/// Max |nacsim's float forward − the reference outputs| over the inputs of a fixture's
+/// `*.outputs.json` (`input` of `in_shape`, `output` of `out_shape`, written by
+/// scripts/onnx_fixtures.py).
+fn max_diff_to_reference(
+    m: &Model,
+    outputs: &str,
+    in_shape: (usize, usize),
+    out_shape: (usize, usize),
+) -> f32 {
     let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("fmnist-cnn.outputs.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture(outputs)).unwrap()).unwrap();
     let vec = |k: &str| -> Vec<f32> {
         v[k].as_array()
             .unwrap()
@@ -30,12 +43,10 @@ fn the_imported_cnn_computes_what_the_onnx_reference_computes() {
             .map(|x| x.as_f64().unwrap() as f32)
             .collect()
     };
-    let x = Array2::from_shape_vec((6, 784), vec("input")).unwrap();
-    let want = Array2::from_shape_vec((6, 10), vec("output")).unwrap();
+    let x = Array2::from_shape_vec(in_shape, vec("input")).unwrap();
+    let want = Array2::from_shape_vec(out_shape, vec("output")).unwrap();
     let got = m.forward(x.view());
-    let max = (&got - &want).iter().fold(0.0_f32, |a, d| a.max(d.abs()));
-    eprintln!("fmnist-cnn.onnx: max |nacsim − ONNX reference| = {max:e}");
-    assert!(max < 1e-4, "max abs difference {max}");
+    (&got - &want).iter().fold(0.0_f32, |a, d| a.max(d.abs()))
 }
 
 /// The import is the RON + safetensors model: same layers and names, bit-identical weights,
@@ -108,20 +119,7 @@ fn a_branching_onnx_graph_computes_what_the_numpy_reference_computes() {
     ] {
         assert!(kinds.iter().any(|s| s.contains(k)), "{k} in {kinds:?}");
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("graph.outputs.json")).unwrap())
-            .unwrap();
-    let vec = |k: &str| -> Vec<f32> {
-        v[k].as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
-    let x = Array2::from_shape_vec((5, 36), vec("input")).unwrap();
-    let want = Array2::from_shape_vec((5, 3), vec("output")).unwrap();
-    let got = m.forward(x.view());
-    let max = (&got - &want).iter().fold(0.0_f32, |a, d| a.max(d.abs()));
+    let max = max_diff_to_reference(&m, "graph.outputs.json", (5, 36), (5, 3));
     eprintln!("graph.onnx: max |nacsim − numpy reference| = {max:e}");
     assert!(max < 1e-4, "max abs difference {max}");
 }

@@ -121,6 +121,14 @@ fn load_design(
             .join(p);
         inputs.push(InputDigest::of_file("the design's energy preset", &p)?);
     }
+    // The technology file sets area and static power: a changed one is another sweep.
+    if let Some(p) = design.config.technology.as_ref().and_then(|t| t.preset()) {
+        let p = design_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(p);
+        inputs.push(InputDigest::of_file("the design's technology file", &p)?);
+    }
     Ok(design)
 }
 
@@ -137,7 +145,7 @@ fn design_at(design: &Design, grid: &Grid, di: usize, file: &Path) -> CliResult<
 
 /// An inference point: the design with the swept fields set, trial `t` of its stochastic knobs,
 /// the network evaluated on the test set.
-/// Pushes the digests of its files (design, energy preset, network, weights, data) to `inputs`.
+/// Pushes the digests of its files (design, energy preset, technology file, network, weights, data) to `inputs`.
 pub fn inference_job<'a>(
     cfg: &'a SweepConfig,
     grid: &'a Grid,

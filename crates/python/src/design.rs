@@ -134,14 +134,19 @@ fn push_key(out: &mut String, key: &str) {
     out.push_str(key);
 }
 
-fn value_at<'a>(doc: &'a Value, canonical: &str) -> Option<&'a Value> {
-    let pointer: String = canonical
+/// The JSON pointer (`/engines/0/engine/Systolic/rows`) of a canonical field path
+/// (`engines[0].engine.Systolic.rows`).
+fn pointer(canonical: &str) -> String {
+    canonical
         .replace('[', ".")
         .replace(']', "")
         .split('.')
         .map(|s| format!("/{s}"))
-        .collect();
-    doc.pointer(&pointer)
+        .collect()
+}
+
+fn value_at<'a>(doc: &'a Value, canonical: &str) -> Option<&'a Value> {
+    doc.pointer(&pointer(canonical))
 }
 
 impl Design {
@@ -199,13 +204,7 @@ pub fn json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny
 }
 
 fn set_at(doc: &mut Value, canonical: &str, v: Value) {
-    let pointer: String = canonical
-        .replace('[', ".")
-        .replace(']', "")
-        .split('.')
-        .map(|s| format!("/{s}"))
-        .collect();
-    if let Some(slot) = doc.pointer_mut(&pointer) {
+    if let Some(slot) = doc.pointer_mut(&pointer(canonical)) {
         *slot = v;
     }
 }

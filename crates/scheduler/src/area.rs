@@ -290,6 +290,43 @@ mod tests {
         ProptestConfig::with_cases(nacsim_core::testing::proptest_cases(8))
     }
 
+    /// `PresetWith` changes exactly the fields it sets: the crossbar's TIAs at 300 µm² instead
+    /// of 260 add 40 µm² per TIA to the area and nothing else, and the TIA's source says so.
+    #[test]
+    fn a_technology_preset_with_set_fields_changes_those_fields_only() {
+        let base = sim(design(XBAR), 24);
+        let text = XBAR.replace(
+            "technology: Preset(\"../tech/45nm.ron\")",
+            "technology: PresetWith(preset: \"../tech/45nm.ron\", set: {\"tia.area_um2\": 300.0})",
+        );
+        assert_ne!(text, XBAR, "crossbar-rram.ron names ../tech/45nm.ron");
+        let d = design(&text);
+        let t = d.technology.as_ref().unwrap();
+        assert_eq!(t.tia.area_um2, 300.0);
+        assert!(
+            t.tia
+                .source
+                .ends_with("[set by design d.ron: tia.area_um2 = 300]"),
+            "{}",
+            t.tia.source
+        );
+        let (a0, a1) = (
+            design_area(&base).unwrap(),
+            design_area(&sim(d, 24)).unwrap(),
+        );
+        let tias = a0.counts["xbar.tias"] as f64;
+        let grew = a1.parts.area_um2["xbar.tias"] - a0.parts.area_um2["xbar.tias"];
+        assert!(
+            (grew - 40.0 * tias).abs() < 1e-6 * grew,
+            "{grew} vs {tias} TIAs"
+        );
+        for (k, v) in &a0.parts.area_um2 {
+            if k != "xbar.tias" {
+                assert_eq!(a1.parts.area_um2[k], *v, "{k}");
+            }
+        }
+    }
+
     #[test]
     fn committed_designs_name_their_technology() {
         let s = sim(design(SYSTOLIC), 16);

@@ -249,8 +249,43 @@ pub enum EnergySource {
 pub enum TechnologySource {
     /// A preset file (`models/tech/*.ron`), relative to the design file.
     Preset(String),
+    /// A preset file with some of its fields set by the design, e.g.
+    /// `PresetWith(preset: "../tech/45nm.ron", set: {"tia.area_um2": 300.0, "tia.source":
+    /// "our test chip"})` ([`crate::techset`]: dotted paths as the file writes them; each changed
+    /// entry's `source` says the design set it, unless the design sets that source too).
+    PresetWith {
+        /// The preset file, relative to the design file.
+        preset: String,
+        /// Field path → new value.
+        set: std::collections::BTreeMap<String, crate::techset::TechValue>,
+    },
     /// A technology written in the design.
     Table(Box<Technology>),
+}
+
+impl TechnologySource {
+    /// The preset file this source names, if any.
+    pub fn preset(&self) -> Option<&str> {
+        match self {
+            TechnologySource::Preset(p) | TechnologySource::PresetWith { preset: p, .. } => Some(p),
+            TechnologySource::Table(_) => None,
+        }
+    }
+
+    /// `tech` (the loaded preset) with the design's `set` applied, for `PresetWith`; `tech`
+    /// itself otherwise.
+    fn finish(&self, tech: Technology, design: &Path) -> Result<Technology, DesignError> {
+        match self {
+            TechnologySource::PresetWith { set, .. } => crate::techset::apply(&tech, set, design)
+                .map_err(|errors| {
+                    DesignError::Config(ConfigError::Invalid {
+                        path: design.to_path_buf(),
+                        errors,
+                    })
+                }),
+            _ => Ok(tech),
+        }
+    }
 }
 
 /// A design file.
@@ -567,8 +602,10 @@ impl Design {
         let technology = match &config.technology {
             None => None,
             Some(TechnologySource::Table(t)) => Some(t.as_ref().clone()),
-            Some(TechnologySource::Preset(p)) => {
-                Some(preset(path, "technology", "technology file", p)?)
+            Some(src) => {
+                let p = src.preset().unwrap_or_default();
+                let t = preset(path, "technology", "technology file", p)?;
+                Some(src.finish(t, path)?)
             }
         };
         Ok(Self {
@@ -615,17 +652,22 @@ impl Design {
         let technology = match (&config.technology, technology) {
             (None, _) => None,
             (Some(TechnologySource::Table(t)), _) => Some(t.as_ref().clone()),
-            (Some(TechnologySource::Preset(_)), Some((text, tl))) => {
-                Some(nacsim_core::config::parse(text, tl)?)
+            (Some(src), Some((text, tl))) => {
+                Some(src.finish(nacsim_core::config::parse(text, tl)?, label)?)
             }
-            (Some(TechnologySource::Preset(p)), None) if embedded_technology(p).is_some() => {
-                let (name, text) = embedded_technology(p).unwrap_or_default();
-                Some(nacsim_core::config::parse(
+            (Some(src), None) if src.preset().and_then(embedded_technology).is_some() => {
+                let (name, text) = src
+                    .preset()
+                    .and_then(embedded_technology)
+                    .unwrap_or_default();
+                let t = nacsim_core::config::parse(
                     text,
                     Path::new(&format!("models/tech/{name} (embedded)")),
-                )?)
+                )?;
+                Some(src.finish(t, label)?)
             }
-            (Some(TechnologySource::Preset(p)), None) => {
+            (Some(src), None) => {
+                let p = src.preset().unwrap_or_default();
                 return Err(DesignError::Mapping {
                     path: label.to_path_buf(),
                     error: FieldError::new(

@@ -20,4 +20,5 @@ pub mod memory;
 pub mod report;
 pub mod sim;
 pub mod sweep;
+pub mod techset;
 pub mod topology;
