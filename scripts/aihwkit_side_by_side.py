@@ -30,6 +30,10 @@ Usage (build nacsim first: ``cargo build --release``):
     /work/aihwkit-venv/bin/python scripts/aihwkit_side_by_side.py [--rounds 5]
         [--data DIR] [--threads 2] [--nacsim target/release/nacsim] [--nacsim-only]
 
+On a loaded machine pass ``--threads 1``: torch's two-thread pool stalls when both cores are
+busy (docs/performance.md, session 7), which makes the aihwkit and PyTorch times swing by 5x
+from round to round.
+
 ``--nacsim-only`` runs the nacsim half alone (no torch needed): its trial/float ratio
 is still measured in one process. Output: one JSON line per measurement, then a
 table of medians and ratios.
@@ -231,6 +235,10 @@ def main():
             t, f = med(tool, "trial_s"), med(tool, "float_s")
             print(f"{tool:10} {t:9.3f} {f:9.3f} {t / f:12.2f}")
     if rows["aihwkit"]:
+        print("per round (each ratio from one round, the two tools run back to back):")
+        print(f"{'round':>5} {'aihwkit/nacsim trial':>21} {'PyTorch/nacsim float':>21} {'load':>6}")
+        for r, (a, n) in enumerate(zip(rows["aihwkit"], rows["nacsim"]), start=1):
+            print(f"{r:5d} {a['trial_s'] / n['trial_s']:21.2f} {a['float_s'] / n['float_s']:21.2f} {n['loadavg']:6.2f}")
         print(f"aihwkit / nacsim per trial: {med('aihwkit', 'trial_s') / med('nacsim', 'trial_s'):.2f}x")
         print(f"PyTorch / nacsim float:     {med('aihwkit', 'float_s') / med('nacsim', 'float_s'):.2f}x")
 

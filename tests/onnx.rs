@@ -1,7 +1,8 @@
 //! ONNX import (#16): a model made by `scripts/onnx_fixtures.py` (the committed CNN's weights,
 //! the operators `torch.onnx.export` writes) against the outputs of an independent ONNX
 //! runtime (`onnx.reference.ReferenceEvaluator`), against the RON + safetensors form, and
-//! through the CLI; refusals name the node and the operator.
+//! through the CLI; refusals name the node and the operator; a CNN exported by PyTorch itself
+//! (`scripts/onnx_torch_fixture.py`) against the outputs PyTorch computed.
 
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::{Model, load_spec};
@@ -136,4 +137,34 @@ fn the_cli_takes_an_onnx_network() {
     assert!(v["accuracy"].as_f64().unwrap() > 0.8, "{out}");
     let o = nacsim(&["info", "--network", net, "--json"]);
     assert!(o.status.success(), "{}", text(&o).1);
+}
+
+/// A CNN exported by `torch.onnx.export` itself (`scripts/onnx_torch_fixture.py`: Conv, ReLU,
+/// BatchNormalization, a residual Add, MaxPool, Flatten, Gemm; the second BatchNorm folded into
+/// its Conv by the exporter) imports as a graph whose float forward matches the outputs PyTorch
+/// computed on the fixture's five inputs: max |Δ| stated, below 1e-4.
+#[test]
+fn a_torch_exported_residual_cnn_computes_what_pytorch_computed() {
+    let m = Model::load(&fixture("torch-resnet.onnx")).unwrap();
+    let kinds: Vec<String> = m.layers.iter().map(|l| format!("{:?}", l.spec)).collect();
+    for k in ["BatchNorm2d", "Add", "MaxPool"] {
+        assert!(kinds.iter().any(|s| s.contains(k)), "{k} in {kinds:?}");
+    }
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("torch-resnet.outputs.json")).unwrap(),
+    )
+    .unwrap();
+    let vec = |k: &str| -> Vec<f32> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let x = Array2::from_shape_vec((5, 64), vec("input")).unwrap();
+    let want = Array2::from_shape_vec((5, 10), vec("output")).unwrap();
+    let got = m.forward(x.view());
+    let max = (&got - &want).iter().fold(0.0_f32, |a, d| a.max(d.abs()));
+    eprintln!("torch-resnet.onnx: max |nacsim − PyTorch| = {max:e}");
+    assert!(max < 1e-4, "max abs difference {max}");
 }
