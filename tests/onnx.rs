@@ -150,21 +150,7 @@ fn a_torch_exported_residual_cnn_computes_what_pytorch_computed() {
     for k in ["BatchNorm2d", "Add", "MaxPool"] {
         assert!(kinds.iter().any(|s| s.contains(k)), "{k} in {kinds:?}");
     }
-    let v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("torch-resnet.outputs.json")).unwrap(),
-    )
-    .unwrap();
-    let vec = |k: &str| -> Vec<f32> {
-        v[k].as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
-    let x = Array2::from_shape_vec((5, 64), vec("input")).unwrap();
-    let want = Array2::from_shape_vec((5, 10), vec("output")).unwrap();
-    let got = m.forward(x.view());
-    let max = (&got - &want).iter().fold(0.0_f32, |a, d| a.max(d.abs()));
+    let max = max_diff_to_reference(&m, "torch-resnet.outputs.json", (5, 64), (5, 10));
     eprintln!("torch-resnet.onnx: max |nacsim − PyTorch| = {max:e}");
     assert!(max < 1e-4, "max abs difference {max}");
 }

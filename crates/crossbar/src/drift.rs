@@ -11,7 +11,9 @@
 //! every time, so a time sweep follows one population of devices).
 //!
 //! With [`DriftCompensation::Global`] each array is read twice with every input at its full
-//! value (aihwkit's `GlobalDriftCompensation` reads with an all-ones input): once right after
+//! value (an all-ones input; aihwkit 1.1/1.2's `GlobalDriftCompensation` reads one-hot inputs
+//! instead, an identity matrix, so its gain follows the mean |w| rather than the mean |row
+//! sum|: the measured difference is in docs/engines/crossbar.md): once right after
 //! programming, once at `inference_time_s`. The ratio of the mean absolute column outputs is
 //! the array's gain, applied to its columns as a change of the read-out gain; the physical
 //! conductances (and the array energy that follows them) stay drifted.
