@@ -42,7 +42,6 @@ default /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist)
 """
 
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -52,6 +51,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from torch_mlp import read_idx
 
 import aihwkit
 from aihwkit.nn import AnalogLinear, AnalogSequential
@@ -66,18 +67,6 @@ DEVICES = {
     "soft-bounds": SoftBoundsDevice,
     "reram-es": ReRamESPresetDevice,
 }
-
-
-def read_idx(path):
-    """Reads one IDX file (optionally .gz) into a numpy array."""
-    if not os.path.exists(path):
-        path += ".gz"
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def load(data, split):

@@ -106,16 +106,16 @@ class Aihwkit:
     """The aihwkit half: imported only when used, so --nacsim-only needs no torch."""
 
     def __init__(self, args):
-        import numpy as np
         import torch
-        from torch import nn
 
         import aihwkit
         from aihwkit.nn.conversion import convert_to_analog
         from aihwkit.simulator.configs import InferenceRPUConfig
 
         torch.set_num_threads(args.threads)
-        self.np, self.torch, self.nn = np, torch, nn
+        import torch_mlp  # numpy: needed by the aihwkit half only
+
+        self.torch, self.mlp = torch, torch_mlp
         self.convert, self.config = convert_to_analog, InferenceRPUConfig
         self.version = {"torch": torch.__version__, "aihwkit": aihwkit.__version__}
         self.x, self.y = self.load(args.data)
@@ -123,47 +123,14 @@ class Aihwkit:
         self.batch = 1000
 
     def load(self, data):
-        import gzip
-
-        def idx(name):
-            path = os.path.join(data, name)
-            if not os.path.exists(path):
-                path += ".gz"
-            opener = gzip.open if path.endswith(".gz") else open
-            with opener(path, "rb") as f:
-                raw = f.read()
-            ndim = raw[3]
-            shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-            return self.np.frombuffer(raw, self.np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-        x = idx("t10k-images-idx3-ubyte")
-        y = idx("t10k-labels-idx1-ubyte")
-        x = self.torch.from_numpy(x.reshape(len(x), -1).astype(self.np.float32) / 255.0)
-        return x, self.torch.from_numpy(y.astype(self.np.int64))
+        x, y = self.mlp.test_set(data)
+        return self.torch.from_numpy(x), self.torch.from_numpy(y)
 
     def network(self, path):
         """The MLP with nacsim's trained weights: the network file's safetensors
         (``fc1``..``fc3``, weight ``[out, in]`` and bias, f32 little-endian)."""
-        import struct
-
-        torch, nn = self.torch, self.nn
         weights = os.path.join(os.path.dirname(path), re.search(r'weights: "([^"]+)"', open(path).read()).group(1))
-        raw = open(weights, "rb").read()
-        (n,) = struct.unpack("<Q", raw[:8])
-        header = json.loads(raw[8: 8 + n])
-
-        def tensor(name):
-            e = header[name]
-            a, b = e["data_offsets"]
-            v = self.np.frombuffer(raw, self.np.float32, count=(b - a) // 4, offset=8 + n + a)
-            return torch.from_numpy(v.copy().reshape(e["shape"]))
-
-        layers = [nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)]
-        with torch.no_grad():
-            for i, m in enumerate(layers[::2], start=1):
-                m.weight.copy_(tensor(f"fc{i}.weight"))
-                m.bias.copy_(tensor(f"fc{i}.bias"))
-        return nn.Sequential(*layers).eval()
+        return self.mlp.mlp(weights)
 
     def predict(self, model):
         with self.torch.no_grad():

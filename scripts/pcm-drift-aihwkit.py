@@ -41,15 +41,14 @@ Usage:
         [--tile 0|512] [--threads 2]
 """
 import argparse
-import gzip
-import json
 import os
-import struct
 import time
 
 import numpy as np
 import torch
 from torch import nn
+
+import torch_mlp
 
 import aihwkit
 from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
@@ -63,29 +62,12 @@ LABELS = ["0 (programmed)", "1 s", "1 h", "1 day", "30 days", "365 days"]
 
 def mlp():
     """The 784-256-128-10 MLP with the committed weights (fc1..fc3, weight [out, in], bias)."""
-    raw = open(os.path.join(ROOT, "models", "networks", "fmnist-mlp.safetensors"), "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-
-    def tensor(name):
-        a, b = header[name]["data_offsets"]
-        v = np.frombuffer(raw[8 + n + a : 8 + n + b], dtype=np.float32)
-        return torch.from_numpy(v.copy().reshape(header[name]["shape"]))
-
-    layers = [nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)]
-    with torch.no_grad():
-        for i, m in enumerate(layers[::2], start=1):
-            m.weight.copy_(tensor(f"fc{i}.weight"))
-            m.bias.copy_(tensor(f"fc{i}.bias"))
-    return nn.Sequential(*layers).eval()
+    return torch_mlp.mlp(os.path.join(ROOT, "models", "networks", "fmnist-mlp.safetensors"))
 
 
 def test_set(data):
     """Fashion-MNIST test images scaled to [0, 1] (as nacsim's loader) and labels."""
-    with gzip.open(os.path.join(data, "t10k-images-idx3-ubyte.gz")) as f:
-        x = np.frombuffer(f.read()[16:], dtype=np.uint8).reshape(-1, 784).astype(np.float32) / 255.0
-    with gzip.open(os.path.join(data, "t10k-labels-idx1-ubyte.gz")) as f:
-        y = np.frombuffer(f.read()[8:], dtype=np.uint8).astype(np.int64)
+    x, y = torch_mlp.test_set(data)
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
