@@ -18,8 +18,9 @@
 //! )
 //! ```
 //!
-//! Tables by capacity ([`SramTable`]) interpolate area and leakage as power laws between points
-//! (linear in log–log), tables by resolution ([`BitsTable`]) interpolate area exponentially in
+//! SRAM tables ([`SramTable`]) interpolate area and leakage as power laws in capacity between
+//! points (linear in log–log) of one word width and port count, geometrically between widths;
+//! tables by resolution ([`BitsTable`]) interpolate area exponentially in
 //! bits (linear in log area) and leakage linearly; both extrapolate with their end segments, so
 //! a strictly increasing table gives a strictly increasing function everywhere.
 //!
@@ -99,25 +100,42 @@ impl Cells {
     }
 }
 
-/// One point of an [`SramTable`].
+/// One point of an [`SramTable`]: one SRAM macro (one bank).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SramPoint {
     /// Capacity of the macro, bytes.
     pub capacity_bytes: u64,
+    /// Word width of one access in bytes (CACTI's block size and bus width). `None`: the point
+    /// stands for any width (a table by capacity only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_bytes: Option<u64>,
+    /// Read/write ports of the macro (default 1).
+    #[serde(default = "one_port", skip_serializing_if = "is_one_port")]
+    pub ports: u32,
     /// Area of the macro (cells and periphery), µm².
     pub area_um2: f64,
     /// Leakage of the macro, µW.
     pub leakage_uw: f64,
 }
 
-/// SRAM macros by capacity (single port), interpolated as power laws between points.
+fn one_port() -> u32 {
+    1
+}
+
+fn is_one_port(p: &u32) -> bool {
+    *p == 1
+}
+
+/// SRAM macros by capacity, word width and ports (one bank each): power laws in capacity
+/// between points of one `(ports, width)` group, log-linear in width between groups.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SramTable {
-    /// Points in strictly increasing capacity with strictly increasing area and non-decreasing
-    /// leakage (at least two). Leakage is a power law between two positive points, linear in
-    /// capacity when one is 0.
+    /// Points grouped by `(ports, width_bytes)`: each group has at least two points in strictly
+    /// increasing capacity with strictly increasing area and non-decreasing leakage. Leakage is
+    /// a power law between two positive points, linear in capacity when one is 0. Within one
+    /// port count the points either all give a width or none does.
     pub points: Vec<SramPoint>,
     /// Where the numbers come from (model, cell, array efficiency, leakage flavour).
     pub source: String,
@@ -139,45 +157,115 @@ fn segment(xs: &[f64], x: f64) -> usize {
     (0..=last).find(|&i| x <= xs[i + 1]).unwrap_or(last)
 }
 
+/// Area (µm²) and leakage (µW) at `capacity_bytes` on one group of points sorted by capacity
+/// (at least one): power laws between the two surrounding points, the end segments' laws
+/// outside. 0 bytes is 0.
+fn group_at(points: &[SramPoint], capacity_bytes: u64) -> (f64, f64) {
+    if capacity_bytes == 0 || points.is_empty() {
+        return (0.0, 0.0);
+    }
+    if points.len() == 1 {
+        let p = points[0];
+        let r = capacity_bytes as f64 / p.capacity_bytes as f64;
+        return (p.area_um2 * r, p.leakage_uw * r);
+    }
+    let xs: Vec<f64> = points
+        .iter()
+        .map(|p| (p.capacity_bytes as f64).ln())
+        .collect();
+    let x = (capacity_bytes as f64).ln();
+    let i = segment(&xs, x);
+    let (a, b) = (points[i], points[i + 1]);
+    let area = lerp(x, (xs[i], a.area_um2.ln()), (xs[i + 1], b.area_um2.ln())).exp();
+    // A zero leakage (a table that ignores it) has no logarithm: linear in capacity then.
+    let leak = if a.leakage_uw > 0.0 && b.leakage_uw > 0.0 {
+        lerp(
+            x,
+            (xs[i], a.leakage_uw.ln()),
+            (xs[i + 1], b.leakage_uw.ln()),
+        )
+        .exp()
+    } else {
+        let c = |p: SramPoint| p.capacity_bytes as f64;
+        lerp(
+            capacity_bytes as f64,
+            (c(a), a.leakage_uw),
+            (c(b), b.leakage_uw),
+        )
+        .max(0.0)
+    };
+    (area, leak)
+}
+
 impl SramTable {
-    /// Area (µm²) and leakage (µW) of a macro of `capacity_bytes`: power laws between the
-    /// two surrounding points, the end segments' laws outside the table. 0 bytes is 0.
-    pub fn at(&self, capacity_bytes: u64) -> (f64, f64) {
-        if capacity_bytes == 0 || self.points.is_empty() {
-            return (0.0, 0.0);
-        }
-        if self.points.len() == 1 {
-            let p = self.points[0];
-            let r = capacity_bytes as f64 / p.capacity_bytes as f64;
-            return (p.area_um2 * r, p.leakage_uw * r);
-        }
-        let xs: Vec<f64> = self
+    /// The port counts the table has points for, ascending.
+    pub fn port_counts(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.points.iter().map(|p| p.ports).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The points of one `(ports, width)` group, in file order.
+    fn group(&self, ports: u32, width: Option<u64>) -> Vec<SramPoint> {
+        self.points
+            .iter()
+            .filter(|p| p.ports == ports && p.width_bytes == width)
+            .copied()
+            .collect()
+    }
+
+    /// Area (µm²) and leakage (µW) of one macro of `capacity_bytes` with `width_bytes`-wide
+    /// words and `ports` read/write ports, or `None` when the table has no point for `ports`.
+    ///
+    /// In capacity: power laws between the two surrounding points of the group, the end
+    /// segments' laws outside. In width: geometric interpolation (linear in log area, log
+    /// width) between the two groups whose widths surround `width_bytes`; outside the table's
+    /// widths the nearest group's figures, unscaled. A width-less group serves every width.
+    /// 0 bytes is 0.
+    pub fn at(&self, capacity_bytes: u64, width_bytes: u64, ports: u32) -> Option<(f64, f64)> {
+        let mut widths: Vec<Option<u64>> = self
             .points
             .iter()
-            .map(|p| (p.capacity_bytes as f64).ln())
+            .filter(|p| p.ports == ports)
+            .map(|p| p.width_bytes)
             .collect();
-        let x = (capacity_bytes as f64).ln();
-        let i = segment(&xs, x);
-        let (a, b) = (self.points[i], self.points[i + 1]);
-        let area = lerp(x, (xs[i], a.area_um2.ln()), (xs[i + 1], b.area_um2.ln())).exp();
-        // A zero leakage (a table that ignores it) has no logarithm: linear in capacity then.
-        let leak = if a.leakage_uw > 0.0 && b.leakage_uw > 0.0 {
-            lerp(
-                x,
-                (xs[i], a.leakage_uw.ln()),
-                (xs[i + 1], b.leakage_uw.ln()),
-            )
-            .exp()
-        } else {
-            let c = |p: SramPoint| p.capacity_bytes as f64;
-            lerp(
-                capacity_bytes as f64,
-                (c(a), a.leakage_uw),
-                (c(b), b.leakage_uw),
-            )
-            .max(0.0)
-        };
-        (area, leak)
+        if widths.is_empty() {
+            return None;
+        }
+        if capacity_bytes == 0 {
+            return Some((0.0, 0.0));
+        }
+        widths.sort_unstable();
+        widths.dedup();
+        let ws: Vec<u64> = widths.iter().flatten().copied().collect();
+        if ws.is_empty() {
+            return Some(group_at(&self.group(ports, None), capacity_bytes));
+        }
+        let w = width_bytes.max(1);
+        let at_w = |x: u64| group_at(&self.group(ports, Some(x)), capacity_bytes);
+        let lo = ws.iter().rev().find(|&&x| x <= w).copied();
+        let hi = ws.iter().find(|&&x| x >= w).copied();
+        Some(match (lo, hi) {
+            (Some(l), Some(h)) if l == h => at_w(l),
+            (Some(l), Some(h)) => {
+                let (al, ll) = at_w(l);
+                let (ah, lh) = at_w(h);
+                let x = (w as f64).ln();
+                let (xl, xh) = ((l as f64).ln(), (h as f64).ln());
+                let geo = |a: f64, b: f64| {
+                    if a > 0.0 && b > 0.0 {
+                        lerp(x, (xl, a.ln()), (xh, b.ln())).exp()
+                    } else {
+                        lerp(x, (xl, a), (xh, b)).max(0.0)
+                    }
+                };
+                (geo(al, ah), geo(ll, lh))
+            }
+            (Some(l), None) => at_w(l),
+            (None, Some(h)) => at_w(h),
+            (None, None) => (0.0, 0.0),
+        })
     }
 }
 
@@ -378,6 +466,15 @@ impl Validate for Technology {
             self.sram.points.len(),
             "give at least two points (capacity_bytes, area_um2, leakage_uw)",
         );
+        c.check(
+            self.sram.points.iter().any(|p| p.ports == 1),
+            "sram.points",
+            self.sram.points.len(),
+            "give points for single-port macros (ports: 1, the default); designs use them unless a buffer asks for more ports",
+        );
+        // The previous point of each (ports, width) group, and whether a port count has points
+        // with and without a width.
+        let mut last: BTreeMap<(u32, Option<u64>), (usize, SramPoint)> = BTreeMap::new();
         for (i, p) in self.sram.points.iter().enumerate() {
             let pf = format!("sram.points[{i}]");
             check_area_leak(&mut c, &pf, p.area_um2, p.leakage_uw);
@@ -392,17 +489,49 @@ impl Validate for Technology {
                 ),
                 "capacity and area must be > 0 (interpolated in log scale)",
             );
-            if i > 0 {
-                let q = self.sram.points[i - 1];
+            c.check(
+                (1..=64).contains(&p.ports),
+                &format!("{pf}.ports"),
+                p.ports,
+                "must be 1 to 64 read/write ports",
+            );
+            c.check(
+                p.width_bytes.is_none_or(|w| w > 0),
+                &format!("{pf}.width_bytes"),
+                format!("{:?}", p.width_bytes),
+                "must be at least 1 byte, or left out for a table by capacity only",
+            );
+            c.check(
+                !self.sram.points.iter().any(|q| {
+                    q.ports == p.ports && q.width_bytes.is_some() != p.width_bytes.is_some()
+                }),
+                &format!("{pf}.width_bytes"),
+                format!("{:?}", p.width_bytes),
+                "within one port count give a width on every point or on none",
+            );
+            if let Some((_, q)) = last.get(&(p.ports, p.width_bytes)) {
                 c.check(
                     p.capacity_bytes > q.capacity_bytes
                         && p.area_um2 > q.area_um2
                         && p.leakage_uw >= q.leakage_uw,
                     &pf,
                     format!("{} bytes after {}", p.capacity_bytes, q.capacity_bytes),
-                    "points must have strictly increasing capacity and area and non-decreasing leakage; sort them and fix the outlier",
+                    "points of one (ports, width) group must have strictly increasing capacity and area and non-decreasing leakage; sort them and fix the outlier",
                 );
             }
+            last.insert((p.ports, p.width_bytes), (i, *p));
+        }
+        for ((ports, width), (i, _)) in &last {
+            c.check(
+                self.sram.points[..=*i]
+                    .iter()
+                    .filter(|q| q.ports == *ports && q.width_bytes == *width)
+                    .count()
+                    >= 2,
+                &format!("sram.points[{i}]"),
+                format!("ports {ports}, width {width:?}"),
+                "each (ports, width) group needs at least two points",
+            );
         }
         c.check(
             self.cells.f_nm.is_finite() && self.cells.f_nm > 0.0 && self.cells.f_nm <= 1e4,
@@ -507,11 +636,56 @@ mod tests {
     fn sram_table_hits_its_points() {
         let t = tech45();
         for p in &t.sram.points {
-            let (a, l) = t.sram.at(p.capacity_bytes);
-            assert!((a / p.area_um2 - 1.0).abs() < 1e-9);
-            assert!((l / p.leakage_uw - 1.0).abs() < 1e-9);
+            let w = p.width_bytes.expect("the shipped tables give widths");
+            let (a, l) = t.sram.at(p.capacity_bytes, w, p.ports).unwrap();
+            assert!((a / p.area_um2 - 1.0).abs() < 1e-9, "{p:?}");
+            assert!((l / p.leakage_uw - 1.0).abs() < 1e-9, "{p:?}");
         }
-        assert_eq!(t.sram.at(0), (0.0, 0.0));
+        assert_eq!(t.sram.at(0, 16, 1), Some((0.0, 0.0)));
+        assert_eq!(t.sram.at(1024, 16, 3), None, "no 3-port points");
+    }
+
+    #[test]
+    fn a_width_between_two_groups_lies_between_them_and_a_widthless_table_ignores_width() {
+        let t = tech45();
+        for cap in [2048u64, 50_000, 1 << 20] {
+            let (a16, l16) = t.sram.at(cap, 16, 1).unwrap();
+            let (a32, l32) = t.sram.at(cap, 32, 1).unwrap();
+            let (a24, l24) = t.sram.at(cap, 24, 1).unwrap();
+            let between = |x: f64, a: f64, b: f64| x >= a.min(b) && x <= a.max(b);
+            assert!(between(a24, a16, a32) && between(l24, l16, l32), "{cap}");
+            // Outside the widths: the nearest group's figures.
+            assert_eq!(t.sram.at(cap, 1, 1), t.sram.at(cap, 8, 1));
+            assert_eq!(t.sram.at(cap, 4096, 1), t.sram.at(cap, 64, 1));
+        }
+        let mut plain = t.sram.clone();
+        plain
+            .points
+            .retain(|p| p.ports == 1 && p.width_bytes == Some(16));
+        plain.points.iter_mut().for_each(|p| p.width_bytes = None);
+        assert_eq!(plain.at(5000, 1, 1), plain.at(5000, 64, 1));
+    }
+
+    #[test]
+    fn sram_groups_are_validated_by_field() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tech/45nm.ron");
+        let text = std::fs::read_to_string(&p).unwrap();
+        // A width on one point of a port count whose other points have none.
+        let bad = text.replacen("width_bytes: 8, ports: 2, ", "ports: 2, ", 1);
+        let err = crate::config::parse::<Technology>(&bad, Path::new("t.ron")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("within one port count give a width on every point or on none"),
+            "{err}"
+        );
+        // No single-port points at all.
+        let bad = text.replace("ports: 1, ", "ports: 4, ");
+        let err = crate::config::parse::<Technology>(&bad, Path::new("t.ron")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("give points for single-port macros"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -531,11 +705,24 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn more_sram_capacity_is_more_area_and_leakage(a in 1u64..(1 << 26), d in 1u64..(1 << 26)) {
+        fn more_sram_capacity_is_more_area_and_leakage(
+            a in 1u64..(1 << 26),
+            d in 1u64..(1 << 26),
+            w in 1u64..128,
+            ports in 1u32..3,
+        ) {
             let t = tech45();
-            let (a0, l0) = t.sram.at(a);
-            let (a1, l1) = t.sram.at(a + d);
-            prop_assert!(a1 > a0 && l1 > l0, "{a} -> {}: {a0} {a1} {l0} {l1}", a + d);
+            let (a0, l0) = t.sram.at(a, w, ports).unwrap();
+            let (a1, l1) = t.sram.at(a + d, w, ports).unwrap();
+            prop_assert!(a1 > a0 && l1 > l0, "{a} -> {} ({w} B, {ports} ports): {a0} {a1} {l0} {l1}", a + d);
+        }
+
+        #[test]
+        fn a_second_port_costs_area(a in 1u64..(1 << 26), w in 1u64..128) {
+            let t = tech45();
+            let (a1, _) = t.sram.at(a, w, 1).unwrap();
+            let (a2, _) = t.sram.at(a, w, 2).unwrap();
+            prop_assert!(a2 > a1, "{a} B x {w} B: 1 port {a1} um2, 2 ports {a2} um2");
         }
 
         #[test]

@@ -63,10 +63,15 @@ impl DesignArea {
 }
 
 /// Area (µm²) and leakage (µW) of one SRAM buffer: `banks` macros of `⌈capacity/banks⌉`
-/// bytes from the technology's SRAM table.
+/// bytes with `width_bytes`-wide words and `ports` ports from the technology's SRAM table
+/// (design loading checks that the table has the port count; a table without it gives 0).
 pub fn sram_buffer(tech: &Technology, b: &SramBuffer) -> (f64, f64) {
     let banks = b.banks.max(1);
-    let (a, l) = tech.sram.at(b.capacity_bytes.div_ceil(banks));
+    let ports = u32::try_from(b.ports).unwrap_or(u32::MAX);
+    let (a, l) = tech
+        .sram
+        .at(b.capacity_bytes.div_ceil(banks), b.width_bytes, ports)
+        .unwrap_or((0.0, 0.0));
     (a * banks as f64, l * banks as f64)
 }
 
@@ -380,6 +385,22 @@ mod tests {
         assert_eq!(f.static_energy_j, Some(0.0));
         assert_eq!(f.average_power_w, Some(2e-6 / 1e-3));
         assert!(f.area_mm2.unwrap() > 0.0);
+    }
+
+    #[test]
+    fn a_second_sram_port_doubles_bandwidth_and_costs_area() {
+        let mut s = sim(design(SYSTOLIC), 8);
+        let one = design_area(&s).unwrap();
+        let bw1 = s.design.config.sram.weights.bytes_per_cycle();
+        s.design.config.sram.weights.ports = 2;
+        let two = design_area(&s).unwrap();
+        assert_eq!(s.design.config.sram.weights.bytes_per_cycle(), 2 * bw1);
+        let part = |a: &DesignArea| a.breakdown_mm2()["sram.weights"];
+        assert!(part(&two) > part(&one), "{} vs {}", part(&two), part(&one));
+        assert_eq!(
+            two.breakdown_mm2()["sram.activations"],
+            one.breakdown_mm2()["sram.activations"]
+        );
     }
 
     proptest! {

@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 
 /// Highest design clock accepted, MHz (1 THz): beyond it a cycle is shorter than any circuit.
 pub const MAX_CLOCK_MHZ: f64 = 1e6;
+
+/// Slowest accepted design clock in MHz: 1 kHz. Below it a run's seconds, static energy and
+/// energy-delay product leave the range of an f64 (a mutated 1e-308 MHz clock gave an infinite
+/// EDP); no accelerator clock is that slow.
+pub const MIN_CLOCK_MHZ: f64 = 1e-3;
 /// Lowest DRAM bandwidth accepted, bytes per cycle (one byte per thousand cycles); below it a
 /// pass's transfer time overflows a 64-bit cycle count for ordinary networks.
 pub const MIN_DRAM_BYTES_PER_CYCLE: f64 = 1e-3;
@@ -35,19 +40,34 @@ pub struct SramBuffer {
     pub capacity_bytes: u64,
     /// Bytes one bank delivers per cycle.
     pub width_bytes: u64,
-    /// Independent banks; peak bandwidth is `width_bytes · banks` bytes per cycle.
+    /// Independent banks; peak bandwidth is `width_bytes · banks · ports` bytes per cycle.
     pub banks: u64,
+    /// Read/write ports of each bank (default 1): each serves one `width_bytes` access per
+    /// cycle, and the technology file prices the extra ports in area and leakage (its SRAM
+    /// table must have points for this port count).
+    #[serde(default = "one_port", skip_serializing_if = "is_one_port")]
+    pub ports: u64,
     /// Read energy in pJ per byte.
     pub read_pj_per_byte: f64,
     /// Write energy in pJ per byte.
     pub write_pj_per_byte: f64,
 }
 
+fn one_port() -> u64 {
+    1
+}
+
+fn is_one_port(p: &u64) -> bool {
+    *p == 1
+}
+
 impl SramBuffer {
-    /// Peak bandwidth in bytes per cycle (validation keeps the product below 2^64; it
-    /// saturates rather than wraps).
+    /// Peak bandwidth in bytes per cycle, `width_bytes · banks · ports` (validation keeps the
+    /// product below 2^64; it saturates rather than wraps).
     pub fn bytes_per_cycle(&self) -> u64 {
-        self.width_bytes.saturating_mul(self.banks)
+        self.width_bytes
+            .saturating_mul(self.banks)
+            .saturating_mul(self.ports)
     }
 }
 
@@ -68,12 +88,21 @@ impl Validate for SramBuffer {
         );
         c.check(self.banks > 0, "banks", self.banks, "must be at least 1");
         c.check(
-            self.width_bytes.checked_mul(self.banks).is_some(),
+            (1..=64).contains(&self.ports),
+            "ports",
+            self.ports,
+            "must be 1 to 64 read/write ports per bank",
+        );
+        c.check(
+            self.width_bytes
+                .checked_mul(self.banks)
+                .and_then(|x| x.checked_mul(self.ports))
+                .is_some(),
             "width_bytes",
             self.width_bytes,
             &format!(
-                "width_bytes x banks ({}) overflows a 64-bit byte count; give the width of one bank in bytes",
-                self.banks
+                "width_bytes x banks x ports ({} x {}) overflows a 64-bit byte count; give the width of one bank in bytes",
+                self.banks, self.ports
             ),
         );
         for (f, v) in [
@@ -336,10 +365,10 @@ impl Validate for DesignConfig {
         let mut c = Checks::new();
         c.schema_version(self.schema_version, 1);
         c.check(
-            self.clock_mhz.is_finite() && self.clock_mhz > 0.0 && self.clock_mhz <= MAX_CLOCK_MHZ,
+            self.clock_mhz.is_finite() && (MIN_CLOCK_MHZ..=MAX_CLOCK_MHZ).contains(&self.clock_mhz),
             "clock_mhz",
             num(self.clock_mhz),
-            &format!("must be a positive finite frequency in MHz, at most {MAX_CLOCK_MHZ:e}"),
+            &format!("must be a frequency from {MIN_CLOCK_MHZ:e} to {MAX_CLOCK_MHZ:e} MHz"),
         );
         c.check(
             !self.engines.is_empty(),
@@ -588,6 +617,37 @@ pub enum DesignError {
     },
 }
 
+/// A buffer's `ports` must be a port count the technology's SRAM table prices.
+fn check_sram_ports(
+    config: &DesignConfig,
+    technology: Option<&Technology>,
+    path: &Path,
+) -> Result<(), DesignError> {
+    let Some(t) = technology else {
+        return Ok(());
+    };
+    let have = t.sram.port_counts();
+    for (name, b) in [
+        ("sram.weights.ports", &config.sram.weights),
+        ("sram.activations.ports", &config.sram.activations),
+    ] {
+        if !have.iter().any(|&p| u64::from(p) == b.ports) {
+            return Err(DesignError::Mapping {
+                path: path.to_path_buf(),
+                error: FieldError::new(
+                    name,
+                    b.ports,
+                    format!(
+                        "the technology file {:?} prices SRAM macros with {have:?} ports only; give one of those, or add points with this port count to its sram table",
+                        t.name
+                    ),
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Design {
     /// Load a design file and its energy preset.
     ///
@@ -608,6 +668,7 @@ impl Design {
                 Some(src.finish(t, path)?)
             }
         };
+        check_sram_ports(&config, technology.as_ref(), path)?;
         Ok(Self {
             config,
             energy,
@@ -678,6 +739,7 @@ impl Design {
                 });
             }
         };
+        check_sram_ports(&config, technology.as_ref(), label)?;
         Ok(Self {
             config,
             energy,
