@@ -102,3 +102,16 @@ def test_limit_zero_is_refused():
 
 def test_version():
     assert nacsim.__version__.count(".") == 2
+
+
+def test_float_reference_false_equals_cli_no_float_reference(cli_json):
+    r = nacsim.run(limit=200, float_reference=False)
+    c = cli_json("run", "--limit", "200", "--no-float-reference")
+    assert without_wall(r) == without_wall(c)
+    assert r["float_accuracy"] is None
+    assert r["timings"]["float_reference_s"] == 0
+    full = nacsim.run(limit=200)
+    assert full["float_accuracy"] is not None
+    assert full["accuracy"] == r["accuracy"] and full["energy_pj"] == r["energy_pj"]
+    with pytest.raises(TypeError, match="float_reference must be True or False"):
+        nacsim.run(limit=10, float_reference="no")

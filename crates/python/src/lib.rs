@@ -162,15 +162,27 @@ fn trained(net: &Net) -> Result<(&Model, &str), BoxError> {
     }
 }
 
+/// The scalar options of `nacsim.run`.
+struct RunOpts {
+    limit: Option<usize>,
+    seed: u64,
+    trial: u32,
+    float_reference: bool,
+}
+
 fn run_rust(
     design: DesignArg,
     network: NetworkArg,
     data: DataArg,
-    limit: Option<usize>,
-    seed: u64,
-    trial: u32,
+    opts: RunOpts,
     t0: Instant,
 ) -> Result<String, BoxError> {
+    let RunOpts {
+        limit,
+        seed,
+        trial,
+        float_reference,
+    } = opts;
     let design = design.resolve()?;
     let net = network.resolve()?;
     let (model, label) = trained(&net)?;
@@ -220,15 +232,17 @@ fn run_rust(
         data_label: &data_label,
         calib: &calib,
         calibration: &calibration,
-        float_reference: true,
+        float_reference,
     };
     let report = simulate(design, &inputs, seed, trial, t0)?;
     Ok(serde_json::to_string(&report)?)
 }
 
 /// Simulate a design running a trained network over a dataset; the run report as JSON text.
+/// `float_reference = false` skips the float-accuracy pass (`--no-float-reference`).
 #[pyfunction]
-#[pyo3(signature = (design=None, network=None, data=None, limit=None, seed=0, trial=0))]
+#[pyo3(signature = (design=None, network=None, data=None, limit=None, seed=0, trial=0, float_reference=true))]
+#[allow(clippy::too_many_arguments)]
 fn run(
     py: Python<'_>,
     design: Option<&Bound<'_, PyAny>>,
@@ -237,12 +251,21 @@ fn run(
     limit: Option<usize>,
     seed: u64,
     trial: u32,
+    float_reference: bool,
 ) -> PyResult<String> {
     let t0 = Instant::now();
     let design = DesignArg::from_py(design)?;
     let network = NetworkArg::from_py(network)?;
     let data = DataArg::from_py(data)?;
-    let r = py.detach(move || run_rust(design, network, data, limit, seed, trial, t0));
+    let r = py.detach(move || {
+        let opts = RunOpts {
+            limit,
+            seed,
+            trial,
+            float_reference,
+        };
+        run_rust(design, network, data, opts, t0)
+    });
     py_result(py, r)
 }
 

@@ -132,6 +132,7 @@ def run(
     limit: Optional[int] = None,
     seed: int = 0,
     trial: int = 0,
+    float_reference: bool = True,
 ) -> Dict[str, Any]:
     """Simulate ``design`` running ``network`` over ``data``; the run report (``nacsim run --json``).
 
@@ -146,13 +147,18 @@ def run(
     ``int[N]``. Without calibration images the evaluation images set the int8 scales and the
     report warns. ``limit``: evaluate the first ``limit`` images. ``seed``, ``trial``: the
     random streams of stochastic engines (device variation, read noise); the same seed and
-    trial give the same numbers, bit for bit, on any number of threads.
+    trial give the same numbers, bit for bit, on any number of threads. ``float_reference``:
+    False skips the float network's accuracy pass over the same images (``nacsim run
+    --no-float-reference``): ``float_accuracy`` is then None and ``timings.float_reference_s``
+    is 0, which saves about one float inference per run in Monte Carlo loops.
 
     Keys and units: docs/report-format.md (``energy_pj`` pJ, ``time_s`` s of simulated time,
     ``cycles``, ``accuracy`` fraction, ``tops_per_watt``, ``wall_seconds`` s of real time, ...).
     """
     _check_count("limit", limit)
-    text = _nacsim.run(design, network, _data_arg(data), limit, seed, trial)
+    if not isinstance(float_reference, bool):
+        raise TypeError(f"float_reference must be True or False, not {float_reference!r}")
+    text = _nacsim.run(design, network, _data_arg(data), limit, seed, trial, float_reference)
     return json.loads(text)
 
 

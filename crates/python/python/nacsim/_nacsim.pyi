@@ -102,8 +102,9 @@ def run(
     limit: Optional[int] = None,
     seed: int = 0,
     trial: int = 0,
+    float_reference: bool = True,
 ) -> str:
-    """``nacsim run --json`` as JSON text. ``data`` is None, an IDX folder, or
+    """``nacsim run --json`` as JSON text (``float_reference=False``: ``--no-float-reference``). ``data`` is None, an IDX folder, or
     ``(image bytes, "uint8" | "float32", (N, C, H, W), labels as little-endian int64 bytes,
     calibration or None)``. Releases the GIL while it simulates."""
 
