@@ -161,3 +161,41 @@ fn bad_curves_name_line_and_column() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.csv:3:2: conductance \"x\""), "{err}");
 }
+
+/// A design's `device: (file: …)` is found next to the design (whatever the working directory),
+/// and a missing one names the places tried.
+#[test]
+fn a_device_file_is_found_next_to_the_design_that_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("designs")).unwrap();
+    std::fs::create_dir_all(d.join("devices")).unwrap();
+    std::fs::copy(
+        root().join("models/devices/agasi-measured-lut.ron"),
+        d.join("devices/lut.ron"),
+    )
+    .unwrap();
+    let design = committed_design_text("crossbar-rram.ron").replace(
+        "device: (g_on_s: 1e-5, g_off_s: 1e-6, levels: 128),",
+        "device: (file: \"../devices/lut.ron\"),",
+    );
+    assert!(design.contains("../devices/lut.ron"), "{design}");
+    let p = d.join("designs/xbar.ron");
+    std::fs::write(&p, &design).unwrap();
+    // The test binary's working directory is the repository root, not `d`.
+    let out = ok(&["info", "--design", p.to_str().unwrap(), "--json"]);
+    assert!(out.contains("\"design\""), "{out}");
+
+    std::fs::remove_file(d.join("devices/lut.ron")).unwrap();
+    let o = nacsim(&["info", "--design", p.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("device.file"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}",
+            d.join("designs/../devices/lut.ron").display()
+        )),
+        "{err}"
+    );
+}

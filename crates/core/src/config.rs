@@ -255,12 +255,52 @@ pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigErro
     parse(&text, path)
 }
 
-/// Parses and validates RON `text`; `path` is only used in error messages.
+thread_local! {
+    /// Folders of the config files being parsed on this thread, innermost last (a design that
+    /// names a device file parses that file inside its own parse).
+    static BASES: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Pops the folder [`parse`] pushed, also when deserialization unwinds.
+struct BaseGuard;
+
+impl Drop for BaseGuard {
+    fn drop(&mut self) {
+        BASES.with(|b| b.borrow_mut().pop());
+    }
+}
+
+/// The files a relative `path` named inside the config being parsed may mean, in the order to
+/// try: relative to that config's folder, then to the working directory (the form the shipped
+/// files use, `models/devices/x.ron` from the repository root). An absolute path is itself.
+/// Outside a parse, only the working-directory reading.
+pub fn relative_candidates(path: &str) -> Vec<PathBuf> {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return vec![p.to_path_buf()];
+    }
+    let mut v = Vec::new();
+    if let Some(base) = BASES.with(|b| b.borrow().last().cloned()) {
+        if !base.as_os_str().is_empty() {
+            v.push(base.join(p));
+        }
+    }
+    v.push(p.to_path_buf());
+    v
+}
+
+/// Parses and validates RON `text`; `path` names the file in error messages, and its folder is
+/// where a relative file path inside the text is looked for first ([`relative_candidates`]).
 ///
 /// # Errors
 ///
 /// As [`load`], without the I/O case.
 pub fn parse<T: DeserializeOwned + Validate>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    BASES.with(|b| {
+        b.borrow_mut()
+            .push(path.parent().map(Path::to_path_buf).unwrap_or_default())
+    });
+    let _guard = BaseGuard;
     let options = ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME);
     // As `options.from_str`, with the deserializer wrapped to track the field path: RON's errors
     // give the line and column, the path says which field (`train.optimizer.Adam.eps`).

@@ -118,16 +118,27 @@ impl DeviceFile {
 }
 
 /// Loads the device preset file a config names (`File("…")` of a pulse device, `file: "…"` of
-/// a crossbar's device), relative to the working directory or absolute.
+/// a crossbar's device): an absolute path, or a relative one looked for first in the folder of
+/// the config that names it, then in the working directory
+/// ([`nacsim_core::config::relative_candidates`]).
 ///
 /// # Errors
 ///
-/// A message naming the path, the problem and the fix.
+/// A message naming the path, the places tried, the problem and the fix.
 pub fn load_named(path: &str) -> Result<DeviceFile, String> {
-    DeviceFile::load(Path::new(path)).map_err(|e| match e {
-        ConfigError::Io { source, .. } => format!(
-            "device preset file {path:?} cannot be read ({source}); the path is relative to the working directory (run nacsim from the repository root) or absolute"
-        ),
+    let tried = nacsim_core::config::relative_candidates(path);
+    let found = tried
+        .iter()
+        .find(|p| p.is_file())
+        .unwrap_or(&tried[tried.len() - 1]);
+    DeviceFile::load(found).map_err(|e| match e {
+        ConfigError::Io { source, .. } => {
+            let places: Vec<String> = tried.iter().map(|p| format!("{}", p.display())).collect();
+            format!(
+                "device preset file {path:?} cannot be read ({source}; tried {}); give a path relative to the file that names it, relative to the working directory, or absolute",
+                places.join(", ")
+            )
+        }
         other => format!("device preset file {path:?}: {other}"),
     })
 }

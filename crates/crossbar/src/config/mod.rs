@@ -45,7 +45,8 @@ pub const MAX_CLOCK_MHZ: f64 = 1e6;
 /// [`CrossbarConfig`]'s validation on `dac.v_read_v`).
 ///
 /// `file: "models/devices/x.ron"` instead of `preset` takes the range, levels and drift of a
-/// device preset file ([`DeviceRange::from_file`]; relative to the working directory).
+/// device preset file ([`DeviceRange::from_file`]; relative to the design's folder first, then to
+/// the working directory).
 ///
 /// `drift` is the devices' conductance drift after programming ([`DriftModel`]; read at the
 /// crossbar's `inference_time_s`): a preset brings its own (aihwkit's PCM statistics for
@@ -162,8 +163,8 @@ impl DeviceRange {
 impl DeviceRange {
     /// The range of a device preset file ([`nacsim_device::DeviceFile`], e.g. written by
     /// `nacsim device import`): its nominal device's `g_max`/`g_min` as `g_on_s`/`g_off_s`,
-    /// the smaller pulse count as `levels`, and its drift model. The path is relative to the
-    /// working directory or absolute.
+    /// the smaller pulse count as `levels`, and its drift model. A relative path is looked for in
+    /// the folder of the config being parsed first, then in the working directory.
     ///
     /// # Errors
     ///
