@@ -280,10 +280,10 @@ pub fn relative_candidates(path: &str) -> Vec<PathBuf> {
         return vec![p.to_path_buf()];
     }
     let mut v = Vec::new();
-    if let Some(base) = BASES.with(|b| b.borrow().last().cloned()) {
-        if !base.as_os_str().is_empty() {
-            v.push(base.join(p));
-        }
+    if let Some(base) = BASES.with(|b| b.borrow().last().cloned())
+        && !base.as_os_str().is_empty()
+    {
+        v.push(base.join(p));
     }
     v.push(p.to_path_buf());
     v
