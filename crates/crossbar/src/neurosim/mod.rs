@@ -8,6 +8,7 @@
 //! | [`formula`] | `NeuroSim/formula.cpp` | gate/drain caps, cell layout, on-resistance, Horowitz |
 //! | [`components`] | `RowDecoder.cpp`, `WLDecoderOutput.cpp`, `SwitchMatrix.cpp`, `DFF.cpp`, `Mux.cpp`, `ReadCircuit.cpp`, `Subtractor.cpp`, `Adder.cpp` | the periphery blocks |
 //! | [`subarray`] | `SubArray.cpp` (analog 1T1R), `NeuroSim.cpp` | one layer's core and neuron periphery |
+//! | [`write`] | `Train.cpp` weight update, `NeuroSimSubArrayWriteLatency/Energy` | write latency and energy of one image from pulse counts |
 //!
 //! The MLP-level accounting of `Train.cpp` and `main.cpp` (read iterations per image, the
 //! `numColMuxed` clamp, the printed sums) is in [`NeuroSimConfig::evaluate`]. Every formula and
@@ -19,11 +20,13 @@ pub mod subarray;
 pub mod tech;
 #[cfg(test)]
 mod tests;
+pub mod write;
 
 use serde::{Deserialize, Serialize};
 
 pub use subarray::{CoreArea, NeuronArea, ReadEnergy, ReadLatency, SubArray};
 pub use tech::Technology;
+pub use write::WriteCost;
 
 /// The synaptic cell as NeuroSim sees it (`NeuroSimSubArrayInitialize` copies these from the
 /// MLP's `RealDevice`).
@@ -44,6 +47,10 @@ pub struct CellConfig {
     pub v_ltp_v: f64,
     /// LTD write voltage in V.
     pub v_ltd_v: f64,
+    /// LTP pulse width in s.
+    pub pw_ltp_s: f64,
+    /// LTD pulse width in s.
+    pub pw_ltd_s: f64,
     /// Gate voltage of the 1T1R access transistor in V (`accessVoltage`).
     pub access_voltage_v: f64,
     /// Cell height in F.
@@ -199,6 +206,8 @@ impl NeuroSimConfig {
                 read_pulse_s: 5e-9,
                 v_ltp_v: 3.2,
                 v_ltd_v: 2.8,
+                pw_ltp_s: 300e-6,
+                pw_ltd_s: 300e-6,
                 access_voltage_v: 1.1,
                 height_f: 4.0,
                 width_f: 4.0,
@@ -264,6 +273,8 @@ impl NeuroSimConfig {
             c.read_pulse_s,
             c.v_ltp_v,
             c.v_ltd_v,
+            c.pw_ltp_s,
+            c.pw_ltd_s,
             c.access_voltage_v,
             c.height_f,
             c.width_f,

@@ -178,3 +178,84 @@ fn more_columns_per_read_circuit_mean_fewer_read_circuits_and_more_iterations() 
     assert!(b.layers[0].core_area.read_circuit_m2 > a.layers[0].core_area.read_circuit_m2);
     assert!(b.layers[0].read_iterations < a.layers[0].read_iterations);
 }
+
+#[test]
+fn write_accounting_of_one_image() {
+    let cfg = NeuroSimConfig::mlp_v3_default();
+    let t = Technology::ptm32_hp(cfg.temperature_k);
+    let ih = SubArray::new(&t, &cfg, &cfg.layers[0]);
+    let n = ih.rows * ih.cols;
+    let g = vec![2e-8; n];
+    // No pulse: the static latency, and the periphery energy of every row (twice for IH).
+    let zero = ih.write_image(&t, &cfg, &vec![0; n], &g, true);
+    assert_eq!(zero.pulse_latency_s, 0.0);
+    assert_eq!(zero.array_energy_j, 0.0);
+    assert_eq!(zero.latency_s, ih.write_latency_static(&t));
+    let row0 = ih.write_energy_row(&t, &cfg, 0.0, 0.0);
+    assert_near(
+        "no-pulse periphery",
+        zero.periphery_energy_j,
+        2.0 * 400.0 * row0,
+        1e-12,
+    );
+    // One LTP pulse of 3 in cell (input 5, output 9) and one LTD pulse of 2 in (5, 10): the
+    // same batch of 7 (outputs 7..14) takes 3·300 µs + 2·300 µs; one changed batch.
+    let mut p = vec![0; n];
+    p[5 * 100 + 9] = 3;
+    p[5 * 100 + 10] = -2;
+    let w = ih.write_image(&t, &cfg, &p, &g, true);
+    assert_eq!(w.changed_batches, 1);
+    assert_near("pulse latency", w.pulse_latency_s, 5.0 * 300e-6, 1e-12);
+    // Array side: the cells (V²·G·PW·n and their SL charging) plus the batch's fixed part, which
+    // the hand calculation gives as 1.4e-14 + 2.6e-14 + 6.74e-11 J.
+    let (cc, vp2, vd2) = (ih.cap_col, 3.2f64 * 3.2, 2.8f64 * 2.8);
+    let cells = vp2 * 2e-8 * 300e-6 * 3.0
+        + vp2 * cc * 3.0
+        + (vp2 * cc + vd2 * cc * 2.0 + vd2 * 2e-8 * 300e-6 * 2.0)
+        + 5.0 * vp2 * cc;
+    let fixed = w.array_energy_j - cells;
+    assert_near(
+        "batch fixed part",
+        fixed,
+        1.4e-14 + 2.6e-14 + 6.74e-11,
+        2e-3,
+    );
+    // The row's periphery: one write operation, mean pulses ⌊5/100⌋ = 0.
+    let row1 = ih.write_energy_row(&t, &cfg, 1.0, 0.0);
+    assert_near(
+        "periphery",
+        w.periphery_energy_j,
+        2.0 * (399.0 * row0 + row1),
+        1e-12,
+    );
+    // HO is counted once, and its batches are single cells.
+    let ho = SubArray::new(&t, &cfg, &cfg.layers[1]);
+    let mut p = vec![0; 1000];
+    p[3] = 1;
+    p[4] = 1;
+    let w = ho.write_image(&t, &cfg, &p, &vec![2e-8; 1000], false);
+    assert_eq!(w.changed_batches, 2);
+    assert_near("HO pulse latency", w.pulse_latency_s, 600e-6, 1e-12);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+    /// The batch sum of the longest trains lies between the longest single train and the sum of
+    /// all trains; more pulses never cost less energy.
+    #[test]
+    fn write_latency_is_bounded_by_the_trains(p in proptest::collection::vec(-20i32..20, 1000)) {
+        let cfg = NeuroSimConfig::mlp_v3_default();
+        let t = Technology::ptm32_hp(cfg.temperature_k);
+        let ho = SubArray::new(&t, &cfg, &cfg.layers[1]);
+        let g = vec![2e-8; 1000];
+        let w = ho.write_image(&t, &cfg, &p, &g, false);
+        let trains: Vec<f64> = p.iter().map(|n| f64::from(n.unsigned_abs()) * 300e-6).collect();
+        let max = trains.iter().copied().fold(0.0, f64::max);
+        let sum: f64 = trains.iter().sum();
+        proptest::prop_assert!(w.pulse_latency_s >= max - 1e-15);
+        proptest::prop_assert!(w.pulse_latency_s <= sum + 1e-12);
+        let more: Vec<i32> = p.iter().map(|n| n + n.signum()).collect();
+        let w2 = ho.write_image(&t, &cfg, &more, &g, false);
+        proptest::prop_assert!(w2.energy_j() >= w.energy_j());
+    }
+}
