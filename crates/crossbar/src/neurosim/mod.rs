@@ -6,14 +6,16 @@
 //! |---|---|---|
 //! | [`tech`] | `NeuroSim/Technology.cpp`, `constant.h` | the 32 nm HP table at a temperature |
 //! | [`formula`] | `NeuroSim/formula.cpp` | gate/drain caps, cell layout, on-resistance, Horowitz |
-//! | [`components`] | `RowDecoder.cpp`, `WLDecoderOutput.cpp`, `SwitchMatrix.cpp`, `DFF.cpp`, `Mux.cpp`, `ReadCircuit.cpp`, `Subtractor.cpp`, `Adder.cpp` | the periphery blocks |
+//! | [`components`] | `RowDecoder.cpp`, `WLDecoderOutput.cpp`, `SwitchMatrix.cpp`, `DFF.cpp`, `Mux.cpp`, `ReadCircuit.cpp` | the periphery blocks |
+//! | [`arith`] | `Subtractor.cpp`, `Adder.cpp` | subtractors and adders |
 //! | [`subarray`] | `SubArray.cpp` (analog 1T1R), `NeuroSim.cpp` | one layer's core and neuron periphery |
-//! | [`write`] | `Train.cpp` weight update, `NeuroSimSubArrayWriteLatency/Energy` | write latency and energy of one image from pulse counts |
+//! | [`write`](mod@write) | `Train.cpp` weight update, `NeuroSimSubArrayWriteLatency/Energy` | write latency and energy of one image from pulse counts |
 //!
 //! The MLP-level accounting of `Train.cpp` and `main.cpp` (read iterations per image, the
 //! `numColMuxed` clamp, the printed sums) is in [`NeuroSimConfig::evaluate`]. Every formula and
 //! each reproduced quirk is listed in docs/engines/crossbar.md ("NeuroSim parity").
 
+pub mod arith;
 pub mod components;
 pub mod formula;
 pub mod subarray;

@@ -2,9 +2,9 @@
 //! (`NeuroSimNeuronInitialize` … in MLP_NeuroSim's `NeuroSim.cpp`): geometry, line parasitics,
 //! component layout, and the latency and energy of one read iteration and of one row write.
 
+use super::arith::{Adder, Subtractor};
 use super::components::{
-    Adder, Dff, Mux, ReadCircuit, RowDecoder, Side, Subtractor, SwitchMatrix, SwitchMode,
-    WlDecoderOutput,
+    Dff, Mux, ReadCircuit, RowDecoder, Side, SwitchMatrix, SwitchMode, WlDecoderOutput,
 };
 use super::formula::{Mos, drain_cap, gate_cap, on_resistance};
 use super::tech::{MIN_GAP_BET_GATE_POLY, POLY_WIDTH, Technology};
