@@ -11,6 +11,7 @@ mod golden;
 mod graph;
 mod mnist;
 mod mutants;
+mod neurosim;
 mod onnx;
 mod presets;
 mod run_timings;

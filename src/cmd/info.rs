@@ -38,7 +38,8 @@ pub struct InfoArgs {
     /// weight_storage_bits, compression_ratio, energy_pj, tops_per_watt, utilization,
     /// layers[name, engine, cycles, ops, storage_bits, compression_ratio, energy_pj, ...],
     /// technology, area_mm2, area_breakdown_mm2, static_power_w, average_power_w,
-    /// energy_per_image_j, edp_j_s, tops_per_mm2, hardware_counts; docs/report-format.md).
+    /// energy_per_image_j, edp_j_s, tops_per_mm2, hardware_counts, and neurosim when the design
+    /// has a neurosim block; docs/report-format.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -194,6 +195,27 @@ fn print(a: &InfoArgs, r: &InfoReport) -> CliResult<()> {
             },
             l.activation_dram_bytes,
             100.0 * l.utilization
+        );
+    }
+    if let Some(n) = &r.neurosim {
+        // What MLP_NeuroSim V3.0 prints, from its formulas.
+        outln!("  NeuroSim circuit model (MLP_NeuroSim V3.0 formulas; docs/engines/crossbar.md)");
+        outln!("    synaptic core area   {:.4e} m^2", n.core_area_m2);
+        outln!("    neuron periphery     {:.4e} m^2", n.neuron_area_m2);
+        outln!("    total area           {:.4e} m^2", n.total_area_m2);
+        outln!(
+            "    read latency         {:.4e} s/image · {:.4e} s/epoch",
+            n.read_latency_per_image_s,
+            n.read_latency_per_epoch_s
+        );
+        outln!(
+            "    read energy          {:.4e} J/image · {:.4e} J/epoch (at the preset's mean active inputs)",
+            n.read_energy_per_image_j,
+            n.read_energy_per_epoch_j
+        );
+        outln!(
+            "    write latency        {:.4e} s/image, static part (the pulse trains come from training)",
+            n.write_latency_static_per_image_s
         );
     }
     for w in &r.warnings {

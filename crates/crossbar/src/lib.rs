@@ -21,6 +21,7 @@
 //! | [`timing`] | timing | analytic cycles and counters ([`timing::analytic`]) |
 //! | [`stepped`] | timing | the cycle-stepped read pipeline with traces |
 //! | [`cost`] | cost | energy by action ([`CrossbarCost`], [`cost::energy`]) |
+//! | [`neurosim`] | cost | MLP_NeuroSim V3.0's gate-level periphery model: area, read latency/energy of an analog 1T1R MLP |
 //!
 //! # Example
 //!
@@ -65,6 +66,7 @@ pub mod datapath;
 pub mod drift;
 pub mod error;
 pub mod irdrop;
+pub mod neurosim;
 pub mod periphery;
 pub mod reference;
 pub mod stepped;

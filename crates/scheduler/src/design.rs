@@ -346,6 +346,11 @@ pub struct DesignConfig {
     /// and reports then give no area or static power ("no technology file"), never 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub technology: Option<TechnologySource>,
+    /// MLP_NeuroSim V3.0's gate-level circuit figures of an analog 1T1R MLP (area, read latency
+    /// and energy per image and per epoch), reported by `nacsim info` beside nacsim's own costs
+    /// (docs/engines/crossbar.md, "NeuroSim parity"). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neurosim: Option<nacsim_crossbar::neurosim::NeuroSimConfig>,
     /// Layer-to-engine mapping.
     pub mapping: MappingConfig,
     /// Quantization at the network boundary (default: calibrated int8).
@@ -425,6 +430,13 @@ impl Validate for DesignConfig {
                     );
                 }
             }
+        }
+        if let Some(Err(e)) = self.neurosim.as_ref().map(|n| n.validate()) {
+            c.push(FieldError::new(
+                format!("neurosim.{}", e.field),
+                "(see the field)",
+                e.message.as_str(),
+            ));
         }
         c.nested("sram.weights", &self.sram.weights);
         c.nested("sram.activations", &self.sram.activations);

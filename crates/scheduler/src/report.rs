@@ -671,6 +671,10 @@ pub struct InfoReport {
     /// Area, static and average power, energy per image, EDP and TOPS/mm² of one pass.
     #[serde(flatten)]
     pub area: AreaFigures,
+    /// MLP_NeuroSim V3.0's circuit figures when the design has a `neurosim` block (absent
+    /// otherwise; docs/report-format.md, `neurosim`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neurosim: Option<nacsim_crossbar::neurosim::NeuroSimFigures>,
 }
 
 impl InfoReport {
@@ -771,6 +775,13 @@ impl InfoReport {
                 b,
                 sim.peak_gops() * 1e9,
             ),
+            // Validated with the design, so evaluation cannot fail here.
+            neurosim: sim
+                .design
+                .config
+                .neurosim
+                .as_ref()
+                .and_then(|n| n.evaluate().ok()),
         })
     }
 }
