@@ -23,6 +23,12 @@
 //!
 //! # Speed
 //!
+//! For the versine and quarter-square units the product is a bilinear form plus a bounded
+//! table error (`Bilinear`): an f64 product of the operand features over a block of images
+//! (`network/gemm.rs`: it skips the inputs that are zero in all four images of a group)
+//! pins every accumulator to a proven interval, and only the outputs whose requantized code
+//! (or argmax) the interval leaves open are computed product by product.
+//!
 //! For the versine and quarter-square units (the `T[|i+j|] − T[|i−j|]` form) with entries that
 //! fit `i32`, the MAC runs over the nonzero inputs of an image, with the layer's weights stored
 //! input-major and partial sums in `i32` that are moved to the `i64` accumulator before they can
