@@ -120,7 +120,7 @@ pub(super) fn read_idx_file_prefix(path: &Path, kind: Kind, k: usize) -> Result<
             return full();
         };
         read_prefix(MultiGzDecoder::new(reader), kind, k, |header, data| {
-            (header + data) % (1 << 32) == u64::from(isize)
+            header.wrapping_add(data) % (1 << 32) == u64::from(isize)
         })
     } else {
         read_prefix(reader, kind, k, |header, data| {
