@@ -50,6 +50,21 @@ pub struct RunArgs {
 /// A training split that is present (any of its files) but damaged, incomplete or of another
 /// image shape than the evaluation images: a missing split is fine, a broken one is not ignored.
 pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Calibration)> {
+    calibration_set_for(src, eval, None)
+}
+
+/// [`calibration_set`] when only the first `need` calibration images are used (a design's
+/// `quant.calibration_images`): a training split in a folder is then read only that far
+/// ([`Dataset::load_dir_prefix`]: its files are still checked whole against their headers, so a
+/// damaged split is the same error). `None`: the whole split.
+///
+/// # Errors
+/// As [`calibration_set`].
+pub fn calibration_set_for(
+    src: &Source,
+    eval: &Dataset,
+    need: Option<usize>,
+) -> CliResult<(Dataset, Calibration)> {
     let d = match src {
         Source::Bundled => {
             return Ok((
@@ -78,9 +93,11 @@ pub fn calibration_set(src: &Source, eval: &Dataset) -> CliResult<(Dataset, Cali
             },
         ));
     }
-    let t = Dataset::load_dir(d, Split::Train).map_err(|e| {
-        format!("{e} (the training split is used for calibration; fix or remove it)")
-    })?;
+    let t = match need {
+        Some(k) => Dataset::load_dir_prefix(d, Split::Train, k),
+        None => Dataset::load_dir(d, Split::Train),
+    }
+    .map_err(|e| format!("{e} (the training split is used for calibration; fix or remove it)"))?;
     if t.shape != eval.shape {
         return Err(format!(
             "{}: the training split's images are {} but the test split's are {}; the folder mixes two datasets",
@@ -122,7 +139,8 @@ pub fn report(a: &RunArgs) -> CliResult<RunReport> {
     let (model, label) = super::defaults::network(a.input.network())?;
     let src = a.input.source();
     let data = src.load_for(Split::Test, a.limit.checked()?, &model, &label)?;
-    let (calib, calibration) = calibration_set(&src, &data)?;
+    let need = Some(design.config.quant.calibration_images);
+    let (calib, calibration) = calibration_set_for(&src, &data, need)?;
     let inputs = RunInputs {
         model: &model,
         network: &label,

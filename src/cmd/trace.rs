@@ -11,7 +11,7 @@ use nacsim_nn::data::Split;
 use nacsim_scheduler::sim::Simulation;
 
 use super::args::{DesignArg, NetworkData};
-use super::run::calibration_set;
+use super::run::calibration_set_for;
 use crate::CliResult;
 
 /// Arguments of `nacsim trace`.
@@ -55,7 +55,8 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
         )
         .into());
     }
-    let (calib, _) = calibration_set(&src, &data)?;
+    let (calib, _) =
+        calibration_set_for(&src, &data, Some(design.config.quant.calibration_images))?;
     let sim = Simulation::new(design, &model, &calib)?;
     let layer = match &a.layer {
         None => sim

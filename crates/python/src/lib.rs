@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nacsim::cmd::data::Source;
-use nacsim::cmd::run::{RunInputs, calibration_set, simulate};
+use nacsim::cmd::run::{RunInputs, calibration_set_for, simulate};
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_scheduler::design::Design as CoreDesign;
@@ -194,7 +194,8 @@ fn run_rust(
                 _ => Source::Bundled,
             };
             let data = src.load_for(Split::Test, limit, model, label)?;
-            let (calib, calibration) = calibration_set(&src, &data)?;
+            let need = Some(design.config.quant.calibration_images);
+            let (calib, calibration) = calibration_set_for(&src, &data, need)?;
             (data, src.describe(), calib, calibration)
         }
         DataArg::Arrays(a) => {

@@ -23,6 +23,12 @@
 //!
 //! # Speed
 //!
+//! For the versine and quarter-square units the product is a bilinear form plus a bounded
+//! table error (`Bilinear`): an f64 product of the operand features over a block of images
+//! (`network/gemm.rs`: it skips the inputs that are zero in all four images of a group)
+//! pins every accumulator to a proven interval, and only the outputs whose requantized code
+//! (or argmax) the interval leaves open are computed product by product.
+//!
 //! For the versine and quarter-square units (the `T[|i+j|] − T[|i−j|]` form) with entries that
 //! fit `i32`, the MAC runs over the nonzero inputs of an image, with the layer's weights stored
 //! input-major and partial sums in `i32` that are moved to the `i64` accumulator before they can
@@ -31,8 +37,6 @@
 //! parallel over fixed blocks; each image's result does not depend on the others, so accuracy is
 //! identical for any thread count.
 
-use ndarray::Array2;
-use ndarray::linalg::general_mat_mul;
 use serde::{Deserialize, Serialize};
 
 use nacsim_nn::data::Dataset;
@@ -46,6 +50,8 @@ use crate::config::SineNetworkConfig;
 use crate::error::Error;
 use crate::format::{CodeRounding, ProductFormat, half_pi_code};
 use crate::product::{SineProduct, SineUnit};
+
+mod gemm;
 
 /// Shape of one Dense layer of a [`SineNetwork`], for the scheduler's cost model
 /// ([`dense_layer`](crate::timing::dense_layer)).
@@ -71,8 +77,8 @@ struct SineLayer {
     w: Vec<i32>,
     /// Bias codes at `F` fraction bits (0 without a bias).
     bias: Vec<i64>,
-    /// Fast path: the weight features `u(w)` as `[fan_in, out]` and `max |u|`.
-    u: Option<(Array2<f64>, f64)>,
+    /// Fast path: the weight features `u(w)` as `[fan_in, out]`, packed, and `max |u|`.
+    u: Option<gemm::Strips>,
     /// `bias` as f64 (exact: `|bias| < 2^53`).
     bias_f64: Vec<f64>,
 }
@@ -298,10 +304,10 @@ impl SineNetwork {
         };
         if let Some(fb) = &fast {
             for l in &mut layers {
-                let u =
-                    Array2::from_shape_fn((l.fan_in, l.out), |(k, o)| fb.at(l.w[o * l.fan_in + k]));
-                let umax = u.iter().fold(0f64, |m, v| m.max(v.abs()));
-                l.u = Some((u, umax));
+                let (w, fan_in) = (&l.w, l.fan_in);
+                l.u = Some(gemm::Strips::new(l.fan_in, l.out, |k, o| {
+                    fb.at(w[o * fan_in + k])
+                }));
             }
         }
         Ok(SineNetwork {
@@ -521,31 +527,29 @@ impl SineNetwork {
         let monotone = self.config.activation != RectifiedSine::Periodic;
         let max_b = self.format.max_abs_b as i32;
         for (li, l) in self.layers.iter().enumerate() {
-            let (u, umax) = l.u.as_ref().expect("fast path has features");
-            let mut v = Array2::<f64>::zeros((n, l.fan_in));
+            let u = l.u.as_ref().expect("fast path has features");
+            let umax = u.max_abs;
             let mut radius = vec![0f64; n];
-            for (b, (mut row, xb)) in v
-                .rows_mut()
-                .into_iter()
-                .zip(x.chunks_exact(l.fan_in))
-                .enumerate()
-            {
+            for (r, xb) in radius.iter_mut().zip(x.chunks_exact(l.fan_in)) {
                 let (mut nnz, mut sum) = (0usize, 0f64);
-                for (d, &j) in row.iter_mut().zip(xb) {
-                    let f = fb.at(j);
-                    *d = f;
+                for &j in xb {
                     nnz += usize::from(j != 0);
-                    sum += f.abs();
+                    sum += fb.at(j).abs();
                 }
                 // Table error of every nonzero product, plus the float error of the GEMM:
                 // (n + 8)·2^-53 relative to Σ |scale · u · v| (sin and products ≤ 1 ulp each),
                 // bounded by scale · max|u| · Σ|v|, doubled for margin.
-                radius[b] = nnz as f64 * fb.e_max
+                *r = nnz as f64 * fb.e_max
                     + 2.0 * (l.fan_in as f64 + 8.0) * f64::EPSILON * fb.scale * umax * sum
                     + 1e-6;
             }
-            let mut s = Array2::<f64>::zeros((n, l.out));
-            general_mat_mul(fb.scale, &v, u, 0.0, &mut s);
+            let v = gemm::Groups::new(n, l.fan_in, &x, |j| fb.at(j));
+            let mut s = vec![0f64; n * l.out];
+            gemm::product(&v, u, &mut s);
+            // `scale` is a power of two: exact.
+            for e in &mut s {
+                *e *= fb.scale;
+            }
             if li < last {
                 let mut next = vec![0i32; n * l.out];
                 let inv_step = (-(shift as f64)).exp2();
@@ -560,8 +564,7 @@ impl SineNetwork {
                 let mut ok = vec![false; l.out];
                 for b in 0..n {
                     let xb = &x[b * l.fan_in..(b + 1) * l.fan_in];
-                    let srow = s.row(b);
-                    let srow = srow.as_slice().expect("standard layout");
+                    let srow = &s[b * l.out..(b + 1) * l.out];
                     let rb = radius[b];
                     // Branch-free pass: the integer accumulator lies in [mid − r, mid + r];
                     // requantising (monotone) and clamping map both ends to the same code iff
@@ -595,7 +598,9 @@ impl SineNetwork {
             } else {
                 for (b, p) in preds.iter_mut().enumerate() {
                     let xb = &x[b * l.fan_in..(b + 1) * l.fan_in];
-                    let mid: Vec<f64> = (0..l.out).map(|o| s[[b, o]] + l.bias[o] as f64).collect();
+                    let mid: Vec<f64> = (0..l.out)
+                        .map(|o| s[b * l.out + o] + l.bias[o] as f64)
+                        .collect();
                     let best = argmax_f64(&mid);
                     let big = mid.iter().fold(0f64, |m, v| m.max(v.abs()));
                     let r = radius[b] + 8.0 * f64::EPSILON * (big + radius[b]);

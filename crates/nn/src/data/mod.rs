@@ -20,11 +20,11 @@
 //! |---|---|
 //! | this one | [`Dataset`] (batching, subsets, the bundled and synthetic sets), [`Split`] |
 //! | `error` | [`DataError`] and its messages |
-//! | `idx` | reading and checking IDX files (plain or gzip) |
+//! | `idx` | reading and checking IDX files (plain or gzip), whole or their first items |
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -39,7 +39,7 @@ mod idx;
 mod tests;
 
 pub use error::DataError;
-use idx::{Kind, assemble, read_idx, read_idx_file};
+use idx::{Kind, assemble, read_idx, read_idx_file, read_idx_file_prefix};
 
 /// Where the Debian package `dataset-fashion-mnist` installs Fashion-MNIST.
 pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -172,12 +172,7 @@ impl Dataset {
     pub fn load_dir(dir: &Path, split: Split) -> Result<Dataset, DataError> {
         let (images, labels) = Self::split_files(dir, split)?;
         let mut ds = Self::load_files(&images, &labels)?;
-        let folder = dir
-            .canonicalize()
-            .ok()
-            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| dir.display().to_string());
-        ds.name = format!("{folder}/{}", split.prefix());
+        ds.name = Self::dir_name(dir, split);
         Ok(ds)
     }
 
@@ -236,6 +231,33 @@ impl Dataset {
         Self::load_files_with_classes(images, labels, DEFAULT_CLASSES)
     }
 
+    /// The first `k` images of split `split` in `dir` (all of them if it holds fewer), like
+    /// [`Dataset::load_dir`] followed by [`Dataset::truncate`] but without decoding the images
+    /// after the first `k`: e.g. the 512 calibration images of a run read from the 60,000 of
+    /// Fashion-MNIST's training split. The files are still checked whole against their headers
+    /// (a plain file's length; a gzip file's ISIZE trailer), so a truncated or padded file is
+    /// the same error as with [`Dataset::load_dir`]; all labels are read and range-checked.
+    /// Not checked: the gzip checksum and stream of the images after the first `k`.
+    pub fn load_dir_prefix(dir: &Path, split: Split, k: usize) -> Result<Dataset, DataError> {
+        let (images, labels) = Self::split_files(dir, split)?;
+        let mut ds = Self::load_files_prefix(&images, &labels, DEFAULT_CLASSES, k)?;
+        ds.name = Self::dir_name(dir, split);
+        Ok(ds)
+    }
+
+    /// Like [`Dataset::load_files_with_classes`] followed by [`Dataset::truncate`] to `k`
+    /// images, reading only the first `k` images (see [`Dataset::load_dir_prefix`]).
+    pub fn load_files_prefix(
+        images: &Path,
+        labels: &Path,
+        classes: usize,
+        k: usize,
+    ) -> Result<Dataset, DataError> {
+        let img = read_idx_file_prefix(images, Kind::Images, k)?;
+        let lab = read_idx_file(labels, Kind::Labels)?;
+        assemble(Self::files_name(images), img, lab, images, labels, classes)
+    }
+
     /// Like [`Dataset::load_files`] for a dataset with `classes` classes.
     pub fn load_files_with_classes(
         images: &Path,
@@ -244,16 +266,30 @@ impl Dataset {
     ) -> Result<Dataset, DataError> {
         let img = read_idx_file(images, Kind::Images)?;
         let lab = read_idx_file(labels, Kind::Labels)?;
+        assemble(Self::files_name(images), img, lab, images, labels, classes)
+    }
+
+    /// The name of a dataset loaded from `images`: `{folder}/{prefix}`.
+    fn files_name(images: &Path) -> String {
         let name = images
             .file_name()
             .map(|n| n.to_string_lossy())
             .and_then(|n| n.split("-images").next().map(str::to_owned))
             .unwrap_or_default();
-        let name = match images.parent().and_then(Path::file_name) {
+        match images.parent().and_then(Path::file_name) {
             Some(dir) => format!("{}/{name}", dir.to_string_lossy()),
             None => name,
-        };
-        assemble(name, img, lab, images, labels, classes)
+        }
+    }
+
+    /// The name of split `split` loaded from folder `dir`: `{folder name}/{prefix}`.
+    fn dir_name(dir: &Path, split: Split) -> String {
+        let folder = dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| dir.display().to_string());
+        format!("{folder}/{}", split.prefix())
     }
 
     /// The first [`BUNDLED_SAMPLE_LEN`] images of the Fashion-MNIST test set, embedded in the

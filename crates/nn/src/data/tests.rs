@@ -437,3 +437,107 @@ proptest::proptest! {
         proptest::prop_assert_eq!(ds.batch(&all), ds.batch_range(0, n as usize));
     }
 }
+
+/// Loads `(i, l)` whole and cut to `k`, and through [`Dataset::load_files_prefix`]: the same
+/// dataset, or the same error message.
+fn same_as_prefix(i: &Path, l: &Path, k: usize) -> Result<Dataset, String> {
+    let whole = Dataset::load_files(i, l).map(|d| d.limit(k));
+    let prefix = Dataset::load_files_prefix(i, l, DEFAULT_CLASSES, k);
+    match (whole, prefix) {
+        (Ok(w), Ok(p)) => {
+            assert_eq!(w, p);
+            Ok(p)
+        }
+        (Err(w), Err(p)) => {
+            assert_eq!(w.to_string(), p.to_string());
+            Err(p.to_string())
+        }
+        (w, p) => panic!("whole {w:?} but prefix {p:?}"),
+    }
+}
+
+#[test]
+fn a_prefix_is_the_cut_dataset_and_damage_is_the_same_error() {
+    let t = tempfile::tempdir().unwrap();
+    let (img, lab) = sample();
+    for (zip, ext) in [(false, ""), (true, ".gz")] {
+        let enc = |raw: &[u8]| if zip { gz(raw) } else { raw.to_vec() };
+        let i = write(t.path(), &format!("i{ext}"), &enc(&img));
+        let l = write(t.path(), &format!("l{ext}"), &enc(&lab));
+        for k in [0, 1, 2, 3, 7] {
+            let ds = same_as_prefix(&i, &l, k).unwrap();
+            assert_eq!(ds.len(), k.min(3));
+        }
+        // Truncated data: the message of the whole load (it names the file).
+        let cut = write(t.path(), &format!("cut{ext}"), &enc(&img[..img.len() - 5]));
+        let e = same_as_prefix(&cut, &l, 1).unwrap_err();
+        assert!(e.contains("is truncated") && e.contains("cut"), "{e}");
+        // Trailing data, a cut header, a swapped file, too few labels.
+        let mut long = img.clone();
+        long.push(7);
+        let long = write(t.path(), &format!("long{ext}"), &enc(&long));
+        assert!(
+            same_as_prefix(&long, &l, 1)
+                .unwrap_err()
+                .contains("trailing")
+        );
+        let hdr = write(t.path(), &format!("hdr{ext}"), &enc(&img[..10]));
+        assert!(same_as_prefix(&hdr, &l, 1).unwrap_err().contains("header"));
+        assert!(same_as_prefix(&l, &l, 1).unwrap_err().contains("magic"));
+        let two = write(t.path(), &format!("two{ext}"), &enc(&idx_labels(&[1, 2])));
+        assert!(same_as_prefix(&i, &two, 1).unwrap_err().contains("labels"));
+    }
+    // A gzip file cut short, and one damaged after its prefix with an intact trailer.
+    let good = gz(&img);
+    let l = write(t.path(), "l", &lab);
+    let p = write(t.path(), "half.gz", &good[..good.len() / 2]);
+    assert!(same_as_prefix(&p, &l, 1).unwrap_err().contains("gzip"));
+    let mut bad = good.clone();
+    let n = bad.len();
+    for b in &mut bad[10..n - 8] {
+        *b = 0xff;
+    }
+    let p = write(t.path(), "bad.gz", &bad);
+    assert!(same_as_prefix(&p, &l, 1).unwrap_err().contains("gzip"));
+    // Two gzip members (valid gzip; ISIZE covers only the last): decoded whole, same result.
+    let mut two = gz(&img[..10]);
+    two.extend(gz(&img[10..]));
+    let p = write(t.path(), "two.gz", &two);
+    assert_eq!(same_as_prefix(&p, &l, 2).unwrap().len(), 2);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    #[test]
+    fn a_prefix_of_a_cut_or_padded_file_matches_the_whole_load(
+        n in 1u32..6, k in 0usize..8, zip: bool, cut in 0usize..40, pad in 0usize..3,
+    ) {
+        let t = tempfile::tempdir().unwrap();
+        let pixels: Vec<u8> = (0..n * 6).map(|v| v as u8).collect();
+        let mut img = idx_images(n, 2, 3, &pixels);
+        img.truncate(img.len().saturating_sub(cut));
+        img.extend(std::iter::repeat_n(9u8, pad));
+        let labels: Vec<u8> = (0..n as u8).collect();
+        let (img, lab) = if zip {
+            (gz(&img), gz(&idx_labels(&labels)))
+        } else {
+            (img, idx_labels(&labels))
+        };
+        let i = write(t.path(), "i", &img);
+        let l = write(t.path(), "l", &lab);
+        let ok = same_as_prefix(&i, &l, k).is_ok();
+        // Whole only when the padding makes up for the cut (at most 2 bytes, inside the data).
+        proptest::prop_assert_eq!(ok, cut == pad);
+    }
+}
+
+#[test]
+fn fashion_mnist_training_prefix_matches_the_whole_split() {
+    let Some(dir) = data_dir("NACSIM_FMNIST_DIR", PathBuf::from(FASHION_MNIST_DIR)) else {
+        return;
+    };
+    let head = Dataset::bundled_calibration().limit(512);
+    let prefix = Dataset::load_dir_prefix(&dir, Split::Train, 512).unwrap();
+    assert_eq!(prefix.name, "fashion-mnist/train");
+    assert_eq!((prefix.pixels, prefix.labels), (head.pixels, head.labels));
+}
