@@ -12,6 +12,7 @@ mod graph;
 mod mnist;
 mod mutants;
 mod onnx;
+mod onnx_models;
 mod presets;
 mod run_timings;
 mod scheduler;
