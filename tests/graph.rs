@@ -43,6 +43,7 @@ fn trained_on(images: usize, epochs: usize) -> (Model, Dataset) {
             weight_decay: 0.0,
         },
         schedule: Schedule::Constant,
+        augment: None,
     };
     let mut store = FloatStore::new(model.params.clone(), settings.optimizer);
     let mut stats = model.stats.clone();

@@ -13,6 +13,7 @@ mod mnist;
 mod mutants;
 mod neurosim;
 mod onnx;
+mod onnx_models;
 mod presets;
 mod run_timings;
 mod scheduler;

@@ -36,6 +36,7 @@ fn mnist_test_set_loads_and_is_learnable() {
             weight_decay: 0.0,
         },
         schedule: Schedule::Constant,
+        augment: None,
     };
     let mut store = FloatStore::new(m.params.clone(), s.optimizer);
     train(

@@ -54,6 +54,8 @@ pub enum Purpose {
     ProgrammingVoltage,
     /// Conductance drift exponents (code 10).
     Drift,
+    /// Training-data augmentation: per-image translation and flip draws (code 11).
+    Augment,
     /// Any other purpose, code `2^32 + n`.
     Other(u32),
 }
@@ -72,6 +74,7 @@ impl Purpose {
             Purpose::Dropout => 8,
             Purpose::ProgrammingVoltage => 9,
             Purpose::Drift => 10,
+            Purpose::Augment => 11,
             Purpose::Other(n) => (1 << 32) + u64::from(n),
         }
     }
@@ -344,11 +347,12 @@ mod tests {
             Purpose::Dropout,
             Purpose::ProgrammingVoltage,
             Purpose::Drift,
+            Purpose::Augment,
         ]
         .iter()
         .map(|p| p.code())
         .collect();
-        assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
         assert_eq!(Purpose::Other(0).code(), 1 << 32);
     }
 

@@ -65,6 +65,7 @@ fn run_epoch(
         lr,
         optimizer: SGD,
         schedule: Schedule::Constant,
+        augment: None,
     };
     train(&model.layers, &kernel, store, tr, None, &ts, &mut |_| {})
         .expect("training stays finite");
@@ -131,6 +132,7 @@ fn bench(c: &mut Criterion) {
                     lr: 0.1,
                     optimizer: SGD,
                     schedule: Schedule::Constant,
+                    augment: None,
                 };
                 train(
                     &model.layers,

@@ -93,6 +93,7 @@ fn main() {
             lr,
             optimizer: sgd,
             schedule: Schedule::Constant,
+            augment: None,
         };
         let t0 = Instant::now();
         let hist = train(

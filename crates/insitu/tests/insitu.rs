@@ -510,6 +510,7 @@ fn conv_net_trains_in_situ_and_is_deterministic_across_threads() {
                     lr: 0.1,
                     optimizer: SGD,
                     schedule: Schedule::Constant,
+                    augment: None,
                 };
                 let rec = train(
                     &model.layers,

@@ -6,7 +6,7 @@
 //! Networks for nacsim: the network IR, chains and graphs ([`network`]), the float reference
 //! forward and backward passes ([`forward`]; over graphs: [`graph`], with the graph kinds' math
 //! in [`ops`]), BatchNorm folding ([`fold`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
-//! loop with its two seams ([`train`]), IDX datasets ([`data`]), model I/O in RON + safetensors
+//! loop with its two seams ([`train`]) and its data augmentation ([`augment`]), IDX datasets ([`data`]), model I/O in RON + safetensors
 //! ([`model`]) or ONNX ([`onnx`]), quantizers shared by the engines ([`quant`]), the int8 network that is every
 //! integer engine's functional reference ([`qnet`]) and the ReLU positive-scaling rescaling pass
 //! ([`rescale`]).
@@ -31,7 +31,7 @@
 //! let settings = TrainSettings {
 //!     seed: 42, epochs: 2, batch_size: 32, lr: 2e-3,
 //!     optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
-//!     schedule: Schedule::Constant,
+//!     schedule: Schedule::Constant, augment: None,
 //! };
 //! let mut store = FloatStore::new(model.params.clone(), settings.optimizer);
 //! train(&model.layers, &FloatKernel, &mut store, &train_set, None, &settings, &mut |_| {}).unwrap();
@@ -44,6 +44,7 @@
 //! Reference: float math, no time. The engines plug their kernels and weight stores into
 //! [`train::train`] and are measured against the float models made here.
 
+pub mod augment;
 pub mod data;
 pub mod fold;
 pub mod forward;

@@ -8,7 +8,8 @@
 //!
 //! Every variant is therefore the same loop with different plugs and can be compared with the
 //! float baseline on the same data and seed. The loop is deterministic: shuffling draws from a
-//! keyed stream (`Purpose::Shuffle`, trial = epoch) and every parallel step splits over outputs
+//! keyed stream (`Purpose::Shuffle`, trial = epoch), the optional augmentation from another
+//! (`Purpose::Augment`, keyed by epoch and image index; [`crate::augment`]) and every parallel step splits over outputs
 //! only, so the trained weights are bit-identical for any thread count.
 
 use std::time::Instant;
@@ -17,6 +18,7 @@ use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use crate::augment::Augment;
 use crate::data::Dataset;
 pub use crate::forward::{FloatKernel, ProductKernel};
 use crate::forward::{argmax, layer_backward, layer_forward, softmax_cross_entropy};
@@ -97,6 +99,10 @@ pub struct TrainSettings {
     pub optimizer: Optimizer,
     /// Learning-rate schedule.
     pub schedule: Schedule,
+    /// Augmentation of the training images (random shift, mirror; [`Augment`]); default none,
+    /// which leaves the loop and its results exactly as without the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<Augment>,
 }
 
 /// A float weight store: plain parameters updated by an [`Optimizer`] (its shared per-weight
@@ -376,7 +382,10 @@ pub fn train_net<K: ProductKernel + ?Sized, S: WeightStore + ?Sized>(
         let order = shuffled(n, settings.seed, epoch);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (step, idx) in order.chunks(bs).enumerate() {
-            let x = train.batch(idx);
+            let mut x = train.batch(idx);
+            if let Some(a) = &settings.augment {
+                a.apply_batch(&mut x, idx, train.shape, settings.seed, epoch);
+            }
             let labels = train.labels_of(idx);
             let params = store.params();
             global_step += 1;
@@ -554,6 +563,7 @@ mod tests {
                 weight_decay: 0.0,
             },
             schedule: Schedule::Constant,
+            augment: None,
         };
         (
             Model::init(spec, 1).unwrap(),

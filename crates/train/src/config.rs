@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use nacsim_nn::augment::MAX_SHIFT;
 use nacsim_nn::train::{MAX_LR, Schedule, TrainSettings};
 use serde::{Deserialize, Serialize};
 
@@ -175,6 +176,18 @@ impl nacsim_core::config::Validate for TrainConfig {
                         &format!("must be a finite rate in [0, train.lr = {lr}]"),
                     );
                 }
+            }
+        }
+        if let Some(a) = &self.train.augment {
+            let (h, w) = (self.network.input.h, self.network.input.w);
+            if a.shift > MAX_SHIFT || a.shift >= h.min(w) {
+                rule(
+                    "train.augment.shift",
+                    a.shift.to_string(),
+                    &format!(
+                        "must be at most {MAX_SHIFT} pixels and below the image's height and width ({h}×{w}); 2 is usual for 28×28 images"
+                    ),
+                );
             }
         }
         if self.output.is_empty() {

@@ -82,6 +82,7 @@ pub fn train_insitu(
         lr,
         optimizer: SGD,
         schedule: Schedule::Constant,
+        augment: None,
     };
     train(
         &model.layers,
