@@ -204,8 +204,11 @@ pub struct EngineSlot {
 pub enum ProductKind {
     /// Fully connected.
     Dense,
-    /// Convolution.
+    /// Convolution (any kernel, stride, padding and groups).
     Conv2d,
+    /// Product of two activations (attention scores): only an engine that loads an
+    /// activation as its weights at run time takes it (the int8 systolic array).
+    MatMul,
 }
 
 impl ProductKind {
@@ -214,6 +217,7 @@ impl ProductKind {
         match l.spec {
             LayerSpec::Dense { .. } => Some(ProductKind::Dense),
             LayerSpec::Conv2d { .. } => Some(ProductKind::Conv2d),
+            LayerSpec::MatMul { .. } => Some(ProductKind::MatMul),
             _ => None,
         }
     }

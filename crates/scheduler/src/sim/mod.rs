@@ -101,7 +101,9 @@ pub struct LayerPlan {
     /// layers without a product).
     pub rows_per_image: u64,
     /// Independent groups of the product, each costed as the compiled layer (`rows_per_image`
-    /// rows per image): the channels of a depthwise row of a topology file, else 1.
+    /// rows per image): the channels of a depthwise row of a topology file, the groups of a
+    /// grouped convolution known by its shape, the channels of a MatMul (per image), else 1
+    /// (a compiled grouped convolution, [`Compiled::Groups`], costs its groups itself).
     pub groups: u64,
     /// Weights of the layer (0 for layers without parameters).
     pub weight_count: u64,
@@ -326,15 +328,28 @@ impl Simulation {
             }
             let kind = LayerKind::of_spec(&fl.spec);
             let engine = design.engine_for(layers, fi)?;
-            let compiled = match (nacsim_nn::qnet::gemm_kind_of(&fl.spec), engine) {
-                (Some(gk), Some(e)) => {
-                    let shape = ShapeLayer {
+            let wbits = design.config.quant.weight_bits;
+            let mut groups = 1;
+            let shape = match (nacsim_nn::qnet::gemm_kind_of(&fl.spec), engine) {
+                (Some(gk), Some(_)) => {
+                    // A grouped convolution is costed as `groups ×` one group.
+                    groups = gk.groups();
+                    Some(ShapeLayer {
                         name: fl.name.clone(),
                         kind: gk,
                         fan_in: fl.weight_shape().map_or(0, |w| w[1..].iter().product()),
-                        out: fl.weight_shape().map_or(0, |w| w[0]),
-                        weight_bits: design.config.quant.weight_bits,
-                    };
+                        out: fl.weight_shape().map_or(0, |w| w[0]) / groups,
+                        weight_bits: wbits,
+                    })
+                }
+                (None, Some(e)) if kind == LayerKind::MatMul => {
+                    check_activation_weights(&design, &engines[e], &fl.name)?;
+                    Some(matmul_shape(fl, wbits))
+                }
+                _ => None,
+            };
+            let compiled = match (shape, engine) {
+                (Some(shape), Some(e)) => {
                     let Some(c) = engines[e].compile_shape(shape) else {
                         return Ok(None);
                     };
@@ -345,7 +360,16 @@ impl Simulation {
                 }
                 _ => None,
             };
-            plan.push(plan_entry(&engines, fl, fi, kind, engine, compiled));
+            let mut entry = plan_entry(&engines, fl, fi, kind, engine, compiled);
+            if kind != LayerKind::MatMul && groups > 1 {
+                entry.groups = groups as u64;
+                entry.storage_bits += entry.weight_storage_bits * (groups as u64 - 1);
+                entry.param_bytes += entry.weight_storage_bits.div_ceil(8)
+                    * (groups as u64 - 1)
+                    * u64::from(!engines[engine.unwrap_or(0)].holds_weights());
+                entry.weight_storage_bits *= groups as u64;
+            }
+            plan.push(entry);
         }
         design.engine_for(layers, 0)?;
         check_resident(&design, &plan)?;
@@ -414,22 +438,11 @@ impl Simulation {
                             msg: format!("layer {} has no parameters", fl.name),
                         });
                     };
-                    let src = LayerSource {
-                        q: g,
-                        weight: p.weight.view(),
-                        bias: p.bias.as_ref().map(|b| b.view()),
-                        index: fi,
-                        seed,
-                        trial,
-                        weight_bits: wbits,
-                    };
-                    let (c, w_scale) =
-                        engines[e]
-                            .compile(&src)
-                            .map_err(|source| SimError::Engine {
-                                design: design.path.display().to_string(),
-                                source,
-                            })?;
+                    let (c, w_scale) = compile_gemm(&engines[e], g, p, (fi, seed, trial, wbits))
+                        .map_err(|source| SimError::Engine {
+                            design: design.path.display().to_string(),
+                            source,
+                        })?;
                     if let Some(ws) = w_scale {
                         let bias = p.bias.as_ref().map(|b| b.to_vec());
                         rescaled = Some(g.rescaled(ws, bias.as_deref()).map_err(|e| {
@@ -440,6 +453,17 @@ impl Simulation {
                         })?);
                     }
                     Some(c)
+                }
+                (QLayer::MatMul { .. }, Some(e)) => {
+                    check_activation_weights(&design, &engines[e], &fl.name)?;
+                    let shape = matmul_shape(fl, wbits);
+                    engines[e]
+                        .compile_shape(shape)
+                        .transpose()
+                        .map_err(|source| SimError::Engine {
+                            design: design.path.display().to_string(),
+                            source,
+                        })?
                 }
                 _ => None,
             };
@@ -569,7 +593,7 @@ impl Simulation {
             &self.plan[index].compiled,
         ) else {
             return Err(SimError::Data(format!(
-                "layer {} ({}) runs on the vector unit, which has no cycle-stepped model; pick a dense or conv layer",
+                "layer {} ({}) runs on the vector unit or is a MatMul of two activations, which have no cycle-stepped trace; pick a dense or conv layer",
                 index, self.plan[index].name
             )));
         };
@@ -579,6 +603,7 @@ impl Simulation {
                 kernel,
                 stride,
                 padding,
+                ..
             } => nacsim_nn::qnet::im2col_i8(x.view(), q.input, q.output, kernel, stride, padding),
         };
         self.engines[e]
@@ -674,18 +699,101 @@ fn has_batch_norm(layers: &[ResolvedLayer]) -> bool {
         .any(|l| matches!(l.spec, nacsim_nn::network::LayerSpec::BatchNorm2d { .. }))
 }
 
-/// Why no unit of a design runs float layer `fl` in int8, if none does: a grouped or
-/// rectangular Conv2d (the engines take square ungrouped convolutions), a MatMul of two
-/// activations, or a BatchNorm2d left after folding.
+/// Compile a Dense or Conv2d layer `g` (float parameters `p`; network index, seed, trial and
+/// weight width in `key`) for `engine`: a grouped convolution group by group
+/// ([`Compiled::Groups`], each group's float weights and bias, its accumulator scales in
+/// order).
+fn compile_gemm(
+    engine: &EngineImpl,
+    g: &nacsim_nn::qnet::QGemm,
+    p: &nacsim_nn::model::Param,
+    (index, seed, trial, weight_bits): (usize, u64, u32, u32),
+) -> Result<(Compiled, Option<Vec<f32>>), EngineError> {
+    let groups = g.groups();
+    let og = g.out_channels() / groups;
+    let mut parts = Vec::with_capacity(groups);
+    let mut scales: Option<Vec<f32>> = None;
+    for gi in 0..groups {
+        let r = gi * og..(gi + 1) * og;
+        let qg;
+        let q = if groups == 1 {
+            g
+        } else {
+            qg = g.group(gi);
+            &qg
+        };
+        let src = LayerSource {
+            q,
+            weight: p.weight.slice(ndarray::s![r.clone(), ..]),
+            bias: p.bias.as_ref().map(|b| b.slice(ndarray::s![r.clone()])),
+            index,
+            seed,
+            trial,
+            weight_bits,
+            group: gi,
+        };
+        let (c, ws) = engine.compile(&src)?;
+        if let Some(ws) = ws {
+            scales.get_or_insert_with(Vec::new).extend(ws);
+        }
+        parts.push(c);
+    }
+    let c = if groups == 1 {
+        parts.pop().expect("one group")
+    } else {
+        Compiled::Groups(parts)
+    };
+    Ok((c, scales))
+}
+
+/// A MatMul node's product as a shape layer: `k → n` over `m` rows (run once per sample and
+/// channel, [`LayerPlan::groups`] = channels).
+fn matmul_shape(fl: &ResolvedLayer, weight_bits: u32) -> ShapeLayer {
+    ShapeLayer {
+        name: fl.name.clone(),
+        kind: nacsim_nn::qnet::GemmKind::Dense,
+        fan_in: fl.input.w,
+        out: fl.output.w,
+        weight_bits,
+    }
+}
+
+/// A MatMul node needs an engine that loads an activation as its weights at run time.
+fn check_activation_weights(
+    design: &Design,
+    engine: &EngineImpl,
+    layer: &str,
+) -> Result<(), SimError> {
+    if engine.takes_activation_weights() {
+        return Ok(());
+    }
+    let fix = design
+        .config
+        .engines
+        .iter()
+        .zip(build_engines(design).unwrap_or_default())
+        .find(|(_, e)| e.takes_activation_weights())
+        .map_or_else(
+            || "add an int8 systolic engine to the design and map MatMul to it (`mapping.by_kind: [(MatMul, \"<its name>\")]`)".to_string(),
+            |(s, _)| format!("map it to the int8 array: `mapping.by_kind: [(MatMul, {:?})]`", s.name),
+        );
+    Err(SimError::Engine {
+        design: design.path.display().to_string(),
+        source: EngineError::Unsupported {
+            engine: engine.name().to_string(),
+            layer: layer.to_string(),
+            msg: format!(
+                "a MatMul of two activations needs an engine that loads an activation as its weights at run time, and this one holds compiled weights only; {fix}"
+            ),
+        },
+    })
+}
+
+/// Why no unit of a design runs float layer `fl` in int8, if none does: a BatchNorm2d left
+/// after folding.
 fn no_int8_path(fl: &ResolvedLayer) -> Option<String> {
     use nacsim_nn::network::LayerSpec as S;
     match fl.spec {
-        S::Conv2d { .. } if nacsim_nn::qnet::gemm_kind_of(&fl.spec).is_none() => Some(
-            "a grouped or rectangular Conv2d: the engines run square, ungrouped convolutions".into(),
-        ),
-        S::MatMul { .. } => Some(
-            "MatMul of two activations: no engine takes an activation as its weights".into(),
-        ),
         S::BatchNorm2d { .. } => Some(
             "a BatchNorm2d that cannot be folded (its input is not a Dense or Conv2d read by it alone)".into(),
         ),
@@ -716,6 +824,8 @@ fn plan_entry(
         .map_or(0, |s| s.iter().map(|&d| d as u64).product());
     let bias_count = if has_bias { outs } else { 0 };
     let (param_bytes, storage_bits, weight_storage_bits) = match (engine, &compiled) {
+        // A MatMul's "weights" are an activation: no parameters.
+        _ if kind == LayerKind::MatMul => (0, 0, 0),
         (Some(e), Some(c)) => {
             let wb = engines[e].weight_storage_bits(c);
             let (param_bytes, storage_bits) = param_storage(&engines[e], wb, outs, bias_count);
@@ -740,9 +850,15 @@ fn plan_entry(
         rows_per_image: match kind {
             LayerKind::Dense => 1,
             LayerKind::Conv2d => (fl.output.h * fl.output.w) as u64,
+            LayerKind::MatMul => fl.input.h as u64,
             _ => 0,
         },
-        groups: 1,
+        // A MatMul runs one product per channel of each sample.
+        groups: if kind == LayerKind::MatMul {
+            fl.input.c as u64
+        } else {
+            1
+        },
         weight_count,
         bias_count,
         param_bytes,
@@ -766,13 +882,28 @@ impl IntGemm for EngineGemm<'_> {
         layer: usize,
         first_row: u64,
         x: ArrayView2<i8>,
-        _w: ArrayView2<i8>,
+        w: ArrayView2<i8>,
     ) -> Array2<i32> {
         let p = &self.sim.plan[layer];
         match (p.engine, &p.compiled) {
+            (Some(e), Some(_)) if p.kind == LayerKind::MatMul => self.sim.engines[e]
+                .run_activation_weights(x, w)
+                .expect("the mapping sends MatMul to an engine that takes activation weights"),
             (Some(e), Some(c)) => self.sim.engines[e].run(c, x, first_row),
             _ => unreachable!("products only on layers with an engine"),
         }
+    }
+
+    /// The engine runs the groups itself ([`Compiled::Groups`]).
+    fn gemm_grouped_at(
+        &self,
+        layer: usize,
+        first_row: u64,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+        _groups: usize,
+    ) -> Array2<i32> {
+        self.gemm_at(layer, first_row, x, w)
     }
 }
 

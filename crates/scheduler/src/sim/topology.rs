@@ -4,7 +4,7 @@
 
 use nacsim_core::keyed::{Keyed, Seq};
 use nacsim_core::rng::{Purpose, Stream, unit_f64};
-use nacsim_nn::network::Shape;
+use nacsim_nn::network::{Hw, Shape};
 use nacsim_nn::qnet::{GemmKind, LayerKind, QGemm, QNetwork, Requant};
 use nacsim_nn::quant::UniformQuantizer;
 use ndarray::Array2;
@@ -133,13 +133,15 @@ impl Simulation {
                 )));
             };
             let (kind, gemm) = match pk {
-                ProductKind::Dense => (LayerKind::Dense, GemmKind::Dense),
+                // `product_kind` makes Dense or Conv2d of every row.
+                ProductKind::Dense | ProductKind::MatMul => (LayerKind::Dense, GemmKind::Dense),
                 ProductKind::Conv2d => (
                     LayerKind::Conv2d,
                     GemmKind::Conv {
-                        kernel: t.filter[0],
-                        stride: t.stride[0],
-                        padding: 0,
+                        kernel: Hw::new(t.filter[0], t.filter[1]),
+                        stride: Hw::new(t.stride[0], t.stride[1]),
+                        padding: Hw::square(0),
+                        groups: 1,
                     },
                 ),
             };
@@ -166,6 +168,7 @@ impl Simulation {
                         seed,
                         trial: 0,
                         weight_bits,
+                        group: 0,
                     };
                     engines[e].compile(&src).map_err(engine_err)?.0
                 }
