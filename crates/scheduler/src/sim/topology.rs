@@ -121,9 +121,10 @@ impl Simulation {
             .sum();
         check_resident_bytes(&design, requant_bytes, "at least ")?;
         let mut plan = Vec::with_capacity(count);
+        let names: Vec<&str> = topo.layers.iter().map(|t| t.name.as_str()).collect();
         for (i, t) in topo.layers.iter().enumerate() {
             let pk = product_kind(topo.format, t);
-            let Some(e) = design.engine_for_kind(count, i, Some(pk))? else {
+            let Some(e) = design.engine_for_named(&names, i, Some(pk))? else {
                 return Err(SimError::Data(format!(
                     "{}: layer {} (line {}) maps to no engine of design {}",
                     topo.name,
