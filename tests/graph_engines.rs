@@ -195,6 +195,18 @@ fn by_name_maps_layers_by_their_names_and_lists_the_names_when_one_is_unknown() 
     let sim = Simulation::new(d.clone(), &m, &calib).unwrap();
     assert_eq!(sim.unit_name(position(&sim, "fc")), "bmv");
     assert_eq!(sim.unit_name(position(&sim, "b1_conv2")), "mac");
+    // ResNet-8's fc is node 29 of its file, after 9 BatchNorm2d nodes: index 20 as mapped
+    // (docs/workloads.md).
+    let r8 = Model::load(&root().join("models/networks/fmnist-resnet8.ron")).unwrap();
+    let mut by_index = design("bpca-hybrid-cnn.ron");
+    by_index.config.mapping.by_kind.clear();
+    by_index.config.mapping.by_index = vec![(20, "bmv".into())];
+    let s8 = Simulation::new(by_index, &r8, &calib).unwrap();
+    assert_eq!(s8.unit_name(position(&s8, "fc")), "bmv");
+    assert_eq!(
+        r8.spec.nodes.iter().position(|n| n.name == "fc"),
+        Some(29)
+    );
     d.config.mapping.by_name = vec![("b1_bn2".into(), "mac".into())];
     let err = Simulation::new(d, &m, &calib).unwrap_err().to_string();
     assert!(
