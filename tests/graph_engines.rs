@@ -203,10 +203,7 @@ fn by_name_maps_layers_by_their_names_and_lists_the_names_when_one_is_unknown() 
     by_index.config.mapping.by_index = vec![(20, "bmv".into())];
     let s8 = Simulation::new(by_index, &r8, &calib).unwrap();
     assert_eq!(s8.unit_name(position(&s8, "fc")), "bmv");
-    assert_eq!(
-        r8.spec.nodes.iter().position(|n| n.name == "fc"),
-        Some(29)
-    );
+    assert_eq!(r8.spec.nodes.iter().position(|n| n.name == "fc"), Some(29));
     d.config.mapping.by_name = vec![("b1_bn2".into(), "mac".into())];
     let err = Simulation::new(d, &m, &calib).unwrap_err().to_string();
     assert!(

@@ -70,7 +70,7 @@ pub fn grouped_by(
     mut run: impl FnMut(usize, ArrayView2<i8>) -> Array2<i32>,
 ) -> Array2<i32> {
     assert!(
-        groups > 0 && x.ncols() % groups == 0 && out % groups == 0,
+        groups > 0 && x.ncols().is_multiple_of(groups) && out.is_multiple_of(groups),
         "grouped product: {} columns and {out} outputs in {groups} groups",
         x.ncols()
     );

@@ -326,6 +326,10 @@ pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
 }
 
 /// One layer of a [`QNetwork`](super::QNetwork).
+// A network holds one `QLayer` per layer, built once: the size of the Gemm variant (its
+// geometry, scales and weight array header) does not matter, and boxing it would add an
+// indirection to every match over the layers.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum QLayer {
     /// Dense or Conv2d (with a fused ReLU if one followed).
