@@ -42,6 +42,7 @@ fn layers_with_inputs(
                     kernel,
                     stride,
                     padding,
+                    ..
                 } => {
                     nacsim_nn::qnet::im2col_i8(h.view(), q.input, q.output, kernel, stride, padding)
                 }

@@ -171,11 +171,21 @@ fn graph_kinds_without_an_int8_path_are_refused_by_name() {
             (name: "f", op: Flatten), (name: "fc", op: Dense(out: 10))])"#,
     )
     .unwrap();
+    // A depthwise convolution runs on the array (one GEMM per group, tests/graph_engines.rs);
+    // the B-MV, which runs fully connected layers only, refuses it by name with the fix.
     let o = nacsim(&["info", "--network", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = nacsim(&[
+        "info",
+        "--network",
+        f.to_str().unwrap(),
+        "--design",
+        "models/designs/bpca-qin2019.ron",
+    ]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
     assert!(
-        err.contains("dw") && err.contains("grouped or rectangular Conv2d"),
+        err.contains("layer c") && err.contains("mapping.by_kind: [(Conv2d, \"mac\")]"),
         "{err}"
     );
     std::fs::write(

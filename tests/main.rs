@@ -9,6 +9,7 @@ mod dse;
 mod end_to_end;
 mod golden;
 mod graph;
+mod graph_engines;
 mod mnist;
 mod mutants;
 mod neurosim;

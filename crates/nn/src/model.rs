@@ -246,7 +246,8 @@ impl Model {
     /// As [`Model::load`].
     pub fn from_bytes(ron_text: &str, weights: &[u8], label: &str) -> Result<Self, ModelError> {
         let path = Path::new(label);
-        let spec: NetworkSpec = nacsim_core::config::parse(ron_text, path)?;
+        let spec: NetworkSpec =
+            nacsim_core::config::parse(&crate::network::bare_ops(ron_text), path)?;
         let layers = spec.resolve().map_err(|source| ModelError::Topology {
             path: path.to_path_buf(),
             source,
@@ -351,7 +352,15 @@ pub fn load_spec(path: &Path) -> Result<NetworkSpec, ModelError> {
     if is_onnx(path) {
         return Ok(crate::onnx::load(path)?.spec);
     }
-    Ok(nacsim_core::config::load(path)?)
+    let text =
+        std::fs::read_to_string(path).map_err(|source| nacsim_core::config::ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(nacsim_core::config::parse(
+        &crate::network::bare_ops(&text),
+        path,
+    )?)
 }
 
 /// A path whose extension is `.onnx` (any case): read by [`crate::onnx`], not as RON.

@@ -233,8 +233,11 @@ pub struct EngineSlot {
 pub enum ProductKind {
     /// Fully connected.
     Dense,
-    /// Convolution.
+    /// Convolution (any kernel, stride, padding and groups).
     Conv2d,
+    /// Product of two activations (attention scores): only an engine that loads an
+    /// activation as its weights at run time takes it (the int8 systolic array).
+    MatMul,
 }
 
 impl ProductKind {
@@ -243,12 +246,14 @@ impl ProductKind {
         match l.spec {
             LayerSpec::Dense { .. } => Some(ProductKind::Dense),
             LayerSpec::Conv2d { .. } => Some(ProductKind::Conv2d),
+            LayerSpec::MatMul { .. } => Some(ProductKind::MatMul),
             _ => None,
         }
     }
 }
 
-/// Which engine runs which layer: by layer index first, then by kind, then the default.
+/// Which engine runs which layer: by layer name first, then by layer index, then by kind,
+/// then the default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingConfig {
@@ -257,9 +262,18 @@ pub struct MappingConfig {
     /// `(kind, engine)` pairs.
     #[serde(default)]
     pub by_kind: Vec<(ProductKind, String)>,
-    /// `(layer index, engine)` pairs; the index counts every layer of the network file from 0.
+    /// `(layer index, engine)` pairs. The index counts the layers of the network **as
+    /// mapped**, from 0: every layer of a `layers` chain, every node of a `nodes` graph, with
+    /// each BatchNorm2d removed (folded into the product it reads) — so in a network with
+    /// batch norm, indices after the first BatchNorm2d are smaller than in the file. Rows of a
+    /// topology file count from 0. Prefer `by_name`.
     #[serde(default)]
     pub by_index: Vec<(usize, String)>,
+    /// `(layer name, engine)` pairs: a node's `name` in a graph, a layer's parameter name in a
+    /// chain (`fc1`, `conv2`, or its `name` field), a row's name in a topology file. Checked
+    /// before `by_index`; a name the network does not have is an error that lists the names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_name: Vec<(String, String)>,
 }
 
 /// Where the energy table comes from.
@@ -540,6 +554,14 @@ impl Validate for DesignConfig {
                 &format!("unknown engine; the design has {names}"),
             );
         }
+        for (i, (_, n)) in self.mapping.by_name.iter().enumerate() {
+            c.check(
+                known(n),
+                &format!("mapping.by_name[{i}]"),
+                format!("{n:?}"),
+                &format!("unknown engine; the design has {names}"),
+            );
+        }
         if let EnergySource::Table(t) = &self.energy {
             c.nested("energy.Table", t);
         }
@@ -777,12 +799,52 @@ impl Design {
     ) -> Result<Option<usize>, DesignError> {
         // `index` may be past the end: a network without layers has none to map.
         let kind = layers.get(index).and_then(ProductKind::of);
-        self.engine_for_kind(layers.len(), index, kind)
+        let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+        self.engine_for_named(&names, index, kind)
+    }
+
+    /// [`Design::engine_for`] for layer `index` of the layers named `names` (in mapping
+    /// order), whose product kind is `kind` (`None`: no product, no engine). The form for
+    /// layers that are not a network's (a topology file's rows).
+    ///
+    /// # Errors
+    /// A `by_index` entry outside `0..names.len()`, or a `by_name` entry naming no layer.
+    pub fn engine_for_named(
+        &self,
+        names: &[&str],
+        index: usize,
+        kind: Option<ProductKind>,
+    ) -> Result<Option<usize>, DesignError> {
+        let m = &self.config.mapping;
+        for (i, (name, _)) in m.by_name.iter().enumerate() {
+            if !names.contains(&name.as_str()) {
+                return Err(DesignError::Mapping {
+                    path: self.path.clone(),
+                    error: FieldError::new(
+                        format!("mapping.by_name[{i}]"),
+                        format!("{name:?}"),
+                        format!(
+                            "no layer of the network has this name (BatchNorm2d layers are folded into the product they read and cannot be mapped); the names are: {}",
+                            names.join(", ")
+                        ),
+                    ),
+                });
+            }
+        }
+        if kind.is_some()
+            && let Some((_, engine)) = m
+                .by_name
+                .iter()
+                .find(|(n, _)| names.get(index) == Some(&n.as_str()))
+        {
+            return Ok(self.config.engines.iter().position(|e| &e.name == engine));
+        }
+        self.engine_for_kind(names.len(), index, kind)
     }
 
     /// [`Design::engine_for`] for layer `index` of `count` layers whose product kind is `kind`
-    /// (`None`: no product, no engine). The form for layers that are not a network's (a
-    /// topology file's rows).
+    /// (`None`: no product, no engine), without `by_name` (use [`Design::engine_for_named`]
+    /// for layers with names).
     ///
     /// # Errors
     /// A mapping entry naming a layer index outside `0..count`.

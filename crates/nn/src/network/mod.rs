@@ -219,7 +219,8 @@ pub enum LayerSpec {
     /// Concatenation of two or more inputs along the channel axis (same height and width).
     Concat,
     /// Product of two activations, per channel: `a (c, m, k) · b (c, k, n) → (c, m, n)`, or with
-    /// `transpose_b`, `b (c, n, k)` (attention scores `Q·Kᵀ`). No parameters.
+    /// `transpose_b`, `b (c, n, k)` (attention scores `Q·Kᵀ`). No parameters. Network files
+    /// may write it bare, `MatMul`, like the unit kinds (see [`bare_ops`]), or `MatMul()`.
     MatMul {
         /// Read the second input transposed (default false).
         #[serde(default)]
@@ -659,6 +660,9 @@ impl nacsim_core::config::Validate for NetworkSpec {
     }
 }
 
+mod bare;
 mod resolve;
 #[cfg(test)]
 mod tests;
+
+pub use bare::{BARE_OPS, bare_ops};

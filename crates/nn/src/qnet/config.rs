@@ -113,8 +113,8 @@ pub enum QuantizeError {
     /// A Dense or Conv2d layer has no parameters.
     #[error("layer {0}: has no parameters to quantize")]
     MissingParams(String),
-    /// A layer or wiring the int8 network does not run (yet): a graph that is not a chain after
-    /// BatchNorm folding, or a grouped or rectangular Conv2d.
+    /// A layer the int8 network does not run: a BatchNorm2d that cannot be folded into the
+    /// product it reads.
     #[error("layer {layer}: {what} has no int8 path; {fix}")]
     Unsupported {
         /// Layer name.

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::requant::div_round;
 use super::{GemmKind, IntGemm, QLayer, QNetwork, gemm_epilogue};
 use crate::data::Dataset;
-use crate::im2col::im2col;
+use crate::im2col::im2col_hw;
 use crate::network::Shape;
 use crate::quant::Rounding;
 
@@ -47,9 +47,14 @@ impl QNetwork {
                         kernel,
                         stride,
                         padding,
+                        groups,
                     } => {
-                        let cols = im2col(x.view(), q.input, q.output, kernel, stride, padding);
-                        g.gemm_at(index, row0, cols.view(), q.weight.view())
+                        let cols = im2col_hw(x.view(), q.input, q.output, kernel, stride, padding);
+                        if groups == 1 {
+                            g.gemm_at(index, row0, cols.view(), q.weight.view())
+                        } else {
+                            g.gemm_grouped_at(index, row0, cols.view(), q.weight.view(), groups)
+                        }
                     }
                 };
                 gemm_epilogue(q, acc.view(), b)
@@ -69,7 +74,7 @@ impl QNetwork {
             } => pool_i8(x.view(), input, output, kernel, stride, Some(rounding)),
             QLayer::Flatten => x,
             &QLayer::GlobalAvgPool { input, rounding } => global_pool_i8(x.view(), input, rounding),
-            QLayer::Add { .. } | QLayer::Concat { .. } => {
+            QLayer::Add { .. } | QLayer::Concat { .. } | QLayer::MatMul { .. } => {
                 self.node_forward_at(g, index, vec![x], first_image)
             }
             QLayer::Lut { table, .. } => {
@@ -133,6 +138,22 @@ impl QNetwork {
                 }
                 y
             }
+            &QLayer::MatMul {
+                transpose_b,
+                a,
+                n,
+                requant,
+                act_max,
+                rounding,
+                ..
+            } => matmul_i8(
+                g,
+                index,
+                (&xs[0], &xs[1]),
+                (a, n, transpose_b),
+                (requant, act_max, rounding),
+                first_image,
+            ),
             _ => self.layer_forward_at(g, index, xs.pop().expect("one input"), first_image),
         }
     }
@@ -285,6 +306,46 @@ impl QNetwork {
             })
             .sum()
     }
+}
+
+/// The int8 MatMul of layer `index`: per sample and channel, `a [m, k]` times the "weights"
+/// `b` as `[n, k]` through the seam (row keys `((first_image + s)·c + ch)·m`), requantized by
+/// one factor and clamped to `±act_max`.
+fn matmul_i8<G: IntGemm + ?Sized>(
+    g: &G,
+    index: usize,
+    (xa, xb): (&Array2<i8>, &Array2<i8>),
+    (a, n, tb): (Shape, usize, bool),
+    (requant, act_max, rounding): (super::Requant, i32, Rounding),
+    first_image: usize,
+) -> Array2<i8> {
+    let (c, m, k) = (a.c, a.h, a.w);
+    let mut y = Array2::<i8>::zeros((xa.nrows(), c * m * n));
+    y.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(s, mut row)| {
+            for ch in 0..c {
+                let am = xa.slice(ndarray::s![s, ch * m * k..(ch + 1) * m * k]);
+                let am = am.to_shape((m, k)).expect("contiguous (m, k)");
+                let bv = xb.slice(ndarray::s![s, ch * k * n..(ch + 1) * k * n]);
+                let w = if tb {
+                    bv.to_shape((n, k)).expect("contiguous (n, k)").to_owned()
+                } else {
+                    bv.to_shape((k, n))
+                        .expect("contiguous (k, n)")
+                        .t()
+                        .to_owned()
+                };
+                let key = (((first_image + s) * c + ch) * m) as u64;
+                let acc = g.gemm_at(index, key, am.view(), w.view());
+                for (i, &v) in acc.iter().enumerate() {
+                    let q = requant.apply_clamped(v, rounding, -act_max, act_max);
+                    row[ch * m * n + i] = i8::try_from(q).expect("clamped to a code");
+                }
+            }
+        });
+    y
 }
 
 fn pool_i8(

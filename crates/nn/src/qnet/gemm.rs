@@ -27,6 +27,61 @@ pub trait IntGemm: Sync {
         let _ = first_row;
         self.gemm(layer, x, w)
     }
+
+    /// The product of a grouped convolution with `groups` groups: `x` `[m, groups·K_g]` (the
+    /// im2col columns of group `g` are `g·K_g .. (g+1)·K_g`), `w` `[out, K_g]` (the weights
+    /// of group `g` are rows `g·o_g .. (g+1)·o_g`), result `[m, out]`: one
+    /// [`gemm_at`](Self::gemm_at) per group. Engines that map the groups themselves override
+    /// it.
+    ///
+    /// # Panics
+    /// If the columns of `x` or the rows of `w` do not split into `groups` equal parts.
+    fn gemm_grouped_at(
+        &self,
+        layer: usize,
+        first_row: u64,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+        groups: usize,
+    ) -> Array2<i32> {
+        grouped_by(x, w.nrows(), groups, |g, xg| {
+            let og = w.nrows() / groups;
+            self.gemm_at(
+                layer,
+                first_row,
+                xg,
+                w.slice(ndarray::s![g * og..(g + 1) * og, ..]),
+            )
+        })
+    }
+}
+
+/// A grouped product assembled from one product per group: `run(g, x_g)` returns the
+/// `[m, out/groups]` outputs of group `g` for its columns `x_g` of `x`; the result is
+/// `[m, out]`, group `g` in columns `g·o_g ..`.
+///
+/// # Panics
+/// If `x`'s columns or `out` do not split into `groups` equal parts, or a group's result has
+/// the wrong shape.
+pub fn grouped_by(
+    x: ArrayView2<i8>,
+    out: usize,
+    groups: usize,
+    mut run: impl FnMut(usize, ArrayView2<i8>) -> Array2<i32>,
+) -> Array2<i32> {
+    assert!(
+        groups > 0 && x.ncols().is_multiple_of(groups) && out.is_multiple_of(groups),
+        "grouped product: {} columns and {out} outputs in {groups} groups",
+        x.ncols()
+    );
+    let (kg, og) = (x.ncols() / groups, out / groups);
+    let mut y = Array2::<i32>::zeros((x.nrows(), out));
+    for g in 0..groups {
+        let yg = run(g, x.slice(ndarray::s![.., g * kg..(g + 1) * kg]));
+        y.slice_mut(ndarray::s![.., g * og..(g + 1) * og])
+            .assign(&yg);
+    }
+    y
 }
 
 /// Rows of `x` per parallel task of [`RefGemm`].

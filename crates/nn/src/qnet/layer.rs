@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::quantize::{bias_codes, requant_factors};
 use super::{QuantizeError, Requant};
-use crate::network::{Activation, LayerSpec, ResolvedLayer, Shape};
+use crate::network::{Activation, Hw, LayerSpec, ResolvedLayer, Shape};
 use crate::quant::Rounding;
 
 /// What a [`QGemm`] computes.
@@ -18,15 +18,40 @@ use crate::quant::Rounding;
 pub enum GemmKind {
     /// Fully connected: one product row per sample.
     Dense,
-    /// Convolution lowered by [`im2col`](crate::im2col::im2col): one product row per output pixel.
+    /// Convolution lowered by [`im2col`](crate::im2col::im2col_hw): one product row per output
+    /// pixel. With `groups > 1` the product is one GEMM per group: group `g` reads im2col
+    /// columns `g·K_g .. (g+1)·K_g` (its input channels, `K_g = c_in/groups · kh · kw`) and
+    /// writes output channels `g·o_g .. (g+1)·o_g` (`o_g = c_out/groups`).
     Conv {
-        /// Kernel side in pixels.
-        kernel: usize,
-        /// Stride in pixels.
-        stride: usize,
-        /// Zero padding on each side in pixels.
-        padding: usize,
+        /// Kernel size in pixels `(h, w)`.
+        kernel: Hw,
+        /// Stride in pixels `(h, w)`.
+        stride: Hw,
+        /// Zero padding on each side in pixels `(h, w)`.
+        padding: Hw,
+        /// Channel groups (1: an ordinary convolution; `c_in`: depthwise).
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        groups: usize,
     },
+}
+
+fn one() -> usize {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+impl GemmKind {
+    /// Channel groups of the product (1 for Dense and ungrouped convolutions).
+    pub const fn groups(&self) -> usize {
+        match self {
+            GemmKind::Dense => 1,
+            GemmKind::Conv { groups, .. } => *groups,
+        }
+    }
 }
 
 /// A quantized Dense or Conv2d layer: `y = clamp(requant[o](Σ x·w[o] + bias[o]))`.
@@ -40,7 +65,8 @@ pub struct QGemm {
     pub input: Shape,
     /// Output shape of one sample.
     pub output: Shape,
-    /// Weight codes `[out, fan_in]` (conv columns in `(c, ky, kx)` order).
+    /// Weight codes `[out, fan_in]` (conv columns in `(c, ky, kx)` order; for a grouped
+    /// convolution `fan_in` is one group's, `c_in/groups · kh · kw`).
     pub weight: Array2<i8>,
     /// Bias codes at scale `in_scale · w_scale[o]`; empty when the layer has no bias.
     pub bias: Vec<i32>,
@@ -64,6 +90,55 @@ impl QGemm {
     /// Output channels (rows of `weight`).
     pub fn out_channels(&self) -> usize {
         self.weight.nrows()
+    }
+
+    /// Channel groups (see [`GemmKind::Conv`]).
+    pub fn groups(&self) -> usize {
+        self.kind.groups()
+    }
+
+    /// Group `g` of a grouped convolution as a layer of its own (one group, its input
+    /// channels, its output channels, weights, biases, scales and requantization factors);
+    /// `self` for an ungrouped layer.
+    ///
+    /// # Panics
+    /// If `g >= self.groups()`.
+    pub fn group(&self, g: usize) -> QGemm {
+        let n = self.groups();
+        assert!(g < n, "group {g} of {} ({n} groups)", self.name);
+        if n == 1 {
+            return self.clone();
+        }
+        let og = self.out_channels() / n;
+        let r = g * og..(g + 1) * og;
+        let kind = match self.kind {
+            GemmKind::Conv {
+                kernel,
+                stride,
+                padding,
+                ..
+            } => GemmKind::Conv {
+                kernel,
+                stride,
+                padding,
+                groups: 1,
+            },
+            GemmKind::Dense => GemmKind::Dense,
+        };
+        QGemm {
+            name: self.name.clone(),
+            kind,
+            input: Shape::new(self.input.c / n, self.input.h, self.input.w),
+            output: Shape::new(og, self.output.h, self.output.w),
+            weight: self.weight.slice(ndarray::s![r.clone(), ..]).to_owned(),
+            bias: self
+                .bias
+                .get(r.clone())
+                .map_or_else(Vec::new, <[i32]>::to_vec),
+            requant: self.requant[r.clone()].to_vec(),
+            w_scale: self.w_scale[r].to_vec(),
+            ..self.clone()
+        }
     }
 
     /// Product rows per sample: 1 for a Dense layer, output pixels for a convolution.
@@ -230,9 +305,7 @@ pub fn relu_fusions(layers: &[ResolvedLayer]) -> Vec<Option<usize>> {
     by
 }
 
-/// The product geometry of a Dense or Conv2d layer (`None` for other layers, and for a
-/// Conv2d the int8 path does not run: grouped, or with a rectangular kernel, stride or padding;
-/// [`QNetwork::quantize`](super::QNetwork::quantize) refuses those by name).
+/// The product geometry of a Dense or Conv2d layer (`None` for other layers).
 pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
     match *spec {
         LayerSpec::Dense { .. } => Some(GemmKind::Dense),
@@ -240,18 +313,23 @@ pub fn gemm_kind_of(spec: &LayerSpec) -> Option<GemmKind> {
             kernel,
             stride,
             padding,
-            groups: 1,
+            groups,
             ..
         } => Some(GemmKind::Conv {
-            kernel: kernel.as_square()?,
-            stride: stride.as_square()?,
-            padding: padding.as_square()?,
+            kernel,
+            stride,
+            padding,
+            groups,
         }),
         _ => None,
     }
 }
 
 /// One layer of a [`QNetwork`](super::QNetwork).
+// A network holds one `QLayer` per layer, built once: the size of the Gemm variant (its
+// geometry, scales and weight array header) does not matter, and boxing it would add an
+// indirection to every match over the layers.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum QLayer {
     /// Dense or Conv2d (with a fused ReLU if one followed).
@@ -310,6 +388,29 @@ pub enum QLayer {
         /// Rounding of the alignment.
         rounding: Rounding,
     },
+    /// Product of two activations per channel, `a (c, m, k) · b (c, k, n)` (or `b (c, n, k)`
+    /// read transposed): both operands are int8 codes at their own per-tensor scales, the
+    /// `i32` product goes through the [`IntGemm`](super::IntGemm) seam with `b` as the
+    /// "weights" `[n, k]` (one GEMM per sample and channel), and one factor
+    /// `s_a · s_b / s_out` requantizes it (rounded with `rounding`, clamped to `±act_max`).
+    MatMul {
+        /// `b` is read transposed (stored `(c, n, k)`).
+        transpose_b: bool,
+        /// Shape of `a` of one sample, `(c, m, k)`.
+        a: Shape,
+        /// Columns `n` of the result.
+        n: usize,
+        /// Requantization factor `s_a · s_b / s_out`.
+        requant: Requant,
+        /// Scales of the codes of `a` and `b`.
+        in_scales: (f32, f32),
+        /// Scale of the output codes.
+        out_scale: f32,
+        /// Largest output code.
+        act_max: i32,
+        /// Rounding of the requantization.
+        rounding: Rounding,
+    },
     /// Element-wise activation by table: `y = table[x + 128]`, where
     /// `table[c + 128] = clamp(round(f(c · in_scale) / out_scale))`.
     Lut {
@@ -339,6 +440,7 @@ impl QLayer {
             QLayer::GlobalAvgPool { .. } => LayerKind::GlobalAvgPool,
             QLayer::Add { .. } => LayerKind::Add,
             QLayer::Concat { .. } => LayerKind::Concat,
+            QLayer::MatMul { .. } => LayerKind::MatMul,
         }
     }
 }

@@ -29,8 +29,11 @@
 //! calibration; [`QNetwork::inputs`] wires the layers; [`QLayer::Add`] aligns its inputs to the
 //! calibrated output scale (exact sum of `256·s_k/s_out`-scaled terms, one rounding),
 //! [`QLayer::Concat`] to the largest input scale, [`QLayer::GlobalAvgPool`] divides the channel
-//! sum with the rounding mode. Grouped or rectangular convolutions and MatMul of activations
-//! are refused ([`QuantizeError::Unsupported`]).
+//! sum with the rounding mode. Convolutions take rectangular kernels, per-axis strides and
+//! padding, and `groups` (one GEMM per group through [`IntGemm::gemm_grouped_at`]; depthwise
+//! is `groups = c_in`). [`QLayer::MatMul`] multiplies two activations, both int8 codes at
+//! their own per-tensor scales, through the same seam with the second operand as the
+//! "weights"; one factor `s_a·s_b/s_out` requantizes it.
 //!
 //! Every product goes through the [`IntGemm`] seam; [`RefGemm`] is the workspace's int8 oracle,
 //! [`nacsim_core::gemm::gemm_i8`], run over fixed blocks of rows. Integer sums are exact, so
@@ -69,6 +72,8 @@ mod forward;
 mod gemm;
 #[cfg(test)]
 mod graph_tests;
+#[cfg(test)]
+mod grouped_tests;
 mod layer;
 mod quantize;
 mod requant;
@@ -76,13 +81,14 @@ mod requant;
 mod tests;
 
 pub use config::{Calibration, QuantConfig, QuantizeError};
-pub use gemm::{GEMM_ROWS, IntGemm, RefGemm, gemm_epilogue};
+pub use gemm::{GEMM_ROWS, IntGemm, RefGemm, gemm_epilogue, grouped_by};
 pub use layer::{GemmKind, LayerKind, QGemm, QLayer, fused_relus, gemm_kind_of, relu_fusions};
 pub use requant::Requant;
 
-/// im2col of int8 codes: the one generic [`im2col`](crate::im2col::im2col) (out-of-image taps
-/// are code 0, the code of real zero).
-pub use crate::im2col::im2col as im2col_i8;
+/// im2col of int8 codes: the one generic [`im2col_hw`](crate::im2col::im2col_hw) with the
+/// `(h, w)` kernel, stride and padding of [`GemmKind::Conv`] (out-of-image taps are code 0,
+/// the code of real zero).
+pub use crate::im2col::im2col_hw as im2col_i8;
 
 /// A quantized network: integer layers and the scale of the input codes.
 #[derive(Clone, Debug, PartialEq)]

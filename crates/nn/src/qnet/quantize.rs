@@ -192,7 +192,31 @@ impl QNetwork {
                         out_scale,
                     )
                 }
-                LayerSpec::BatchNorm2d { .. } | LayerSpec::MatMul { .. } => {
+                &LayerSpec::MatMul { transpose_b } => {
+                    let out_scale = scales[i + 1];
+                    let (sa, sb) = (src_scale(&l.inputs[0]), src_scale(&l.inputs[1]));
+                    let m = f64::from(sa) * f64::from(sb) / f64::from(out_scale);
+                    let requant =
+                        Requant::from_real(m).ok_or_else(|| QuantizeError::Multiplier {
+                            layer: l.name.clone(),
+                            channel: 0,
+                            value: m,
+                        })?;
+                    (
+                        QLayer::MatMul {
+                            transpose_b,
+                            a: l.input,
+                            n: l.output.w,
+                            requant,
+                            in_scales: (sa, sb),
+                            out_scale,
+                            act_max: amax,
+                            rounding: cfg.rounding,
+                        },
+                        out_scale,
+                    )
+                }
+                LayerSpec::BatchNorm2d { .. } => {
                     unreachable!("check_inputs refuses layer {}", l.name)
                 }
                 &LayerSpec::Act(act) => {
@@ -266,19 +290,15 @@ fn check_inputs(model: &Model, calib: &Dataset, cfg: &QuantConfig) -> Result<(),
     cfg.validate().map_err(QuantizeError::Config)?;
     for l in &model.layers {
         let what = match &l.spec {
-            LayerSpec::Conv2d { .. } if gemm_kind_of(&l.spec).is_none() => {
-                "a grouped or rectangular Conv2d"
-            }
             LayerSpec::BatchNorm2d { .. } => {
                 "a BatchNorm2d that does not follow a Dense or Conv2d read by it alone"
             }
-            LayerSpec::MatMul { .. } => "MatMul (a product of two activations)",
             _ => continue,
         };
         return Err(QuantizeError::Unsupported {
             layer: l.name.clone(),
             what: what.into(),
-            fix: "the int8 network runs Dense, square ungrouped Conv2d, pooling, GlobalAvgPool, Flatten, Dropout, activations, Add and Concat (BatchNorm2d folded into the product before it); evaluate this network in float with `nacsim eval`".into(),
+            fix: "the int8 network folds a BatchNorm2d into the Dense or Conv2d it reads; put it right after the product (read by nothing else), or evaluate this network in float with `nacsim eval`".into(),
         });
     }
     if calib.is_empty() {
@@ -307,7 +327,7 @@ fn calibrated_points(
         .map(|i| match layers[i].spec {
             LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => fused_by[i].is_none(),
             LayerSpec::Act(Activation::ReLU) => fused[i],
-            LayerSpec::Act(_) | LayerSpec::Add => true,
+            LayerSpec::Act(_) | LayerSpec::Add | LayerSpec::MatMul { .. } => true,
             _ => false,
         })
         .collect()

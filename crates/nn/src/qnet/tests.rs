@@ -246,31 +246,36 @@ fn tiny() -> (Model, Dataset) {
 }
 
 /// Straightforward integer forward on one sample: direct convolution loops, no im2col.
-fn direct(q: &QNetwork, x: &[i8]) -> Vec<i8> {
+pub(super) fn direct(q: &QNetwork, x: &[i8]) -> Vec<i8> {
     let mut h: Vec<i64> = x.iter().map(|&v| v.into()).collect();
     for l in &q.layers {
         h = match l {
             QLayer::Gemm(g) => {
                 let (i, o) = (g.input, g.output);
-                let (k, st, pad) = match g.kind {
-                    GemmKind::Dense => (1, 1, 0),
+                let one = crate::network::Hw::square(1);
+                let (k, st, pad, groups) = match g.kind {
+                    GemmKind::Dense => (one, one, crate::network::Hw::square(0), 1),
                     GemmKind::Conv {
                         kernel,
                         stride,
                         padding,
-                    } => (kernel, stride, padding),
+                        groups,
+                    } => (kernel, stride, padding, groups),
                 };
+                let (cg, og) = (i.c / groups, o.c / groups);
                 let mut y = vec![0; o.len()];
                 for oc in 0..o.c {
                     for oy in 0..o.h {
                         for ox in 0..o.w {
                             let mut acc = g.bias.get(oc).copied().map_or(0, i64::from);
-                            for c in 0..i.c {
-                                for ky in 0..k {
-                                    for kx in 0..k {
+                            // Output channel oc reads the input channels of its group.
+                            for cl in 0..cg {
+                                let c = (oc / og) * cg + cl;
+                                for ky in 0..k.h {
+                                    for kx in 0..k.w {
                                         let (iy, ix) = (
-                                            (oy * st + ky) as i64 - pad as i64,
-                                            (ox * st + kx) as i64 - pad as i64,
+                                            (oy * st.h + ky) as i64 - pad.h as i64,
+                                            (ox * st.w + kx) as i64 - pad.w as i64,
                                         );
                                         if iy >= 0
                                             && ix >= 0
@@ -279,7 +284,9 @@ fn direct(q: &QNetwork, x: &[i8]) -> Vec<i8> {
                                         {
                                             let xv = h[(c * i.h + iy as usize) * i.w + ix as usize];
                                             acc += xv
-                                                * i64::from(g.weight[[oc, (c * k + ky) * k + kx]]);
+                                                * i64::from(
+                                                    g.weight[[oc, (cl * k.h + ky) * k.w + kx]],
+                                                );
                                         }
                                     }
                                 }
@@ -331,7 +338,10 @@ fn direct(q: &QNetwork, x: &[i8]) -> Vec<i8> {
                 y
             }
             QLayer::Flatten => h,
-            QLayer::GlobalAvgPool { .. } | QLayer::Add { .. } | QLayer::Concat { .. } => {
+            QLayer::GlobalAvgPool { .. }
+            | QLayer::Add { .. }
+            | QLayer::Concat { .. }
+            | QLayer::MatMul { .. } => {
                 unreachable!("the networks of this test are chains without these layers")
             }
             QLayer::Lut {

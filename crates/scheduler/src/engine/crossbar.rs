@@ -77,6 +77,13 @@ fn from_cost(c: CrossbarCost, fan_in: usize, out: usize, rows: usize) -> EngineC
     }
 }
 
+/// The key of a layer's random streams (programming, d2d and read noise): its network index,
+/// and for group `g ≥ 1` of a grouped convolution `index + g · 2^20` (each group's arrays draw
+/// their own noise; networks have far fewer than 2^20 layers, so keys do not collide).
+fn layer_key(index: usize, group: usize) -> u32 {
+    u32::try_from(index + (group << 20)).unwrap_or(u32::MAX)
+}
+
 impl Engine for CrossbarEngine {
     type Compiled = CrossbarLayer;
 
@@ -86,7 +93,7 @@ impl Engine for CrossbarEngine {
             &self.config,
             src.weight,
             src.seed,
-            u32::try_from(src.index).unwrap_or(u32::MAX),
+            layer_key(src.index, src.group),
             src.trial,
         )
         .map_err(|e| self.err(&q.name, e))?;
@@ -230,7 +237,12 @@ impl Engine for CrossbarEngine {
             for (k, v) in &la.counts {
                 *total.counts.entry(k.clone()).or_default() += v;
             }
-            total.layers.insert(i, la);
+            // The groups of a grouped convolution share the layer's index: add them up.
+            let entry = total.layers.entry(i).or_default();
+            entry.area.merge(&la.area);
+            for (k, v) in la.counts {
+                *entry.counts.entry(k).or_default() += v;
+            }
         }
         Some(total)
     }

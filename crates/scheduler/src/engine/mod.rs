@@ -88,6 +88,28 @@ impl EngineCost {
                 .collect(),
         }
     }
+
+    /// The cost of `self` and then `o` on the same engine (the groups of a grouped
+    /// convolution, one after the other): every cycle, count, byte and energy summed.
+    #[must_use]
+    pub fn then(mut self, o: EngineCost) -> EngineCost {
+        self.cycles = self.cycles.saturating_add(o.cycles);
+        for (k, v) in o.counters.iter() {
+            self.counters.add(k, v);
+        }
+        self.weight_sram_read_bytes = self
+            .weight_sram_read_bytes
+            .saturating_add(o.weight_sram_read_bytes);
+        self.act_sram_read_bytes = self
+            .act_sram_read_bytes
+            .saturating_add(o.act_sram_read_bytes);
+        self.act_sram_write_bytes = self
+            .act_sram_write_bytes
+            .saturating_add(o.act_sram_write_bytes);
+        self.macs = self.macs.saturating_add(o.macs);
+        self.physics_pj.extend(o.physics_pj);
+        self
+    }
 }
 
 /// Hardware of one layer that has its own (a crossbar layer's arrays and periphery).
@@ -145,6 +167,9 @@ pub struct LayerSource<'a> {
     pub trial: u32,
     /// Width of the network's int8 weight codes (`quant.weight_bits`).
     pub weight_bits: u32,
+    /// The group of a grouped convolution this source is (0 for every other layer): each
+    /// group is compiled on its own, and engines with random streams key them by it too.
+    pub group: usize,
 }
 
 /// A Dense or Conv2d layer known by its shape alone (no weights): what `nacsim info` costs. An
@@ -208,6 +233,19 @@ pub trait Engine {
     ) -> Result<(Array2<i32>, EngineCost), EngineError>;
     /// Peak operations (2 per MAC) per cycle.
     fn peak_ops_per_cycle(&self) -> u64;
+    /// The product of two activations (a MatMul node): `x` `[m, k]` times "weights" `w`
+    /// `[n, k]` that are themselves an activation, loaded at run time; `None` when the engine
+    /// holds compiled weights only (crossbar conductances, circulant blocks, sine tables), so
+    /// the mapping must send MatMul elsewhere. Its cost is [`Engine::shape_cost`] of a
+    /// `k → n` layer over `m` rows, once per sample and channel. Default: `None`.
+    fn run_activation_weights(&self, x: ArrayView2<i8>, w: ArrayView2<i8>) -> Option<Array2<i32>> {
+        let _ = (x, w);
+        None
+    }
+    /// Whether [`Engine::run_activation_weights`] is available. Default: false.
+    fn takes_activation_weights(&self) -> bool {
+        false
+    }
     /// Peak operations per cycle while running `layer` (default: [`Engine::peak_ops_per_cycle`]);
     /// engines whose size follows the layer (one set of crossbar arrays per layer) override it.
     fn peak_ops_per_cycle_for(&self, layer: &Self::Compiled) -> u64 {
@@ -326,6 +364,22 @@ pub enum Compiled {
     /// A layer known by its shape only, for any engine whose costs need no weights
     /// ([`EngineImpl::compile_shape`]): it is costed, never run.
     Shape(ShapeLayer),
+    /// A grouped convolution: one compiled layer per group, in group order. Run on im2col
+    /// columns split into equal group slices (group `g` writes its outputs after group
+    /// `g − 1`'s), costed as the groups one after the other.
+    Groups(Vec<Compiled>),
+}
+
+/// The im2col columns of group `g` of `groups` equal slices of `x`.
+fn group_cols(x: ArrayView2<'_, i8>, g: usize, groups: usize) -> ArrayView2<'_, i8> {
+    let kg = x.ncols() / groups;
+    x.slice_move(ndarray::s![.., g * kg..(g + 1) * kg])
+}
+
+/// The per-group outputs side by side, `[rows, Σ outs]`.
+fn concat_cols(parts: &[Array2<i32>]) -> Array2<i32> {
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(ndarray::Axis(1), &views).expect("groups have the same rows")
 }
 
 /// Dispatch `$body` on the engine alone.
@@ -483,7 +537,29 @@ impl EngineImpl {
     /// # Panics
     /// On a [`Compiled::Shape`] layer: those are costed, never run.
     pub fn run(&self, c: &Compiled, x: ArrayView2<i8>, first_row: u64) -> Array2<i32> {
+        if let Compiled::Groups(v) = c {
+            let parts: Vec<_> = v
+                .iter()
+                .enumerate()
+                .map(|(g, cg)| self.run(cg, group_cols(x, g, v.len()), first_row))
+                .collect();
+            return concat_cols(&parts);
+        }
         dispatch!(self, c, |e, l| e.run(l, x, first_row))
+    }
+
+    /// See [`Engine::run_activation_weights`].
+    pub fn run_activation_weights(
+        &self,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+    ) -> Option<Array2<i32>> {
+        dispatch_engine!(self, |e| e.run_activation_weights(x, w))
+    }
+
+    /// See [`Engine::takes_activation_weights`].
+    pub fn takes_activation_weights(&self) -> bool {
+        dispatch_engine!(self, |e| e.takes_activation_weights())
     }
 
     /// See [`Engine::cost`] (and [`Engine::shape_cost`] for a [`Compiled::Shape`] layer).
@@ -494,6 +570,13 @@ impl EngineImpl {
                 .unwrap_or_else(|| {
                     unreachable!("{}: shape layers are made by compile_shape", self.name())
                 });
+        }
+        if let Compiled::Groups(v) = c {
+            return v
+                .iter()
+                .map(|cg| self.cost(cg, rows))
+                .reduce(EngineCost::then)
+                .unwrap_or_default();
         }
         dispatch!(self, c, |e, l| e.cost(l, rows))
     }
@@ -516,6 +599,19 @@ impl EngineImpl {
                 msg: "the layer is known by its shape only (no weights); load the network's weights to step it".into(),
             });
         }
+        if let Compiled::Groups(v) = c {
+            let mut parts = Vec::with_capacity(v.len());
+            let mut cost: Option<EngineCost> = None;
+            for (g, cg) in v.iter().enumerate() {
+                let (y, k) = self.run_stepped(cg, group_cols(x, g, v.len()), first_row, sink)?;
+                parts.push(y);
+                cost = Some(match cost {
+                    Some(c) => c.then(k),
+                    None => k,
+                });
+            }
+            return Ok((concat_cols(&parts), cost.unwrap_or_default()));
+        }
         dispatch!(self, c, |e, l| e.run_stepped(l, x, first_row, sink))
     }
 
@@ -527,8 +623,20 @@ impl EngineImpl {
     /// See [`Engine::peak_ops_per_cycle_for`] (the engine's peak for a shape layer: only
     /// engines whose size does not follow the layer cost shapes).
     pub fn peak_ops_per_cycle_for(&self, c: &Compiled) -> u64 {
-        if let Compiled::Shape(_) = c {
-            return self.peak_ops_per_cycle();
+        match c {
+            Compiled::Shape(_) => return self.peak_ops_per_cycle(),
+            // Groups held in arrays of their own are all there at once; on a shared array
+            // they take turns.
+            Compiled::Groups(v) if self.holds_weights() => {
+                return v.iter().map(|cg| self.peak_ops_per_cycle_for(cg)).sum();
+            }
+            Compiled::Groups(v) => {
+                return v.first().map_or_else(
+                    || self.peak_ops_per_cycle(),
+                    |cg| self.peak_ops_per_cycle_for(cg),
+                );
+            }
+            _ => {}
         }
         dispatch!(self, c, |e, l| e.peak_ops_per_cycle_for(l))
     }
@@ -580,8 +688,10 @@ impl EngineImpl {
 
     /// See [`Engine::mapping_warning`].
     pub fn mapping_warning(&self, c: &Compiled) -> Option<String> {
-        if let Compiled::Shape(_) = c {
-            return None;
+        match c {
+            Compiled::Shape(_) => return None,
+            Compiled::Groups(v) => return v.iter().find_map(|cg| self.mapping_warning(cg)),
+            _ => {}
         }
         dispatch!(self, c, |e, l| e.mapping_warning(l))
     }
@@ -594,8 +704,16 @@ impl EngineImpl {
     /// See [`Engine::area`]; shape layers ([`Compiled::Shape`]) and layers compiled for another
     /// engine are left out (an engine sized per layer never costs shapes).
     pub fn area(&self, tech: &Technology, layers: &[(usize, &Compiled)]) -> Option<EngineArea> {
+        // A grouped layer's groups each bring their hardware, under the layer's index.
+        let mut flat = Vec::with_capacity(layers.len());
+        for &(i, c) in layers {
+            match c {
+                Compiled::Groups(v) => flat.extend(v.iter().map(|cg| (i, cg))),
+                _ => flat.push((i, c)),
+            }
+        }
         dispatch_own!(self, |e, own| {
-            let own: Vec<_> = layers
+            let own: Vec<_> = flat
                 .iter()
                 .filter_map(|(i, c)| own(c).map(|l| (*i, l)))
                 .collect();
@@ -605,8 +723,10 @@ impl EngineImpl {
 
     /// See [`Engine::weight_storage_bits`].
     pub fn weight_storage_bits(&self, c: &Compiled) -> u64 {
-        if let Compiled::Shape(s) = c {
-            return dispatch_engine!(self, |e| e.shape_storage_bits(s));
+        match c {
+            Compiled::Shape(s) => return dispatch_engine!(self, |e| e.shape_storage_bits(s)),
+            Compiled::Groups(v) => return v.iter().map(|cg| self.weight_storage_bits(cg)).sum(),
+            _ => {}
         }
         dispatch!(self, c, |e, l| e.weight_storage_bits(l))
     }

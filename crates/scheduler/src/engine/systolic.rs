@@ -108,6 +108,16 @@ impl Engine for SystolicEngine {
         nacsim_systolic::peak_ops_per_cycle(&self.config)
     }
 
+    /// The activation `w` is loaded into the array as weights are (weight-stationary: once
+    /// per fold of every sample and channel; see docs/workloads.md).
+    fn run_activation_weights(&self, x: ArrayView2<i8>, w: ArrayView2<i8>) -> Option<Array2<i32>> {
+        Some(nacsim_systolic::gemm_fast(x, w))
+    }
+
+    fn takes_activation_weights(&self) -> bool {
+        true
+    }
+
     fn idle_counters(&self, cycles: u64) -> nacsim_core::counters::Counters {
         // Every PE is clocked and idle (`pe_cycles_idle`, as in the array's own timing).
         let pes = (self.config.rows * self.config.cols) as u64;

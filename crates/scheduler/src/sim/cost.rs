@@ -62,13 +62,27 @@ impl Simulation {
             let out_bytes = p.out_features.saturating_mul(b);
             match (p.kind, p.engine, &p.compiled) {
                 (_, Some(e), Some(comp)) => {
-                    let ec = self.engines[e]
-                        .cost(comp, batch * p.rows_per_image as usize)
-                        .times(p.groups);
+                    // A MatMul's "weights" are another activation: one product per sample and
+                    // channel, its weight reads from the activation buffer.
+                    let mm = p.kind == LayerKind::MatMul;
+                    let ec = if mm {
+                        self.engines[e]
+                            .cost(comp, p.rows_per_image as usize)
+                            .times(p.groups.saturating_mul(batch as u64))
+                    } else {
+                        self.engines[e]
+                            .cost(comp, batch * p.rows_per_image as usize)
+                            .times(p.groups)
+                    };
                     engine_cycles[i] = Some(ec.cycles);
                     c.macs = ec.macs;
-                    c.sram_weight_read_bytes = ec.weight_sram_read_bytes;
-                    c.sram_act_read_bytes = ec.act_sram_read_bytes;
+                    let (w_reads, a_reads) = if mm {
+                        (0, ec.act_sram_read_bytes + ec.weight_sram_read_bytes)
+                    } else {
+                        (ec.weight_sram_read_bytes, ec.act_sram_read_bytes)
+                    };
+                    c.sram_weight_read_bytes = w_reads;
+                    c.sram_act_read_bytes = a_reads;
                     c.sram_act_write_bytes = ec.act_sram_write_bytes;
                     if !cfg.resident.weights {
                         c.sram_weight_write_bytes = p.param_bytes;

@@ -7,6 +7,7 @@
 //! | `trials` | the Monte Carlo batch axis: many trials in one pass over the images |
 //! | `phases` | [`Simulation::quantize`] and [`Simulation::from_quantized`]: the two construction phases apart, for timing |
 //! | `topology` | [`Simulation::from_topology`]: a SCALE-Sim topology file's layers, costed by shape |
+//! | `products` | compiling a product layer (grouped convolutions group by group, MatMul of two activations as a shape on an engine that loads activation weights) and the plan entry of every layer |
 
 use std::collections::BTreeMap;
 
@@ -20,15 +21,18 @@ use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 use crate::design::{Design, DesignError};
-use crate::engine::{Compiled, EngineError, EngineImpl, LayerSource, ShapeLayer};
+use crate::engine::{Compiled, EngineError, EngineImpl, ShapeLayer};
 use crate::memory::LayerDemand;
 
 mod cost;
 mod phases;
+mod products;
 mod topology;
 mod trials;
 
 pub use topology::product_kind;
+
+use products::{check_activation_weights, compile_gemm, matmul_shape, param_storage, plan_entry};
 
 /// Errors of building or running a simulation.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +105,9 @@ pub struct LayerPlan {
     /// layers without a product).
     pub rows_per_image: u64,
     /// Independent groups of the product, each costed as the compiled layer (`rows_per_image`
-    /// rows per image): the channels of a depthwise row of a topology file, else 1.
+    /// rows per image): the channels of a depthwise row of a topology file, the groups of a
+    /// grouped convolution known by its shape, the channels of a MatMul (per image), else 1
+    /// (a compiled grouped convolution, [`Compiled::Groups`], costs its groups itself).
     pub groups: u64,
     /// Weights of the layer (0 for layers without parameters).
     pub weight_count: u64,
@@ -326,15 +332,28 @@ impl Simulation {
             }
             let kind = LayerKind::of_spec(&fl.spec);
             let engine = design.engine_for(layers, fi)?;
-            let compiled = match (nacsim_nn::qnet::gemm_kind_of(&fl.spec), engine) {
-                (Some(gk), Some(e)) => {
-                    let shape = ShapeLayer {
+            let wbits = design.config.quant.weight_bits;
+            let mut groups = 1;
+            let shape = match (nacsim_nn::qnet::gemm_kind_of(&fl.spec), engine) {
+                (Some(gk), Some(_)) => {
+                    // A grouped convolution is costed as `groups ×` one group.
+                    groups = gk.groups();
+                    Some(ShapeLayer {
                         name: fl.name.clone(),
                         kind: gk,
                         fan_in: fl.weight_shape().map_or(0, |w| w[1..].iter().product()),
-                        out: fl.weight_shape().map_or(0, |w| w[0]),
-                        weight_bits: design.config.quant.weight_bits,
-                    };
+                        out: fl.weight_shape().map_or(0, |w| w[0]) / groups,
+                        weight_bits: wbits,
+                    })
+                }
+                (None, Some(e)) if kind == LayerKind::MatMul => {
+                    check_activation_weights(&design, &engines[e], &fl.name)?;
+                    Some(matmul_shape(fl, wbits))
+                }
+                _ => None,
+            };
+            let compiled = match (shape, engine) {
+                (Some(shape), Some(e)) => {
                     let Some(c) = engines[e].compile_shape(shape) else {
                         return Ok(None);
                     };
@@ -345,7 +364,16 @@ impl Simulation {
                 }
                 _ => None,
             };
-            plan.push(plan_entry(&engines, fl, fi, kind, engine, compiled));
+            let mut entry = plan_entry(&engines, fl, fi, kind, engine, compiled);
+            if kind != LayerKind::MatMul && groups > 1 {
+                entry.groups = groups as u64;
+                entry.storage_bits += entry.weight_storage_bits * (groups as u64 - 1);
+                entry.param_bytes += entry.weight_storage_bits.div_ceil(8)
+                    * (groups as u64 - 1)
+                    * u64::from(!engines[engine.unwrap_or(0)].holds_weights());
+                entry.weight_storage_bits *= groups as u64;
+            }
+            plan.push(entry);
         }
         design.engine_for(layers, 0)?;
         check_resident(&design, &plan)?;
@@ -414,22 +442,11 @@ impl Simulation {
                             msg: format!("layer {} has no parameters", fl.name),
                         });
                     };
-                    let src = LayerSource {
-                        q: g,
-                        weight: p.weight.view(),
-                        bias: p.bias.as_ref().map(|b| b.view()),
-                        index: fi,
-                        seed,
-                        trial,
-                        weight_bits: wbits,
-                    };
-                    let (c, w_scale) =
-                        engines[e]
-                            .compile(&src)
-                            .map_err(|source| SimError::Engine {
-                                design: design.path.display().to_string(),
-                                source,
-                            })?;
+                    let (c, w_scale) = compile_gemm(&engines[e], g, p, (fi, seed, trial, wbits))
+                        .map_err(|source| SimError::Engine {
+                            design: design.path.display().to_string(),
+                            source,
+                        })?;
                     if let Some(ws) = w_scale {
                         let bias = p.bias.as_ref().map(|b| b.to_vec());
                         rescaled = Some(g.rescaled(ws, bias.as_deref()).map_err(|e| {
@@ -440,6 +457,17 @@ impl Simulation {
                         })?);
                     }
                     Some(c)
+                }
+                (QLayer::MatMul { .. }, Some(e)) => {
+                    check_activation_weights(&design, &engines[e], &fl.name)?;
+                    let shape = matmul_shape(fl, wbits);
+                    engines[e]
+                        .compile_shape(shape)
+                        .transpose()
+                        .map_err(|source| SimError::Engine {
+                            design: design.path.display().to_string(),
+                            source,
+                        })?
                 }
                 _ => None,
             };
@@ -569,7 +597,7 @@ impl Simulation {
             &self.plan[index].compiled,
         ) else {
             return Err(SimError::Data(format!(
-                "layer {} ({}) runs on the vector unit, which has no cycle-stepped model; pick a dense or conv layer",
+                "layer {} ({}) runs on the vector unit or is a MatMul of two activations, which have no cycle-stepped trace; pick a dense or conv layer",
                 index, self.plan[index].name
             )));
         };
@@ -579,6 +607,7 @@ impl Simulation {
                 kernel,
                 stride,
                 padding,
+                ..
             } => nacsim_nn::qnet::im2col_i8(x.view(), q.input, q.output, kernel, stride, padding),
         };
         self.engines[e]
@@ -651,22 +680,6 @@ fn check_resident_bytes(design: &Design, need: u64, qualifier: &str) -> Result<(
     Ok(())
 }
 
-/// Parameter bytes fetched per pass and parameter storage in bits of a layer whose weights take
-/// `weight_bits` as `engine` stores them, with `outs` output channels and `bias_count` biases:
-/// the codes as stored (whole bytes; none for an engine that holds its weights in its arrays),
-/// int32 biases, 8-byte requantization parameters per channel.
-fn param_storage(engine: &EngineImpl, weight_bits: u64, outs: u64, bias_count: u64) -> (u64, u64) {
-    let code_bytes = if engine.holds_weights() {
-        0
-    } else {
-        weight_bits.div_ceil(8)
-    };
-    (
-        code_bytes + 4 * bias_count + 8 * outs,
-        weight_bits + 32 * bias_count,
-    )
-}
-
 /// True when some layer is a BatchNorm2d (folded before mapping).
 fn has_batch_norm(layers: &[ResolvedLayer]) -> bool {
     layers
@@ -674,80 +687,15 @@ fn has_batch_norm(layers: &[ResolvedLayer]) -> bool {
         .any(|l| matches!(l.spec, nacsim_nn::network::LayerSpec::BatchNorm2d { .. }))
 }
 
-/// Why no unit of a design runs float layer `fl` in int8, if none does: a grouped or
-/// rectangular Conv2d (the engines take square ungrouped convolutions), a MatMul of two
-/// activations, or a BatchNorm2d left after folding.
+/// Why no unit of a design runs float layer `fl` in int8, if none does: a BatchNorm2d left
+/// after folding.
 fn no_int8_path(fl: &ResolvedLayer) -> Option<String> {
     use nacsim_nn::network::LayerSpec as S;
     match fl.spec {
-        S::Conv2d { .. } if nacsim_nn::qnet::gemm_kind_of(&fl.spec).is_none() => Some(
-            "a grouped or rectangular Conv2d: the engines run square, ungrouped convolutions".into(),
-        ),
-        S::MatMul { .. } => Some(
-            "MatMul of two activations: no engine takes an activation as its weights".into(),
-        ),
         S::BatchNorm2d { .. } => Some(
             "a BatchNorm2d that cannot be folded (its input is not a Dense or Conv2d read by it alone)".into(),
         ),
         _ => None,
-    }
-}
-
-/// The plan entry of the quantized layer `kind` made of float layer `fl` (index `fi`), run by
-/// `engine` as `compiled` (products) or by the vector unit.
-fn plan_entry(
-    engines: &[EngineImpl],
-    fl: &ResolvedLayer,
-    fi: usize,
-    kind: LayerKind,
-    engine: Option<usize>,
-    compiled: Option<Compiled>,
-) -> LayerPlan {
-    use nacsim_nn::network::LayerSpec as S;
-    let (outs, has_bias) = match fl.spec {
-        S::Dense { out, bias, .. } => (out as u64, bias),
-        S::Conv2d {
-            out_channels, bias, ..
-        } => (out_channels as u64, bias),
-        _ => (0, false),
-    };
-    let weight_count = fl
-        .weight_shape()
-        .map_or(0, |s| s.iter().map(|&d| d as u64).product());
-    let bias_count = if has_bias { outs } else { 0 };
-    let (param_bytes, storage_bits, weight_storage_bits) = match (engine, &compiled) {
-        (Some(e), Some(c)) => {
-            let wb = engines[e].weight_storage_bits(c);
-            let (param_bytes, storage_bits) = param_storage(&engines[e], wb, outs, bias_count);
-            (param_bytes, storage_bits, wb)
-        }
-        _ => (0, 0, 0),
-    };
-    LayerPlan {
-        name: fl.name.clone(),
-        kind,
-        network_index: fi,
-        engine,
-        compiled,
-        // Add reads each of its inputs; Concat reads them all (its output's width).
-        in_features: match kind {
-            LayerKind::Add => (fl.input.len() * fl.inputs.len()) as u64,
-            LayerKind::Concat => fl.output.len() as u64,
-            _ => fl.input.len() as u64,
-        },
-        out_features: fl.output.len() as u64,
-        macs_per_image: fl.macs(),
-        rows_per_image: match kind {
-            LayerKind::Dense => 1,
-            LayerKind::Conv2d => (fl.output.h * fl.output.w) as u64,
-            _ => 0,
-        },
-        groups: 1,
-        weight_count,
-        bias_count,
-        param_bytes,
-        storage_bits,
-        weight_storage_bits,
     }
 }
 
@@ -766,13 +714,28 @@ impl IntGemm for EngineGemm<'_> {
         layer: usize,
         first_row: u64,
         x: ArrayView2<i8>,
-        _w: ArrayView2<i8>,
+        w: ArrayView2<i8>,
     ) -> Array2<i32> {
         let p = &self.sim.plan[layer];
         match (p.engine, &p.compiled) {
+            (Some(e), Some(_)) if p.kind == LayerKind::MatMul => self.sim.engines[e]
+                .run_activation_weights(x, w)
+                .expect("the mapping sends MatMul to an engine that takes activation weights"),
             (Some(e), Some(c)) => self.sim.engines[e].run(c, x, first_row),
             _ => unreachable!("products only on layers with an engine"),
         }
+    }
+
+    /// The engine runs the groups itself ([`Compiled::Groups`]).
+    fn gemm_grouped_at(
+        &self,
+        layer: usize,
+        first_row: u64,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+        _groups: usize,
+    ) -> Array2<i32> {
+        self.gemm_at(layer, first_row, x, w)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use nacsim_core::keyed::{Keyed, Seq};
 use nacsim_core::rng::{Purpose, Stream, unit_f64};
-use nacsim_nn::network::Shape;
+use nacsim_nn::network::{Hw, Shape};
 use nacsim_nn::qnet::{GemmKind, LayerKind, QGemm, QNetwork, Requant};
 use nacsim_nn::quant::UniformQuantizer;
 use ndarray::Array2;
@@ -121,9 +121,10 @@ impl Simulation {
             .sum();
         check_resident_bytes(&design, requant_bytes, "at least ")?;
         let mut plan = Vec::with_capacity(count);
+        let names: Vec<&str> = topo.layers.iter().map(|t| t.name.as_str()).collect();
         for (i, t) in topo.layers.iter().enumerate() {
             let pk = product_kind(topo.format, t);
-            let Some(e) = design.engine_for_kind(count, i, Some(pk))? else {
+            let Some(e) = design.engine_for_named(&names, i, Some(pk))? else {
                 return Err(SimError::Data(format!(
                     "{}: layer {} (line {}) maps to no engine of design {}",
                     topo.name,
@@ -133,13 +134,15 @@ impl Simulation {
                 )));
             };
             let (kind, gemm) = match pk {
-                ProductKind::Dense => (LayerKind::Dense, GemmKind::Dense),
+                // `product_kind` makes Dense or Conv2d of every row.
+                ProductKind::Dense | ProductKind::MatMul => (LayerKind::Dense, GemmKind::Dense),
                 ProductKind::Conv2d => (
                     LayerKind::Conv2d,
                     GemmKind::Conv {
-                        kernel: t.filter[0],
-                        stride: t.stride[0],
-                        padding: 0,
+                        kernel: Hw::new(t.filter[0], t.filter[1]),
+                        stride: Hw::new(t.stride[0], t.stride[1]),
+                        padding: Hw::square(0),
+                        groups: 1,
                     },
                 ),
             };
@@ -166,6 +169,7 @@ impl Simulation {
                         seed,
                         trial: 0,
                         weight_bits,
+                        group: 0,
                     };
                     engines[e].compile(&src).map_err(engine_err)?.0
                 }

@@ -152,6 +152,7 @@ impl Simulation {
                 kernel,
                 stride,
                 padding,
+                ..
             } => {
                 cols = nacsim_nn::qnet::im2col_i8(
                     x.view(),

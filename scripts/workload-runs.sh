@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The graph workloads of docs/workloads.md on every engine (#16): each committed graph model
+# (the residual ResNet-8 and, once it exists, the separable CNN) through `nacsim eval` (float) and
+# `nacsim run` on the systolic, crossbar and hybrid BPCA designs, plus the crossbar d2d sweep of
+# the ResNet-8; rewrites the block between the `workload-runs` markers of docs/workloads.md
+# (and prints it).
+#   cargo build --release && scripts/workload-runs.sh [OUT_DIR]
+# Environment: NACSIM (binary, default ./target/release/nacsim), DATA (Fashion-MNIST IDX folder,
+# default /usr/share/datasets/fashion-mnist), LIMIT (test images, default all 10,000),
+# NO_SWEEP=1 (skip the d2d sweep).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-results/workload-runs}
+bin=${NACSIM:-./target/release/nacsim}
+data=${DATA:-/usr/share/datasets/fashion-mnist}
+limit=${LIMIT:-}
+mkdir -p "$out"
+lim=()
+[ -n "$limit" ] && lim=(--limit "$limit")
+
+models=(fmnist-resnet8 fmnist-sepcnn)
+designs=(systolic-int8 crossbar-rram bpca-hybrid-cnn)
+block="$out/block.md"
+{
+    echo "Produced by \`scripts/workload-runs.sh\` ($(date -u +%Y-%m-%d), ${limit:-10000} test images of"
+    echo "Fashion-MNIST; accuracy is top-1; cycles, energy and simulated time over all images;"
+    echo "utilization = MACs / (MAC slots × cycles), docs/report-format.md)."
+    echo
+    echo "| model | design | float accuracy | accuracy | cycles | energy (pJ) | simulated time (s) | utilization | depthwise/grouped layers: cycles share | warnings |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for m in "${models[@]}"; do
+        net="models/networks/$m.ron"
+        if [ ! -f "$net" ]; then
+            echo "scripts/workload-runs.sh: $net does not exist (yet): skipped" >&2
+            echo "| $m | — | — | — | — | — | — | — | — | not committed yet: skipped |"
+            continue
+        fi
+        "$bin" eval --network "$net" --data "$data" "${lim[@]}" --json >"$out/$m-eval.json"
+        for d in "${designs[@]}"; do
+            if ! "$bin" run --network "$net" --design "models/designs/$d.ron" --data "$data" \
+                "${lim[@]}" --json --no-float-reference >"$out/$m-$d.json" 2>"$out/$m-$d.err"; then
+                msg=$(tr '\n|' '  ' <"$out/$m-$d.err" | cut -c1-160)
+                echo "| $m | $d | | refused | | | | | | $msg |"
+                continue
+            fi
+            python3 - "$out/$m-eval.json" "$out/$m-$d.json" "$m" "$d" "$net" <<'PY'
+import json, re, sys
+ev, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+m, d, net = sys.argv[3:6]
+text = open(net).read()
+# Layers with groups > 1 in the network file.
+grouped = set(re.findall(r'name: "([^"]+)",\s*op: Conv2d\([^)]*groups: (?!1\b)\d+', text))
+layers = r.get("layers", [])
+share = ""
+if grouped:
+    gc = sum(l["cycles"] for l in layers if l["name"] in grouped)
+    share = f"{gc / max(r['cycles'], 1):.3f}"
+warn = "; ".join(w[:80] for w in r.get("warnings", []))
+print(f"| {m} | {d} | {ev['accuracy']:.4f} | {r['accuracy']:.4f} | {r['cycles']:,} | "
+      f"{r['energy_pj']:.4e} | {r['time_s']:.4g} | "
+      f"{r['utilization']:.3f} | {share} | {warn} |")
+PY
+        done
+    done
+    echo
+    if [ -z "${NO_SWEEP:-}" ] && [ -f models/networks/fmnist-resnet8.ron ]; then
+        n=crossbar-d2d-fmnist-resnet8
+        rm -rf "${out:?}/$n"
+        "$bin" sweep "models/sweeps/$n.ron" --out "$out/$n" --quiet
+        "$bin" merge "$out/$n" --csv "$out/$n.csv" >/dev/null
+        echo "**Crossbar d2d sweep of the ResNet-8** (\`models/sweeps/$n.ron\`, full test set):"
+        echo
+        python3 - "$out/$n.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+print("| d2d σ/G | trials | accuracy mean | std | min | max | energy, all images (pJ) |")
+print("|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {float(r['value']):g} | {r['trials']} | {float(r['accuracy_mean']):.4f} | {float(r['accuracy_std']):.4f} | "
+          f"{float(r['accuracy_min']):.4f} | {float(r['accuracy_max']):.4f} | {float(r['energy_pj_mean']):.4e} |")
+PY
+    fi
+} >"$block"
+cat "$block"
+python3 - docs/workloads.md "$block" <<'PY'
+import sys
+doc, block = sys.argv[1], open(sys.argv[2]).read()
+text = open(doc).read()
+begin, end = "<!-- workload-runs:begin -->\n", "<!-- workload-runs:end -->\n"
+i, j = text.index(begin) + len(begin), text.index(end)
+open(doc, "w").write(text[:i] + "\n" + block + "\n" + text[j:])
+PY
