@@ -19,6 +19,9 @@
 //! training images, as `nacsim run` does), else 10,000 seeded pseudo-images of the same shape.
 //! Run: `cargo bench --bench engine_ratios`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
@@ -28,7 +31,7 @@ use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{FloatKernel, accuracy};
 use nacsim_scheduler::design::Design;
-use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
+use nacsim_scheduler::report::RunReport;
 use nacsim_scheduler::sim::Simulation;
 
 /// `(label, design, network)` of every engine measured.
@@ -46,24 +49,6 @@ const ENGINES: [(&str, &str, &str); 4] = [
         "fmnist-mlp-sine.ron",
     ),
 ];
-
-/// The measured part of a report (the bench times the costing around it).
-fn facts(network: &str, images: usize, accuracy: f64) -> RunFacts {
-    RunFacts {
-        network: network.into(),
-        data: "test".into(),
-        images,
-        accuracy,
-        float_accuracy: None,
-        calibration: Calibration {
-            data: "train".into(),
-            split: Split::Train,
-            images: 512,
-        },
-        wall_seconds: 0.0,
-        timings: None,
-    }
-}
 
 /// One engine's simulation and its network.
 struct Case {
@@ -100,7 +85,11 @@ fn setup() -> (Dataset, Vec<Case>) {
 
 fn run(case: &Case, test: &Dataset) -> RunReport {
     let acc = case.sim.accuracy(test);
-    RunReport::build(&case.sim, facts(case.network, test.len(), acc)).expect("report")
+    RunReport::build(
+        &case.sim,
+        common::facts(case.network, "train", test.len(), acc),
+    )
+    .expect("report")
 }
 
 fn float(model: &Model, test: &Dataset) -> f64 {

@@ -11,6 +11,9 @@
 //! `NACSIM_INTERLEAVED=5 cargo bench --bench graph_resnet -- NOMATCH` runs only those rounds.
 //! `nacsim info` on ResNet-50 is benched in `benches/info_topology.rs`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::path::Path;
 
@@ -18,25 +21,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_scheduler::design::Design;
-use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
+use nacsim_scheduler::report::RunReport;
 use nacsim_scheduler::sim::Simulation;
-
-fn facts(images: usize, accuracy: f64) -> RunFacts {
-    RunFacts {
-        network: "fmnist-resnet8".into(),
-        data: "test".into(),
-        images,
-        accuracy,
-        float_accuracy: None,
-        calibration: Calibration {
-            data: "test".into(),
-            split: Split::Train,
-            images: 512,
-        },
-        wall_seconds: 0.0,
-        timings: None,
-    }
-}
 
 fn setup() -> (Model, Simulation, Dataset) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -59,19 +45,16 @@ fn bench(c: &mut Criterion) {
     g.bench_function("systolic_int8_run", |b| {
         b.iter(|| {
             let acc = sim.accuracy(&test);
-            black_box(RunReport::build(&sim, facts(test.len(), acc)).expect("report"))
+            black_box(
+                RunReport::build(
+                    &sim,
+                    common::facts("fmnist-resnet8", "test", test.len(), acc),
+                )
+                .expect("report"),
+            )
         });
     });
     g.finish();
-}
-
-/// Process CPU time (user + system) in seconds, from `/proc/self/stat` (Linux; `None`
-/// elsewhere). Clock ticks assumed 100 Hz (the Linux default).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// With `NACSIM_INTERLEAVED=<rounds>`: float inference and the systolic run in alternating
@@ -88,12 +71,12 @@ fn interleaved(c: &mut Criterion) {
     let mut float = Vec::new();
     let mut run = Vec::new();
     let time = |f: &mut dyn FnMut()| {
-        let c0 = cpu_seconds().unwrap_or(0.0);
+        let c0 = common::cpu_seconds().unwrap_or(0.0);
         let t0 = std::time::Instant::now();
         f();
         (
             t0.elapsed().as_secs_f64(),
-            cpu_seconds().unwrap_or(0.0) - c0,
+            common::cpu_seconds().unwrap_or(0.0) - c0,
         )
     };
     let (mut fa, mut ia) = (0.0, 0.0);
@@ -101,7 +84,13 @@ fn interleaved(c: &mut Criterion) {
         float.push(time(&mut || fa = model.float_accuracy(&test, 1000)));
         run.push(time(&mut || {
             ia = sim.accuracy(&test);
-            black_box(RunReport::build(&sim, facts(test.len(), ia)).expect("report"));
+            black_box(
+                RunReport::build(
+                    &sim,
+                    common::facts("fmnist-resnet8", "test", test.len(), ia),
+                )
+                .expect("report"),
+            );
         }));
     }
     let median = |v: &[(f64, f64)], k: usize| {

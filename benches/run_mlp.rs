@@ -14,6 +14,9 @@
 //! issue #20's target, a trial within 1.5× of float inference, is stated in):
 //! `NACSIM_INTERLEAVED=9 cargo bench --bench run_mlp -- NOMATCH` runs only those rounds.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::path::Path;
 
@@ -22,26 +25,8 @@ use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{FloatKernel, accuracy};
 use nacsim_scheduler::design::Design;
-use nacsim_scheduler::report::{Calibration, RunFacts, RunReport};
+use nacsim_scheduler::report::RunReport;
 use nacsim_scheduler::sim::Simulation;
-
-/// The measured part of a report (the bench times the costing around it).
-fn facts(network: &str, images: usize, accuracy: f64) -> RunFacts {
-    RunFacts {
-        network: network.into(),
-        data: "test".into(),
-        images,
-        accuracy,
-        float_accuracy: None,
-        calibration: Calibration {
-            data: "test".into(),
-            split: Split::Train,
-            images: 512,
-        },
-        wall_seconds: 0.0,
-        timings: None,
-    }
-}
 
 fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -57,7 +42,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("systolic_int8_run", |b| {
         b.iter(|| {
             let acc = sim.accuracy(&test);
-            black_box(RunReport::build(&sim, facts("mlp", test.len(), acc)).expect("report"))
+            black_box(
+                RunReport::build(&sim, common::facts("mlp", "test", test.len(), acc))
+                    .expect("report"),
+            )
         })
     });
     g.bench_function("float_ndarray_inference", |b| {
@@ -77,7 +65,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("circulant_bc16_pot3_run", |b| {
         b.iter(|| {
             let acc = bc_sim.accuracy(&test);
-            black_box(RunReport::build(&bc_sim, facts("bc", test.len(), acc)).expect("report"))
+            black_box(
+                RunReport::build(&bc_sim, common::facts("bc", "test", test.len(), acc))
+                    .expect("report"),
+            )
         })
     });
     g.bench_function("float_ndarray_inference_bc16_pot3", |b| {
@@ -157,15 +148,6 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// Process CPU time (user + system) in seconds, from `/proc/self/stat` (Linux; `None`
-/// elsewhere). Clock ticks assumed 100 Hz (the Linux default).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
 /// With `NACSIM_INTERLEAVED=<rounds>` set: the float reference and the crossbar trials measured
 /// in interleaved rounds (so every configuration sees the same machine load), printing median
 /// wall and CPU times and their ratios to the float reference. Criterion's samples of one
@@ -211,11 +193,11 @@ fn interleaved(c: &mut Criterion) {
     let trials: Vec<u32> = (1..=8).collect();
     let mut rows: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut record = |name: String, per: f64, f: &mut dyn FnMut()| {
-        let c0 = cpu_seconds().unwrap_or(0.0);
+        let c0 = common::cpu_seconds().unwrap_or(0.0);
         let t0 = std::time::Instant::now();
         f();
         let wall = t0.elapsed().as_secs_f64() / per;
-        let cpu = (cpu_seconds().unwrap_or(0.0) - c0) / per;
+        let cpu = (common::cpu_seconds().unwrap_or(0.0) - c0) / per;
         match rows.iter_mut().find(|r| r.0 == name) {
             Some(r) => r.1.push((wall, cpu)),
             None => rows.push((name, vec![(wall, cpu)])),
