@@ -22,3 +22,4 @@ pub mod sim;
 pub mod sweep;
 pub mod techset;
 pub mod topology;
+pub mod units;

@@ -8,6 +8,8 @@ use serde::Serialize;
 use crate::area::{AreaFigures, DesignArea, design_area};
 use crate::sim::{LayerCost, SimError, Simulation};
 
+pub use crate::units::eng;
+
 /// Per-layer figures of a run.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerReport {
@@ -538,53 +540,6 @@ impl RunReport {
             );
         }
         s
-    }
-}
-
-/// `x` in engineering notation: 4 significant digits, an SI prefix (p … T) and `unit`, e.g.
-/// `eng(2.5e-6, "s") == "2.500 µs"`. Zero prints as `0 unit`; non-finite values as they are.
-pub fn eng(x: f64, unit: &str) -> String {
-    if x == 0.0 {
-        return format!("0 {unit}");
-    }
-    if !x.is_finite() {
-        return format!("{x} {unit}");
-    }
-    const PREFIXES: [(i32, &str); 9] = [
-        (-12, "p"),
-        (-9, "n"),
-        (-6, "µ"),
-        (-3, "m"),
-        (0, ""),
-        (3, "k"),
-        (6, "M"),
-        (9, "G"),
-        (12, "T"),
-    ];
-    let exp3 = ((x.abs().log10() / 3.0).floor() as i32 * 3).clamp(-12, 12);
-    // Rounding to 4 digits may carry into the next prefix (999.96 → 1000): step up then.
-    let mut exp3 = exp3;
-    let mut m = x / 10f64.powi(exp3);
-    if format!("{:.*}", digits_after(m), m.abs()).starts_with("1000") && exp3 < 12 {
-        exp3 += 3;
-        m = x / 10f64.powi(exp3);
-    }
-    let prefix = PREFIXES
-        .iter()
-        .find(|(e, _)| *e == exp3)
-        .map_or("", |(_, p)| p);
-    format!("{:.*} {prefix}{unit}", digits_after(m), m)
-}
-
-/// Decimals that give 4 significant digits for a mantissa in [1, 1000).
-fn digits_after(m: f64) -> usize {
-    let a = m.abs();
-    if a >= 100.0 {
-        1
-    } else if a >= 10.0 {
-        2
-    } else {
-        3
     }
 }
 
