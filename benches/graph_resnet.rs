@@ -61,10 +61,7 @@ fn bench(c: &mut Criterion) {
 /// rounds, printing median wall and CPU times and the run's ratio to float inference.
 fn interleaved(c: &mut Criterion) {
     let _ = c;
-    let Some(rounds) = std::env::var("NACSIM_INTERLEAVED")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    else {
+    let Some(rounds) = common::interleaved_rounds() else {
         return;
     };
     let (model, sim, test) = setup();

@@ -156,10 +156,7 @@ fn bench(c: &mut Criterion) {
 /// the total over 8.
 fn interleaved(c: &mut Criterion) {
     let _ = c;
-    let Some(rounds) = std::env::var("NACSIM_INTERLEAVED")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    else {
+    let Some(rounds) = common::interleaved_rounds() else {
         return;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -1,5 +1,6 @@
 //! Helpers shared by the run benches (`run_mlp`, `engine_ratios`, `graph_resnet`): the measured
-//! part of a run report and the process CPU clock. Included with `#[path]`; not a bench.
+//! part of a run report, the process CPU clock and the interleaved-rounds setting. Included
+//! with `#[path]`; not a bench.
 
 #![allow(dead_code)] // each bench uses a subset
 
@@ -32,4 +33,12 @@ pub fn cpu_seconds() -> Option<f64> {
     let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
     let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// The rounds `NACSIM_INTERLEAVED=<rounds>` asks for (the benches' interleaved float-vs-engine
+/// medians), if it is set to a number.
+pub fn interleaved_rounds() -> Option<usize> {
+    std::env::var("NACSIM_INTERLEAVED")
+        .ok()
+        .and_then(|v| v.parse().ok())
 }
