@@ -150,14 +150,7 @@ fn read_prefix<R: Read>(
     if read_full(&mut reader, header)? < need {
         return Ok(None);
     }
-    let word = |i: usize| {
-        u32::from_be_bytes([
-            header[4 * i],
-            header[4 * i + 1],
-            header[4 * i + 2],
-            header[4 * i + 3],
-        ])
-    };
+    let word = |i: usize| be_word(header, i);
     if word(0) != kind.magic() {
         return Ok(None);
     }
@@ -235,14 +228,7 @@ pub(super) fn read_idx_body<R: Read>(
     if got < 4 {
         return Err(truncated_header());
     }
-    let word = |i: usize| {
-        u32::from_be_bytes([
-            header[4 * i],
-            header[4 * i + 1],
-            header[4 * i + 2],
-            header[4 * i + 3],
-        ])
-    };
+    let word = |i: usize| be_word(header, i);
     let magic = word(0);
     if magic != kind.magic() {
         return Err(DataError::BadMagic {
@@ -352,4 +338,14 @@ pub(super) fn assemble(
         labels: lab.data,
         classes,
     })
+}
+
+/// The `i`-th big-endian 32-bit word of an IDX header (magic, then the dimension sizes).
+fn be_word(header: &[u8], i: usize) -> u32 {
+    u32::from_be_bytes([
+        header[4 * i],
+        header[4 * i + 1],
+        header[4 * i + 2],
+        header[4 * i + 3],
+    ])
 }
