@@ -222,3 +222,46 @@ fn graph_training_is_bit_identical_across_thread_counts() {
     assert_eq!(a.params, b.params);
     assert_eq!(a.stats, b.stats);
 }
+
+/// A graph trains with the block-circulant power-of-two kernel on its Dense layers (issue #16's
+/// hybrid BPCA run: convolutions on the int8 array, the classifier on the B-MV): the saved
+/// classifier is on the B-MV's grid, so the hybrid design compiles it without moving a weight,
+/// while the same graph trained in float is flagged. The sine kernel still refuses graphs.
+#[test]
+fn a_graph_trains_with_the_block_circulant_kernel_and_its_classifier_is_on_the_bmv_grid() {
+    let net =
+        std::fs::read_to_string(root().join("tests/fixtures/graph/tiny-residual.ron")).unwrap();
+    let config = |kernel: &str| {
+        format!(
+            "(schema_version: 1, name: \"tiny-residual-bc16\", dataset: FashionMnist, network: {net}, \
+             output: \"x.ron\", train: (seed: 1, epochs: 1, batch_size: 32, lr: 0.003, \
+             optimizer: Adam(beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0), \
+             schedule: Constant), kernel: {kernel})"
+        )
+    };
+    let path = std::path::Path::new("inline.ron");
+    let cfg: nacsim_train::TrainConfig = nacsim_core::config::parse(
+        &config("BlockCirculant(block: 16, pot: Bits(bits: 3))"),
+        path,
+    )
+    .expect("graphs train with the block-circulant kernel");
+    let data = Dataset::bundled_sample();
+    let (tr, te) = (
+        data.subset(&(0..600).collect::<Vec<_>>()),
+        data.subset(&(1500..1700).collect::<Vec<_>>()),
+    );
+    let fitted = nacsim_train::fit(&cfg, &root(), None, &tr, &te, None, &mut |_| {}).unwrap();
+    let design = || Design::load(&root().join("models/designs/bpca-hybrid-cnn.ron")).unwrap();
+    let calib = Dataset::bundled_calibration().limit(64);
+    let off_grid = |sim: &Simulation| sim.warnings.iter().any(|w| w.contains("not on bmv's grid"));
+    let sim = Simulation::new(design(), &fitted.model, &calib).unwrap();
+    assert!(!off_grid(&sim), "{:?}", sim.warnings);
+    // The float-trained graph is off the grid: the check above can fail.
+    let (float_model, _) = trained_on(300, 1);
+    let sim = Simulation::new(design(), &float_model, &calib).unwrap();
+    assert!(off_grid(&sim), "{:?}", sim.warnings);
+    let err = nacsim_core::config::parse::<nacsim_train::TrainConfig>(&config("Sine()"), path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("network.nodes"), "{err}");
+}

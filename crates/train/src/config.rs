@@ -207,16 +207,21 @@ impl nacsim_core::config::Validate for TrainConfig {
                 rule(&f.field, f.value, &f.rule);
             }
         }
-        let hardware = !matches!(self.kernel, KernelChoice::Float)
-            || !matches!(self.store, StoreChoice::Float);
-        if hardware
+        // The block-circulant kernel is per Dense layer (a layer index), so it runs on graphs
+        // as the float one does; the sine kernel's input encoding and the crossbar store's
+        // per-layer arrays assume a chain.
+        let chain_only = !matches!(
+            self.kernel,
+            KernelChoice::Float | KernelChoice::BlockCirculant { .. }
+        ) || !matches!(self.store, StoreChoice::Float);
+        if chain_only
             && let Ok(resolved) = self.network.resolve()
             && !nacsim_nn::graph::is_plain(&resolved)
         {
             rule(
                 "network.nodes",
                 format!("{} nodes", resolved.len()),
-                "graph networks (and BatchNorm2d, Dropout) train with kernel: Float and store: Float only; the hardware-aware kernels and stores run chains of Dense, Conv2d, pooling and activations",
+                "graph networks (and BatchNorm2d, Dropout) train with kernel: Float or BlockCirculant and store: Float only; the sine kernel and the crossbar stores run chains of Dense, Conv2d, pooling and activations",
             );
         }
         if let KernelChoice::BlockCirculant {
