@@ -7,7 +7,9 @@
 #   cargo build --release && scripts/workload-runs.sh [OUT_DIR]
 # Environment: NACSIM (binary, default ./target/release/nacsim), DATA (Fashion-MNIST IDX folder,
 # default /usr/share/datasets/fashion-mnist), LIMIT (test images, default all 10,000),
-# NO_SWEEP=1 (skip the d2d sweep).
+# NO_SWEEP=1 (skip the d2d sweep), DESIGNS="crossbar-rram ..." (run only these designs and
+# replace only their rows of the committed table, keeping every other row and the sweep: for
+# rerunning what a change to one engine moves).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/workload-runs}
@@ -20,6 +22,11 @@ lim=()
 
 models=(fmnist-resnet8 fmnist-sepcnn)
 designs=(systolic-int8 crossbar-rram bpca-hybrid-cnn)
+only=${DESIGNS:-}
+if [ -n "$only" ]; then
+    read -r -a designs <<<"$only"
+    NO_SWEEP=1
+fi
 block="$out/block.md"
 {
     echo "Produced by \`scripts/workload-runs.sh\` ($(date -u +%Y-%m-%d), ${limit:-10000} test images of"
@@ -82,11 +89,25 @@ PY
     fi
 } >"$block"
 cat "$block"
-python3 - docs/workloads.md "$block" <<'PY'
+python3 - docs/workloads.md "$block" "$only" <<'PY'
 import sys
-doc, block = sys.argv[1], open(sys.argv[2]).read()
+doc, block, only = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 text = open(doc).read()
 begin, end = "<!-- workload-runs:begin -->\n", "<!-- workload-runs:end -->\n"
 i, j = text.index(begin) + len(begin), text.index(end)
-open(doc, "w").write(text[:i] + "\n" + block + "\n" + text[j:])
+if not only:
+    open(doc, "w").write(text[:i] + "\n" + block + "\n" + text[j:])
+    sys.exit(0)
+# DESIGNS: replace the rows `| model | design |` of the new block in the committed block.
+old = text[i:j].split("\n")
+for row in block.split("\n"):
+    cells = row.split("|")
+    if len(cells) < 4 or cells[2].strip() not in only.split():
+        continue
+    key = "|".join(cells[:3]) + "|"
+    hits = [n for n, line in enumerate(old) if line.startswith(key)]
+    if len(hits) != 1:
+        sys.exit(f"scripts/workload-runs.sh: {doc} has {len(hits)} rows starting {key!r}; rerun without DESIGNS")
+    old[hits[0]] = row
+open(doc, "w").write(text[:i] + "\n".join(old) + text[j:])
 PY

@@ -10,6 +10,7 @@ mod end_to_end;
 mod golden;
 mod graph;
 mod graph_engines;
+mod groups;
 mod mnist;
 mod mutants;
 mod neurosim;

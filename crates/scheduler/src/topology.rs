@@ -16,7 +16,9 @@
 //! - A row whose layer name contains `DP` is a **depthwise** convolution: SCALE-Sim expands it into
 //!   `Channels` single-channel layers with `Num Filter` filters each. nacsim keeps it as one layer
 //!   with [`TopoLayer::groups`] `= Channels` whose cost is `groups ×` the cost of one such layer,
-//!   which gives the same totals on one report line.
+//!   which gives the same totals on one report line (the cycles are `⌈groups/p⌉ ×` one layer's
+//!   on an engine that reads `p` groups at once,
+//!   [`Engine::groups_at_once`](crate::engine::Engine::groups_at_once): the crossbar).
 //! - A GEMM row `M, N, K` is the convolution SCALE-Sim makes of it: an `M × K` map, a `1 × K`
 //!   filter, one channel, `N` filters, stride 1 (so `M` output pixels, window `K`).
 //! - Blank lines are skipped; leading and trailing blanks of a field are ignored; a trailing comma

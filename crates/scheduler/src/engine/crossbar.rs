@@ -10,6 +10,11 @@
 //! from the crossbar's own physics ([`ProgrammedLayer::cost`]: V²·G·t array energy, DAC, TIA,
 //! ADC and shift-add energies of its config), reported as engine physics energies; the design's
 //! energy table prices nothing of this engine.
+//!
+//! A grouped or depthwise convolution is programmed group by group, each group on arrays of its
+//! own ([`Compiled::Groups`](super::Compiled::Groups)), and all groups read at the same time
+//! ([`Engine::groups_at_once`] = groups): a layer's read time is one group's, its conversions
+//! and energy those of every group.
 
 use nacsim_core::trace::TraceSink;
 use nacsim_crossbar::cost::action;
@@ -142,6 +147,15 @@ impl Engine for CrossbarEngine {
 
     fn holds_weights(&self) -> bool {
         true
+    }
+
+    /// All of them: every group is programmed on arrays of its own, each array with its own row
+    /// DACs, column TIAs and ADCs (`adc.cols_per_adc` shares an ADC only among the columns of
+    /// one array), and the config has no array or tile budget, so no two groups wait for the
+    /// same converter. (A group's own row and column tiles already read in parallel, the same
+    /// assumption for the same reason.)
+    fn groups_at_once(&self, groups: usize) -> usize {
+        groups
     }
 
     fn run_trials(

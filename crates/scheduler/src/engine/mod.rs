@@ -30,6 +30,7 @@ use crate::design::EngineConfig;
 
 mod circulant;
 mod crossbar;
+mod groups;
 mod sine;
 mod systolic;
 #[cfg(test)]
@@ -39,6 +40,8 @@ pub use circulant::{
     CirculantConfig, CirculantEngine, CirculantLayer, TRAINED_BLOCK, TRAINED_POT_BITS,
 };
 pub use crossbar::{CrossbarEngine, CrossbarLayer};
+pub use groups::{combine_groups, identical_groups};
+use groups::{concat_cols, group_cols};
 pub use sine::{SineEngine, SineEngineConfig, SineLayer, TRAINED_INPUT};
 pub use systolic::{SystolicEngine, SystolicLayer};
 
@@ -265,6 +268,14 @@ pub trait Engine {
         let _ = c;
         None
     }
+    /// How many of the `groups` groups of a grouped convolution ([`Compiled::Groups`]) the
+    /// engine reads at the same time; the groups then run in waves of that many, each wave as
+    /// long as its slowest group (`groups` module). Default: 1, the groups one after the other
+    /// (one shared array takes them in turn).
+    fn groups_at_once(&self, groups: usize) -> usize {
+        let _ = groups;
+        1
+    }
     /// Whether the engine keeps a layer's weights in its own arrays (crossbar conductances), so
     /// they take no buffer space and no DRAM traffic. Default: false.
     fn holds_weights(&self) -> bool {
@@ -366,20 +377,8 @@ pub enum Compiled {
     Shape(ShapeLayer),
     /// A grouped convolution: one compiled layer per group, in group order. Run on im2col
     /// columns split into equal group slices (group `g` writes its outputs after group
-    /// `g − 1`'s), costed as the groups one after the other.
+    /// `g − 1`'s), costed in waves of [`Engine::groups_at_once`] groups (`groups` module).
     Groups(Vec<Compiled>),
-}
-
-/// The im2col columns of group `g` of `groups` equal slices of `x`.
-fn group_cols(x: ArrayView2<'_, i8>, g: usize, groups: usize) -> ArrayView2<'_, i8> {
-    let kg = x.ncols() / groups;
-    x.slice_move(ndarray::s![.., g * kg..(g + 1) * kg])
-}
-
-/// The per-group outputs side by side, `[rows, Σ outs]`.
-fn concat_cols(parts: &[Array2<i32>]) -> Array2<i32> {
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    ndarray::concatenate(ndarray::Axis(1), &views).expect("groups have the same rows")
 }
 
 /// Dispatch `$body` on the engine alone.
@@ -572,11 +571,8 @@ impl EngineImpl {
                 });
         }
         if let Compiled::Groups(v) = c {
-            return v
-                .iter()
-                .map(|cg| self.cost(cg, rows))
-                .reduce(EngineCost::then)
-                .unwrap_or_default();
+            let costs = v.iter().map(|cg| self.cost(cg, rows)).collect();
+            return combine_groups(costs, self.groups_at_once(v.len()));
         }
         dispatch!(self, c, |e, l| e.cost(l, rows))
     }
@@ -601,16 +597,14 @@ impl EngineImpl {
         }
         if let Compiled::Groups(v) = c {
             let mut parts = Vec::with_capacity(v.len());
-            let mut cost: Option<EngineCost> = None;
+            let mut costs = Vec::with_capacity(v.len());
             for (g, cg) in v.iter().enumerate() {
                 let (y, k) = self.run_stepped(cg, group_cols(x, g, v.len()), first_row, sink)?;
                 parts.push(y);
-                cost = Some(match cost {
-                    Some(c) => c.then(k),
-                    None => k,
-                });
+                costs.push(k);
             }
-            return Ok((concat_cols(&parts), cost.unwrap_or_default()));
+            let cost = combine_groups(costs, self.groups_at_once(v.len()));
+            return Ok((concat_cols(&parts), cost));
         }
         dispatch!(self, c, |e, l| e.run_stepped(l, x, first_row, sink))
     }
@@ -639,6 +633,11 @@ impl EngineImpl {
             _ => {}
         }
         dispatch!(self, c, |e, l| e.peak_ops_per_cycle_for(l))
+    }
+
+    /// See [`Engine::groups_at_once`].
+    pub fn groups_at_once(&self, groups: usize) -> usize {
+        dispatch_engine!(self, |e| e.groups_at_once(groups))
     }
 
     /// See [`Engine::holds_weights`].

@@ -70,9 +70,13 @@ impl Simulation {
                             .cost(comp, p.rows_per_image as usize)
                             .times(p.groups.saturating_mul(batch as u64))
                     } else {
-                        self.engines[e]
-                            .cost(comp, batch * p.rows_per_image as usize)
-                            .times(p.groups)
+                        let eng = &self.engines[e];
+                        let at_once = eng.groups_at_once(p.groups as usize) as u64;
+                        crate::engine::identical_groups(
+                            eng.cost(comp, batch * p.rows_per_image as usize),
+                            p.groups,
+                            at_once,
+                        )
                     };
                     engine_cycles[i] = Some(ec.cycles);
                     c.macs = ec.macs;

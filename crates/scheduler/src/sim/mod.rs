@@ -105,9 +105,12 @@ pub struct LayerPlan {
     /// layers without a product).
     pub rows_per_image: u64,
     /// Independent groups of the product, each costed as the compiled layer (`rows_per_image`
-    /// rows per image): the channels of a depthwise row of a topology file, the groups of a
-    /// grouped convolution known by its shape, the channels of a MatMul (per image), else 1
-    /// (a compiled grouped convolution, [`Compiled::Groups`], costs its groups itself).
+    /// rows per image) and timed in the engine's waves
+    /// ([`identical_groups`](crate::engine::identical_groups)): the channels of a depthwise
+    /// row of a topology file on an engine that costs shapes, the groups of a grouped
+    /// convolution known by its shape, the channels of a MatMul (per image, one after the
+    /// other), else 1 (a compiled grouped convolution, [`Compiled::Groups`], costs its groups
+    /// itself).
     pub groups: u64,
     /// Weights of the layer (0 for layers without parameters).
     pub weight_count: u64,

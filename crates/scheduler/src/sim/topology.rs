@@ -14,7 +14,7 @@ use super::{
     param_storage,
 };
 use crate::design::{Design, ProductKind};
-use crate::engine::{EngineImpl, LayerSource, ShapeLayer};
+use crate::engine::{Compiled, EngineImpl, LayerSource, ShapeLayer};
 use crate::topology::{TopoLayer, Topology, TopologyFormat};
 
 /// The product kind the design's mapping sees: a GEMM row, or a convolution whose filter covers
@@ -29,15 +29,16 @@ pub fn product_kind(format: TopologyFormat, t: &TopoLayer) -> ProductKind {
     }
 }
 
-/// Seeded float weights `[N, K]` of one group, uniform in `±1/√K` as
+/// Seeded float weights `[N, K]` of group `group` of a row, uniform in `±1/√K` as
 /// [`nacsim_nn::model::Model::init`] scales a layer's, drawn from the cheap keyed hash of stream
-/// `(seed, WeightInit, layer, 0)` (element `i`: `unit_f64` of [`Seq::word`]`(i)`; a ChaCha
-/// stream per element made ResNet-50's crossbar costing take seconds), and their int8
+/// `(seed, WeightInit, layer + group · 2^20, 0)` (element `i`: `unit_f64` of
+/// [`Seq::word`]`(i)`; a ChaCha stream per element made ResNet-50's crossbar costing take
+/// seconds; group 0, every row but a depthwise one, is the row's index alone), and their int8
 /// quantization: per-tensor symmetric codes, unit input and output scales.
 fn seeded_layer(
     t: &TopoLayer,
     kind: GemmKind,
-    index: usize,
+    (index, group): (usize, usize),
     seed: u64,
     design: &Design,
 ) -> (QGemm, Array2<f32>) {
@@ -46,7 +47,7 @@ fn seeded_layer(
     let s = Stream::new(
         seed,
         Purpose::WeightInit,
-        u32::try_from(index).unwrap_or(u32::MAX),
+        u32::try_from(index + (group << 20)).unwrap_or(u32::MAX),
         0,
     );
     let seq: Seq = Keyed::of(&s).at(0);
@@ -101,9 +102,10 @@ impl Simulation {
     ///
     /// Each row is one product layer (`dense` or `conv2d` by [`product_kind`], mapped by the
     /// design's `by_index`, `by_kind` and `default` as a network's layers are). A depthwise row
-    /// costs `groups ×` one single-channel layer ([`LayerPlan::groups`]). Engines that cost a
-    /// shape without weights do so; the others get weights seeded from `seed` (see
-    /// `seeded_layer`). Feature counts include the file's padding (IFMAP sizes are padded).
+    /// is `groups` single-channel layers: engines that cost a shape without weights cost it as
+    /// `groups ×` one ([`LayerPlan::groups`]); the others get weights seeded from `seed` for
+    /// each group (see `seeded_layer`), compiled as a grouped convolution and timed by the
+    /// engine ([`Engine::groups_at_once`](crate::engine::Engine::groups_at_once)). Feature counts include the file's padding (IFMAP sizes are padded).
     ///
     /// # Errors
     /// The design's engines or mapping are invalid, an engine cannot take a layer (named in
@@ -157,24 +159,45 @@ impl Simulation {
                 out: t.n(),
                 weight_bits,
             };
-            let compiled = match engines[e].compile_shape(shape) {
-                Some(c) => c.map_err(engine_err)?,
+            // An engine that costs shapes costs a depthwise row as `groups ×` one group
+            // (`LayerPlan::groups`); the others get one seeded layer per group, compiled as a
+            // grouped convolution ([`Compiled::Groups`]) so that every group brings its own
+            // hardware (the crossbar's arrays) and the engine times the groups itself.
+            let (compiled, plan_groups) = match engines[e].compile_shape(shape) {
+                Some(c) => (c.map_err(engine_err)?, t.groups),
                 None => {
-                    let (q, w) = seeded_layer(t, gemm, i, seed, &design);
-                    let src = LayerSource {
-                        q: &q,
-                        weight: w.view(),
-                        bias: None,
-                        index: i,
-                        seed,
-                        trial: 0,
-                        weight_bits,
-                        group: 0,
+                    let mut parts = (0..t.groups.max(1))
+                        .map(|g| {
+                            let (q, w) = seeded_layer(t, gemm, (i, g), seed, &design);
+                            let src = LayerSource {
+                                q: &q,
+                                weight: w.view(),
+                                bias: None,
+                                index: i,
+                                seed,
+                                trial: 0,
+                                weight_bits,
+                                group: g,
+                            };
+                            Ok(engines[e].compile(&src).map_err(engine_err)?.0)
+                        })
+                        .collect::<Result<Vec<_>, SimError>>()?;
+                    let c = if parts.len() == 1 {
+                        parts.pop().expect("one group")
+                    } else {
+                        Compiled::Groups(parts)
                     };
-                    engines[e].compile(&src).map_err(engine_err)?.0
+                    (c, 1)
                 }
             };
-            plan.push(topology_plan(&engines[e], t, i, kind, e, compiled));
+            plan.push(topology_plan(
+                &engines[e],
+                t,
+                (i, plan_groups),
+                kind,
+                e,
+                compiled,
+            ));
         }
         check_resident(&design, &plan)?;
         let qnet = QNetwork {
@@ -198,18 +221,19 @@ impl Simulation {
 
 /// The plan entry of one topology row: features of the (padded) maps, MACs, weights and
 /// parameter bytes over all groups (int8 codes unless the engine holds its weights, 8-byte
-/// requantization parameters per output channel, no biases).
+/// requantization parameters per output channel, no biases). `plan_groups` is the row's groups
+/// when `compiled` is one group ([`LayerPlan::groups`]), 1 when it holds every group.
 fn topology_plan(
     engine: &EngineImpl,
     t: &TopoLayer,
-    index: usize,
+    (index, plan_groups): (usize, usize),
     kind: LayerKind,
     e: usize,
-    compiled: crate::engine::Compiled,
+    compiled: Compiled,
 ) -> LayerPlan {
     let g = t.groups as u64;
     let [oh, ow] = t.ofmap();
-    let wb = engine.weight_storage_bits(&compiled) * g;
+    let wb = engine.weight_storage_bits(&compiled) * plan_groups as u64;
     let (param_bytes, storage_bits) = param_storage(engine, wb, t.n() as u64 * g, 0);
     LayerPlan {
         name: t.name.clone(),
@@ -221,7 +245,7 @@ fn topology_plan(
         out_features: (oh * ow * t.n()) as u64 * g,
         macs_per_image: t.macs(),
         rows_per_image: t.m() as u64,
-        groups: g,
+        groups: plan_groups as u64,
         weight_count: t.weights(),
         bias_count: 0,
         param_bytes,
