@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The graph workloads of docs/workloads.md on every engine (#16): each committed graph model
-# (the residual ResNet-8 and, once it exists, the separable CNN) through `nacsim eval` (float) and
-# `nacsim run` on the systolic, crossbar and hybrid BPCA designs, plus the crossbar d2d sweep of
-# the ResNet-8; rewrites the block between the `workload-runs` markers of docs/workloads.md
+# (the residual ResNet-8 and the separable CNN) through `nacsim eval` (float) and `nacsim run` on
+# the systolic, crossbar and hybrid BPCA designs, their stage-2 models with a block-circulant
+# classifier (`*-bc16-pot3`) on the hybrid design only, plus the crossbar d2d sweep of the
+# ResNet-8; rewrites the block between the `workload-runs` markers of docs/workloads.md
 # (and prints it).
 #   cargo build --release && scripts/workload-runs.sh [OUT_DIR]
 # Environment: NACSIM (binary, default ./target/release/nacsim), DATA (Fashion-MNIST IDX folder,
@@ -20,8 +21,10 @@ mkdir -p "$out"
 lim=()
 [ -n "$limit" ] && lim=(--limit "$limit")
 
-models=(fmnist-resnet8 fmnist-sepcnn)
+models=(fmnist-resnet8 fmnist-sepcnn fmnist-resnet8-bc16-pot3 fmnist-sepcnn-bc16-pot3)
 designs=(systolic-int8 crossbar-rram bpca-hybrid-cnn)
+# The stage-2 models exist for the hybrid design (their classifier is on the B-MV's grid).
+hybrid_only=(fmnist-resnet8-bc16-pot3 fmnist-sepcnn-bc16-pot3)
 only=${DESIGNS:-}
 if [ -n "$only" ]; then
     read -r -a designs <<<"$only"
@@ -44,6 +47,9 @@ block="$out/block.md"
         fi
         "$bin" eval --network "$net" --data "$data" "${lim[@]}" --json >"$out/$m-eval.json"
         for d in "${designs[@]}"; do
+            if [[ " ${hybrid_only[*]} " == *" $m "* && "$d" != bpca-hybrid-cnn ]]; then
+                continue
+            fi
             if ! "$bin" run --network "$net" --design "models/designs/$d.ron" --data "$data" \
                 "${lim[@]}" --json --no-float-reference >"$out/$m-$d.json" 2>"$out/$m-$d.err"; then
                 msg=$(tr '\n|' '  ' <"$out/$m-$d.err" | cut -c1-160)
@@ -106,6 +112,12 @@ for row in block.split("\n"):
         continue
     key = "|".join(cells[:3]) + "|"
     hits = [n for n, line in enumerate(old) if line.startswith(key)]
+    if not hits:
+        # A row the committed table does not have yet (a new model): append it to the table.
+        last = max(n for n, line in enumerate(old) if line.startswith("| fmnist"))
+        rows = [n for n, line in enumerate(old[: last + 1]) if line.startswith("|")]
+        old.insert(rows[-1] + 1, row)
+        continue
     if len(hits) != 1:
         sys.exit(f"scripts/workload-runs.sh: {doc} has {len(hits)} rows starting {key!r}; rerun without DESIGNS")
     old[hits[0]] = row
