@@ -35,6 +35,20 @@ impl WriteCost {
     pub fn energy_j(&self) -> f64 {
         self.array_energy_j + self.periphery_energy_j
     }
+
+    /// The periphery part of the latency (decode and word-line select of every row), s.
+    pub fn periphery_latency_s(&self) -> f64 {
+        self.latency_s - self.pulse_latency_s
+    }
+
+    /// Adds `o` field by field (the cost of another image or layer).
+    pub fn add(&mut self, o: &WriteCost) {
+        self.pulse_latency_s += o.pulse_latency_s;
+        self.latency_s += o.latency_s;
+        self.array_energy_j += o.array_energy_j;
+        self.periphery_energy_j += o.periphery_energy_j;
+        self.changed_batches += o.changed_batches;
+    }
 }
 
 impl SubArray {
