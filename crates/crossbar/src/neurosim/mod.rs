@@ -1,6 +1,7 @@
 //! A port of MLP_NeuroSim V3.0's gate-level circuit model for an analog 1T1R MLP (issue #17,
-//! NeuroSim parity): area, read latency and read energy per image and per epoch, and the static
-//! parts of the write latency and energy, computed with NeuroSim's own formulas.
+//! NeuroSim parity): area, read latency and read energy per image and per epoch, and the write
+//! latency and energy of an image from its pulse counts (summed per epoch of in-situ training by
+//! `nacsim_insitu`'s store), computed with NeuroSim's own formulas.
 //!
 //! | module | NeuroSim source | what it gives |
 //! |---|---|---|

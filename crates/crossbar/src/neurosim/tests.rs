@@ -304,6 +304,7 @@ proptest::proptest! {
 fn arrays_too_small_to_lay_out_are_field_errors() {
     let mut cfg = NeuroSimConfig::mlp_v3_default();
     cfg.layers[1].rows = 6;
+    cfg.layers[1].mean_active_inputs = 3.0;
     let e = cfg.validate().unwrap_err();
     assert_eq!(e.field, "layers[1].rows");
     cfg.layers[1].rows = 8;

@@ -66,6 +66,7 @@
 //! | `scan` | pass 1: optimiser step and zero-pulse test, vector builds |
 //! | `update` | pass 2: the exact programmer per device, the block's accumulators |
 //! | `accounting` | merging a step's energy and latency, half-select disturb |
+//! | `neurosim` | opt-in MLP_NeuroSim write accounting: each step's signed pulses per cell through `SubArray::write_image`, summed per epoch ([`CrossbarStore::enable_neurosim`]) |
 
 mod accounting;
 mod devices;
