@@ -77,8 +77,18 @@ impl SubArray {
             + self.cap_row1 * v_p2
             + self.cap_col * v_p2 * cols.saturating_sub(b_w) as f64;
         let mut w = WriteCost::default();
+        // A row without pulses (an input at 0) costs only its periphery with no write operation.
+        let idle_row = self.write_energy_row(t, cfg, 0.0, 0.0);
         for k in 0..rows {
             let row = &pulses[k * cols..(k + 1) * cols];
+            if row.iter().all(|&n| n == 0) {
+                w.periphery_energy_j += if double_count {
+                    2.0 * idle_row
+                } else {
+                    idle_row
+                };
+                continue;
+            }
             let g = &g_mean_s[k * cols..(k + 1) * cols];
             let mut ops = 0u64;
             for start in (0..cols).step_by(b_w) {

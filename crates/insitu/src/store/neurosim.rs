@@ -86,7 +86,7 @@ impl Tracker {
             errors.push(FieldError::new(
                 "neurosim.layers",
                 format!("{} sub-arrays", cfg.layers.len()),
-                &format!(
+                format!(
                     "must name one sub-array per weight layer of the network: it has {} (input side first)",
                     xl.len()
                 ),
@@ -97,7 +97,7 @@ impl Tracker {
                 errors.push(FieldError::new(
                     format!("neurosim.layers[{i}].rows"),
                     s.rows,
-                    &format!(
+                    format!(
                         "must equal the layer's inputs{}: {}",
                         if l.has_bias { " + 1 (bias)" } else { "" },
                         l.cols
@@ -108,7 +108,7 @@ impl Tracker {
                 errors.push(FieldError::new(
                     format!("neurosim.layers[{i}].cols"),
                     s.cols,
-                    &format!("must equal the layer's outputs: {}", l.out),
+                    format!("must equal the layer's outputs: {}", l.out),
                 ));
             }
         }
