@@ -15,6 +15,7 @@ pub mod sweep;
 pub mod sweep_jobs;
 pub mod trace;
 pub mod train;
+pub mod train_neurosim;
 
 /// The most worker threads `--threads` accepts: 4 × the cores this process may use
 /// (`std::thread::available_parallelism`). More threads than that only cost memory.

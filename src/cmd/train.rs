@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use nacsim_nn::data::Split;
 use nacsim_nn::train::EpochRecord;
-use nacsim_train::{Fitted, TrainConfig, apply_insitu_data, check_data, fit, insitu_settings};
+use nacsim_train::{
+    Fitted, TrainConfig, apply_insitu_data, check_data, fit_with_neurosim, insitu_settings,
+};
 use serde::Serialize;
 
 use super::data::Source;
@@ -33,8 +35,17 @@ pub struct TrainArgs {
     /// Evaluate on the first K test images after each epoch (default: all).
     #[arg(long, value_name = "K")]
     pub eval_limit: Option<usize>,
+    /// Price the in-situ training run with MLP_NeuroSim's circuit model: the `neurosim` block
+    /// of this design (e.g. models/designs/neurosim-mlp-agasi.ron) gives the write latency and
+    /// energy of every epoch from the pulses training applied, split array/periphery, per
+    /// sub-array and in total, beside the read latency and energy of the epoch's training
+    /// images (JSON key neurosim). Needs store: Crossbar with scheme: NeuroSim, mapping:
+    /// Reference and batch_size 1 (e.g. models/training/neurosim-agasi-fmnist20.ron); off by
+    /// default (the accounting costs time). The weights are the same with or without it.
+    #[arg(long, value_name = "DESIGN.ron")]
+    pub neurosim: Option<PathBuf>,
     /// Print one JSON object (keys: name, accuracy, images, epochs, seconds, output, history;
-    /// insitu with the write totals of crossbar training).
+    /// insitu with the write totals of crossbar training; neurosim with --neurosim).
     #[arg(long)]
     pub json: bool,
     /// No progress bar.
@@ -64,6 +75,16 @@ pub struct TrainReport {
     /// Write-side totals of in-situ training (pulses, energy, latency).
     #[serde(skip_serializing_if = "Option::is_none")]
     insitu: Option<nacsim_insitu::WriteStats>,
+    /// MLP_NeuroSim's write and read figures per epoch (`--neurosim`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    neurosim: Option<super::train_neurosim::NeuroSimTrainReport>,
+}
+
+impl TrainReport {
+    /// MLP_NeuroSim's figures of the run (`--neurosim`), if asked for.
+    pub fn neurosim(&self) -> Option<&super::train_neurosim::NeuroSimTrainReport> {
+        self.neurosim.as_ref()
+    }
 }
 
 /// Run `nacsim train`.
@@ -86,6 +107,10 @@ pub fn report(a: &TrainArgs) -> CliResult<TrainReport> {
         cfg.train.epochs = e;
     }
     let base = a.config.parent().unwrap_or_else(|| Path::new("."));
+    let neurosim = match &a.neurosim {
+        Some(p) => Some((super::train_neurosim::load(p)?, p.clone())),
+        None => None,
+    };
     let Some(data_dir) = cfg.data_dir(base, a.data.as_deref()) else {
         return Err(format!(
             "{}: dataset {:?} has no standard folder and data_dir is empty; pass --data DIR",
@@ -135,13 +160,14 @@ pub fn report(a: &TrainArgs) -> CliResult<TrainReport> {
         let label = p.display().to_string();
         Box::new(move |m: &str| eprintln!("warning: {label}: {m}")) as _
     });
-    let fitted = fit(
+    let fitted = fit_with_neurosim(
         &cfg,
         base,
         insitu.as_ref(),
         &train_set,
         &test_set,
         warnings,
+        neurosim.as_ref().map(|(n, p)| (n, p.as_path())),
         &mut |p| {
             pb.inc(1);
             if p.step == p.steps || p.step % 50 == 0 {
@@ -160,9 +186,14 @@ pub fn report(a: &TrainArgs) -> CliResult<TrainReport> {
         model: mut trained,
         history,
         write_stats,
+        neurosim_write,
         accuracy: acc,
         seconds,
     } = fitted;
+    let neurosim = match (&neurosim, &neurosim_write) {
+        (Some((n, p)), Some(log)) => Some(super::train_neurosim::report(p, n, log)?),
+        _ => None,
+    };
     trained.spec.notes = format!(
         "Trained by `nacsim train {}` (kernel {:?}, store {:?}; seed {}, {} epochs, batch {}, {} training images): test accuracy {:.4} on {} images of {}.",
         a.config.display(),
@@ -190,6 +221,7 @@ pub fn report(a: &TrainArgs) -> CliResult<TrainReport> {
         output: out_path.display().to_string(),
         history,
         insitu: write_stats,
+        neurosim,
     };
     let hist_path = out_path.with_extension("train.json");
     std::fs::write(&hist_path, serde_json::to_string_pretty(&report)?)
@@ -234,6 +266,9 @@ fn print(a: &TrainArgs, report: &TrainReport) -> CliResult<()> {
                 w.read_energy_pj,
                 w.write_latency_s
             );
+        }
+        if let Some(n) = &report.neurosim {
+            super::train_neurosim::print(n)?;
         }
         outln!(
             "{}: test accuracy {:.2} % on {} images, {:.1} s; wrote {} (+ .safetensors, .train.json)",

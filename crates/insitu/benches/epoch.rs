@@ -4,6 +4,9 @@
 //!   binarized images, 8,000 training images at batch 1 with NeuroSim's write rule on Ag:a-Si
 //!   (97/100 pulses, NL 2.40/−4.88, c2c 3.5 %), then 10,000 test images. Target ≤ 4 s
 //!   (NeuroSim takes ~80 s on 2 cores).
+//! * `neurosim_epoch_write_accounting`: the same epoch with MLP_NeuroSim's write accounting on
+//!   (`CrossbarStore::enable_neurosim` with NeuroSim's default circuit block, issue #17): its
+//!   cost is the ratio to `neurosim_epoch`.
 //! * `fmnist_mlp_epoch`: 784-256-128-10 on 60,000 images at batch 64, Ag:a-Si fixed-voltage
 //!   update with stochastic rounding, 2 % read noise and an 8-bit ADC. Target: ≥ 5× faster than
 //!   aihwkit's CPU pulsed training of the same MLP (the issue quotes ~6 s; aihwkit 1.1.0 takes
@@ -98,6 +101,27 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || CrossbarStore::new(ns.clone(), model.params.clone(), SGD, 1).expect("store"),
             |mut store| black_box(run_epoch(&ns, &model, &mut store, &tr, &te, 1, 0.3)),
+            BatchSize::PerIteration,
+        );
+    });
+    // The bench network has biases: one more row per sub-array than MLP_NeuroSim's.
+    let mut circuit = nacsim_crossbar::neurosim::NeuroSimConfig::mlp_v3_default();
+    for l in &mut circuit.layers {
+        l.rows += 1;
+    }
+    g.bench_function("neurosim_epoch_write_accounting", |b| {
+        b.iter_batched(
+            || {
+                let mut s =
+                    CrossbarStore::new(ns.clone(), model.params.clone(), SGD, 1).expect("store");
+                s.enable_neurosim(&circuit, tr.len() as u64)
+                    .expect("the block matches 401-101-10");
+                s
+            },
+            |mut store| {
+                let acc = run_epoch(&ns, &model, &mut store, &tr, &te, 1, 0.3);
+                black_box((acc, store.neurosim_write().map(|l| l.epochs.len())))
+            },
             BatchSize::PerIteration,
         );
     });

@@ -7,7 +7,7 @@
 //!
 //! | item | seam | what it does |
 //! |---|---|---|
-//! | [`CrossbarStore`] | `WeightStore` | weights as device conductances (differential pairs or reference cells of [`nacsim_device`] devices with d2d variation); updates become pulse trains per crosspoint; counts pulses, write energy and latency |
+//! | [`CrossbarStore`] | `WeightStore` | weights as device conductances (differential pairs or reference cells of [`nacsim_device`] devices with d2d variation); updates become pulse trains per crosspoint; counts pulses, write energy and latency; optionally MLP_NeuroSim's write latency and energy per epoch ([`CrossbarStore::enable_neurosim`]) |
 //! | [`CrossbarKernel`] | `ProductKernel` | DAC, output-referred read noise and ADC on the forward product; digital backward |
 //! | [`program`] | — | the pulse programmers: fixed-voltage (sign, count, width), approximately linear (inversion or small-signal; width or amplitude; optional read-before-write), NeuroSim parity, aihwkit-style stochastic coincidence; the drive model of non-nominal pulses; exact ODE programming of single state devices |
 //! | [`InSituConfig`] | — | the settings, one RON file, validated with field errors |

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use nacsim_core::memory::{Estimate, MemoryError, check};
 use nacsim_insitu::store::WarningSink;
-use nacsim_insitu::{CrossbarKernel, CrossbarStore, InSituConfig, WriteStats};
+use nacsim_insitu::store::{NeuroSimConfig, NeuroSimWriteLog};
+use nacsim_insitu::{CrossbarKernel, CrossbarStore, InSituConfig, StoreError, WriteStats};
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
 use nacsim_nn::network::footprint;
@@ -145,6 +146,9 @@ pub struct Fitted {
     pub history: Vec<EpochRecord>,
     /// Write-side totals of in-situ training.
     pub write_stats: Option<WriteStats>,
+    /// MLP_NeuroSim's write cost per epoch and sub-array, when [`fit_with_neurosim`] asked
+    /// for it.
+    pub neurosim_write: Option<NeuroSimWriteLog>,
     /// Test accuracy of the saved weights by the float forward pass.
     pub accuracy: f64,
     /// Wall time of the training loop in seconds.
@@ -169,6 +173,47 @@ pub fn fit(
     warnings: Option<WarningSink>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Fitted, Error> {
+    fit_with_neurosim(
+        cfg, base, insitu, train_set, test_set, warnings, None, progress,
+    )
+}
+
+/// [`fit()`] with MLP_NeuroSim's write accounting on the crossbar store (issue #17):
+/// `neurosim` is a design's `neurosim` block with the design's path (for messages); every
+/// update step is priced as one training image ([`CrossbarStore::enable_neurosim`]) and
+/// [`Fitted::neurosim_write`] holds the sums per epoch. The weights are the same as without it.
+///
+/// # Errors
+/// As [`fit()`]; and [`Error::Data`] naming the file and field when `neurosim` is given
+/// without an in-situ store, with a batch size other than 1 (NeuroSim writes after every
+/// image), or when the store rejects it (scheme, mapping, sub-array shapes).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_with_neurosim(
+    cfg: &TrainConfig,
+    base: &Path,
+    insitu: Option<&InSitu>,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    warnings: Option<WarningSink>,
+    neurosim: Option<(&NeuroSimConfig, &Path)>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Fitted, Error> {
+    if let Some((_, design)) = neurosim {
+        if insitu.is_none() {
+            return Err(Error::Data(format!(
+                "store = {:?}: NeuroSim figures from {} price the write pulses of in-situ training; use store: Crossbar(settings: …) with scheme: NeuroSim",
+                cfg.store,
+                design.display()
+            )));
+        }
+        if cfg.train.batch_size != 1 {
+            return Err(Error::Data(format!(
+                "train.batch_size = {}: NeuroSim figures from {} price every update as one training image (NeuroSim writes after each image); set batch_size: 1",
+                cfg.train.batch_size,
+                design.display()
+            )));
+        }
+    }
     check_memory(cfg, &format!("the network of {}", cfg.name))?;
     let mut model = Model::init(cfg.network.clone(), cfg.train.seed)?;
     if !cfg.init.is_empty() {
@@ -202,6 +247,11 @@ pub fn fit(
                 error,
             })?;
             x.set_warning_sink(warnings.unwrap_or_else(|| Box::new(|_| {})));
+            if let Some((n, design)) = neurosim {
+                let steps = train_set.len().div_ceil(cfg.train.batch_size.max(1)) as u64;
+                x.enable_neurosim(n, steps)
+                    .map_err(|e| neurosim_error(e, design, p))?;
+            }
             Some(x)
         }
         None => None,
@@ -233,6 +283,10 @@ pub fn fit(
     trained.params = store.export();
     trained.stats = stats;
     let write_stats = xbar.as_ref().map(CrossbarStore::stats);
+    let neurosim_write = xbar
+        .as_ref()
+        .and_then(CrossbarStore::neurosim_write)
+        .cloned();
     // Save the weights the hardware-aware forward pass used: the saved model is exactly what
     // was evaluated.
     kernel.to_effective(&mut trained.params);
@@ -248,7 +302,31 @@ pub fn fit(
         model: trained,
         history,
         write_stats,
+        neurosim_write,
         accuracy,
         seconds,
     })
+}
+
+/// The store's rejection of a NeuroSim block, each field named with its file: `neurosim.*`
+/// in the design, the rest in the in-situ settings.
+fn neurosim_error(e: StoreError, design: &Path, insitu: &Path) -> Error {
+    let fields = match e {
+        StoreError::Invalid(f) => f,
+        other => return Error::Data(format!("{}: {other}", insitu.display())),
+    };
+    Error::Data(
+        fields
+            .iter()
+            .map(|f| {
+                let file = if f.field.starts_with("neurosim") {
+                    design
+                } else {
+                    insitu
+                };
+                format!("{}: {f}", file.display())
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }

@@ -58,7 +58,8 @@ use std::path::PathBuf;
 
 pub use config::{KernelChoice, PotChoice, StoreChoice, TrainConfig};
 pub use fit::{
-    EVAL_BATCH, Fitted, InSitu, apply_insitu_data, check_data, check_memory, fit, insitu_settings,
+    EVAL_BATCH, Fitted, InSitu, apply_insitu_data, check_data, check_memory, fit,
+    fit_with_neurosim, insitu_settings,
 };
 pub use kernel::Kernel;
 

@@ -1,6 +1,7 @@
 //! A port of MLP_NeuroSim V3.0's gate-level circuit model for an analog 1T1R MLP (issue #17,
-//! NeuroSim parity): area, read latency and read energy per image and per epoch, and the static
-//! parts of the write latency and energy, computed with NeuroSim's own formulas.
+//! NeuroSim parity): area, read latency and read energy per image and per epoch, and the write
+//! latency and energy of an image from its pulse counts (summed per epoch of in-situ training by
+//! `nacsim_insitu`'s store), computed with NeuroSim's own formulas.
 //!
 //! | module | NeuroSim source | what it gives |
 //! |---|---|---|
@@ -300,11 +301,42 @@ impl NeuroSimConfig {
                 ),
             );
         }
+        let f = t.f();
         for (i, l) in self.layers.iter().enumerate() {
             if l.rows < 2 || l.cols == 0 {
                 return err(
                     &format!("layers[{i}]"),
                     "rows must be at least 2 and cols at least 1",
+                );
+            }
+            // The switch matrices pack their gates along the array's height and width
+            // (`SwitchMatrix::CalculateArea`): an array shorter than one transistor or narrower
+            // than two gate pitches leaves no room for a single gate.
+            let height = l.rows as f64 * c.height_f * f;
+            if ((height / (tech::MAX_TRANSISTOR_HEIGHT * f)) as usize) < 1 {
+                return err(
+                    &format!("layers[{i}].rows"),
+                    &format!(
+                        "rows × cell.height_f = {} F is less than one transistor height (28 F): NeuroSim cannot lay out the bit-line switch matrix; use at least {} rows",
+                        l.rows as f64 * c.height_f,
+                        (tech::MAX_TRANSISTOR_HEIGHT / c.height_f).ceil() as usize + 1
+                    ),
+                );
+            }
+            let pitch = 2.0 * (tech::POLY_WIDTH + tech::MIN_GAP_BET_GATE_POLY);
+            let cell_w = if l.relax_cell_width {
+                c.width_f.max(pitch * 2.0)
+            } else {
+                c.width_f
+            };
+            if ((l.cols as f64 * cell_w * f / (pitch * f * 2.0)) as usize) < 1 {
+                return err(
+                    &format!("layers[{i}].cols"),
+                    &format!(
+                        "cols × cell width = {} F is less than two gate pitches ({} F): NeuroSim cannot lay out the source-line switch matrix; use more columns",
+                        l.cols as f64 * cell_w,
+                        pitch * 2.0
+                    ),
                 );
             }
             if !(l.mean_active_inputs >= 0.0 && l.mean_active_inputs <= l.rows as f64) {

@@ -259,3 +259,58 @@ proptest::proptest! {
         proptest::prop_assert!(w2.energy_j() >= w.energy_j());
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// More pulses in any one cell — a longer train of the same sign, or a first pulse of either
+    /// sign in an idle cell — never lower the write latency or any part of the write energy of
+    /// an image (batches of 3 cells on an 8 × 7 sub-array, conductances anywhere in range).
+    #[test]
+    fn more_pulses_never_cost_less(
+        p in proptest::collection::vec(-6i32..=6, 56),
+        g in proptest::collection::vec(3.0769e-9f64..3.8462e-8, 56),
+        cell in 0usize..56,
+        extra in 1i32..=5,
+        up in proptest::bool::ANY,
+    ) {
+        let mut cfg = NeuroSimConfig::mlp_v3_default();
+        cfg.num_write_col_muxed = 3;
+        cfg.layers = vec![SubArrayConfig {
+            rows: 8,
+            cols: 7,
+            relax_cell_width: false,
+            mean_active_inputs: 3.0,
+        }];
+        let t = Technology::ptm32_hp(cfg.temperature_k);
+        let sa = SubArray::new(&t, &cfg, &cfg.layers[0]);
+        let mut more = p.clone();
+        more[cell] += match p[cell].signum() {
+            0 => if up { extra } else { -extra },
+            s => s * extra,
+        };
+        for double in [false, true] {
+            let a = sa.write_image(&t, &cfg, &p, &g, double);
+            let b = sa.write_image(&t, &cfg, &more, &g, double);
+            proptest::prop_assert!(b.latency_s >= a.latency_s);
+            proptest::prop_assert!(b.pulse_latency_s >= a.pulse_latency_s);
+            proptest::prop_assert!(b.array_energy_j >= a.array_energy_j);
+            proptest::prop_assert!(b.periphery_energy_j >= a.periphery_energy_j);
+            proptest::prop_assert!(b.changed_batches >= a.changed_batches);
+        }
+    }
+}
+
+#[test]
+fn arrays_too_small_to_lay_out_are_field_errors() {
+    let mut cfg = NeuroSimConfig::mlp_v3_default();
+    cfg.layers[1].rows = 6;
+    cfg.layers[1].mean_active_inputs = 3.0;
+    let e = cfg.validate().unwrap_err();
+    assert_eq!(e.field, "layers[1].rows");
+    cfg.layers[1].rows = 8;
+    cfg.layers[0].cols = 3;
+    let e = cfg.validate().unwrap_err();
+    assert_eq!(e.field, "layers[0].cols");
+    cfg.layers[0].cols = 4;
+    assert_eq!(cfg.validate(), Ok(()));
+}

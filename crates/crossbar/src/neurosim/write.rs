@@ -35,6 +35,20 @@ impl WriteCost {
     pub fn energy_j(&self) -> f64 {
         self.array_energy_j + self.periphery_energy_j
     }
+
+    /// The periphery part of the latency (decode and word-line select of every row), s.
+    pub fn periphery_latency_s(&self) -> f64 {
+        self.latency_s - self.pulse_latency_s
+    }
+
+    /// Adds `o` field by field (the cost of another image or layer).
+    pub fn add(&mut self, o: &WriteCost) {
+        self.pulse_latency_s += o.pulse_latency_s;
+        self.latency_s += o.latency_s;
+        self.array_energy_j += o.array_energy_j;
+        self.periphery_energy_j += o.periphery_energy_j;
+        self.changed_batches += o.changed_batches;
+    }
 }
 
 impl SubArray {
@@ -63,8 +77,18 @@ impl SubArray {
             + self.cap_row1 * v_p2
             + self.cap_col * v_p2 * cols.saturating_sub(b_w) as f64;
         let mut w = WriteCost::default();
+        // A row without pulses (an input at 0) costs only its periphery with no write operation.
+        let idle_row = self.write_energy_row(t, cfg, 0.0, 0.0);
         for k in 0..rows {
             let row = &pulses[k * cols..(k + 1) * cols];
+            if row.iter().all(|&n| n == 0) {
+                w.periphery_energy_j += if double_count {
+                    2.0 * idle_row
+                } else {
+                    idle_row
+                };
+                continue;
+            }
             let g = &g_mean_s[k * cols..(k + 1) * cols];
             let mut ops = 0u64;
             for start in (0..cols).step_by(b_w) {

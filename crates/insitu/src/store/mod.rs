@@ -66,11 +66,15 @@
 //! | `scan` | pass 1: optimiser step and zero-pulse test, vector builds |
 //! | `update` | pass 2: the exact programmer per device, the block's accumulators |
 //! | `accounting` | merging a step's energy and latency, half-select disturb |
+//! | `neurosim` | opt-in MLP_NeuroSim write accounting: each step's signed pulses per cell through `SubArray::write_image`, summed per epoch ([`CrossbarStore::enable_neurosim`]) |
 
 mod accounting;
 mod devices;
 mod draws;
 mod layer;
+mod neurosim;
+#[cfg(test)]
+mod neurosim_tests;
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -87,6 +91,8 @@ use serde::Serialize;
 
 pub use devices::FastBuilder;
 pub use draws::{ChunkNormals, ChunkUniforms};
+pub use nacsim_crossbar::neurosim::{NeuroSimConfig, WriteCost};
+pub use neurosim::{NeuroSimEpochWrite, NeuroSimWriteLog};
 
 use crate::config::{InSituConfig, Magnitude, PulseCountRounding, Scheme};
 use crate::program::{DriveModel, Phys};
@@ -173,6 +179,8 @@ pub struct CrossbarStore {
     baseline_scan: bool,
     /// Test switch: no zero-pulse filter (every non-zero change goes to the exact programmer).
     exact_only: bool,
+    /// MLP_NeuroSim write accounting, when enabled.
+    neurosim: Option<neurosim::Tracker>,
 }
 
 impl std::fmt::Debug for CrossbarStore {
@@ -259,6 +267,7 @@ impl CrossbarStore {
             max_dw_seen: 0.0,
             baseline_scan: false,
             exact_only: false,
+            neurosim: None,
         };
         store.stats.devices = store
             .layers
@@ -346,6 +355,56 @@ impl CrossbarStore {
             .map(|l| l.pulses.as_slice())
     }
 
+    /// Turns on MLP_NeuroSim's write accounting (issue #17): from now on every update step is
+    /// priced as one training image by `SubArray::write_image` of the sub-arrays of `cfg` (one
+    /// per crossbar layer, input side first) and summed per epoch of `steps_per_epoch` steps
+    /// ([`neurosim_write`](Self::neurosim_write)). Training itself is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] naming the field: the scheme is not `NeuroSim` (NeuroSim's
+    /// pulse counts), the mapping not `Reference` (one cell per weight), `cfg` is invalid or its
+    /// sub-arrays do not match the layers (`neurosim.layers[i].rows` = inputs (+ bias),
+    /// `cols` = outputs), or `steps_per_epoch` is 0.
+    pub fn enable_neurosim(
+        &mut self,
+        cfg: &nacsim_crossbar::neurosim::NeuroSimConfig,
+        steps_per_epoch: u64,
+    ) -> Result<(), StoreError> {
+        let mut e = Vec::new();
+        if self.cfg.scheme != Scheme::NeuroSim {
+            e.push(FieldError::new(
+                "scheme",
+                format!("{:?}", self.cfg.scheme),
+                "NeuroSim write figures need scheme: NeuroSim (NeuroSim's integer pulse count per cell)",
+            ));
+        }
+        if self.cfg.mapping != crate::config::Mapping::Reference {
+            e.push(FieldError::new(
+                "mapping",
+                format!("{:?}", self.cfg.mapping),
+                "NeuroSim's sub-arrays hold one cell per weight: use mapping: Reference",
+            ));
+        }
+        match neurosim::Tracker::new(cfg, &self.layers, steps_per_epoch) {
+            Ok(t) if e.is_empty() => {
+                self.neurosim = Some(t);
+                Ok(())
+            }
+            Ok(_) => Err(StoreError::Invalid(e)),
+            Err(more) => {
+                e.extend(more);
+                Err(StoreError::Invalid(e))
+            }
+        }
+    }
+
+    /// NeuroSim's write cost per epoch and sub-array so far, when
+    /// [`enable_neurosim`](Self::enable_neurosim) turned it on.
+    pub fn neurosim_write(&self) -> Option<&NeuroSimWriteLog> {
+        self.neurosim.as_ref().map(|t| &t.log)
+    }
+
     /// Drive of a half-selected cell per write pulse, `(LTP, LTD)`, in nominal pulses.
     fn half_select_drive(&self) -> (f64, f64) {
         let p = &self.model.pulses;
@@ -417,6 +476,7 @@ impl CrossbarStore {
             inv_step_up: 1.0 / self.step_up,
             inv_step_down: 1.0 / self.step_down,
             baseline_scan: self.baseline_scan,
+            ns_trace: false,
         }
     }
 
@@ -453,7 +513,9 @@ impl WeightStore for CrossbarStore {
         // the rest of it.
         let mut layers = std::mem::take(&mut self.layers);
         let mut params = std::mem::take(&mut self.params);
-        let ctx = self.context(lr);
+        let mut tracker = self.neurosim.take();
+        let mut ctx = self.context(lr);
+        ctx.ns_trace = tracker.is_some();
         let dpw = ctx.dpw;
         let mut totals = StepTotals::default();
         let mut disturbed = Vec::new();
@@ -531,12 +593,18 @@ impl WeightStore for CrossbarStore {
                     }),
             );
         }
-        let accs: Vec<(usize, Acc)> = work
+        let mut accs: Vec<(usize, Acc)> = work
             .into_par_iter()
             .map(|(vi, blk, gwc, gbc)| (vi, update_block(&ctx, &views[vi].1, blk, gwc, gbc)))
             .collect();
         let done: Vec<usize> = views.iter().map(|v| v.0).collect();
         drop(views);
+        if let Some(t) = tracker.as_mut() {
+            for (vi, a) in &mut accs {
+                t.record(done[*vi], &a.ns_cells);
+                a.ns_cells = Vec::new();
+            }
+        }
         let mut accs = accs.into_iter().peekable();
         let read = ctx.rbw.then_some(&self.cfg.periphery);
         for (vi, li) in done.into_iter().enumerate() {
@@ -552,6 +620,10 @@ impl WeightStore for CrossbarStore {
         self.params = params;
         for li in disturbed {
             self.refresh_params(li);
+        }
+        if let Some(mut t) = tracker {
+            t.finish_step(self.step - 1);
+            self.neurosim = Some(t);
         }
         self.stats.steps += 1;
         self.stats.pulses += totals.pulses;

@@ -8,6 +8,7 @@ use nacsim_device::{NoNoise, Normals, PulseDevice};
 use nacsim_nn::optim::Step;
 
 use super::draws::ChunkNormals;
+use super::neurosim::CellWrite;
 use super::scan::{Filter, ScanBuf, scan, split_row};
 use crate::config::{
     InSituConfig, Linearization, Magnitude, Modulation, PulseCountRounding, Scheme, VoltageError,
@@ -34,6 +35,8 @@ pub(super) struct Ctx<'a> {
     pub(super) disturb: (f64, f64),
     pub(super) rbw: bool,
     pub(super) neurosim: bool,
+    /// Record every programmed cell for the NeuroSim write accounting ([`super::neurosim`]).
+    pub(super) ns_trace: bool,
     pub(super) filter: Filter,
     pub(super) needs_uniform: bool,
     pub(super) inv_step_up: f64,
@@ -55,6 +58,8 @@ pub(super) struct Acc {
     pub(super) own_dist: Vec<(usize, usize, f64)>,
     pub(super) any: bool,
     pub(super) max_dw: f64,
+    /// Programmed cells of the block when `ns_trace` is on.
+    pub(super) ns_cells: Vec<CellWrite>,
 }
 
 /// One block of an update: (index into the step's layer views, the block, its weight
@@ -364,6 +369,11 @@ fn program_device(
     acc.hs_factor += n * 0.25 * v * v * train.width_s;
     let phase = usize::from(!train.up);
     let (row, col, d) = at;
+    if ctx.ns_trace {
+        let n = train.count.min(i32::MAX as u32) as i32;
+        let signed = if train.up { n } else { -n };
+        acc.ns_cells.push((d as u32, signed, 0.5 * (g_old + g_new)));
+    }
     let dur = train.duration_s();
     if dur > acc.row_lat[row][phase] {
         acc.row_lat[row][phase] = dur;
