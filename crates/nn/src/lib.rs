@@ -4,7 +4,7 @@
 //! ## Overview
 //!
 //! Networks for nacsim: the network IR, chains and graphs ([`network`]), the float reference
-//! forward and backward passes ([`forward`], their f32 product kernel [`sgemm`]; over graphs: [`graph`], with the graph kinds' math
+//! forward and backward passes ([`forward`]; over graphs: [`graph`], with the graph kinds' math
 //! in [`ops`]), BatchNorm folding ([`fold`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
 //! loop with its two seams ([`train`]) and its data augmentation ([`augment`]), IDX datasets ([`data`]), model I/O in RON + safetensors
 //! ([`model`]) or ONNX ([`onnx`]), quantizers shared by the engines ([`quant`]), the int8 network that is every
@@ -58,5 +58,4 @@ pub mod optim;
 pub mod qnet;
 pub mod quant;
 pub mod rescale;
-pub mod sgemm;
 pub mod train;
