@@ -746,18 +746,15 @@ mod tests {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            if s.is_multiple_of(3) {
-                0.0
-            } else {
-                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.4
-            }
+            f32::from(!s.is_multiple_of(3)) * ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.4)
         };
-        for (m, k, n) in [
+        let shapes = [
             (1000, 300, 40),
             (700, 20, 10),
             (64, 300, 256),
             (300, 600, 3),
-        ] {
+        ];
+        for (m, k, n) in shapes {
             let a = Array2::from_shape_fn((m, k), |_| next());
             let w = Array2::from_shape_fn((n, k), |_| next());
             let want = a.dot(&w.t());
