@@ -49,9 +49,15 @@ pub fn par_matmul_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewM
                 general_mat_mul(1.0, &a, &bb, 0.0, &mut cc);
             });
     } else {
-        // Tall products (im2col rows): blocks of at least BLOCK rows and about 2^18 MACs each,
-        // so that a task is worth scheduling. The block depends on the shape only.
-        let rows = (BLOCK.max((1usize << 18) / (a.ncols() * n).max(1))).next_multiple_of(BLOCK);
+        // Tall products (batches, im2col rows): blocks of at least BLOCK rows and about 2^18
+        // MACs each, so that a task is worth scheduling, grown towards 2^25 MACs (at most a
+        // quarter of the rows): matrixmultiply packs all of `b` again for every block, which
+        // cost ~25 % of the MLP's first layer at 64-row blocks (#20). The block depends on the
+        // shape only; no block splits a sum, so the bits do not depend on it either.
+        let kn = (a.ncols() * n).max(1);
+        let rows = (BLOCK.max((1usize << 18) / kn))
+            .max(((1usize << 25) / kn).min(m.div_ceil(4)))
+            .next_multiple_of(BLOCK);
         c.axis_chunks_iter_mut(Axis(0), rows)
             .into_par_iter()
             .enumerate()
@@ -730,6 +736,43 @@ pub fn forward_with<K: ProductKernel + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The blocked product has the bits of one `dot` for every block split (tall and wide
+    /// shapes, k across matrixmultiply's 256-term blocks), under one and two threads.
+    #[test]
+    fn par_matmul_equals_dot() {
+        let mut s = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            f32::from(!s.is_multiple_of(3)) * ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.4)
+        };
+        let shapes = [
+            (1000, 300, 40),
+            (700, 20, 10),
+            (64, 300, 256),
+            (300, 600, 3),
+        ];
+        for (m, k, n) in shapes {
+            let a = Array2::from_shape_fn((m, k), |_| next());
+            let w = Array2::from_shape_fn((n, k), |_| next());
+            let want = a.dot(&w.t());
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got = pool.install(|| par_matmul(a.view(), w.t()));
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}x{k}x{n}, {threads} threads"
+                );
+            }
+        }
+    }
 
     #[test]
     fn rect_sine_is_the_clamped_sine_with_cosine_derivative() {
