@@ -51,12 +51,13 @@ pub fn par_matmul_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewM
     } else {
         // Tall products (batches, im2col rows): blocks of at least BLOCK rows and about 2^18
         // MACs each, so that a task is worth scheduling, grown towards 2^25 MACs (at most a
-        // quarter of the rows): matrixmultiply packs all of `b` again for every block, which
-        // cost ~25 % of the MLP's first layer at 64-row blocks (#20). The block depends on the
-        // shape only; no block splits a sum, so the bits do not depend on it either.
+        // quarter of the rows, or one block per thread on more than 4 threads): matrixmultiply
+        // packs all of `b` again for every block, which cost ~25 % of the MLP's first layer at
+        // 64-row blocks (#20). No block splits a sum, so the bits do not depend on the blocks.
         let kn = (a.ncols() * n).max(1);
+        let tasks = rayon::current_num_threads().max(4);
         let rows = (BLOCK.max((1usize << 18) / kn))
-            .max(((1usize << 25) / kn).min(m.div_ceil(4)))
+            .max(((1usize << 25) / kn).min(m.div_ceil(tasks)))
             .next_multiple_of(BLOCK);
         c.axis_chunks_iter_mut(Axis(0), rows)
             .into_par_iter()
@@ -738,7 +739,7 @@ mod tests {
     use super::*;
 
     /// The blocked product has the bits of one `dot` for every block split (tall and wide
-    /// shapes, k across matrixmultiply's 256-term blocks), under one and two threads.
+    /// shapes, k across matrixmultiply's 256-term blocks), under one, two and eight threads.
     #[test]
     fn par_matmul_equals_dot() {
         let mut s = 0x9E37_79B9_7F4A_7C15u64;
@@ -758,7 +759,7 @@ mod tests {
             let a = Array2::from_shape_fn((m, k), |_| next());
             let w = Array2::from_shape_fn((n, k), |_| next());
             let want = a.dot(&w.t());
-            for threads in [1, 2] {
+            for threads in [1, 2, 8] {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .build()
