@@ -46,7 +46,7 @@ from torch_mlp import read_idx  # noqa: E402  (IDX reading shared with the aihwk
 
 TOKEN = re.compile(
     r'\s*(//[^\n]*|"(?:[^"\\]|\\.)*"|[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|inf|NaN)'
-    r"|[A-Za-z_][A-Za-z0-9_]*|[()\[\]:,])"
+    r"|[A-Za-z_][A-Za-z0-9_]*|[()\[\]{}:,])"
 )
 
 
@@ -66,7 +66,7 @@ def tokens(text):
 
 class Ron:
     """Values: numbers, strings, lists, dicts (named fields; ``"$kind"`` holds an enum variant
-    or struct name), tuples (lists), bare identifiers (strings)."""
+    or struct name), maps (dicts), tuples (lists), bare identifiers (strings)."""
 
     def __init__(self, text):
         self.t = tokens(text)
@@ -95,6 +95,18 @@ class Ron:
             return items
         if t == "(":
             return self.group(None)
+        if t == "{":
+            # A map (e.g. a trained model's `trained_for`): any keys, in order.
+            self.take()
+            entries = {}
+            while self.peek() != "}":
+                k = self.value()
+                self.take(":")
+                entries[k] = self.value()
+                if self.peek() == ",":
+                    self.take()
+            self.take("}")
+            return entries
         if t.startswith('"'):
             self.take()
             return json.loads(t)

@@ -21,7 +21,12 @@ use crate::util::root;
 const MAX_ABS: f32 = 1e-4;
 
 /// The committed models that have an ONNX export.
-const MODELS: [&str; 2] = ["fmnist-resnet8", "fmnist-sepcnn"];
+const MODELS: [&str; 4] = [
+    "fmnist-resnet8",
+    "fmnist-sepcnn",
+    "fmnist-resnet8-bc16-pot3",
+    "fmnist-sepcnn-bc16-pot3",
+];
 
 fn load(name: &str) -> (Model, Model) {
     let dir = root().join("models/networks");
