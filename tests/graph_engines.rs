@@ -251,4 +251,80 @@ fn the_tiny_encoder_example_runs_through_info_run_and_trace_on_the_systolic_desi
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
+    // The score MatMul steps channel by channel: one scope per channel of q and k (16).
+    let o = nacsim(&[
+        "trace",
+        "--network",
+        net,
+        "--layer",
+        "qk",
+        "--vcd",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(text(&o).0.contains("traced layer 2 (qk)"), "{}", text(&o).0);
+    let vcd = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        vcd.contains("$scope module ch0") && vcd.contains("$scope module ch15"),
+        "{}",
+        &vcd[..vcd.len().min(2000)]
+    );
+}
+
+#[test]
+fn every_product_layer_of_the_tiny_encoder_steps_at_its_analytic_cost_matmuls_included() {
+    use nacsim_core::trace::NullSink;
+    use nacsim_nn::qnet::QLayer;
+    let m = Model::load(&root().join("models/networks/fmnist-tiny-encoder.ron")).unwrap();
+    let calib = Dataset::bundled_calibration().limit(64);
+    let sim = Simulation::new(design("systolic-int8.ron"), &m, &calib).unwrap();
+    let img = Dataset::bundled_sample().limit(3);
+    let x = sim.qnet.quantize_input(img.batch(&[2]).view());
+    let mut matmuls = 0;
+    for i in 0..sim.plan.len() {
+        let (Some(e), Some(c)) = (sim.plan[i].engine, &sim.plan[i].compiled) else {
+            continue;
+        };
+        let xs = sim.qnet.inputs_of(&RefGemm, x.clone(), i);
+        let (acc, stepped) = sim.trace_node(i, xs.clone(), &mut NullSink).unwrap();
+        let analytic = match &sim.qnet.layers[i] {
+            QLayer::Gemm(q) => sim.engines[e].cost(c, nacsim_scheduler::engine::gemm_rows(q, 1)),
+            &QLayer::MatMul {
+                a, n, transpose_b, ..
+            } => {
+                matmuls += 1;
+                // The stepped accumulators are the functional product's, channel by channel.
+                for ch in 0..a.c {
+                    let (m_, k) = (a.h, a.w);
+                    let am = xs[0].slice(ndarray::s![0, ch * m_ * k..(ch + 1) * m_ * k]);
+                    let bv = xs[1].slice(ndarray::s![0, ch * k * n..(ch + 1) * k * n]);
+                    let w = if transpose_b {
+                        bv.to_shape((n, k)).unwrap().to_owned()
+                    } else {
+                        bv.to_shape((k, n)).unwrap().t().to_owned()
+                    };
+                    let y = sim.engines[e]
+                        .run_activation_weights(am.to_shape((m_, k)).unwrap().view(), w.view())
+                        .unwrap();
+                    assert_eq!(
+                        acc.slice(ndarray::s![.., ch * n..(ch + 1) * n]),
+                        y,
+                        "{} channel {ch}",
+                        sim.plan[i].name
+                    );
+                }
+                sim.engines[e]
+                    .cost(c, sim.plan[i].rows_per_image as usize)
+                    .times(sim.plan[i].groups)
+            }
+            other => panic!("{}: {other:?} has an engine", sim.plan[i].name),
+        };
+        assert_eq!(stepped, analytic, "layer {}", sim.plan[i].name);
+    }
+    assert_eq!(matmuls, 2);
+    // A MatMul given one input is refused by name, not a panic.
+    let qk = position(&sim, "qk");
+    let one = sim.qnet.input_of(&RefGemm, x, qk);
+    let err = sim.trace_node(qk, vec![one], &mut NullSink).unwrap_err();
+    assert!(err.to_string().contains("qk"), "{err}");
 }

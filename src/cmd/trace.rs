@@ -23,7 +23,8 @@ pub struct TraceArgs {
     /// The network and its images.
     #[command(flatten)]
     pub input: NetworkData,
-    /// Layer to trace on its engine's cycle-stepped model, by name (`fc1`, `conv2`) or by index
+    /// Layer to trace on its engine's cycle-stepped model, by name (`fc1`, `conv2`, a MatMul
+    /// such as `qk`: its channels one after the other, scopes `ch0.`, `ch1.`, …) or by index
     /// among the quantized layers. Default: the first layer with products.
     #[arg(long, value_name = "L")]
     pub layer: Option<String>,
@@ -85,7 +86,7 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
     };
     // Activations entering the layer, for this one image.
     let x = sim.qnet.quantize_input(data.batch(&[a.image]).view());
-    let h = sim.qnet.input_of(&nacsim_nn::qnet::RefGemm, x, layer);
+    let h = sim.qnet.inputs_of(&nacsim_nn::qnet::RefGemm, x, layer);
     let clock = Hertz::from_mhz(sim.design.config.clock_mhz);
     let vcd_file =
         File::create(&a.vcd).map_err(|e| format!("{}: cannot create: {e}", a.vcd.display()))?;
@@ -115,7 +116,7 @@ pub fn run(a: &TraceArgs) -> CliResult<()> {
             inner: &mut tee,
             origin,
         };
-        sim.trace_layer(layer, h, &mut shifted)?.1
+        sim.trace_node(layer, h, &mut shifted)?.1
     };
     if let Some(p) = perfetto.as_mut() {
         p.finish()

@@ -233,6 +233,41 @@ impl QNetwork {
         }
     }
 
+    /// Every input of layer `layer` for input codes `x`, in the order of
+    /// [`QNetwork::inputs`] (one for a chain's layer; `a` and `b` of a MatMul; the summands
+    /// of an Add): the layers before it run with `g`, as in [`input_of`](Self::input_of).
+    ///
+    /// # Panics
+    /// If `layer` is out of range.
+    pub fn inputs_of<G: IntGemm + ?Sized>(
+        &self,
+        g: &G,
+        x: Array2<i8>,
+        layer: usize,
+    ) -> Vec<Array2<i8>> {
+        if self.inputs.is_empty() {
+            return vec![self.input_of(g, x, layer)];
+        }
+        let mut outs: Vec<Option<Array2<i8>>> = vec![None; layer];
+        for i in 0..layer {
+            let xs = self.inputs[i]
+                .iter()
+                .map(|s| match s {
+                    Some(k) => outs[*k].clone().expect("inputs run first"),
+                    None => x.clone(),
+                })
+                .collect();
+            outs[i] = Some(self.node_forward_at(g, i, xs, 0));
+        }
+        self.inputs[layer]
+            .iter()
+            .map(|s| match s {
+                Some(k) => outs[*k].clone().expect("inputs run first"),
+                None => x.clone(),
+            })
+            .collect()
+    }
+
     /// Predicted class of each float input (the first largest logit code).
     pub fn predict<G: IntGemm + ?Sized>(&self, g: &G, x: ArrayView2<f32>) -> Vec<usize> {
         argmax_rows(&self.forward(g, self.quantize_input(x)))

@@ -249,6 +249,21 @@ pub trait Engine {
     fn takes_activation_weights(&self) -> bool {
         false
     }
+    /// [`Engine::run_activation_weights`] on the cycle-stepped model, tracing to `sink`: the
+    /// activation `w` `[n, k]` loaded as the weights of a `k → n` layer named `layer`, `x`
+    /// `[m, k]` streamed through it. Returns the accumulators and a cost equal to
+    /// [`Engine::shape_cost`] of that layer over `m` rows. Default: `None` (as
+    /// [`Engine::run_activation_weights`]).
+    fn run_activation_weights_stepped(
+        &self,
+        layer: &str,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+        sink: &mut dyn TraceSink,
+    ) -> Option<Result<(Array2<i32>, EngineCost), EngineError>> {
+        let _ = (layer, x, w, sink);
+        None
+    }
     /// Peak operations per cycle while running `layer` (default: [`Engine::peak_ops_per_cycle`]);
     /// engines whose size follows the layer (one set of crossbar arrays per layer) override it.
     fn peak_ops_per_cycle_for(&self, layer: &Self::Compiled) -> u64 {
@@ -559,6 +574,18 @@ impl EngineImpl {
     /// See [`Engine::takes_activation_weights`].
     pub fn takes_activation_weights(&self) -> bool {
         dispatch_engine!(self, |e| e.takes_activation_weights())
+    }
+
+    /// See [`Engine::run_activation_weights_stepped`].
+    pub fn run_activation_weights_stepped(
+        &self,
+        layer: &str,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+        sink: &mut dyn TraceSink,
+    ) -> Option<Result<(Array2<i32>, EngineCost), EngineError>> {
+        dispatch_engine!(self, |e| e
+            .run_activation_weights_stepped(layer, x, w, sink))
     }
 
     /// See [`Engine::cost`] (and [`Engine::shape_cost`] for a [`Compiled::Shape`] layer).

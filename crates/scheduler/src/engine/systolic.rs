@@ -118,6 +118,23 @@ impl Engine for SystolicEngine {
         true
     }
 
+    /// The activation `w` is loaded as the weights of a layer and stepped as one (the same
+    /// folds, weight loads and pipeline as a Dense layer of that shape).
+    fn run_activation_weights_stepped(
+        &self,
+        layer: &str,
+        x: ArrayView2<i8>,
+        w: ArrayView2<i8>,
+        sink: &mut dyn TraceSink,
+    ) -> Option<Result<(Array2<i32>, EngineCost), EngineError>> {
+        let l = SystolicLayer {
+            weight: w.to_owned(),
+            name: layer.to_string(),
+            bits: 8,
+        };
+        Some(self.run_stepped(&l, x, 0, sink))
+    }
+
     fn idle_counters(&self, cycles: u64) -> nacsim_core::counters::Counters {
         // Every PE is clocked and idle (`pe_cycles_idle`, as in the array's own timing).
         let pes = (self.config.rows * self.config.cols) as u64;

@@ -7,6 +7,7 @@
 //! | `trials` | the Monte Carlo batch axis: many trials in one pass over the images |
 //! | `phases` | [`Simulation::quantize`] and [`Simulation::from_quantized`]: the two construction phases apart, for timing |
 //! | `topology` | [`Simulation::from_topology`]: a SCALE-Sim topology file's layers, costed by shape |
+//! | `trace_node` | [`Simulation::trace_node`]: the cycle-stepped trace of a layer from all its inputs (a MatMul of two activations, channel by channel) |
 //! | `products` | compiling a product layer (grouped convolutions group by group, MatMul of two activations as a shape on an engine that loads activation weights) and the plan entry of every layer |
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ mod cost;
 mod phases;
 mod products;
 mod topology;
+mod trace_node;
 mod trials;
 
 pub use topology::product_kind;
@@ -600,7 +602,7 @@ impl Simulation {
             &self.plan[index].compiled,
         ) else {
             return Err(SimError::Data(format!(
-                "layer {} ({}) runs on the vector unit or is a MatMul of two activations, which have no cycle-stepped trace; pick a dense or conv layer",
+                "layer {} ({}) has no cycle-stepped trace: it runs on the vector unit (or, a MatMul of two activations, needs both its inputs); pick a dense, conv or matmul layer",
                 index, self.plan[index].name
             )));
         };
