@@ -19,7 +19,8 @@ use nacsim::{StdoutError, cmd};
 /// the value and the rule); 1 when the report cannot be written to standard output (a full
 /// disk). A closed pipe (`nacsim info | head`) ends the process quietly. Requests whose memory
 /// estimate exceeds NACSIM_MEMORY_LIMIT (bytes, or e.g. 16G; default 3/4 of physical memory)
-/// are refused before allocating.
+/// are refused before allocating. RAYON_NUM_THREADS sets the worker threads of every command
+/// (1 to 4 × the cores; unset: all cores; results are the same for any count).
 #[derive(Parser, Debug)]
 #[command(name = "nacsim", version, about, long_about)]
 struct Cli {
@@ -65,7 +66,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = cmd::check_rayon_env().and_then(|()| match cli.command {
         None => cmd::run::run(&cmd::run::RunArgs::default()),
         Some(Command::Run(a)) => cmd::run::run(&a),
         Some(Command::Info(a)) => cmd::info::run(&a),
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
         Some(Command::Train(a)) => cmd::train::run(&a),
         Some(Command::Eval(a)) => cmd::eval::run(&a),
         Some(Command::Device(a)) => cmd::device::run(&a),
-    };
+    });
     // Reports are written line by line; what is still buffered must reach its file too.
     let result = result.and_then(|()| {
         use std::io::Write as _;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::util::{assert_message_snapshot, fixtures, nacsim, root, text};
+use crate::util::{assert_message_snapshot, fixtures, nacsim, nacsim_env, root, text};
 
 /// Exit status 2, an `error:` paragraph on stderr, no panic; returns stderr.
 fn fails_cleanly(args: &[&str]) -> String {
@@ -490,4 +490,33 @@ fn a_network_without_layers_is_described_not_a_panic() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["cycles"], 0, "{out}");
     assert_eq!(v["layers"].as_array().map(Vec::len), Some(0), "{out}");
+}
+
+#[test]
+fn rayon_num_threads_outside_one_to_four_times_the_cores_is_refused() {
+    let max = 4 * std::thread::available_parallelism().unwrap().get();
+    let too_many = (max + 1).to_string();
+    for (v, want) in [
+        (
+            too_many.as_str(),
+            format!("RAYON_NUM_THREADS={too_many}: at most {max} worker threads"),
+        ),
+        (
+            "lots",
+            "RAYON_NUM_THREADS=\"lots\": not a whole number".to_string(),
+        ),
+    ] {
+        let o = nacsim_env(&["info"], &[("RAYON_NUM_THREADS", v)]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{v}: {out} {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(&want),
+            "{v}: {err}"
+        );
+    }
+    // 0 (rayon's "all cores") and the limit itself pass.
+    for v in ["0", &max.to_string()] {
+        let o = nacsim_env(&["info"], &[("RAYON_NUM_THREADS", v)]);
+        assert!(o.status.success(), "{v}: {}", text(&o).1);
+    }
 }

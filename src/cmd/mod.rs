@@ -44,3 +44,35 @@ pub fn check_threads(threads: Option<usize>) -> crate::CliResult<Option<usize>> 
         t => Ok(t),
     }
 }
+
+/// The `RAYON_NUM_THREADS` environment variable (the size of rayon's global pool, which every
+/// command's parallel loops use) checked as `--threads` is: unset, empty or 0 (rayon's "all
+/// cores") pass; a whole number from 1 to [`max_threads`] passes; anything else is refused
+/// before any work, because rayon would silently ignore text and spawn any number of threads
+/// (20,000 made `nacsim eval` take a minute).
+///
+/// # Errors
+/// Not a whole number, or more than [`max_threads`], with the limit and the fix.
+pub fn check_rayon_env() -> crate::CliResult<()> {
+    let Some(v) = std::env::var_os("RAYON_NUM_THREADS") else {
+        return Ok(());
+    };
+    let max = max_threads();
+    let v = v.to_string_lossy();
+    let t = v.trim();
+    match t.parse::<usize>() {
+        _ if t.is_empty() => Ok(()),
+        Ok(n) if n <= max => Ok(()),
+        Ok(n) => Err(format!(
+            "RAYON_NUM_THREADS={n}: at most {max} worker threads (4 × the {} cores available); \
+             set 1 to {max}, or unset it to use all cores",
+            max / 4
+        )
+        .into()),
+        Err(_) => Err(format!(
+            "RAYON_NUM_THREADS={v:?}: not a whole number of worker threads; set 1 to {max}, or \
+             unset it to use all cores"
+        )
+        .into()),
+    }
+}
