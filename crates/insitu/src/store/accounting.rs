@@ -58,9 +58,11 @@ pub(super) fn merge_layer(
         t.write_j += a.e_write_j;
         hs += a.hs_factor;
         l.g_sum += a.dg_sum;
-        for (t, s) in row_lat.iter_mut().zip(&a.row_lat) {
-            t[0] = t[0].max(s[0]);
-            t[1] = t[1].max(s[1]);
+        for &(row, phase, dur) in &a.row_lat {
+            let t = &mut row_lat[row as usize][usize::from(phase)];
+            if dur > *t {
+                *t = dur;
+            }
         }
         for (t, s) in row_dist.iter_mut().zip(&a.row_dist) {
             t[0] += s[0];

@@ -52,7 +52,11 @@ pub(super) struct Acc {
     pub(super) hs_factor: f64,
     /// Σ (G after − G before) over the block's programmed devices, in programming order.
     pub(super) dg_sum: f64,
-    pub(super) row_lat: Vec<[f64; 2]>,
+    /// `(crossbar row, phase, train duration in seconds)` of every programmed device, in
+    /// programming order (the layer's row latency is the maximum per row and phase; a list
+    /// instead of a per-block array of all rows, which cost a fill and a merge of `cols`
+    /// entries per block and step for a few programmed devices).
+    pub(super) row_lat: Vec<(u32, u8, f64)>,
     pub(super) row_dist: Vec<[f64; 2]>,
     pub(super) col_dist: Vec<[f64; 2]>,
     pub(super) own_dist: Vec<(usize, usize, f64)>,
@@ -96,10 +100,7 @@ pub(super) fn update_block(
     let dpw = ctx.dpw;
     let cols = l.cols;
     let rows = blk.g.len() / (cols * dpw);
-    let mut acc = Acc {
-        row_lat: vec![[0.0; 2]; cols],
-        ..Acc::default()
-    };
+    let mut acc = Acc::default();
     if ctx.disturb != (0.0, 0.0) {
         acc.row_dist = vec![[0.0; 2]; cols];
         acc.col_dist = vec![[0.0; 2]; rows * dpw];
@@ -375,9 +376,7 @@ fn program_device(
         acc.ns_cells.push((d as u32, signed, 0.5 * (g_old + g_new)));
     }
     let dur = train.duration_s();
-    if dur > acc.row_lat[row][phase] {
-        acc.row_lat[row][phase] = dur;
-    }
+    acc.row_lat.push((row as u32, phase as u8, dur));
     if !acc.row_dist.is_empty() {
         let nominal_w = ctx.model.nominal(train.up).width_s;
         let widths = n * train.width_s / nominal_w;
