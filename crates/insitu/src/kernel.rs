@@ -28,7 +28,10 @@ use nacsim_core::{Purpose, Stream};
 use nacsim_nn::forward::par_matmul;
 use nacsim_nn::train::ProductKernel;
 use ndarray::{Array2, ArrayView2, Axis};
-use rand::Rng;
+use std::sync::LazyLock;
+
+use nacsim_core::keyed::{Seq, SplitMix};
+use rand::{Rng, RngCore};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
@@ -69,6 +72,111 @@ fn row_absmax(x: ArrayView2<f32>) -> Vec<f32> {
     x.axis_iter(Axis(0))
         .map(|r| r.iter().fold(0.0f32, |m, v| m.max(v.abs())))
         .collect()
+}
+
+/// `rand_distr`'s 256-strip standard-normal ziggurat (Marsaglia & Tsang's layout as
+/// `rand_distr` 0.5 implements it for `StandardNormal`): `x[i]` the strip's width (the sample
+/// is `u·x[i]`, `u` in `[−1, 1)`), `lim[i] = x[i + 1]` its fast-accept bound (0 for the last
+/// strip, which always takes the slow path).
+struct Zig {
+    x: [f64; 256],
+    lim: [f64; 256],
+}
+
+/// The table, read out of `rand_distr` itself at first use, so it is the one `StandardNormal`
+/// samples with: a generator whose one word is strip `i` with `u = 2^−51` makes the sampler
+/// return `2^−51·x[i]` exactly (accepted at once: far below `x[i + 1]`).
+static ZIG: LazyLock<Zig> = LazyLock::new(|| {
+    struct Word(u64);
+    impl RngCore for Word {
+        fn next_u32(&mut self) -> u32 {
+            self.0 as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            for (d, b) in dst.iter_mut().zip(self.0.to_le_bytes().iter().cycle()) {
+                *d = *b;
+            }
+        }
+    }
+    let mut x = [0.0f64; 256];
+    for (i, v) in x.iter_mut().enumerate().take(255) {
+        let z: f64 = Word(((1u64 << 51 | 1) << 12) | i as u64).sample(StandardNormal);
+        *v = z * 2f64.powi(51);
+    }
+    let mut lim = [0.0f64; 256];
+    lim[..255].copy_from_slice(&x[1..]);
+    Zig { x, lim }
+});
+
+/// Counts the words a sampler takes from a [`SplitMix`] (its `next_u32` takes one too).
+struct Counting {
+    rng: SplitMix,
+    words: u64,
+}
+
+impl RngCore for Counting {
+    fn next_u32(&mut self) -> u32 {
+        self.words += 1;
+        self.rng.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.words += 1;
+        self.rng.next_u64()
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.words += dst.len().div_ceil(8) as u64;
+        self.rng.fill_bytes(dst);
+    }
+}
+
+/// Adds `s·z` to every element of `row`, `z` the standard normals that `rand_distr`'s
+/// `StandardNormal` draws one after another from `rs.rng(0)` — bit for bit (tested), but the
+/// common case vectorised: word `k` of that generator is `rs.word(k)`, so the ziggurat's fast
+/// test runs on 16 words at once; the first rejected word (about one in a hundred) goes to
+/// `StandardNormal` itself on a generator started at that word, and the next block starts after
+/// the words it took.
+#[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
+fn noise_dispatch(rs: Seq, s: f32, row: &mut [f32], zig: &Zig) {
+    const L: usize = 16;
+    let mut p = 0;
+    let mut w = 0u64;
+    while p < row.len() {
+        let n = (row.len() - p).min(L);
+        let mut xs = [0.0f64; L];
+        let mut reject = 0u32;
+        for (j, x) in xs.iter_mut().enumerate() {
+            let bits = rs.word(w + j as u64);
+            let i = (bits & 0xff) as usize;
+            // `rand_distr`: the high 52 bits as a float in [2, 4), minus 3.
+            let u = f64::from_bits((bits >> 12) | 0x4000_0000_0000_0000) - 3.0;
+            *x = u * zig.x[i];
+            reject |= u32::from(x.abs() >= zig.lim[i]) << j;
+        }
+        reject &= (1u32 << n) - 1;
+        let good = if reject == 0 {
+            n
+        } else {
+            reject.trailing_zeros() as usize
+        };
+        for (v, &x) in row[p..p + good].iter_mut().zip(&xs) {
+            *v += s * x as f32;
+        }
+        p += good;
+        w += good as u64;
+        if good < n {
+            let mut rng = Counting {
+                rng: rs.rng(w),
+                words: 0,
+            };
+            let z: f64 = rng.sample(StandardNormal);
+            row[p] += s * z as f32;
+            p += 1;
+            w += rng.words;
+        }
+    }
 }
 
 /// The ADC of one sample's outputs, bit for bit
@@ -130,11 +238,17 @@ impl ProductKernel for CrossbarKernel {
             .for_each(|(n, (mut row, &a))| {
                 let full = wm * a;
                 if noisy {
-                    let mut rng = seq.derive(n as u64).rng(0);
+                    let rs = seq.derive(n as u64);
                     let s = p.read_noise_scale(full);
-                    for v in row.iter_mut() {
-                        let z: f64 = rng.sample(StandardNormal);
-                        *v += s * z as f32;
+                    match row.as_slice_mut() {
+                        Some(r) => noise_dispatch(rs, s, r, &ZIG),
+                        None => {
+                            let mut rng = rs.rng(0);
+                            for v in row.iter_mut() {
+                                let z: f64 = rng.sample(StandardNormal);
+                                *v += s * z as f32;
+                            }
+                        }
                     }
                 }
                 match row.as_slice_mut() {
@@ -159,7 +273,6 @@ impl ProductKernel for CrossbarKernel {
 mod tests {
     use super::*;
     use ndarray::Array2;
-    use rand::RngCore;
 
     fn xw() -> (Array2<f32>, Array2<f32>) {
         let x = Array2::from_shape_fn((3, 5), |(i, j)| ((i * 5 + j) as f32 * 0.37).sin().abs());
@@ -195,7 +308,35 @@ mod tests {
     }
 
     #[test]
+    fn vector_ziggurat_draws_what_standard_normal_draws() {
+        let key = Keyed::of(&Stream::new(3, Purpose::ReadNoise, 1, 0));
+        let mut slow = 0;
+        for row in 0..400u64 {
+            let rs = key.at(row % 7).derive(row);
+            let len = (row as usize * 37) % 700;
+            let base: Vec<f32> = (0..len).map(|i| i as f32 * 0.01).collect();
+            let mut want = base.clone();
+            let mut rng = rs.rng(0);
+            for v in &mut want {
+                let z: f64 = rng.sample(StandardNormal);
+                slow += usize::from(z.abs() > ZIG.x[1] * 0.9);
+                *v += 0.3 * z as f32;
+            }
+            let mut got = base;
+            noise_dispatch(rs, 0.3, &mut got, &ZIG);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "row {row}"
+            );
+        }
+        assert!(slow > 10, "the tail (slow path) was exercised: {slow}");
+        assert_eq!(ZIG.x[255] > 0.0 && ZIG.lim[254] == ZIG.x[255], true);
+    }
+
+    #[test]
     fn vector_adc_is_the_periphery_adc_bit_for_bit() {
+        use rand::RngCore;
         let mut rng = nacsim_core::keyed::SplitMix::new(7);
         for bits in [1u32, 4, 8, 12] {
             let p = Periphery {

@@ -45,7 +45,12 @@ pub(super) fn merge_layer(
     let dpw = ctx.dpw;
     let n_dev = l.g.len();
     let mut row_lat = vec![[0.0f64; 2]; l.cols];
-    let mut row_dist = vec![[0.0f64; 2]; l.cols];
+    let disturb = ctx.disturb != (0.0, 0.0);
+    let mut row_dist = if disturb {
+        vec![[0.0f64; 2]; l.cols]
+    } else {
+        Vec::new()
+    };
     let mut col_dist: Vec<[f64; 2]> = Vec::new();
     let mut own: Vec<(usize, usize, f64)> = Vec::new();
     let mut hs = 0.0;
@@ -80,7 +85,7 @@ pub(super) fn merge_layer(
         t.read_j += p.read_v * p.read_v * g_sum * p.read_width_s;
         t.latency_s += l.cols as f64 * p.read_width_s;
     }
-    if ctx.disturb != (0.0, 0.0) && !col_dist.is_empty() {
+    if disturb && !col_dist.is_empty() {
         apply_disturb(ctx, l, &row_dist, &col_dist, &own);
         return true;
     }
