@@ -2,6 +2,8 @@
 //! device response, voltage errors, c2c noise) on the weights pass 1 ([`super::scan`]) kept, in
 //! device order, with the block's write accounting ([`Acc`]).
 
+use std::cell::RefCell;
+
 use nacsim_core::Stream;
 use nacsim_core::keyed::{Keyed, Keys32, unit32};
 use nacsim_device::{NoNoise, Normals, PulseDevice};
@@ -83,6 +85,12 @@ pub(super) struct Block<'a> {
     pub(super) b: &'a mut [f32],
 }
 
+thread_local! {
+    /// Pass 1's candidate list and buffers, kept per thread from block to block and step to
+    /// step (an allocation and its growth per block and step cost ~3 % of the bench epoch).
+    static SCRATCH: RefCell<(Vec<(u32, f32)>, ScanBuf)> = RefCell::default();
+}
+
 /// Per-block Gaussian sources (created on first use).
 struct Draws<'a> {
     c2c: ChunkNormals<'a>,
@@ -115,8 +123,8 @@ pub(super) fn update_block(
     let scale = ctx.range / (2.0 * ctx.cfg.w_max);
     // Pass 1: the optimiser over every weight of the block and a conservative zero-pulse test;
     // the weights that may be programmed, in index order, with their ΔW.
-    let mut cand: Vec<(u32, f32)> = Vec::new();
-    let mut buf = ScanBuf::default();
+    let (mut cand, mut buf) = SCRATCH.take();
+    cand.clear();
     let mut max_bits = 0u32;
     let w0 = (dev0 / dpw) as u64; // layer-wide index of the block's first weight
     let fan_in = l.fan_in;
@@ -162,6 +170,7 @@ pub(super) fn update_block(
     // voltage-error normals are consumed in a fixed order).
     // Touch the candidates' conductances and pulse counters first: independent loads overlap
     // their cache misses, which the long per-device loop below would take one at a time.
+    acc.row_lat.reserve_exact(cand.len() * dpw);
     let mut warm = 0.0f64;
     for &(wi, _) in &cand {
         let d = wi as usize * dpw;
@@ -235,6 +244,7 @@ pub(super) fn update_block(
         }
     }
     acc.max_dw = f64::from(f32::from_bits(max_bits));
+    SCRATCH.set((cand, buf));
     acc
 }
 
