@@ -18,16 +18,21 @@
 //! Randomness: read noise from `(seed, ReadNoise, layer, 0)` through a keyed counter-based
 //! generator ([`nacsim_core::keyed`]): sample row `n` of call `call` (`call` counts this layer's
 //! forward products; the loop calls them in a fixed order) draws its outputs' normals in order
-//! from its own sequence `(call, n)` by the ziggurat method (`rand_distr::StandardNormal`), so the
-//! noise is the same for any thread count and costs a few nanoseconds per output.
+//! from its own sequence `(call, n)` by the ziggurat method (`rand_distr::StandardNormal`, its
+//! fast test run on 16 words at a time, bit for bit), so the noise is the same for any thread
+//! count and costs about 3 ns per output.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use multiversion::multiversion;
 use nacsim_core::{Purpose, Stream};
 use nacsim_nn::forward::par_matmul;
 use nacsim_nn::train::ProductKernel;
 use ndarray::{Array2, ArrayView2, Axis};
-use rand::Rng;
+use std::sync::LazyLock;
+
+use nacsim_core::keyed::{Seq, SplitMix};
+use rand::{Rng, RngCore};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
@@ -70,6 +75,142 @@ fn row_absmax(x: ArrayView2<f32>) -> Vec<f32> {
         .collect()
 }
 
+/// `rand_distr`'s 256-strip standard-normal ziggurat (Marsaglia & Tsang's layout as
+/// `rand_distr` 0.5 implements it for `StandardNormal`): `x[i]` the strip's width (the sample
+/// is `u·x[i]`, `u` in `[−1, 1)`), `lim[i] = x[i + 1]` its fast-accept bound (0 for the last
+/// strip, which always takes the slow path).
+struct Zig {
+    x: [f64; 256],
+    lim: [f64; 256],
+}
+
+/// The table, read out of `rand_distr` itself at first use, so it is the one `StandardNormal`
+/// samples with: a generator whose one word is strip `i` with `u = 2^−51` makes the sampler
+/// return `2^−51·x[i]` exactly (accepted at once, far below `x[i + 1]`; the last strip, whose
+/// fast bound is 0, accepts it in its wedge test, the density at `2^−51·x[i]` being 1).
+static ZIG: LazyLock<Zig> = LazyLock::new(|| {
+    struct Word(u64);
+    impl RngCore for Word {
+        fn next_u32(&mut self) -> u32 {
+            self.0 as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            for (d, b) in dst.iter_mut().zip(self.0.to_le_bytes().iter().cycle()) {
+                *d = *b;
+            }
+        }
+    }
+    let mut x = [0.0f64; 256];
+    for (i, v) in x.iter_mut().enumerate() {
+        let z: f64 = Word(((1u64 << 51 | 1) << 12) | i as u64).sample(StandardNormal);
+        *v = z * 2f64.powi(51);
+    }
+    let mut lim = [0.0f64; 256];
+    lim[..255].copy_from_slice(&x[1..]);
+    Zig { x, lim }
+});
+
+/// Counts the words a sampler takes from a [`SplitMix`] (its `next_u32` takes one too).
+struct Counting {
+    rng: SplitMix,
+    words: u64,
+}
+
+impl RngCore for Counting {
+    fn next_u32(&mut self) -> u32 {
+        self.words += 1;
+        self.rng.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.words += 1;
+        self.rng.next_u64()
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.words += dst.len().div_ceil(8) as u64;
+        self.rng.fill_bytes(dst);
+    }
+}
+
+/// Adds `s·z` to every element of `row`, `z` the standard normals that `rand_distr`'s
+/// `StandardNormal` draws one after another from `rs.rng(0)` — bit for bit (tested), but the
+/// common case vectorised: word `k` of that generator is `rs.word(k)`, so the ziggurat's fast
+/// test runs on 16 words at once; the first rejected word (about one in a hundred) goes to
+/// `StandardNormal` itself on a generator started at that word, and the next block starts after
+/// the words it took.
+#[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
+fn noise_dispatch(rs: Seq, s: f32, row: &mut [f32], zig: &Zig) {
+    const L: usize = 16;
+    let mut p = 0;
+    let mut w = 0u64;
+    while p < row.len() {
+        let n = (row.len() - p).min(L);
+        let mut xs = [0.0f64; L];
+        let mut reject = 0u32;
+        for (j, x) in xs.iter_mut().enumerate() {
+            let bits = rs.word(w + j as u64);
+            let i = (bits & 0xff) as usize;
+            // `rand_distr`: the high 52 bits as a float in [2, 4), minus 3.
+            let u = f64::from_bits((bits >> 12) | 0x4000_0000_0000_0000) - 3.0;
+            *x = u * zig.x[i];
+            reject |= u32::from(x.abs() >= zig.lim[i]) << j;
+        }
+        reject &= (1u32 << n) - 1;
+        let good = if reject == 0 {
+            n
+        } else {
+            reject.trailing_zeros() as usize
+        };
+        if good == L {
+            // The common case at a fixed length, so it is vectorised too.
+            for (v, &x) in row[p..p + L].iter_mut().zip(&xs) {
+                *v += s * x as f32;
+            }
+        } else {
+            for (v, &x) in row[p..p + good].iter_mut().zip(&xs) {
+                *v += s * x as f32;
+            }
+        }
+        p += good;
+        w += good as u64;
+        if good < n {
+            let mut rng = Counting {
+                rng: rs.rng(w),
+                words: 0,
+            };
+            let z: f64 = rng.sample(StandardNormal);
+            row[p] += s * z as f32;
+            p += 1;
+            w += rng.words;
+        }
+    }
+}
+
+/// The ADC of one sample's outputs, bit for bit
+/// [`TrainingPeriphery::adc_row`](nacsim_crossbar::periphery::TrainingPeriphery::adc_row) (the
+/// same clip, division, rounding half away from zero, product and clip), in a loop the compiler
+/// vectorises: `f32::round` has an exact vector lowering on SSE4.1 and later, which the AVX2 and
+/// AVX-512 builds of [`adc_dispatch`] use (the crossbar crate's scalar `round_half_away` exists
+/// for the baseline target, where `round` is a libm call). Tested against `adc_row`.
+fn adc_row(p: &Periphery, row: &mut [f32], full: f32) {
+    if p.adc_bits > 0 && full > 0.0 {
+        let levels = (1u64 << p.adc_bits) as f32;
+        let top = p.adc_bound as f32 * full;
+        let step = 2.0 * top / levels;
+        adc_dispatch(row, top, step);
+    }
+}
+
+/// The loop of [`adc_row`], compiled for AVX-512, AVX2 and the baseline and picked at run time.
+#[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
+fn adc_dispatch(row: &mut [f32], top: f32, step: f32) {
+    for v in row {
+        *v = ((v.clamp(-top, top) / step).round() * step).clamp(-top, top);
+    }
+}
+
 impl ProductKernel for CrossbarKernel {
     fn forward(&self, layer: usize, x: ArrayView2<f32>, w: ArrayView2<f32>) -> Array2<f32> {
         if self.is_ideal() {
@@ -106,14 +247,23 @@ impl ProductKernel for CrossbarKernel {
             .for_each(|(n, (mut row, &a))| {
                 let full = wm * a;
                 if noisy {
-                    let mut rng = seq.derive(n as u64).rng(0);
+                    let rs = seq.derive(n as u64);
                     let s = p.read_noise_scale(full);
-                    for v in row.iter_mut() {
-                        let z: f64 = rng.sample(StandardNormal);
-                        *v += s * z as f32;
+                    match row.as_slice_mut() {
+                        Some(r) => noise_dispatch(rs, s, r, &ZIG),
+                        None => {
+                            let mut rng = rs.rng(0);
+                            for v in row.iter_mut() {
+                                let z: f64 = rng.sample(StandardNormal);
+                                *v += s * z as f32;
+                            }
+                        }
                     }
                 }
-                p.adc_row(row, full);
+                match row.as_slice_mut() {
+                    Some(r) => adc_row(p, r, full),
+                    None => p.adc_row(row, full),
+                }
             });
         y
     }
@@ -162,6 +312,73 @@ mod tests {
                     "{v} not on the grid of {step}"
                 );
                 assert!((v - f).abs() <= 0.5 * step + 1e-6 || f.abs() > 2.0 * a);
+            }
+        }
+    }
+
+    #[test]
+    fn vector_ziggurat_draws_what_standard_normal_draws() {
+        let key = Keyed::of(&Stream::new(3, Purpose::ReadNoise, 1, 0));
+        let mut slow = 0;
+        for row in 0..400u64 {
+            let rs = key.at(row % 7).derive(row);
+            let len = (row as usize * 37) % 700;
+            let base: Vec<f32> = (0..len).map(|i| i as f32 * 0.01).collect();
+            let mut want = base.clone();
+            let mut rng = rs.rng(0);
+            for v in &mut want {
+                let z: f64 = rng.sample(StandardNormal);
+                slow += usize::from(z.abs() > ZIG.x[1] * 0.9);
+                *v += 0.3 * z as f32;
+            }
+            let mut got = base;
+            noise_dispatch(rs, 0.3, &mut got, &ZIG);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "row {row}"
+            );
+        }
+        assert!(slow > 10, "the tail (slow path) was exercised: {slow}");
+        // Strips narrow towards the mode; the last one's fast bound is 0.
+        assert!(ZIG.x.windows(2).all(|w| w[0] > w[1] && w[1] > 0.0));
+        assert!(ZIG.lim[254] == ZIG.x[255] && ZIG.lim[255] == 0.0);
+    }
+
+    #[test]
+    fn vector_adc_is_the_periphery_adc_bit_for_bit() {
+        use rand::RngCore;
+        let mut rng = nacsim_core::keyed::SplitMix::new(7);
+        for bits in [1u32, 4, 8, 12] {
+            let p = Periphery {
+                adc_bits: bits,
+                adc_bound: 1.5,
+                ..Periphery::default()
+            };
+            for full in [1e-3f32, 0.37, 1.0, 3.3] {
+                // Values around the grid's half steps, the rails, signed zeros and beyond.
+                let step = 2.0 * 1.5 * full / (1u64 << bits) as f32;
+                let mut x: Vec<f32> = (0..4000)
+                    .map(|i| {
+                        let u = (rng.next_u64() >> 40) as f32 / 16_777_216.0;
+                        match i % 4 {
+                            0 => (u - 0.5) * 5.0 * full,
+                            1 => ((i / 4) as f32 - 500.0 + 0.5) * step * 0.25,
+                            2 => f32::from_bits(rng.next_u32()),
+                            _ => ((i as f32) * 0.5 - 1000.0) * step,
+                        }
+                    })
+                    .collect();
+                x.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30]);
+                let mut want = x.clone();
+                p.adc_row(want.iter_mut(), full);
+                adc_row(&p, &mut x, full);
+                for (a, b) in x.iter().zip(&want) {
+                    assert!(
+                        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                        "{bits} bits, full {full}: {a} vs {b}"
+                    );
+                }
             }
         }
     }

@@ -45,7 +45,12 @@ pub(super) fn merge_layer(
     let dpw = ctx.dpw;
     let n_dev = l.g.len();
     let mut row_lat = vec![[0.0f64; 2]; l.cols];
-    let mut row_dist = vec![[0.0f64; 2]; l.cols];
+    let disturb = ctx.disturb != (0.0, 0.0);
+    let mut row_dist = if disturb {
+        vec![[0.0f64; 2]; l.cols]
+    } else {
+        Vec::new()
+    };
     let mut col_dist: Vec<[f64; 2]> = Vec::new();
     let mut own: Vec<(usize, usize, f64)> = Vec::new();
     let mut hs = 0.0;
@@ -58,9 +63,11 @@ pub(super) fn merge_layer(
         t.write_j += a.e_write_j;
         hs += a.hs_factor;
         l.g_sum += a.dg_sum;
-        for (t, s) in row_lat.iter_mut().zip(&a.row_lat) {
-            t[0] = t[0].max(s[0]);
-            t[1] = t[1].max(s[1]);
+        for &(row, phase, dur) in &a.row_lat {
+            let t = &mut row_lat[row as usize][usize::from(phase)];
+            if dur > *t {
+                *t = dur;
+            }
         }
         for (t, s) in row_dist.iter_mut().zip(&a.row_dist) {
             t[0] += s[0];
@@ -78,7 +85,7 @@ pub(super) fn merge_layer(
         t.read_j += p.read_v * p.read_v * g_sum * p.read_width_s;
         t.latency_s += l.cols as f64 * p.read_width_s;
     }
-    if ctx.disturb != (0.0, 0.0) && !col_dist.is_empty() {
+    if disturb && !col_dist.is_empty() {
         apply_disturb(ctx, l, &row_dist, &col_dist, &own);
         return true;
     }

@@ -2,6 +2,8 @@
 //! device response, voltage errors, c2c noise) on the weights pass 1 ([`super::scan`]) kept, in
 //! device order, with the block's write accounting ([`Acc`]).
 
+use std::cell::RefCell;
+
 use nacsim_core::Stream;
 use nacsim_core::keyed::{Keyed, Keys32, unit32};
 use nacsim_device::{NoNoise, Normals, PulseDevice};
@@ -52,7 +54,11 @@ pub(super) struct Acc {
     pub(super) hs_factor: f64,
     /// Σ (G after − G before) over the block's programmed devices, in programming order.
     pub(super) dg_sum: f64,
-    pub(super) row_lat: Vec<[f64; 2]>,
+    /// `(crossbar row, phase, train duration in seconds)` of every programmed device, in
+    /// programming order (the layer's row latency is the maximum per row and phase; a list
+    /// instead of a per-block array of all rows, which cost a fill and a merge of `cols`
+    /// entries per block and step for a few programmed devices).
+    pub(super) row_lat: Vec<(u32, u8, f64)>,
     pub(super) row_dist: Vec<[f64; 2]>,
     pub(super) col_dist: Vec<[f64; 2]>,
     pub(super) own_dist: Vec<(usize, usize, f64)>,
@@ -79,6 +85,12 @@ pub(super) struct Block<'a> {
     pub(super) b: &'a mut [f32],
 }
 
+thread_local! {
+    /// Pass 1's candidate list and buffers, kept per thread from block to block and step to
+    /// step (an allocation and its growth per block and step cost ~3 % of the bench epoch).
+    static SCRATCH: RefCell<(Vec<(u32, f32)>, ScanBuf)> = RefCell::default();
+}
+
 /// Per-block Gaussian sources (created on first use).
 struct Draws<'a> {
     c2c: ChunkNormals<'a>,
@@ -96,10 +108,7 @@ pub(super) fn update_block(
     let dpw = ctx.dpw;
     let cols = l.cols;
     let rows = blk.g.len() / (cols * dpw);
-    let mut acc = Acc {
-        row_lat: vec![[0.0; 2]; cols],
-        ..Acc::default()
-    };
+    let mut acc = Acc::default();
     if ctx.disturb != (0.0, 0.0) {
         acc.row_dist = vec![[0.0; 2]; cols];
         acc.col_dist = vec![[0.0; 2]; rows * dpw];
@@ -114,8 +123,8 @@ pub(super) fn update_block(
     let scale = ctx.range / (2.0 * ctx.cfg.w_max);
     // Pass 1: the optimiser over every weight of the block and a conservative zero-pulse test;
     // the weights that may be programmed, in index order, with their ΔW.
-    let mut cand: Vec<(u32, f32)> = Vec::new();
-    let mut buf = ScanBuf::default();
+    let (mut cand, mut buf) = SCRATCH.take();
+    cand.clear();
     let mut max_bits = 0u32;
     let w0 = (dev0 / dpw) as u64; // layer-wide index of the block's first weight
     let fan_in = l.fan_in;
@@ -161,6 +170,7 @@ pub(super) fn update_block(
     // voltage-error normals are consumed in a fixed order).
     // Touch the candidates' conductances and pulse counters first: independent loads overlap
     // their cache misses, which the long per-device loop below would take one at a time.
+    acc.row_lat.reserve_exact(cand.len() * dpw);
     let mut warm = 0.0f64;
     for &(wi, _) in &cand {
         let d = wi as usize * dpw;
@@ -234,6 +244,7 @@ pub(super) fn update_block(
         }
     }
     acc.max_dw = f64::from(f32::from_bits(max_bits));
+    SCRATCH.set((cand, buf));
     acc
 }
 
@@ -375,9 +386,7 @@ fn program_device(
         acc.ns_cells.push((d as u32, signed, 0.5 * (g_old + g_new)));
     }
     let dur = train.duration_s();
-    if dur > acc.row_lat[row][phase] {
-        acc.row_lat[row][phase] = dur;
-    }
+    acc.row_lat.push((row as u32, phase as u8, dur));
     if !acc.row_dist.is_empty() {
         let nominal_w = ctx.model.nominal(train.up).width_s;
         let widths = n * train.width_s / nominal_w;
