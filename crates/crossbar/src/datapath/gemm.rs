@@ -168,14 +168,14 @@ impl<'a> Packed<'a> {
 /// standard-layout `data`. A padding row past the last reads the last row: its sums are
 /// computed but never stored, and its non-zero inputs are the last row's, already counted.
 #[inline(always)]
-fn group_rows<'d>(
-    data: &'d [i8],
+fn group_rows(
+    data: &[i8],
     cols: usize,
     rows: usize,
     start: usize,
     len: usize,
     g: usize,
-) -> [&'d [i8]; MR] {
+) -> [&[i8]; MR] {
     std::array::from_fn(|i| {
         let r = (g * MR + i).min(rows - 1);
         &data[r * cols + start..r * cols + start + len]

@@ -371,7 +371,7 @@ impl ProgrammedLayer {
     }
 
     /// Per input code, `Σ_s 4^shift·digit_s²` (the variance weight of each input over all
-    /// slices) for the rows `xb`, packed for [`gemm::product`].
+    /// slices) for the rows `xb`, ready for [`gemm::product`] (codes and table, no copy).
     fn output_noise_inputs<'a>(&self, xb: ArrayView2<'a, i8>) -> gemm::Packed<'a> {
         let mut table = [0f32; 256];
         for (i, t) in table.iter_mut().enumerate() {
@@ -555,8 +555,9 @@ impl ProgrammedLayer {
     }
 }
 
-/// One row tile's DAC digits for a block of rows, packed for [`gemm::product`] (with their
-/// squares when read noise before the ADC needs them); shared by the trials of
+/// One row tile's DAC digits for a block of rows, ready for [`gemm::product`] (the codes, the
+/// digit table, and the squared table when read noise before the ADC needs it); shared by the
+/// trials of
 /// [`ProgrammedLayer::run_trials`].
 struct TileInputs<'a> {
     /// The block's int8 codes (the f64 path converts its tile from them).
@@ -614,41 +615,45 @@ fn run_blocks(layers: &[&ProgrammedLayer], x: ArrayView2<i8>, first_row: u64) ->
     let out = first.geo.outputs;
     let squares = layers.iter().any(|l| l.needs_squares());
     let output_noise = layers.iter().any(|l| l.needs_output_noise());
-    let blocks: Vec<Vec<Array2<i32>>> = (0..rows.div_ceil(BLOCK_ROWS))
-        .into_par_iter()
-        .map(|b| {
-            let start = b * BLOCK_ROWS;
-            let end = (start + BLOCK_ROWS).min(rows);
-            let xb = x.slice(s![start..end, ..]);
-            let row0 = first_row + start as u64;
-            let mut accs = vec![Array2::<i64>::zeros((end - start, out)); layers.len()];
-            let mut scratch = Scratch::default();
-            for si in 0..first.slices.len() {
-                let table = first.digit_table(si);
-                for (t, tile) in first.tiles.iter().enumerate() {
-                    let inputs = TileInputs::new(xb, tile, &table, squares);
-                    for (l, acc) in layers.iter().zip(&mut accs) {
-                        l.accumulate_tile_with(&inputs, row0, si, t, acc, &mut scratch);
-                    }
-                }
-            }
-            if output_noise {
-                let d2 = first.output_noise_inputs(xb);
-                for (l, acc) in layers.iter().zip(&mut accs) {
-                    l.add_output_noise_with(&d2, row0, acc, &mut scratch);
-                }
-            }
-            accs.iter().map(saturate).collect()
-        })
-        .collect();
     let mut ys = vec![Array2::<i32>::zeros((rows, out)); layers.len()];
-    for (b, blk) in blocks.into_iter().enumerate() {
-        let start = b * BLOCK_ROWS;
-        for (y, part) in ys.iter_mut().zip(blk) {
-            y.slice_mut(s![start..start + part.nrows(), ..])
-                .assign(&part);
+    // Per row block, its rows of every layer's output (written in place, in parallel).
+    let mut parts: Vec<Vec<&mut [i32]>> = (0..rows.div_ceil(BLOCK_ROWS))
+        .map(|_| Vec::with_capacity(layers.len()))
+        .collect();
+    for y in &mut ys {
+        let y = y
+            .as_slice_mut()
+            .expect("fresh arrays are in standard layout");
+        for (part, chunk) in parts.iter_mut().zip(y.chunks_mut(BLOCK_ROWS * out)) {
+            part.push(chunk);
         }
     }
+    parts.into_par_iter().enumerate().for_each(|(b, mut part)| {
+        let start = b * BLOCK_ROWS;
+        let end = (start + BLOCK_ROWS).min(rows);
+        let xb = x.slice(s![start..end, ..]);
+        let row0 = first_row + start as u64;
+        let mut accs = vec![Array2::<i64>::zeros((end - start, out)); layers.len()];
+        let mut scratch = Scratch::default();
+        for si in 0..first.slices.len() {
+            let table = first.digit_table(si);
+            for (t, tile) in first.tiles.iter().enumerate() {
+                let inputs = TileInputs::new(xb, tile, &table, squares);
+                for (l, acc) in layers.iter().zip(&mut accs) {
+                    l.accumulate_tile_with(&inputs, row0, si, t, acc, &mut scratch);
+                }
+            }
+        }
+        if output_noise {
+            let d2 = first.output_noise_inputs(xb);
+            for (l, acc) in layers.iter().zip(&mut accs) {
+                l.add_output_noise_with(&d2, row0, acc, &mut scratch);
+            }
+        }
+        for (y, acc) in part.iter_mut().zip(&accs) {
+            saturate_into(acc, y);
+        }
+    });
     ys
 }
 
@@ -720,6 +725,10 @@ fn round_ties_even(v: f64) -> i64 {
     (v + MAGIC).to_bits() as i64 - MAGIC.to_bits() as i64
 }
 
-fn saturate(acc: &Array2<i64>) -> Array2<i32> {
-    acc.mapv(|v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+/// `acc` saturated to the `i32` range, written to `y` (the same number of elements, row-major).
+fn saturate_into(acc: &Array2<i64>, y: &mut [i32]) {
+    let acc = acc.as_slice().expect("accumulator in standard layout");
+    for (y, &v) in y.iter_mut().zip(acc) {
+        *y = v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    }
 }
