@@ -12,9 +12,11 @@
 //! Rows are handled in groups of [`MR`]; a term is skipped when the input is zero in every row
 //! of the group (the others multiply by 0, exactly as before). The DAC digits of non-negative
 //! activations (ReLU outputs, pixels) are zero for about half the inputs, so this does about
-//! half the multiply-adds of the dense product and needs no packing of the weights.
+//! half the multiply-adds of the dense product and needs no packing of the weights, nor of the
+//! inputs: the kernels convert each int8 code through the slice's digit table as they read it
+//! (the same f32 a packing pass would have stored, so the same bits).
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, CowArray, Ix2};
 
 /// Terms per partial sum (`matrixmultiply`'s `kc` for f32).
 pub(super) const KC: usize = 256;
@@ -25,18 +27,25 @@ pub(super) const MR: usize = 4;
 /// Columns per strip of the vector kernel (4 AVX-512 registers per row).
 const NR: usize = 64;
 
-/// Inputs of one row tile for a block of rows, packed by groups of [`MR`] rows: the value of
-/// row `g·MR + i`, input `k` at `vals[(g·len + k)·MR + i]` (0 for padding rows), optionally
-/// their squares in the same order, and per group the inputs `k` that are non-zero in at
-/// least one of its rows.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Packed {
+/// Inputs of one row tile for a block of rows, ready for [`product`]: the block's int8 codes
+/// (borrowed when the block is in standard layout, as the read path's blocks are), the table
+/// from code to value (and to its square when `squares` is set), and per group of [`MR`] rows
+/// the inputs `k` that are non-zero in at least one of its rows. The kernels convert each code
+/// through the table as they use it (`table[code]`, the same f32 a packing pass would store),
+/// so no packed copy of the values is written.
+#[derive(Debug)]
+pub(super) struct Packed<'a> {
     /// Rows of the block.
     pub(super) rows: usize,
     /// Inputs per row (the tile's length).
     pub(super) len: usize,
-    vals: Vec<f32>,
-    squares: Option<Vec<f32>>,
+    /// The block's codes, standard layout.
+    codes: CowArray<'a, i8, Ix2>,
+    /// First column of the tile in `codes`.
+    start: usize,
+    table: [f32; 256],
+    /// `table[c]²` (exact: digits are integers below 2^12).
+    squares: Option<[f32; 256]>,
     nz: Vec<u32>,
     /// `nz[nz_off[g]..nz_off[g + 1]]`: the non-zero inputs of group `g`.
     nz_off: Vec<usize>,
@@ -53,104 +62,130 @@ pub(super) enum Operand {
     Squares,
 }
 
-impl Packed {
-    /// Packs `table[code]` of the columns `start..start + len` of the int8 codes `xb`, and
+impl<'a> Packed<'a> {
+    /// The inputs `table[code]` of the columns `start..start + len` of the int8 codes `xb`, and
     /// their squares when `squares` is set.
     pub(super) fn new(
-        xb: ArrayView2<i8>,
+        xb: ArrayView2<'a, i8>,
         start: usize,
         len: usize,
         table: &[f32; 256],
         squares: bool,
     ) -> Self {
+        assert!(start + len <= xb.ncols(), "gemm: tile outside the block");
         let rows = xb.nrows();
+        let codes = if xb.is_standard_layout() {
+            CowArray::from(xb)
+        } else {
+            CowArray::from(xb.as_standard_layout().into_owned())
+        };
         let groups = rows.div_ceil(MR);
-        let mut vals = vec![0f32; groups * len * MR];
+        // 1 when a code's value is non-zero (either sign of zero counts as zero).
+        let mut nonzero = [0u8; 256];
+        for (n, t) in nonzero.iter_mut().zip(table) {
+            *n = u8::from(t.to_bits() << 1 != 0);
+        }
         let mut row_any = vec![false; rows];
-        let mut nz = vec![0u32; groups * len];
-        let mut n_nz = 0usize;
+        let mut nz = Vec::with_capacity(groups * len);
+        let mut buf = vec![0u32; len];
         let mut nz_off = Vec::with_capacity(groups + 1);
         nz_off.push(0);
-        let zero_row = vec![0i8; len];
-        let mut owned: [Vec<i8>; MR] = Default::default();
-        let mut conv: [Vec<f32>; MR] = std::array::from_fn(|_| vec![0f32; len]);
-        for g in 0..groups {
-            // The group's rows as contiguous codes (a zero row pads the last group),
-            // converted through the table one row at a time.
-            for (i, (cv, own)) in conv.iter_mut().zip(&mut owned).enumerate() {
-                let r = g * MR + i;
-                let src: &[i8] = if r < rows {
-                    let row = xb.slice_move(ndarray::s![r, start..start + len]);
-                    match row.to_slice() {
-                        Some(sl) => sl,
-                        None => {
-                            *own = row.to_vec();
-                            own
-                        }
+        {
+            let data = codes.as_slice().expect("standard layout");
+            let cols = codes.ncols();
+            for g in 0..groups {
+                let [r0, r1, r2, r3] = group_rows(data, cols, rows, start, len, g);
+                let mut any = [0u8; MR];
+                let mut m = 0usize;
+                for (k, (((&c0, &c1), &c2), &c3)) in r0.iter().zip(r1).zip(r2).zip(r3).enumerate() {
+                    let b = [
+                        nonzero[usize::from(c0 as u8)],
+                        nonzero[usize::from(c1 as u8)],
+                        nonzero[usize::from(c2 as u8)],
+                        nonzero[usize::from(c3 as u8)],
+                    ];
+                    for (a, b) in any.iter_mut().zip(b) {
+                        *a |= b;
                     }
-                } else {
-                    &zero_row
-                };
-                for (d, &c) in cv.iter_mut().zip(src) {
-                    *d = table[usize::from(c as u8)];
+                    buf[m] = k as u32;
+                    m += usize::from(b[0] | b[1] | b[2] | b[3]);
                 }
-                if r < rows {
-                    row_any[r] = cv.iter().any(|&v| v != 0.0);
+                for (i, a) in any.iter().enumerate() {
+                    if let Some(r) = row_any.get_mut(g * MR + i) {
+                        *r = *a != 0;
+                    }
                 }
+                nz.extend_from_slice(&buf[..m]);
+                nz_off.push(nz.len());
             }
-            let gv = &mut vals[g * len * MR..(g + 1) * len * MR];
-            let [c0, c1, c2, c3] = &conv;
-            let nzg = &mut nz[g * len..(g + 1) * len];
-            let mut m = 0usize;
-            for (k, (((a, &v0), &v1), (&v2, &v3))) in gv
-                .chunks_exact_mut(MR)
-                .zip(c0)
-                .zip(c1)
-                .zip(c2.iter().zip(c3))
-                .enumerate()
-            {
-                a.copy_from_slice(&[v0, v1, v2, v3]);
-                // Non-zero in some row (either sign of zero counts as zero).
-                let bits = (v0.to_bits() | v1.to_bits() | v2.to_bits() | v3.to_bits()) << 1;
-                nzg[m] = k as u32;
-                m += usize::from(bits != 0);
-            }
-            // Compact the group's list behind the previous groups'.
-            nz.copy_within(g * len..g * len + m, n_nz);
-            n_nz += m;
-            nz_off.push(n_nz);
         }
-        let sq = squares.then(|| vals.iter().map(|v| v * v).collect());
-        nz.truncate(n_nz);
         Self {
             rows,
             len,
-            vals,
-            squares: sq,
+            codes,
+            start,
+            table: *table,
+            squares: squares.then(|| table.map(|v| v * v)),
             nz,
             nz_off,
             row_any,
         }
     }
 
-    /// Whether the squares were packed.
+    /// Whether the squares were asked for.
     pub(super) fn has_squares(&self) -> bool {
         self.squares.is_some()
     }
 
-    fn operand(&self, op: Operand) -> &[f32] {
+    /// The table from code to operand value.
+    fn operand(&self, op: Operand) -> &[f32; 256] {
         match op {
-            Operand::Values => &self.vals,
+            Operand::Values => &self.table,
             Operand::Squares => self
                 .squares
-                .as_deref()
-                .expect("squares packed (Packed::new with squares)"),
+                .as_ref()
+                .expect("squares asked for (Packed::new with squares)"),
         }
     }
 
     fn groups(&self) -> usize {
         self.nz_off.len() - 1
     }
+
+    /// The codes in standard layout.
+    fn data(&self) -> &[i8] {
+        self.codes.as_slice().expect("standard layout")
+    }
+
+    /// The tile's codes of group `g`'s rows.
+    #[inline(always)]
+    fn rows_of<'d>(&self, data: &'d [i8], g: usize) -> [&'d [i8]; MR] {
+        group_rows(data, self.codes.ncols(), self.rows, self.start, self.len, g)
+    }
+}
+
+/// The codes of columns `start..start + len` of rows `g·MR..g·MR + MR` of the `rows × cols`
+/// standard-layout `data`. A padding row past the last reads the last row: its sums are
+/// computed but never stored, and its non-zero inputs are the last row's, already counted.
+#[inline(always)]
+fn group_rows(
+    data: &[i8],
+    cols: usize,
+    rows: usize,
+    start: usize,
+    len: usize,
+    g: usize,
+) -> [&[i8]; MR] {
+    std::array::from_fn(|i| {
+        let r = (g * MR + i).min(rows - 1);
+        &data[r * cols + start..r * cols + start + len]
+    })
+}
+
+/// The operand value of input `k` of a row: `table[code]`.
+#[inline(always)]
+fn value(table: &[f32; 256], row: &[i8], k: usize) -> f32 {
+    table[usize::from(row[k] as u8)]
 }
 
 /// `c = a·b`: `a` packed rows `[rows, len]` (their values or squares, `op`), `b` `[len, n]`
@@ -171,12 +206,13 @@ pub(super) fn product(a: &Packed, op: Operand, b: &[f32], n: usize, c: &mut [f32
 /// [`product`] through the portable strip kernel, compiled for AVX2+FMA or the baseline
 /// (where `mul_add` is the exact software fused multiply-add: the same bits, slowly).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn product_portable(a: &Packed, vals: &[f32], b: &[f32], n: usize, c: &mut [f32]) {
+fn product_portable(a: &Packed, tab: &[f32; 256], b: &[f32], n: usize, c: &mut [f32]) {
+    let data = a.data();
     let mut c0 = 0;
     while c0 < n {
         let w = (n - c0).min(NR);
         for g in 0..a.groups() {
-            strip_portable(a, vals, g, b, n, c0, w, c);
+            strip_portable(a, data, tab, g, b, n, c0, w, c);
         }
         c0 += w;
     }
@@ -187,7 +223,8 @@ fn product_portable(a: &Packed, vals: &[f32], b: &[f32], n: usize, c: &mut [f32]
 #[allow(clippy::too_many_arguments)]
 fn strip_portable(
     a: &Packed,
-    vals: &[f32],
+    data: &[i8],
+    tab: &[f32; 256],
     g: usize,
     b: &[f32],
     n: usize,
@@ -195,8 +232,7 @@ fn strip_portable(
     w: usize,
     c: &mut [f32],
 ) {
-    let len = a.len;
-    let ag = &vals[g * len * MR..(g + 1) * len * MR];
+    let rs = a.rows_of(data, g);
     let nz = &a.nz[a.nz_off[g]..a.nz_off[g + 1]];
     let mut acc = [[0f32; NR]; MR];
     let mut blk = [[0f32; NR]; MR];
@@ -217,9 +253,9 @@ fn strip_portable(
             first = false;
             block_end = (k / KC + 1) * KC;
         }
-        let av = &ag[k * MR..k * MR + MR];
+        let av = rs.map(|r| value(tab, r, k));
         let brow = &b[k * n + c0..k * n + c0 + w];
-        for (br, &ai) in blk.iter_mut().zip(av) {
+        for (br, &ai) in blk.iter_mut().zip(&av) {
             for (s, &bv) in br[..w].iter_mut().zip(brow) {
                 *s = ai.mul_add(bv, *s);
             }
@@ -241,13 +277,13 @@ fn strip_portable(
 /// The CPU must have AVX-512F and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn product_avx512(a: &Packed, vals: &[f32], b: &[f32], n: usize, c: &mut [f32]) {
+unsafe fn product_avx512(a: &Packed, tab: &[f32; 256], b: &[f32], n: usize, c: &mut [f32]) {
     use std::arch::x86_64::*;
-    let len = a.len;
+    let data = a.data();
     let full = n / NR * NR;
     for c0 in (0..full).step_by(NR) {
         for g in 0..a.groups() {
-            let ag = &vals[g * len * MR..(g + 1) * len * MR];
+            let rs = a.rows_of(data, g);
             let nz = &a.nz[a.nz_off[g]..a.nz_off[g + 1]];
             let zero = _mm512_setzero_ps();
             let mut acc = [[zero; 4]; MR];
@@ -277,8 +313,8 @@ unsafe fn product_avx512(a: &Packed, vals: &[f32], b: &[f32], n: usize, c: &mut 
                         _mm512_loadu_ps(bp.add(48)),
                     ]
                 };
-                let av = &ag[k * MR..k * MR + MR];
-                for (br, &ai) in blk.iter_mut().zip(av) {
+                let av = rs.map(|r| value(tab, r, k));
+                for (br, &ai) in blk.iter_mut().zip(&av) {
                     let ai = _mm512_set1_ps(ai);
                     for (s, &bj) in br.iter_mut().zip(&bv) {
                         *s = _mm512_fmadd_ps(ai, bj, *s);
@@ -304,7 +340,7 @@ unsafe fn product_avx512(a: &Packed, vals: &[f32], b: &[f32], n: usize, c: &mut 
     }
     if full < n {
         for g in 0..a.groups() {
-            strip_portable(a, vals, g, b, n, full, n - full, c);
+            strip_portable(a, data, tab, g, b, n, full, n - full, c);
         }
     }
 }

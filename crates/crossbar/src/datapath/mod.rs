@@ -198,9 +198,10 @@ impl ProgrammedLayer {
         acc: &mut Array2<i64>,
     ) {
         let table = self.digit_table(si);
+        let mut scratch = Scratch::default();
         for t in 0..self.tiles.len() {
             let inputs = TileInputs::new(xb, &self.tiles[t], &table, self.needs_squares());
-            self.accumulate_tile_with(&inputs, row0, si, t, acc);
+            self.accumulate_tile_with(&inputs, row0, si, t, acc, &mut scratch);
         }
     }
 
@@ -214,8 +215,9 @@ impl ProgrammedLayer {
         si: usize,
         t: usize,
         acc: &mut Array2<i64>,
+        scratch: &mut Scratch,
     ) {
-        simd::accumulate(self, inputs, row0, si, t, acc);
+        simd::accumulate(self, inputs, row0, si, t, acc, scratch);
     }
 
     /// The body of [`accumulate_tile_with`](Self::accumulate_tile_with). Rows whose digits in
@@ -230,7 +232,15 @@ impl ProgrammedLayer {
         si: usize,
         t: usize,
         acc: &mut Array2<i64>,
+        scratch: &mut Scratch,
     ) {
+        let Scratch {
+            sums: sums32,
+            var: var_buf,
+            var_ref: var_ref_buf,
+            z,
+            e,
+        } = scratch;
         let slice = self.slices[si];
         let adc = self.adc[si];
         let tile = &self.tiles[t];
@@ -244,8 +254,7 @@ impl ProgrammedLayer {
             .read_noise
             .as_ref()
             .filter(|_| self.cfg.nonideal.read_noise_model == ReadNoiseModel::BeforeAdc);
-        let width = out + n_ref;
-        let mut z = vec![0f32; width];
+        let z = fit(z, out + n_ref);
         // ADC: clamp at the TIA rail, scale to LSBs, round (ties to even), clamp to the codes.
         // Scaling by the power-of-two LSB is exact, so one clamp at min(rail, last code) in
         // LSBs equals clamping at the rail, rounding, then clamping to the codes.
@@ -258,7 +267,6 @@ impl ProgrammedLayer {
         };
         let acc = acc.as_slice_mut().expect("accumulator in standard layout");
         let sums64;
-        let mut sums32 = Vec::new();
         let sums: Sums<'_> = match &tile.g64 {
             Some(g) => {
                 let table = inputs.table;
@@ -270,15 +278,9 @@ impl ProgrammedLayer {
                 Sums::F64(sums64.as_slice().expect("standard layout"))
             }
             None => {
-                sums32.resize(n_rows * out, 0f32);
-                gemm::product(
-                    &inputs.digits,
-                    Values,
-                    standard(&tile.g32),
-                    out,
-                    &mut sums32,
-                );
-                Sums::F32(&sums32)
+                let sums32 = fit(sums32, n_rows * out);
+                gemm::product(&inputs.digits, Values, standard(&tile.g32), out, sums32);
+                Sums::F32(sums32)
             }
         };
         let sq = &inputs.digits;
@@ -286,14 +288,14 @@ impl ProgrammedLayer {
             .filter(|_| sq.has_squares())
             .and_then(|(sigma, stream)| {
                 tile.n2.as_ref().map(|n2| {
-                    let mut var = vec![0f32; n_rows * out];
-                    gemm::product(sq, Squares, standard(n2), out, &mut var);
+                    let var = fit(var_buf, n_rows * out);
+                    gemm::product(sq, Squares, standard(n2), out, var);
                     let var_ref = tile.nref.as_ref().map(|nr| {
-                        let mut v = vec![0f32; n_rows * n_ref];
-                        gemm::product(sq, Squares, standard(nr), n_ref, &mut v);
-                        v
+                        let v = fit(var_ref_buf, n_rows * n_ref);
+                        gemm::product(sq, Squares, standard(nr), n_ref, v);
+                        &*v
                     });
-                    (*sigma, stream, var, var_ref)
+                    (*sigma, stream, &*var, var_ref)
                 })
             });
         let row_any = &inputs.digits.row_any;
@@ -309,12 +311,12 @@ impl ProgrammedLayer {
                 }
             }
             (Some((sigma, stream, var, var_ref)), _) => {
-                let mut e = vec![0f32; out];
+                let e = fit(e, out);
                 for n in (0..n_rows).filter(|&n| row_any[n]) {
                     let key = ((row0 + n as u64) * n_slices + si as u64) * n_tr + t as u64;
-                    read_normals(**stream, key, &mut z);
+                    read_normals(**stream, key, z);
                     let var = &var[n * out..(n + 1) * out];
-                    for ((e, &v), &z) in e.iter_mut().zip(var).zip(&z) {
+                    for ((e, &v), &z) in e.iter_mut().zip(var).zip(&*z) {
                         *e = v.sqrt() * z;
                     }
                     if let Some(vr) = var_ref {
@@ -329,12 +331,12 @@ impl ProgrammedLayer {
                     let range = n * out..(n + 1) * out;
                     match sums {
                         Sums::F32(v) => {
-                            for ((a, &v), &e) in arow.iter_mut().zip(&v[range]).zip(&e) {
+                            for ((a, &v), &e) in arow.iter_mut().zip(&v[range]).zip(&*e) {
                                 *a += quantize(f64::from(v) + sigma * f64::from(e));
                             }
                         }
                         Sums::F64(v) => {
-                            for ((a, &v), &e) in arow.iter_mut().zip(&v[range]).zip(&e) {
+                            for ((a, &v), &e) in arow.iter_mut().zip(&v[range]).zip(&*e) {
                                 *a += quantize(v + sigma * f64::from(e));
                             }
                         }
@@ -359,7 +361,7 @@ impl ProgrammedLayer {
     pub(crate) fn add_output_noise(&self, xb: ArrayView2<i8>, row0: u64, acc: &mut Array2<i64>) {
         if self.needs_output_noise() {
             let d2 = self.output_noise_inputs(xb);
-            self.add_output_noise_with(&d2, row0, acc);
+            self.add_output_noise_with(&d2, row0, acc, &mut Scratch::default());
         }
     }
 
@@ -369,8 +371,8 @@ impl ProgrammedLayer {
     }
 
     /// Per input code, `Σ_s 4^shift·digit_s²` (the variance weight of each input over all
-    /// slices) for the rows `xb`, packed for [`gemm::product`].
-    fn output_noise_inputs(&self, xb: ArrayView2<i8>) -> gemm::Packed {
+    /// slices) for the rows `xb`, ready for [`gemm::product`] (codes and table, no copy).
+    fn output_noise_inputs<'a>(&self, xb: ArrayView2<'a, i8>) -> gemm::Packed<'a> {
         let mut table = [0f32; 256];
         for (i, t) in table.iter_mut().enumerate() {
             let c = (i as u8) as i8;
@@ -389,14 +391,33 @@ impl ProgrammedLayer {
     /// [`add_output_noise`](Self::add_output_noise) on converted inputs `d2`
     /// ([`output_noise_inputs`](Self::output_noise_inputs)), compiled for the widest vector
     /// instructions the CPU has ([`simd`]; the same bits on every path).
-    fn add_output_noise_with(&self, d2: &gemm::Packed, row0: u64, acc: &mut Array2<i64>) {
-        simd::output_noise(self, d2, row0, acc);
+    fn add_output_noise_with(
+        &self,
+        d2: &gemm::Packed<'_>,
+        row0: u64,
+        acc: &mut Array2<i64>,
+        scratch: &mut Scratch,
+    ) {
+        simd::output_noise(self, d2, row0, acc, scratch);
     }
 
     /// The body of [`add_output_noise_with`](Self::add_output_noise_with). Rows whose inputs
     /// are all zero have zero variance and get no noise (and draw none).
     #[inline(always)]
-    fn add_output_noise_impl(&self, d2: &gemm::Packed, row0: u64, acc: &mut Array2<i64>) {
+    fn add_output_noise_impl(
+        &self,
+        d2: &gemm::Packed<'_>,
+        row0: u64,
+        acc: &mut Array2<i64>,
+        scratch: &mut Scratch,
+    ) {
+        let Scratch {
+            var: var_buf,
+            var_ref: var_ref_buf,
+            z,
+            e,
+            ..
+        } = scratch;
         let (Some((sigma, stream)), Some(n2)) = (self.read_noise.as_ref(), self.n2_full.as_ref())
         else {
             return;
@@ -405,24 +426,23 @@ impl ProgrammedLayer {
         let out = self.geo.outputs;
         let opa = self.cfg.outputs_per_array();
         let n_ref = self.n_ref_cols();
-        let mut var = vec![0f32; n_rows * out];
-        gemm::product(d2, Values, standard(n2), out, &mut var);
+        let var = fit(var_buf, n_rows * out);
+        gemm::product(d2, Values, standard(n2), out, var);
         let var_ref = self.nref_full.as_ref().map(|nr| {
-            let mut v = vec![0f32; n_rows * n_ref];
-            gemm::product(d2, Values, standard(nr), n_ref, &mut v);
-            v
+            let v = fit(var_ref_buf, n_rows * n_ref);
+            gemm::product(d2, Values, standard(nr), n_ref, v);
+            &*v
         });
-        let width = out + n_ref;
-        let mut z = vec![0f32; width];
-        let mut e = vec![0f32; out];
+        let z = fit(z, out + n_ref);
+        let e = fit(e, out);
         let acc = acc.as_slice_mut().expect("accumulator in standard layout");
         for n in (0..n_rows).filter(|&n| d2.row_any[n]) {
-            read_normals(*stream, row0 + n as u64, &mut z);
+            read_normals(*stream, row0 + n as u64, z);
             let v = &var[n * out..(n + 1) * out];
-            for ((e, &v), &z) in e.iter_mut().zip(v).zip(&z) {
+            for ((e, &v), &z) in e.iter_mut().zip(v).zip(&*z) {
                 *e = v.sqrt() * z;
             }
-            if let Some(vr) = &var_ref {
+            if let Some(vr) = var_ref {
                 for (ct, chunk) in e.chunks_mut(opa).enumerate() {
                     let r = vr[n * n_ref + ct].sqrt() * z[out + ct];
                     for e in chunk {
@@ -430,7 +450,7 @@ impl ProgrammedLayer {
                     }
                 }
             }
-            for (a, &e) in acc[n * out..(n + 1) * out].iter_mut().zip(&e) {
+            for (a, &e) in acc[n * out..(n + 1) * out].iter_mut().zip(&*e) {
                 *a += round_ties_even((sigma * f64::from(e)).clamp(-MAX_UNITS, MAX_UNITS));
             }
         }
@@ -535,15 +555,16 @@ impl ProgrammedLayer {
     }
 }
 
-/// One row tile's DAC digits for a block of rows, packed for [`gemm::product`] (with their
-/// squares when read noise before the ADC needs them); shared by the trials of
+/// One row tile's DAC digits for a block of rows, ready for [`gemm::product`] (the codes, the
+/// digit table, and the squared table when read noise before the ADC needs it); shared by the
+/// trials of
 /// [`ProgrammedLayer::run_trials`].
 struct TileInputs<'a> {
     /// The block's int8 codes (the f64 path converts its tile from them).
     xb: ArrayView2<'a, i8>,
     /// DAC digit of every code for this slice.
     table: &'a [f32; 256],
-    digits: gemm::Packed,
+    digits: gemm::Packed<'a>,
 }
 
 impl<'a> TileInputs<'a> {
@@ -554,6 +575,27 @@ impl<'a> TileInputs<'a> {
             digits: gemm::Packed::new(xb, tile.start, tile.len, table, squares),
         }
     }
+}
+
+/// Buffers of one row block's reads (column sums, read-noise variances, draws), reused across
+/// its slices, row tiles and trials. Every use writes the part it reads before reading it (the
+/// products overwrite their outputs, the draws and noise loops every element), so the buffers
+/// are zeroed only when they first grow.
+#[derive(Debug, Default)]
+struct Scratch {
+    sums: Vec<f32>,
+    var: Vec<f32>,
+    var_ref: Vec<f32>,
+    z: Vec<f32>,
+    e: Vec<f32>,
+}
+
+/// The first `n` elements of `v`, grown (zero-filled) if shorter; the caller overwrites them.
+fn fit(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    &mut v[..n]
 }
 
 /// The contiguous row-major data of a standard-layout matrix.
@@ -573,40 +615,45 @@ fn run_blocks(layers: &[&ProgrammedLayer], x: ArrayView2<i8>, first_row: u64) ->
     let out = first.geo.outputs;
     let squares = layers.iter().any(|l| l.needs_squares());
     let output_noise = layers.iter().any(|l| l.needs_output_noise());
-    let blocks: Vec<Vec<Array2<i32>>> = (0..rows.div_ceil(BLOCK_ROWS))
-        .into_par_iter()
-        .map(|b| {
-            let start = b * BLOCK_ROWS;
-            let end = (start + BLOCK_ROWS).min(rows);
-            let xb = x.slice(s![start..end, ..]);
-            let row0 = first_row + start as u64;
-            let mut accs = vec![Array2::<i64>::zeros((end - start, out)); layers.len()];
-            for si in 0..first.slices.len() {
-                let table = first.digit_table(si);
-                for (t, tile) in first.tiles.iter().enumerate() {
-                    let inputs = TileInputs::new(xb, tile, &table, squares);
-                    for (l, acc) in layers.iter().zip(&mut accs) {
-                        l.accumulate_tile_with(&inputs, row0, si, t, acc);
-                    }
-                }
-            }
-            if output_noise {
-                let d2 = first.output_noise_inputs(xb);
-                for (l, acc) in layers.iter().zip(&mut accs) {
-                    l.add_output_noise_with(&d2, row0, acc);
-                }
-            }
-            accs.iter().map(saturate).collect()
-        })
-        .collect();
     let mut ys = vec![Array2::<i32>::zeros((rows, out)); layers.len()];
-    for (b, blk) in blocks.into_iter().enumerate() {
-        let start = b * BLOCK_ROWS;
-        for (y, part) in ys.iter_mut().zip(blk) {
-            y.slice_mut(s![start..start + part.nrows(), ..])
-                .assign(&part);
+    // Per row block, its rows of every layer's output (written in place, in parallel).
+    let mut parts: Vec<Vec<&mut [i32]>> = (0..rows.div_ceil(BLOCK_ROWS))
+        .map(|_| Vec::with_capacity(layers.len()))
+        .collect();
+    for y in &mut ys {
+        let y = y
+            .as_slice_mut()
+            .expect("fresh arrays are in standard layout");
+        for (part, chunk) in parts.iter_mut().zip(y.chunks_mut(BLOCK_ROWS * out)) {
+            part.push(chunk);
         }
     }
+    parts.into_par_iter().enumerate().for_each(|(b, mut part)| {
+        let start = b * BLOCK_ROWS;
+        let end = (start + BLOCK_ROWS).min(rows);
+        let xb = x.slice(s![start..end, ..]);
+        let row0 = first_row + start as u64;
+        let mut accs = vec![Array2::<i64>::zeros((end - start, out)); layers.len()];
+        let mut scratch = Scratch::default();
+        for si in 0..first.slices.len() {
+            let table = first.digit_table(si);
+            for (t, tile) in first.tiles.iter().enumerate() {
+                let inputs = TileInputs::new(xb, tile, &table, squares);
+                for (l, acc) in layers.iter().zip(&mut accs) {
+                    l.accumulate_tile_with(&inputs, row0, si, t, acc, &mut scratch);
+                }
+            }
+        }
+        if output_noise {
+            let d2 = first.output_noise_inputs(xb);
+            for (l, acc) in layers.iter().zip(&mut accs) {
+                l.add_output_noise_with(&d2, row0, acc, &mut scratch);
+            }
+        }
+        for (y, acc) in part.iter_mut().zip(&accs) {
+            saturate_into(acc, y);
+        }
+    });
     ys
 }
 
@@ -621,7 +668,7 @@ mod simd {
     use multiversion::multiversion;
     use ndarray::Array2;
 
-    use super::{ProgrammedLayer, TileInputs, gemm};
+    use super::{ProgrammedLayer, Scratch, TileInputs, gemm};
 
     /// `accumulate_tile_impl`, for the widest instruction set the CPU has.
     #[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
@@ -632,19 +679,21 @@ mod simd {
         si: usize,
         t: usize,
         acc: &mut Array2<i64>,
+        scratch: &mut Scratch,
     ) {
-        l.accumulate_tile_impl(inputs, row0, si, t, acc);
+        l.accumulate_tile_impl(inputs, row0, si, t, acc, scratch);
     }
 
     /// `add_output_noise_impl`, for the widest instruction set the CPU has.
     #[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
-    pub(super) fn output_noise(
+    pub(super) fn output_noise<'a>(
         l: &ProgrammedLayer,
-        d2: &gemm::Packed,
+        d2: &gemm::Packed<'a>,
         row0: u64,
         acc: &mut Array2<i64>,
+        scratch: &mut Scratch,
     ) {
-        l.add_output_noise_impl(d2, row0, acc);
+        l.add_output_noise_impl(d2, row0, acc, scratch);
     }
 }
 /// Column sums of one tile, in the precision the layer uses.
@@ -676,6 +725,10 @@ fn round_ties_even(v: f64) -> i64 {
     (v + MAGIC).to_bits() as i64 - MAGIC.to_bits() as i64
 }
 
-fn saturate(acc: &Array2<i64>) -> Array2<i32> {
-    acc.mapv(|v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+/// `acc` saturated to the `i32` range, written to `y` (the same number of elements, row-major).
+fn saturate_into(acc: &Array2<i64>, y: &mut [i32]) {
+    let acc = acc.as_slice().expect("accumulator in standard layout");
+    for (y, &v) in y.iter_mut().zip(acc) {
+        *y = v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    }
 }

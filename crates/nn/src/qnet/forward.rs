@@ -301,10 +301,13 @@ impl QNetwork {
         let mut correct = vec![0usize; passes];
         for s in (0..data.len()).step_by(batch) {
             let e = (s + batch).min(data.len());
-            let codes = data.pixels[s * il..e * il]
-                .iter()
-                .map(|&b| table[usize::from(b)]);
-            let x = Array2::from_shape_vec((e - s, il), codes.collect()).expect("whole images");
+            // Table look-ups in parallel chunks (an indexed collect: the same codes in order).
+            let codes: Vec<i8> = data.pixels[s * il..e * il]
+                .par_iter()
+                .with_min_len(1 << 14)
+                .map(|&b| table[usize::from(b)])
+                .collect();
+            let x = Array2::from_shape_vec((e - s, il), codes).expect("whole images");
             let logits = forward(x, s);
             assert_eq!(logits.len(), passes, "one logit matrix per pass");
             let labels = data.labels_range(s, e);
