@@ -21,21 +21,20 @@
 
 use std::sync::Mutex;
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, linalg::general_mat_mul};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, linalg::general_mat_mul};
 use rayon::prelude::*;
 
 use crate::data::Dataset;
-use crate::forward::argmax;
 use crate::model::Param;
 use crate::network::{Activation, LayerSpec, ResolvedLayer};
 
 /// One Dense layer with the activations that follow it.
 #[derive(Debug)]
 struct Stage<'a> {
-    /// Weights `[out, fan_in]`.
-    weight: &'a Array2<f32>,
+    /// Weights transposed, `[fan_in, out]` row-major (packed by plain copies).
+    wt: Array2<f32>,
     /// Bias `[out]`, if any.
-    bias: Option<&'a Array1<f32>>,
+    bias: Option<&'a [f32]>,
     /// Activations applied in order after the bias.
     acts: Vec<Activation>,
 }
@@ -51,17 +50,21 @@ pub struct DenseChain<'a> {
     inputs: usize,
 }
 
-/// Buffers of one thread: the scaled input rows and each stage's output.
+/// Buffers of one thread: the input and each stage's output, feature-major (`[features,
+/// rows]`, a sample per column).
 #[derive(Default)]
 struct Scratch {
     x: Vec<f32>,
     h: Vec<Vec<f32>>,
 }
 
+/// Samples per tile of the transposing input copy: one 64-byte line of output per feature.
+const TILE: usize = 16;
+
 impl<'a> DenseChain<'a> {
     /// The chain of `layers` with `params`, or `None` when the network is not a plain chain of
-    /// Dense, activation and Flatten layers (ending in a Dense layer), or a parameter is missing
-    /// or mis-shaped (the generic pass then runs, and reports it).
+    /// Dense, activation and Flatten layers (with at least one Dense layer), or a parameter is
+    /// missing or mis-shaped (the generic pass then runs, and reports it).
     pub fn new(layers: &[ResolvedLayer], params: &'a [Option<Param>]) -> Option<Self> {
         if !crate::graph::is_plain(layers) || layers.is_empty() {
             return None;
@@ -87,9 +90,13 @@ impl<'a> DenseChain<'a> {
                     {
                         return None;
                     }
+                    let bias = match &p.bias {
+                        Some(b) => Some(b.as_slice()?),
+                        None => None,
+                    };
                     chain.stages.push(Stage {
-                        weight: &p.weight,
-                        bias: p.bias.as_ref(),
+                        wt: p.weight.t().as_standard_layout().into_owned(),
+                        bias,
                         acts: Vec::new(),
                     });
                     width = *out;
@@ -97,14 +104,13 @@ impl<'a> DenseChain<'a> {
                 _ => return None,
             }
         }
-        // Logits come from a Dense layer (an activation after it is applied; any width works).
         chain.stages.last()?;
         Some(chain)
     }
 
     /// Output features per sample (the classes).
     pub fn outputs(&self) -> usize {
-        self.stages.last().map_or(self.inputs, |s| s.weight.nrows())
+        self.stages.last().map_or(self.inputs, |s| s.wt.ncols())
     }
 
     /// Float logits `[rows, outputs]` of a batch `[rows, inputs]` on the calling thread (the
@@ -115,31 +121,51 @@ impl<'a> DenseChain<'a> {
     pub fn logits(&self, x: ArrayView2<f32>) -> Array2<f32> {
         assert_eq!(x.ncols(), self.inputs, "input features of the chain");
         let rows = x.nrows();
+        let x = x.as_standard_layout();
         let mut s = Scratch::default();
-        s.x.clear();
-        s.x.extend(x.iter());
+        s.x.resize(rows * self.inputs, 0.0);
+        transpose_into(
+            x.as_slice().expect("standard layout"),
+            rows,
+            &mut s.x,
+            |v| v,
+        );
         let out = self.run(&mut s, rows);
-        Array2::from_shape_vec((rows, self.outputs()), out.to_vec()).expect("rows × outputs values")
+        let t = ArrayView2::from_shape((self.outputs(), rows), out).expect("outputs × rows");
+        t.t().as_standard_layout().into_owned()
     }
 
-    /// Takes the `rows` input rows in `s.x` through the chain; returns the logits, row-major.
+    /// Takes the `rows` samples in `s.x` (feature-major) through the chain; returns the logits,
+    /// feature-major (`[outputs, rows]`).
+    ///
+    /// Each product is `C = A · B` with `A` the previous output read column-major, `B` the
+    /// transposed weights row-major and `C` written column-major: `matrixmultiply` packs all
+    /// three by plain copies (a row-major `A` or a weight matrix read transposed is packed value
+    /// by value, which cost about a third of the product's time), and every value is the sum it
+    /// is in `x · wᵀ` (the same terms, multiplied and added in the same order).
     fn run<'s>(&self, s: &'s mut Scratch, rows: usize) -> &'s [f32] {
         if !self.lead.is_empty() {
-            epilogue(&mut s.x, None, &self.lead, self.inputs);
+            epilogue(&mut s.x, None, &self.lead, rows);
         }
         s.h.resize_with(self.stages.len(), Vec::new);
         let Scratch { x, h } = s;
         let mut input: &[f32] = x;
         let mut width = self.inputs;
         for (stage, out) in self.stages.iter().zip(h.iter_mut()) {
-            let o = stage.weight.nrows();
+            let o = stage.wt.ncols();
             out.resize(rows * o, 0.0);
-            let a = ArrayView2::from_shape((rows, width), &input[..rows * width])
-                .expect("rows × width values");
+            let a = ArrayView2::from_shape((width, rows), &input[..rows * width])
+                .expect("width × rows values");
             let mut c =
-                ArrayViewMut2::from_shape((rows, o), &mut out[..]).expect("rows × out values");
-            general_mat_mul(1.0, &a, &stage.weight.t(), 0.0, &mut c);
-            epilogue(out, stage.bias, &stage.acts, o);
+                ArrayViewMut2::from_shape((o, rows), &mut out[..]).expect("out × rows values");
+            general_mat_mul(
+                1.0,
+                &a.t(),
+                &stage.wt,
+                0.0,
+                &mut c.view_mut().reversed_axes(),
+            );
+            epilogue(out, stage.bias, &stage.acts, rows);
             input = out;
             width = o;
         }
@@ -156,17 +182,20 @@ impl<'a> DenseChain<'a> {
         if n == 0 {
             return 0;
         }
-        assert_eq!(data.image_len(), self.inputs, "image size of the chain");
+        let k = data.image_len();
+        assert_eq!(k, self.inputs, "image size of the chain");
         let threads = rayon::current_num_threads().max(1);
         let units = n.div_ceil(batch.max(1)).next_multiple_of(threads);
         let rows = n.div_ceil(units);
         let units = n.div_ceil(rows);
         let scratch: Vec<Mutex<Scratch>> = (0..threads).map(|_| Mutex::default()).collect();
+        let scale = Dataset::pixel_values();
         (0..units)
             .into_par_iter()
             .with_max_len(1)
             .map(|u| {
                 let (start, end) = (u * rows, ((u + 1) * rows).min(n));
+                let r = end - start;
                 let slot = rayon::current_thread_index().unwrap_or(0) % threads;
                 // A unit never waits on rayon, so a thread's slot is free; the fallback is a
                 // guard, not a path.
@@ -176,43 +205,75 @@ impl<'a> DenseChain<'a> {
                     Ok(s) => s,
                     Err(_) => &mut own,
                 };
-                s.x.resize((end - start) * self.inputs, 0.0);
-                data.fill_range(start, &mut s.x);
-                let logits = self.run(s, end - start);
-                logits
-                    .chunks_exact(self.outputs())
-                    .zip(&data.labels[start..end])
-                    .filter(|(r, l)| argmax(r) == usize::from(**l))
-                    .count()
+                s.x.resize(r * k, 0.0);
+                let px = &data.pixels[start * k..end * k];
+                #[cfg(target_arch = "x86_64")]
+                let done = x86::transpose_pixels(px, r, &mut s.x);
+                #[cfg(not(target_arch = "x86_64"))]
+                let done = false;
+                if !done {
+                    transpose_into(px, r, &mut s.x, |p| scale[p as usize]);
+                }
+                let logits = self.run(s, r);
+                hits(logits, r, &data.labels[start..end])
             })
             .sum()
     }
 }
 
-/// Bias, then activations, on each row of `y` (`width` values per row), in place: the same f32
-/// operations, in the same order per value, as the generic pass's separate passes.
-fn epilogue(y: &mut [f32], bias: Option<&Array1<f32>>, acts: &[Activation], width: usize) {
-    let bias = bias.map(|b| b.as_slice().expect("bias is contiguous"));
-    match (bias, acts) {
-        (Some(b), [Activation::ReLU]) => {
-            for row in y.chunks_exact_mut(width) {
-                for (v, &bj) in row.iter_mut().zip(b) {
-                    *v = (*v + bj).max(0.0);
-                }
+/// Copies `rows` rows of `src` (row-major, `src.len() / rows` values each) into `dst`
+/// transposed (`dst[f · rows + i] = f(src[i · width + f])`), in tiles of [`TILE`] rows.
+fn transpose_into<T: Copy>(src: &[T], rows: usize, dst: &mut [f32], f: impl Fn(T) -> f32) {
+    if rows == 0 {
+        return;
+    }
+    let width = src.len() / rows;
+    for i0 in (0..rows).step_by(TILE) {
+        let t = TILE.min(rows - i0);
+        let block = &src[i0 * width..(i0 + t) * width];
+        for (k, col) in dst.chunks_exact_mut(rows).enumerate() {
+            for (i, d) in col[i0..i0 + t].iter_mut().enumerate() {
+                *d = f(block[i * width + k]);
             }
         }
-        (Some(b), []) => {
-            for row in y.chunks_exact_mut(width) {
-                for (v, &bj) in row.iter_mut().zip(b) {
-                    *v += bj;
-                }
+    }
+}
+
+/// Number of samples (columns of the feature-major `logits`) whose first largest logit is
+/// their label: the comparisons of [`crate::forward::argmax`], sample by sample.
+fn hits(logits: &[f32], rows: usize, labels: &[u8]) -> usize {
+    let mut best: Vec<f32> = logits[..rows].to_vec();
+    let mut arg = vec![0u32; rows];
+    for (j, row) in logits.chunks_exact(rows).enumerate().skip(1) {
+        for ((b, a), &v) in best.iter_mut().zip(&mut arg).zip(row) {
+            if v > *b {
+                *b = v;
+                *a = j as u32;
             }
         }
-        _ => {
-            for row in y.chunks_exact_mut(width) {
-                for (j, v) in row.iter_mut().enumerate() {
-                    let mut t = match bias {
-                        Some(b) => *v + b[j],
+    }
+    arg.iter()
+        .zip(labels)
+        .filter(|(a, l)| **a == u32::from(**l))
+        .count()
+}
+
+/// Bias, then activations, on each feature row of the feature-major `y` (`rows` values per
+/// feature), in place: the same f32 operations, in the same order per value, as the generic
+/// pass's separate passes.
+fn epilogue(y: &mut [f32], bias: Option<&[f32]>, acts: &[Activation], rows: usize) {
+    if rows == 0 {
+        return;
+    }
+    for (j, row) in y.chunks_exact_mut(rows).enumerate() {
+        let b = bias.map(|b| b[j]);
+        match (b, acts) {
+            (Some(b), [Activation::ReLU]) => row.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+            (Some(b), []) => row.iter_mut().for_each(|v| *v += b),
+            _ => {
+                for v in row.iter_mut() {
+                    let mut t = match b {
+                        Some(b) => *v + b,
                         None => *v,
                     };
                     for a in acts {
@@ -242,6 +303,10 @@ pub fn float_accuracy(
     }
     Some(chain.correct(data, batch) as f64 / data.len() as f64)
 }
+
+#[cfg(target_arch = "x86_64")]
+#[path = "fused_x86.rs"]
+mod x86;
 
 #[cfg(test)]
 #[path = "fused_tests.rs"]

@@ -94,3 +94,34 @@ proptest! {
         prop_assert_eq!(m.float_accuracy(&data, batch), want);
     }
 }
+
+/// The AVX-512 input copy (where the CPU has it) writes the bits of the scalar one, for shapes
+/// with and without whole 16 × 16 tiles.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn simd_input_copy_equals_the_scalar_one() {
+    let lut = Dataset::pixel_values();
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    for (rows, width) in [(1, 784), (16, 16), (33, 784), (40, 20), (17, 5), (100, 33)] {
+        let src: Vec<u8> = (0..rows * width)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 56) as u8
+            })
+            .collect();
+        let mut want = vec![0.0; src.len()];
+        transpose_into(&src, rows, &mut want, |p| lut[p as usize]);
+        let mut got = vec![f32::NAN; src.len()];
+        if x86::transpose_pixels(&src, rows, &mut got) {
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{rows} x {width}"
+            );
+        }
+    }
+    assert_eq!(lut[255], 1.0);
+}

@@ -446,18 +446,10 @@ impl Dataset {
         to_array(out, end - start, n)
     }
 
-    /// Images `start..start + out.len() / shape.len()` scaled like [`Dataset::batch`] into `out`
-    /// (row after row), for callers that reuse one buffer across batches.
-    ///
-    /// # Panics
-    /// If `out.len()` is not a multiple of [`Dataset::image_len`] or the range passes `len()`.
-    pub fn fill_range(&self, start: usize, out: &mut [f32]) {
-        let n = self.image_len();
-        assert!(n > 0 && out.len().is_multiple_of(n), "whole images");
-        let src = &self.pixels[start * n..start * n + out.len()];
-        for (d, &p) in out.iter_mut().zip(src) {
-            *d = scale(p);
-        }
+    /// The float value of every pixel byte (`table[p] = p / 255.0`, as [`Dataset::batch`]
+    /// scales it), for callers that scale pixels in their own layout.
+    pub fn pixel_values() -> [f32; 256] {
+        std::array::from_fn(|p| scale(p as u8))
     }
 
     /// Labels of the images at `indices`.
