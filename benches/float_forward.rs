@@ -1,14 +1,15 @@
 //! Float inference of the Fashion-MNIST MLP (784-256-128-10) over the 10,000 test images at
-//! batch 1000 (what `nacsim eval` and a run's `float_reference_s` time), and one float training
-//! epoch (60,000 images, batch 64, the training config's optimizer), each through the float
-//! kernel ([`FloatKernel`]) and through the float path's products as they were before issue #20
-//! (`matrixmultiply` over 64-row blocks, which packs all of `b` again per block), in the same
-//! process. Both give the same bits (checked here on the logits).
+//! batch 1000, and one float training epoch (60,000 images, batch 64, the training config's
+//! optimizer), each through the float kernel ([`FloatKernel`], the generic layer-by-layer pass)
+//! and through the float path's products as they were before issue #20 (`matrixmultiply` over
+//! 64-row blocks, which packs all of `b` again per block), in the same process; inference also
+//! through the fused pass of `nacsim_nn::fused` (`Model::float_accuracy`: what `nacsim eval` and
+//! a run's `float_reference_s` time). All give the same bits (checked here on the logits).
 //!
 //! Uses `/usr/share/datasets/fashion-mnist` when installed, else seeded pseudo-images of the
 //! same shape.
 //! Run: `cargo bench --bench float_forward`; add `NACSIM_INTERLEAVED=<rounds>` to also print,
-//! per kernel, the median and the fastest of `rounds` alternating inference passes (wall), the
+//! per pass, the median and the fastest of `rounds` alternating inference passes (wall), the
 //! figure to trust on a loaded machine: `NACSIM_INTERLEAVED=15 cargo bench --bench
 //! float_forward -- NOMATCH` runs only those rounds.
 
@@ -21,6 +22,7 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::forward::{BLOCK, ProductKernel, forward_with};
+use nacsim_nn::fused::DenseChain;
 use nacsim_nn::model::Model;
 use nacsim_nn::train::{FloatKernel, FloatStore, accuracy, train};
 use nacsim_train::TrainConfig;
@@ -93,26 +95,41 @@ fn bench(c: &mut Criterion) {
     let test = load(Split::Test, 10_000);
     let idx: Vec<usize> = (0..1000).collect();
     let x = test.batch(&idx);
+    let fused = DenseChain::new(&model.layers, &model.params)
+        .expect("the MLP is a dense chain")
+        .logits(x.view());
     let fast = forward_with(&FloatKernel, &model.layers, &model.params, x.clone());
     let slow = forward_with(&MatrixMultiply, &model.layers, &model.params, x);
+    let same = |a: &Array2<f32>, b: &Array2<f32>| {
+        a.dim() == b.dim() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
+    };
     assert!(
-        fast.iter()
-            .zip(&slow)
-            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        same(&fast, &slow),
         "the float kernel's logits differ from matrixmultiply's"
     );
+    assert!(
+        same(&fused, &fast),
+        "the fused pass's logits differ from the float kernel's"
+    );
+    let want = accuracy(&FloatKernel, &model.layers, &model.params, &test, 1000);
+    assert_eq!(model.float_accuracy(&test, 1000), want, "fused accuracy");
 
     if let Some(rounds) = common::interleaved_rounds() {
-        let kernels: [(&str, &dyn ProductKernel); 2] = [
-            ("float_kernel", &FloatKernel),
-            ("matrixmultiply", &MatrixMultiply),
+        let passes: [(&str, &dyn Fn() -> f64); 3] = [
+            ("fused", &|| model.float_accuracy(&test, 1000)),
+            ("float_kernel", &|| {
+                accuracy(&FloatKernel, &model.layers, &model.params, &test, 1000)
+            }),
+            ("matrixmultiply", &|| {
+                accuracy(&MatrixMultiply, &model.layers, &model.params, &test, 1000)
+            }),
         ];
-        let mut times = vec![(Vec::new(), Vec::new()); kernels.len()];
+        let mut times = vec![(Vec::new(), Vec::new()); passes.len()];
         for _ in 0..rounds {
-            for ((_, kernel), (wall, cpu)) in kernels.iter().zip(&mut times) {
+            for ((_, pass), (wall, cpu)) in passes.iter().zip(&mut times) {
                 let c0 = cpu_ns();
                 let t0 = std::time::Instant::now();
-                black_box(accuracy(*kernel, &model.layers, &model.params, &test, 1000));
+                black_box(pass());
                 wall.push(t0.elapsed().as_secs_f64());
                 cpu.push((cpu_ns() - c0) as f64 * 1e-9);
             }
@@ -120,7 +137,20 @@ fn bench(c: &mut Criterion) {
         println!(
             "float inference, 10k images, {rounds} alternating rounds (wall; CPU, all threads):"
         );
-        for ((name, _), (wall, cpu)) in kernels.iter().zip(&mut times) {
+        // Per-round ratios to the first pass (each from one round, the passes back to back).
+        let ratio = |x: &[f64], y: &[f64]| {
+            let mut r: Vec<f64> = x.iter().zip(y).map(|(a, b)| a / b).collect();
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        };
+        for (k, (name, _)) in passes.iter().enumerate().skip(1) {
+            println!(
+                "  {name} / fused per round: wall median {:.2}x, CPU median {:.2}x",
+                ratio(&times[k].0, &times[0].0),
+                ratio(&times[k].1, &times[0].1)
+            );
+        }
+        for ((name, _), (wall, cpu)) in passes.iter().zip(&mut times) {
             wall.sort_by(f64::total_cmp);
             cpu.sort_by(f64::total_cmp);
             println!(
@@ -135,6 +165,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("float_inference_10k");
     g.sample_size(20);
     g.throughput(Throughput::Elements(test.len() as u64));
+    g.bench_function("fused", |b| {
+        b.iter(|| black_box(model.float_accuracy(&test, 1000)))
+    });
     g.bench_function("float_kernel", |b| {
         b.iter(|| {
             black_box(accuracy(

@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use clap::Args;
 use nacsim_nn::data::Split;
-use nacsim_nn::train::{FloatKernel, accuracy_net};
 use serde::Serialize;
 
 use super::args::{EvalLimit, NetworkData};
@@ -40,14 +39,7 @@ pub fn run(a: &EvalArgs) -> CliResult<()> {
     let src = a.input.source();
     let data = src.load_for(Split::Test, a.limit.checked()?, &model, &label)?;
     let t0 = Instant::now();
-    let acc = accuracy_net(
-        &FloatKernel,
-        &model.layers,
-        &model.params,
-        &model.stats,
-        &data,
-        1000,
-    );
+    let acc = model.float_accuracy(&data, 1000);
     let seconds = t0.elapsed().as_secs_f64();
     let r = EvalReport {
         network: label,

@@ -699,8 +699,12 @@ impl Model {
     }
 
     /// Float top-1 accuracy (fraction) over `data` in batches of `batch`, BatchNorm2d on the
-    /// model's running statistics ([`crate::train::accuracy_net`]).
+    /// model's running statistics ([`crate::train::accuracy_net`]); MLPs by the fused pass of
+    /// [`crate::fused`] (the same bits).
     pub fn float_accuracy(&self, data: &crate::data::Dataset, batch: usize) -> f64 {
+        if let Some(acc) = crate::fused::float_accuracy(&self.layers, &self.params, data, batch) {
+            return acc;
+        }
         crate::train::accuracy_net(
             &FloatKernel,
             &self.layers,

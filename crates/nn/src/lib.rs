@@ -4,7 +4,7 @@
 //! ## Overview
 //!
 //! Networks for nacsim: the network IR, chains and graphs ([`network`]), the float reference
-//! forward and backward passes ([`forward`]; over graphs: [`graph`], with the graph kinds' math
+//! forward and backward passes ([`forward`]; fused float inference of MLPs: [`fused`]; over graphs: [`graph`], with the graph kinds' math
 //! in [`ops`]), BatchNorm folding ([`fold`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
 //! loop with its two seams ([`train`]) and its data augmentation ([`augment`]), IDX datasets ([`data`]), model I/O in RON + safetensors
 //! ([`model`]) or ONNX ([`onnx`]), quantizers shared by the engines ([`quant`]), the int8 network that is every
@@ -48,6 +48,7 @@ pub mod augment;
 pub mod data;
 pub mod fold;
 pub mod forward;
+pub mod fused;
 pub mod graph;
 pub mod im2col;
 pub mod model;

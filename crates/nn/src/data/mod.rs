@@ -446,6 +446,12 @@ impl Dataset {
         to_array(out, end - start, n)
     }
 
+    /// The float value of every pixel byte (`table[p] = p / 255.0`, as [`Dataset::batch`]
+    /// scales it), for callers that scale pixels in their own layout.
+    pub fn pixel_values() -> [f32; 256] {
+        std::array::from_fn(|p| scale(p as u8))
+    }
+
     /// Labels of the images at `indices`.
     ///
     /// # Panics
