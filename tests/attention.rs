@@ -272,4 +272,38 @@ fn run_counts_softmax_and_layer_norm_operations_on_the_vector_unit() {
     assert_eq!(ops("q_t"), images * e);
     assert_eq!(layer("attn")["engine"], "vector");
     assert_eq!(layer("scores")["kind"], "matmul");
+    // Traces: the one-image schedule has a span per attention layer; tracing one on a
+    // cycle-stepped model is refused naming it.
+    let dir = tempfile::tempdir().unwrap();
+    let (vcd, json) = (dir.path().join("t.vcd"), dir.path().join("t.json"));
+    let o = nacsim(&[
+        "trace",
+        "--network",
+        NETWORK,
+        "--layer",
+        "q",
+        "--vcd",
+        vcd.to_str().unwrap(),
+        "--perfetto",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let trace = std::fs::read_to_string(&json).unwrap();
+    for n in ["\"attn\"", "\"norm1\"", "\"norm2\"", "\"q_t\""] {
+        assert!(trace.contains(n), "span {n} in the Perfetto trace");
+    }
+    let o = nacsim(&[
+        "trace",
+        "--network",
+        NETWORK,
+        "--layer",
+        "attn",
+        "--vcd",
+        vcd.to_str().unwrap(),
+    ]);
+    let err = text(&o).1;
+    assert!(
+        !o.status.success() && err.contains("(attn)") && err.contains("vector unit"),
+        "{err}"
+    );
 }
