@@ -1,5 +1,6 @@
 //! Workspace integration tests: one binary, a module per topic.
 
+mod attention;
 mod bad_input;
 mod circulant;
 mod conformance;

@@ -265,6 +265,8 @@ pub enum Cache {
     Inputs(Vec<Array2<f32>>),
     /// Concat: the features per sample of each input, in order.
     Split(Vec<usize>),
+    /// Softmax or LayerNorm in training (see [`crate::attn_ops`]).
+    Attn(crate::attn_ops::AttnCache),
 }
 
 pub use crate::im2col::im2col;
@@ -519,6 +521,10 @@ pub fn layer_forward<K: ProductKernel + ?Sized>(
         }
         LayerSpec::Flatten | LayerSpec::Dropout { .. } => (x, Cache::None),
         LayerSpec::GlobalAvgPool => (crate::ops::global_avg_pool(l, x.view()), Cache::None),
+        LayerSpec::Softmax { .. } | LayerSpec::LayerNorm { .. } | LayerSpec::Transpose { .. } => {
+            let (y, c) = crate::attn_ops::forward(l, p, x, keep);
+            (y, c.map_or(Cache::None, Cache::Attn))
+        }
         LayerSpec::BatchNorm2d { .. }
         | LayerSpec::Add
         | LayerSpec::Concat
@@ -617,6 +623,18 @@ pub fn layer_backward<K: ProductKernel + ?Sized>(
             Some(crate::ops::global_avg_pool_backward(l, dy.view())),
             None,
         ),
+        (
+            LayerSpec::Softmax { .. } | LayerSpec::LayerNorm { .. } | LayerSpec::Transpose { .. },
+            c,
+        ) => {
+            let c = if let Cache::Attn(a) = c {
+                Some(a)
+            } else {
+                None
+            };
+            let (dx, g) = crate::attn_ops::backward(l, p, c, dy);
+            (Some(dx), g)
+        }
         (LayerSpec::Act(a), Cache::PreAct(x)) => {
             let mut dx = dy;
             Zip::from(&mut dx)

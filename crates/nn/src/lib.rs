@@ -5,7 +5,7 @@
 //!
 //! Networks for nacsim: the network IR, chains and graphs ([`network`]), the float reference
 //! forward and backward passes ([`forward`]; fused float inference of MLPs: [`fused`]; over graphs: [`graph`], with the graph kinds' math
-//! in [`ops`]), BatchNorm folding ([`fold`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
+//! in [`ops`]; Softmax, LayerNorm and Transpose in [`attn_ops`]), BatchNorm folding ([`fold`]), im2col for any element type ([`im2col`](mod@im2col)), the one training
 //! loop with its two seams ([`train`]) and its data augmentation ([`augment`]), IDX datasets ([`data`]), model I/O in RON + safetensors
 //! ([`model`]) or ONNX ([`onnx`]), quantizers shared by the engines ([`quant`]), the int8 network that is every
 //! integer engine's functional reference ([`qnet`]) and the ReLU positive-scaling rescaling pass
@@ -44,6 +44,7 @@
 //! Reference: float math, no time. The engines plug their kernels and weight stores into
 //! [`train::train`] and are measured against the float models made here.
 
+pub mod attn_ops;
 pub mod augment;
 pub mod data;
 pub mod fold;

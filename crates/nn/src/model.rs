@@ -167,7 +167,7 @@ impl Model {
             .enumerate()
             .map(|(li, l)| {
                 let ws = l.weight_shape()?;
-                if let LayerSpec::BatchNorm2d { .. } = l.spec {
+                if let LayerSpec::BatchNorm2d { .. } | LayerSpec::LayerNorm { .. } = l.spec {
                     // PyTorch's initialisation: γ = 1, β = 0.
                     return Some(Param {
                         weight: Array2::ones((ws[0], 1)),

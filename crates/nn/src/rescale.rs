@@ -125,7 +125,10 @@ pub fn rescale_pairs(model: &Model) -> Vec<(usize, usize)> {
                 | LayerSpec::Dropout { .. }
                 | LayerSpec::Add
                 | LayerSpec::Concat
-                | LayerSpec::MatMul { .. } => break,
+                | LayerSpec::MatMul { .. }
+                | LayerSpec::Softmax { .. }
+                | LayerSpec::LayerNorm { .. }
+                | LayerSpec::Transpose { .. } => break,
             }
         }
     }

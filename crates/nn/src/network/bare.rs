@@ -1,16 +1,18 @@
-//! Bare op names in network files: `MatMul` written like the unit kinds (`Add`, `Flatten`).
+//! Bare op names in network files: `MatMul`, `Softmax` and `LayerNorm` written like the unit
+//! kinds (`Add`, `Flatten`).
 //!
 //! RON (the `ron` crate, 0.12) reads a struct variant only with parentheses, so `MatMul`, whose
 //! one field `transpose_b` has a default, would have to be written `MatMul()`. Before parsing,
-//! [`bare_ops`] rewrites every bare `MatMul` token (outside strings and comments, not followed
-//! by `(`) to `MatMul()`; `MatMul()` and `MatMul(transpose_b: true)` are left as written. A
+//! [`bare_ops`] rewrites every bare `MatMul` token (and `Softmax`, `LayerNorm`, whose fields
+//! also all have defaults; outside strings and comments, not followed by `(`) to `MatMul()`;
+//! `MatMul()` and `MatMul(transpose_b: true)` are left as written. A
 //! parse error later on the same line reports a column 2 further right per rewritten token.
 
 use std::borrow::Cow;
 
 /// Op names that may be written bare: struct variants of
 /// [`LayerSpec`](super::LayerSpec) whose fields all have defaults.
-pub const BARE_OPS: [&str; 1] = ["MatMul"];
+pub const BARE_OPS: [&str; 3] = ["MatMul", "Softmax", "LayerNorm"];
 
 /// `text` with every bare op of [`BARE_OPS`] given its `()` (see the module doc); borrowed when
 /// nothing changes.
@@ -79,6 +81,11 @@ mod tests {
         assert_eq!(bare_ops("op: MatMul, x"), "op: MatMul(), x");
         assert_eq!(bare_ops("op: MatMul}"), "op: MatMul()}");
         assert_eq!(bare_ops("op: MatMul"), "op: MatMul()");
+        assert_eq!(
+            bare_ops("op: Softmax, op: LayerNorm)"),
+            "op: Softmax(), op: LayerNorm())"
+        );
+        assert_eq!(bare_ops("Softmax(axis: H)"), "Softmax(axis: H)");
         for same in [
             "op: MatMul()",
             "op: MatMul (transpose_b: true)",

@@ -20,6 +20,8 @@
 //! Dense, `[out, in / groups, kh, kw]` for Conv2d) and biases `"{name}.bias"`. The k-th
 //! `BatchNorm2d` is `bn{k}`, with `"{name}.weight"` (γ), `"{name}.bias"` (β),
 //! `"{name}.running_mean"` and `"{name}.running_var"`, all `[channels]`, as PyTorch names them.
+//! The k-th `LayerNorm` is `ln{k}`, with `"{name}.weight"` (γ) and `"{name}.bias"` (β), each as
+//! long as its normalised axis.
 
 use serde::{Deserialize, Serialize};
 
@@ -226,6 +228,92 @@ pub enum LayerSpec {
         #[serde(default)]
         transpose_b: bool,
     },
+    /// Softmax over one axis (default `W`, the last): `y = e^(x − max)/Σ e^(x − max)` along
+    /// `axis` at every position of the other two (the max subtracted for numerical
+    /// stability, as PyTorch). No parameters; written bare (`Softmax`) or `Softmax(axis: H)`.
+    Softmax {
+        /// The axis the probabilities sum to 1 along (default `W`).
+        #[serde(default = "axis_w")]
+        axis: TensorAxis,
+    },
+    /// Layer normalisation (PyTorch `nn.LayerNorm` over one axis): at every position of the
+    /// other two axes, `y = γ·(x − μ)/√(σ² + eps) + β` with the mean μ and biased variance σ²
+    /// along `axis` (default `C`: a token's features are its channels, the `(d, T, 1)` layout
+    /// of [`TensorAxis`]); γ and β are learned, one per element of the axis
+    /// (`"{name}.weight"`, `"{name}.bias"`, initialised to 1 and 0). Batch-independent: the
+    /// same in training and inference. Written bare (`LayerNorm`) or with fields.
+    LayerNorm {
+        /// The normalised axis (default `C`).
+        #[serde(default = "axis_c")]
+        axis: TensorAxis,
+        /// Added to the variance (PyTorch default 1e-5).
+        #[serde(default = "default_eps")]
+        eps: f32,
+        /// Parameter name prefix; empty means `ln{k}` for the k-th LayerNorm layer.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        name: String,
+    },
+    /// Swap two axes of the `(c, h, w)` tensor, e.g. `Transpose(a: C, b: W)` turns per-token
+    /// features on channels `(d, T, 1)` into a `(1, T, d)` matrix. Moves data, no arithmetic.
+    Transpose {
+        /// One axis.
+        a: TensorAxis,
+        /// The other (must differ from `a`).
+        b: TensorAxis,
+    },
+}
+
+/// One axis of a sample's `(c, h, w)` tensor, as the attention ops name it (`C`, `H`, `W`).
+///
+/// Tokens in this IR: a sequence of `T` tokens of `d` features is either `(d, T, 1)` — features
+/// on channels, the layout a per-token Conv2d (a `(1, d_in)` kernel over `(1, T, d_in)`, or a
+/// 1×1 kernel) produces — or `(1, T, d)` — one matrix per channel, the layout the per-channel
+/// [`LayerSpec::MatMul`] multiplies (attention scores `Q·Kᵀ`, `P·V`). [`LayerSpec::Transpose`]
+/// of `C` and `W` moves between the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TensorAxis {
+    /// Channels.
+    C,
+    /// Height (rows).
+    H,
+    /// Width (columns), the last axis.
+    W,
+}
+
+impl TensorAxis {
+    /// The axis' position in `(c, h, w)`: 0, 1 or 2.
+    pub const fn index(self) -> usize {
+        match self {
+            TensorAxis::C => 0,
+            TensorAxis::H => 1,
+            TensorAxis::W => 2,
+        }
+    }
+    /// The axis' length in `s`.
+    pub const fn len_in(self, s: Shape) -> usize {
+        match self {
+            TensorAxis::C => s.c,
+            TensorAxis::H => s.h,
+            TensorAxis::W => s.w,
+        }
+    }
+}
+
+impl std::fmt::Display for TensorAxis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TensorAxis::C => "C",
+            TensorAxis::H => "H",
+            TensorAxis::W => "W",
+        })
+    }
+}
+
+fn axis_w() -> TensorAxis {
+    TensorAxis::W
+}
+fn axis_c() -> TensorAxis {
+    TensorAxis::C
 }
 
 impl LayerSpec {
@@ -430,7 +518,7 @@ pub fn is_chain(layers: &[ResolvedLayer]) -> bool {
 
 impl ResolvedLayer {
     /// Shape of the weight tensor in PyTorch order, or `None` for a layer without parameters
-    /// (`[channels]`, γ, for BatchNorm2d).
+    /// (`[channels]`, γ, for BatchNorm2d; `[axis length]`, γ, for LayerNorm).
     pub fn weight_shape(&self) -> Option<Vec<usize>> {
         match &self.spec {
             LayerSpec::Dense { out, .. } => Some(vec![*out, self.input.len()]),
@@ -446,10 +534,12 @@ impl ResolvedLayer {
                 kernel.w,
             ]),
             LayerSpec::BatchNorm2d { .. } => Some(vec![self.input.c]),
+            LayerSpec::LayerNorm { axis, .. } => Some(vec![axis.len_in(self.input)]),
             _ => None,
         }
     }
-    /// Length of the bias vector (β for BatchNorm2d), or `None` when the layer has none.
+    /// Length of the bias vector (β for BatchNorm2d and LayerNorm), or `None` when the layer
+    /// has none.
     pub fn bias_len(&self) -> Option<usize> {
         match &self.spec {
             LayerSpec::Dense {
@@ -461,6 +551,7 @@ impl ResolvedLayer {
                 ..
             } => Some(*out_channels),
             LayerSpec::BatchNorm2d { .. } => Some(self.input.c),
+            LayerSpec::LayerNorm { axis, .. } => Some(axis.len_in(self.input)),
             _ => None,
         }
     }
@@ -478,7 +569,7 @@ impl ResolvedLayer {
             _ => 0,
         }
     }
-    /// True for layers with trained parameters: Dense, Conv2d and BatchNorm2d.
+    /// True for layers with trained parameters: Dense, Conv2d, BatchNorm2d and LayerNorm.
     pub fn has_params(&self) -> bool {
         self.weight_shape().is_some()
     }

@@ -29,6 +29,7 @@ struct Counters {
     act: usize,
     pool: usize,
     bn: usize,
+    ln: usize,
 }
 
 /// A multi-input shape error (filled with the node's name by the graph resolver).
@@ -304,6 +305,49 @@ fn layer_output(
             }
             (format!("matmul{i}"), Shape::new(a.c, a.h, bcols))
         }
+        LayerSpec::Softmax { axis } => {
+            if axis.len_in(input) < 2 {
+                return Err(bad(
+                    i,
+                    "axis",
+                    axis,
+                    format!(
+                        "the input {input} has length 1 along {axis}, so the softmax would be 1 everywhere; pick the axis the scores run along (C, H or W)"
+                    ),
+                ));
+            }
+            (format!("softmax{i}"), input)
+        }
+        LayerSpec::LayerNorm { axis, eps, name } => {
+            n.ln += 1;
+            if !(eps.is_finite() && *eps > 0.0) {
+                return Err(bad(i, "eps", eps, "must be a finite number above 0"));
+            }
+            if axis.len_in(input) < 2 {
+                return Err(bad(
+                    i,
+                    "axis",
+                    axis,
+                    format!(
+                        "the input {input} has length 1 along {axis}, so every output would be β; normalise along the features (C for (d, T, 1) tokens, W for (1, T, d))"
+                    ),
+                ));
+            }
+            (named(name, format!("ln{}", n.ln)), input)
+        }
+        LayerSpec::Transpose { a, b } => {
+            if a == b {
+                return Err(bad(
+                    i,
+                    "b",
+                    b,
+                    format!("must differ from a = {a}: Transpose swaps two axes (C, H, W)"),
+                ));
+            }
+            let mut d = [input.c, input.h, input.w];
+            d.swap(a.index(), b.index());
+            (format!("transpose{i}"), Shape::new(d[0], d[1], d[2]))
+        }
     })
 }
 
@@ -412,7 +456,8 @@ impl NetworkSpec {
             let inner = match &nd.op {
                 LayerSpec::Dense { name, .. }
                 | LayerSpec::Conv2d { name, .. }
-                | LayerSpec::BatchNorm2d { name, .. } => name.as_str(),
+                | LayerSpec::BatchNorm2d { name, .. }
+                | LayerSpec::LayerNorm { name, .. } => name.as_str(),
                 _ => "",
             };
             if !inner.is_empty() && inner != nd.name {

@@ -20,12 +20,17 @@
 //! | `Add` of two or more activations | `Add` | |
 //! | `Concat` | `Concat` | `axis = 1` (channels) |
 //! | `Flatten` (`axis = 1`), static `Reshape` to `[N, F]` (`[N, −1]`, `[−1, F]`, `[0, F]`) | `Flatten` | |
+//! | `Softmax` | `Softmax` | opset ≥ 13 (one axis; earlier opsets only on the last axis); not the batch axis |
+//! | `LayerNormalization` | `LayerNorm` | opset ≥ 17; `axis` the last axis (one normalised axis); `Scale`, `B` initializers |
+//! | `Transpose` | `Transpose` (one or two) | static `perm` keeping the batch axis first: a swap of two of C, H, W is one node, a cycle of all three two nodes, the identity none |
 //! | `Identity`, `Dropout` | — | skipped (the identity at inference) |
 //!
 //! Weights come from the graph's initializers (float32, `raw_data` or `float_data`); a layer's
 //! name is its weight's initializer name without `.weight` (`fc1`, `conv2`), as PyTorch names
 //! them (a BatchNormalization's from its scale), else the node's name. The input shape is the graph input's `[N, C, H, W]` (or
-//! `[N, F]`, read as `F × 1 × 1`), the classes the last layer's outputs.
+//! `[N, F]`, read as `F × 1 × 1`), the classes the last layer's outputs. Axes of the attention
+//! operators map by the tensor's rank: on `[N, C, H, W]` axes 1, 2, 3 (or −3, −2, −1) are `C`,
+//! `H`, `W`; on `[N, F]` axis 1 (−1) is `C`, where nacsim keeps flat features.
 //!
 //! # Parsing
 //!
@@ -44,6 +49,7 @@ use crate::graph::BnStats;
 use crate::model::{Model, ModelError, Param};
 use crate::network::{Activation, Hw, LayerSpec, NetworkSpec, NodeSpec, Shape};
 
+mod attn;
 mod proto;
 pub use proto::*;
 
@@ -258,6 +264,14 @@ fn convert(
     };
     // ONNX tensor → the node that computes it (the input is "input"; Identity/Dropout alias).
     let mut alias: HashMap<String, String> = HashMap::new();
+    // ONNX tensor → its rank (4 for [N, C, H, W], 2 for [N, F]), for the axes of the attention
+    // operators (crate::onnx::attn).
+    let mut ranks: HashMap<String, usize> = HashMap::from([(input.name.clone(), dims.len())]);
+    let opset = m
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty())
+        .map_or(0, |o| o.version);
     let mut out: Vec<Conv> = Vec::new();
     let mut i = 0;
     while i < g.node.len() {
@@ -302,9 +316,50 @@ fn convert(
                 .cloned()
                 .collect()
         };
+        let in_rank = ranks.get(first).copied().unwrap_or(4);
+        ranks.insert(
+            out_name.clone(),
+            match n.op_type.as_str() {
+                "Gemm" | "Flatten" | "Reshape" => 2,
+                "MatMul" if is_init(n.input.get(1).map_or("", String::as_str)) => 2,
+                _ => in_rank,
+            },
+        );
         match n.op_type.as_str() {
             "Identity" | "Dropout" => {
                 alias.insert(out_name.clone(), first.clone());
+                continue;
+            }
+            "Softmax" | "LayerNormalization" | "Transpose" => {
+                let ctx = attn::Ctx {
+                    n,
+                    rank: in_rank,
+                    opset,
+                    own: &own,
+                };
+                let made = attn::convert(&ctx, |k| tensor(n, k))?;
+                if made.is_empty() {
+                    // An identity permutation.
+                    alias.insert(out_name.clone(), first.clone());
+                    continue;
+                }
+                let mut reads = vec![first.clone()];
+                let last = made.len() - 1;
+                for (k, (name, op, data)) in made.into_iter().enumerate() {
+                    let t = if k == last {
+                        out_name.clone()
+                    } else {
+                        format!("{out_name}#{k}")
+                    };
+                    out.push(Conv {
+                        name,
+                        op,
+                        reads,
+                        data,
+                        tensor: t.clone(),
+                    });
+                    reads = vec![t];
+                }
                 continue;
             }
             "MatMul" if !is_init(n.input.get(1).map_or("", String::as_str)) => {
@@ -546,7 +601,7 @@ fn convert(
             }
             op => {
                 return Err(format!(
-                    "node {} uses operator {op}, which nacsim does not import; supported: Gemm, MatMul(+Add), Conv (grouped, rectangular), BatchNormalization, Relu, Sigmoid, Tanh, LeakyRelu, Clip, MaxPool, AveragePool, GlobalAveragePool, Add, Concat, Flatten, Reshape to [N, F], Identity, Dropout",
+                    "node {} uses operator {op}, which nacsim does not import; supported: Gemm, MatMul(+Add), Conv (grouped, rectangular), BatchNormalization, LayerNormalization (last axis), Softmax, Transpose (batch axis fixed), Relu, Sigmoid, Tanh, LeakyRelu, Clip, MaxPool, AveragePool, GlobalAveragePool, Add, Concat, Flatten, Reshape to [N, F], Identity, Dropout",
                     n.name
                 ));
             }
@@ -629,7 +684,8 @@ fn convert(
                 let mut op = nd.op;
                 if let LayerSpec::Dense { name, .. }
                 | LayerSpec::Conv2d { name, .. }
-                | LayerSpec::BatchNorm2d { name, .. } = &mut op
+                | LayerSpec::BatchNorm2d { name, .. }
+                | LayerSpec::LayerNorm { name, .. } = &mut op
                 {
                     *name = nd.name;
                 }

@@ -77,6 +77,9 @@ impl QNetwork {
             QLayer::Add { .. } | QLayer::Concat { .. } | QLayer::MatMul { .. } => {
                 self.node_forward_at(g, index, vec![x], first_image)
             }
+            QLayer::Softmax { .. } | QLayer::LayerNorm { .. } | QLayer::Transpose { .. } => {
+                super::attn::forward_codes(&self.layers[index], x)
+            }
             QLayer::Lut { table, .. } => {
                 let mut y = x;
                 y.par_mapv_inplace(|v| table[(i16::from(v) + 128) as usize]);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::quantize::{bias_codes, requant_factors};
 use super::{QuantizeError, Requant};
-use crate::network::{Activation, Hw, LayerSpec, ResolvedLayer, Shape};
+use crate::network::{Activation, Hw, LayerSpec, ResolvedLayer, Shape, TensorAxis};
 use crate::quant::Rounding;
 
 /// What a [`QGemm`] computes.
@@ -221,11 +221,18 @@ pub enum LayerKind {
     Concat,
     /// Product of two activations.
     MatMul,
+    /// Softmax along one axis, in float on the vector unit.
+    Softmax,
+    /// Layer normalisation along one axis, in float on the vector unit.
+    LayerNorm,
+    /// A swap of two axes (a copy) on the vector unit.
+    Transpose,
 }
 
 impl LayerKind {
     /// The name reports print: `dense`, `conv2d`, `maxpool`, `avgpool`, `flatten`, `lut`,
-    /// `batchnorm`, `globalavgpool`, `add`, `concat`, `matmul`.
+    /// `batchnorm`, `globalavgpool`, `add`, `concat`, `matmul`, `softmax`, `layernorm`,
+    /// `transpose`.
     pub const fn as_str(self) -> &'static str {
         match self {
             LayerKind::Dense => "dense",
@@ -239,6 +246,9 @@ impl LayerKind {
             LayerKind::Add => "add",
             LayerKind::Concat => "concat",
             LayerKind::MatMul => "matmul",
+            LayerKind::Softmax => "softmax",
+            LayerKind::LayerNorm => "layernorm",
+            LayerKind::Transpose => "transpose",
         }
     }
 
@@ -263,6 +273,9 @@ impl LayerKind {
             LayerSpec::Add => LayerKind::Add,
             LayerSpec::Concat => LayerKind::Concat,
             LayerSpec::MatMul { .. } => LayerKind::MatMul,
+            LayerSpec::Softmax { .. } => LayerKind::Softmax,
+            LayerSpec::LayerNorm { .. } => LayerKind::LayerNorm,
+            LayerSpec::Transpose { .. } => LayerKind::Transpose,
         }
     }
 }
@@ -411,6 +424,54 @@ pub enum QLayer {
         /// Rounding of the requantization.
         rounding: Rounding,
     },
+    /// Softmax along `axis` in float (the vector unit's float datapath): codes dequantized by
+    /// `in_scale`, the float softmax of [`crate::attn_ops`], requantized at the calibrated
+    /// `out_scale` with `rounding` (clamped to `±act_max`).
+    Softmax {
+        /// The axis the probabilities sum to 1 along.
+        axis: TensorAxis,
+        /// Shape of one sample.
+        input: Shape,
+        /// Scale of the input codes.
+        in_scale: f32,
+        /// Scale of the output codes.
+        out_scale: f32,
+        /// Largest output code.
+        act_max: i32,
+        /// Rounding of the requantization.
+        rounding: Rounding,
+    },
+    /// LayerNorm along `axis` in float, as [`QLayer::Softmax`]: dequantize, normalise with the
+    /// float γ and β, requantize at the calibrated `out_scale`.
+    LayerNorm {
+        /// The normalised axis.
+        axis: TensorAxis,
+        /// Shape of one sample.
+        input: Shape,
+        /// Added to the variance.
+        eps: f32,
+        /// γ, one per element of the axis.
+        gamma: Vec<f32>,
+        /// β, one per element of the axis.
+        beta: Vec<f32>,
+        /// Scale of the input codes.
+        in_scale: f32,
+        /// Scale of the output codes.
+        out_scale: f32,
+        /// Largest output code.
+        act_max: i32,
+        /// Rounding of the requantization.
+        rounding: Rounding,
+    },
+    /// Swap of axes `a` and `b` on codes (exact; the scale passes through).
+    Transpose {
+        /// Shape of one input sample.
+        input: Shape,
+        /// One axis.
+        a: TensorAxis,
+        /// The other.
+        b: TensorAxis,
+    },
     /// Element-wise activation by table: `y = table[x + 128]`, where
     /// `table[c + 128] = clamp(round(f(c · in_scale) / out_scale))`.
     Lut {
@@ -441,6 +502,9 @@ impl QLayer {
             QLayer::Add { .. } => LayerKind::Add,
             QLayer::Concat { .. } => LayerKind::Concat,
             QLayer::MatMul { .. } => LayerKind::MatMul,
+            QLayer::Softmax { .. } => LayerKind::Softmax,
+            QLayer::LayerNorm { .. } => LayerKind::LayerNorm,
+            QLayer::Transpose { .. } => LayerKind::Transpose,
         }
     }
 }

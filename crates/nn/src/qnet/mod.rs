@@ -33,7 +33,9 @@
 //! padding, and `groups` (one GEMM per group through [`IntGemm::gemm_grouped_at`]; depthwise
 //! is `groups = c_in`). [`QLayer::MatMul`] multiplies two activations, both int8 codes at
 //! their own per-tensor scales, through the same seam with the second operand as the
-//! "weights"; one factor `s_a·s_b/s_out` requantizes it.
+//! "weights"; one factor `s_a·s_b/s_out` requantizes it. [`QLayer::Softmax`] and
+//! [`QLayer::LayerNorm`] run in float on the vector unit (dequantize, the float math of
+//! [`crate::attn_ops`], requantize at a calibrated scale); [`QLayer::Transpose`] moves codes.
 //!
 //! Every product goes through the [`IntGemm`] seam; [`RefGemm`] is the workspace's int8 oracle,
 //! [`nacsim_core::gemm::gemm_i8`], run over fixed blocks of rows. Integer sums are exact, so
@@ -49,6 +51,7 @@
 //! | `gemm` | the product seam [`IntGemm`], its reference [`RefGemm`], the [`gemm_epilogue`] |
 //! | `quantize` | [`QNetwork::quantize`]: calibration, then each float layer to its integer layer |
 //! | `forward` | the integer forward pass, pooling, predictions and accuracy |
+//! | `attn` | Softmax and LayerNorm on codes (dequantize, float, requantize), Transpose of codes |
 //!
 //! ## Example
 //!
@@ -67,6 +70,7 @@
 //! assert_eq!(logits.dim(), (2, 4));
 //! ```
 
+mod attn;
 mod config;
 mod forward;
 mod gemm;

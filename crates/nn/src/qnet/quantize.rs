@@ -216,6 +216,45 @@ impl QNetwork {
                         out_scale,
                     )
                 }
+                &LayerSpec::Softmax { axis } => (
+                    QLayer::Softmax {
+                        axis,
+                        input: l.input,
+                        in_scale: cur,
+                        out_scale: scales[i + 1],
+                        act_max: amax,
+                        rounding: cfg.rounding,
+                    },
+                    scales[i + 1],
+                ),
+                &LayerSpec::LayerNorm { axis, eps, .. } => {
+                    let p = model.params[i]
+                        .as_ref()
+                        .ok_or_else(|| QuantizeError::MissingParams(l.name.clone()))?;
+                    let n = axis.len_in(l.input);
+                    (
+                        QLayer::LayerNorm {
+                            axis,
+                            input: l.input,
+                            eps,
+                            gamma: p.weight.column(0).to_vec(),
+                            beta: p.bias.as_ref().map_or_else(|| vec![0.0; n], |b| b.to_vec()),
+                            in_scale: cur,
+                            out_scale: scales[i + 1],
+                            act_max: amax,
+                            rounding: cfg.rounding,
+                        },
+                        scales[i + 1],
+                    )
+                }
+                &LayerSpec::Transpose { a, b } => (
+                    QLayer::Transpose {
+                        input: l.input,
+                        a,
+                        b,
+                    },
+                    cur,
+                ),
                 LayerSpec::BatchNorm2d { .. } => {
                     unreachable!("check_inputs refuses layer {}", l.name)
                 }
@@ -316,8 +355,8 @@ fn check_inputs(model: &Model, calib: &Dataset, cfg: &QuantConfig) -> Result<(),
 
 /// `need[i]`: the output of float layer `i` is a quantization point whose scale is calibrated:
 /// a product without a fused ReLU, a fused ReLU (the product's clamped output), a non-ReLU
-/// activation (its table's output) or an Add. Pooling, Flatten, Dropout and Concat keep (or
-/// align to) their inputs' scales.
+/// activation (its table's output), an Add, a MatMul, a Softmax or a LayerNorm. Pooling,
+/// Flatten, Dropout, Transpose and Concat keep (or align to) their inputs' scales.
 fn calibrated_points(
     layers: &[ResolvedLayer],
     fused_by: &[Option<usize>],
@@ -327,7 +366,11 @@ fn calibrated_points(
         .map(|i| match layers[i].spec {
             LayerSpec::Dense { .. } | LayerSpec::Conv2d { .. } => fused_by[i].is_none(),
             LayerSpec::Act(Activation::ReLU) => fused[i],
-            LayerSpec::Act(_) | LayerSpec::Add | LayerSpec::MatMul { .. } => true,
+            LayerSpec::Act(_)
+            | LayerSpec::Add
+            | LayerSpec::MatMul { .. }
+            | LayerSpec::Softmax { .. }
+            | LayerSpec::LayerNorm { .. } => true,
             _ => false,
         })
         .collect()

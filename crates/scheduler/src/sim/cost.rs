@@ -105,8 +105,10 @@ impl Simulation {
                 }
                 (LayerKind::Flatten, _, _) => {}
                 _ => {
-                    // Vector unit: pooling reads every input element, tables every element.
-                    let elems = in_bytes;
+                    // Vector unit: pooling reads every input element, tables every element;
+                    // Softmax and LayerNorm do several operations per element
+                    // (`LayerPlan::vector_ops_per_image`).
+                    let elems = p.vector_ops_per_image.saturating_mul(b);
                     c.counters.add("vector_ops", elems);
                     c.sram_act_read_bytes = in_bytes;
                     c.sram_act_write_bytes = out_bytes;

@@ -32,6 +32,7 @@ mod topology;
 mod trace_node;
 mod trials;
 
+pub use products::{LAYERNORM_OPS_PER_ELEMENT, SOFTMAX_OPS_PER_ELEMENT, vector_ops_per_image};
 pub use topology::product_kind;
 
 use products::{check_activation_weights, compile_gemm, matmul_shape, param_storage, plan_entry};
@@ -125,6 +126,10 @@ pub struct LayerPlan {
     pub storage_bits: u64,
     /// Storage of the weights alone in bits, as the engine stores them (codes).
     pub weight_storage_bits: u64,
+    /// Operations per image when the layer runs on the vector unit (`vector_ops`; see
+    /// [`vector_ops_per_image`]): one per input element for
+    /// pooling, tables, Add, Concat and Transpose, more for Softmax and LayerNorm.
+    pub vector_ops_per_image: u64,
 }
 
 /// Cost of one layer for one pass of `batch` images.

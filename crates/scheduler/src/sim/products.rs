@@ -184,5 +184,41 @@ pub(super) fn plan_entry(
         param_bytes,
         storage_bits,
         weight_storage_bits,
+        vector_ops_per_image: vector_ops_per_image(fl, kind),
+    }
+}
+
+/// Operations per element of a Softmax on the vector unit's float datapath: dequantize, max
+/// compare, subtract, exp, sum, multiply by the reciprocal of the sum, requantize (an exp
+/// counts as one operation: the design's energy table prices one `vector_ops` action; an
+/// inferred count, not a measured one).
+pub const SOFTMAX_OPS_PER_ELEMENT: u64 = 7;
+/// Operations per element of a LayerNorm: dequantize, add to the mean, subtract the mean,
+/// square and accumulate (2), multiply by `1/σ`, by γ, add β, requantize (inferred, as
+/// [`SOFTMAX_OPS_PER_ELEMENT`]).
+pub const LAYERNORM_OPS_PER_ELEMENT: u64 = 9;
+
+/// Vector-unit operations per image of float layer `fl` of quantized kind `kind`: one per
+/// input element (pooling, tables, Flatten, Transpose; Add and Concat per element of every
+/// input, as [`LayerPlan::in_features`]); a Softmax `7·E + E/n` (one reciprocal per vector of
+/// `n` along its axis), a LayerNorm `9·E + 2·E/n` (the mean's `1/n` and `1/√(σ² + eps)` per
+/// vector), `E` = input elements.
+pub fn vector_ops_per_image(fl: &ResolvedLayer, kind: LayerKind) -> u64 {
+    use nacsim_nn::network::LayerSpec as S;
+    let e = fl.input.len() as u64;
+    match fl.spec {
+        S::Softmax { axis } => {
+            let n = axis.len_in(fl.input).max(1) as u64;
+            SOFTMAX_OPS_PER_ELEMENT * e + e / n
+        }
+        S::LayerNorm { axis, .. } => {
+            let n = axis.len_in(fl.input).max(1) as u64;
+            LAYERNORM_OPS_PER_ELEMENT * e + 2 * (e / n)
+        }
+        _ => match kind {
+            LayerKind::Add => (fl.input.len() * fl.inputs.len()) as u64,
+            LayerKind::Concat => fl.output.len() as u64,
+            _ => e,
+        },
     }
 }

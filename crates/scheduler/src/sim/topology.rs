@@ -251,5 +251,6 @@ fn topology_plan(
         param_bytes,
         storage_bits,
         weight_storage_bits: wb,
+        vector_ops_per_image: (t.ifmap[0] * t.ifmap[1] * t.channels) as u64 * g,
     }
 }
