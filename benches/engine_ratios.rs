@@ -29,7 +29,6 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
-use nacsim_nn::train::{FloatKernel, accuracy};
 use nacsim_scheduler::design::Design;
 use nacsim_scheduler::report::RunReport;
 use nacsim_scheduler::sim::Simulation;
@@ -92,8 +91,9 @@ fn run(case: &Case, test: &Dataset) -> RunReport {
     .expect("report")
 }
 
+/// The float pass `nacsim eval` and `run` use (the fused pass for a chain of Dense layers).
 fn float(model: &Model, test: &Dataset) -> f64 {
-    accuracy(&FloatKernel, &model.layers, &model.params, test, 1000)
+    model.float_accuracy(test, 1000)
 }
 
 fn bench(c: &mut Criterion) {

@@ -201,15 +201,27 @@ fn interleaved(c: &mut Criterion) {
         }
     };
     for round in 0..rounds {
-        record("float_ndarray_inference".into(), 1.0, &mut || {
-            black_box(accuracy(
-                &FloatKernel,
-                &model.layers,
-                &model.params,
-                &test,
-                1000,
-            ));
-        });
+        // The reference: the float pass `nacsim eval` and `run` use (fused for an MLP).
+        record(
+            "float_inference (Model::float_accuracy)".into(),
+            1.0,
+            &mut || {
+                black_box(model.float_accuracy(&test, 1000));
+            },
+        );
+        record(
+            "float_ndarray_inference (generic path)".into(),
+            1.0,
+            &mut || {
+                black_box(accuracy(
+                    &FloatKernel,
+                    &model.layers,
+                    &model.params,
+                    &test,
+                    1000,
+                ));
+            },
+        );
         for (name, d) in &designs {
             record(format!("crossbar 1 trial, {name}"), 1.0, &mut || {
                 let sim = Simulation::with_trial(d.clone(), &model, &calib, 1, 100 + round as u32)
