@@ -295,17 +295,13 @@ fn every_product_layer_of_the_tiny_encoder_steps_at_its_analytic_cost_matmuls_in
                 matmuls += 1;
                 // The stepped accumulators are the functional product's, channel by channel.
                 for ch in 0..a.c {
-                    let (m_, k) = (a.h, a.w);
-                    let am = xs[0].slice(ndarray::s![0, ch * m_ * k..(ch + 1) * m_ * k]);
-                    let bv = xs[1].slice(ndarray::s![0, ch * k * n..(ch + 1) * k * n]);
-                    let w = if transpose_b {
-                        bv.to_shape((n, k)).unwrap().to_owned()
-                    } else {
-                        bv.to_shape((k, n)).unwrap().t().to_owned()
-                    };
-                    let y = sim.engines[e]
-                        .run_activation_weights(am.to_shape((m_, k)).unwrap().view(), w.view())
-                        .unwrap();
+                    let (am, w) = nacsim_nn::qnet::matmul_operands(
+                        (&xs[0], &xs[1]),
+                        0,
+                        ch,
+                        (a, n, transpose_b),
+                    );
+                    let y = sim.engines[e].run_activation_weights(am, w.view()).unwrap();
                     assert_eq!(
                         acc.slice(ndarray::s![.., ch * n..(ch + 1) * n]),
                         y,

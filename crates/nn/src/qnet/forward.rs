@@ -219,17 +219,7 @@ impl QNetwork {
         if self.inputs.is_empty() {
             return (0..layer).fold(x, |h, i| self.layer_forward_at(g, i, h, 0));
         }
-        let mut outs: Vec<Option<Array2<i8>>> = vec![None; layer];
-        for i in 0..layer {
-            let xs = self.inputs[i]
-                .iter()
-                .map(|s| match s {
-                    Some(k) => outs[*k].clone().expect("inputs run first"),
-                    None => x.clone(),
-                })
-                .collect();
-            outs[i] = Some(self.node_forward_at(g, i, xs, 0));
-        }
+        let mut outs = self.outputs_before(g, &x, layer);
         match self.inputs[layer].first().copied().flatten() {
             Some(k) => outs[k].take().expect("inputs run first"),
             None => x,
@@ -251,6 +241,23 @@ impl QNetwork {
         if self.inputs.is_empty() {
             return vec![self.input_of(g, x, layer)];
         }
+        let outs = self.outputs_before(g, &x, layer);
+        self.inputs[layer]
+            .iter()
+            .map(|s| match s {
+                Some(k) => outs[*k].clone().expect("inputs run first"),
+                None => x.clone(),
+            })
+            .collect()
+    }
+
+    /// The outputs of a graph's layers `0..layer` for input codes `x` (run with `g`).
+    fn outputs_before<G: IntGemm + ?Sized>(
+        &self,
+        g: &G,
+        x: &Array2<i8>,
+        layer: usize,
+    ) -> Vec<Option<Array2<i8>>> {
         let mut outs: Vec<Option<Array2<i8>>> = vec![None; layer];
         for i in 0..layer {
             let xs = self.inputs[i]
@@ -262,13 +269,7 @@ impl QNetwork {
                 .collect();
             outs[i] = Some(self.node_forward_at(g, i, xs, 0));
         }
-        self.inputs[layer]
-            .iter()
-            .map(|s| match s {
-                Some(k) => outs[*k].clone().expect("inputs run first"),
-                None => x.clone(),
-            })
-            .collect()
+        outs
     }
 
     /// Predicted class of each float input (the first largest logit code).
@@ -352,6 +353,35 @@ impl QNetwork {
 /// The int8 MatMul of layer `index`: per sample and channel, `a [m, k]` times the "weights"
 /// `b` as `[n, k]` through the seam (row keys `((first_image + s)·c + ch)·m`), requantized by
 /// one factor and clamped to `±act_max`.
+/// The operands of channel `ch` of sample `s` of a MatMul node
+/// ([`QLayer::MatMul`]): `a` as `[m, k]` and `b` as the "weights"
+/// `[n, k]` (read transposed when `tb` is false, `b` being stored `(c, k, n)`).
+///
+/// # Panics
+/// If the rows of `xa`, `xb` are shorter than the shapes say (a caller bug).
+pub fn matmul_operands<'a>(
+    (xa, xb): (&'a Array2<i8>, &'a Array2<i8>),
+    s: usize,
+    ch: usize,
+    (a, n, tb): (Shape, usize, bool),
+) -> (ArrayView2<'a, i8>, Array2<i8>) {
+    let (m, k) = (a.h, a.w);
+    let am = xa
+        .slice(ndarray::s![s, ch * m * k..(ch + 1) * m * k])
+        .into_shape_with_order((m, k))
+        .expect("contiguous (m, k)");
+    let bv = xb.slice(ndarray::s![s, ch * k * n..(ch + 1) * k * n]);
+    let w = if tb {
+        bv.to_shape((n, k)).expect("contiguous (n, k)").to_owned()
+    } else {
+        bv.to_shape((k, n))
+            .expect("contiguous (k, n)")
+            .t()
+            .to_owned()
+    };
+    (am, w)
+}
+
 fn matmul_i8<G: IntGemm + ?Sized>(
     g: &G,
     index: usize,
@@ -360,24 +390,14 @@ fn matmul_i8<G: IntGemm + ?Sized>(
     (requant, act_max, rounding): (super::Requant, i32, Rounding),
     first_image: usize,
 ) -> Array2<i8> {
-    let (c, m, k) = (a.c, a.h, a.w);
+    let (c, m) = (a.c, a.h);
     let mut y = Array2::<i8>::zeros((xa.nrows(), c * m * n));
     y.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(s, mut row)| {
             for ch in 0..c {
-                let am = xa.slice(ndarray::s![s, ch * m * k..(ch + 1) * m * k]);
-                let am = am.to_shape((m, k)).expect("contiguous (m, k)");
-                let bv = xb.slice(ndarray::s![s, ch * k * n..(ch + 1) * k * n]);
-                let w = if tb {
-                    bv.to_shape((n, k)).expect("contiguous (n, k)").to_owned()
-                } else {
-                    bv.to_shape((k, n))
-                        .expect("contiguous (k, n)")
-                        .t()
-                        .to_owned()
-                };
+                let (am, w) = matmul_operands((xa, xb), s, ch, (a, n, tb));
                 let key = (((first_image + s) * c + ch) * m) as u64;
                 let acc = g.gemm_at(index, key, am.view(), w.view());
                 for (i, &v) in acc.iter().enumerate() {

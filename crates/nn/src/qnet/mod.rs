@@ -85,6 +85,7 @@ mod requant;
 mod tests;
 
 pub use config::{Calibration, QuantConfig, QuantizeError};
+pub use forward::matmul_operands;
 pub use gemm::{GEMM_ROWS, IntGemm, RefGemm, gemm_epilogue, grouped_by};
 pub use layer::{GemmKind, LayerKind, QGemm, QLayer, fused_relus, gemm_kind_of, relu_fusions};
 pub use requant::Requant;

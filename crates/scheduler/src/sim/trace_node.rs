@@ -2,7 +2,7 @@
 //! channel by channel on the engine that loads an activation as its weights.
 
 use nacsim_core::trace::{SignalId, TraceSink};
-use nacsim_nn::qnet::QLayer;
+use nacsim_nn::qnet::{QLayer, matmul_operands};
 use ndarray::{Array2, Axis, s};
 
 use super::{SimError, Simulation};
@@ -57,24 +57,14 @@ impl Simulation {
         let mut acc = Array2::<i32>::zeros((m, c * n));
         let mut total = EngineCost::default();
         for ch in 0..c {
-            let am = xa.slice(s![0, ch * m * k..(ch + 1) * m * k]);
-            let am = am.to_shape((m, k)).expect("contiguous (m, k)");
-            let bv = xb.slice(s![0, ch * k * n..(ch + 1) * k * n]);
-            let w = if transpose_b {
-                bv.to_shape((n, k)).expect("contiguous (n, k)").to_owned()
-            } else {
-                bv.to_shape((k, n))
-                    .expect("contiguous (k, n)")
-                    .t()
-                    .to_owned()
-            };
+            let (am, w) = matmul_operands((xa, xb), 0, ch, (a, n, transpose_b));
             let mut shifted = Shifted {
                 inner: &mut *sink,
                 origin: total.cycles,
                 prefix: format!("ch{ch}."),
             };
             let (y, cost) = engine
-                .run_activation_weights_stepped(name, am.view(), w.view(), &mut shifted)
+                .run_activation_weights_stepped(name, am, w.view(), &mut shifted)
                 .ok_or_else(|| {
                     SimError::Data(format!(
                         "layer {index} ({name}): engine {} has no cycle-stepped model of a product of two activations",
