@@ -22,12 +22,13 @@ It also writes two models nacsim must refuse naming the node (built with onnx.he
 `bad-attn-ln.onnx`, a LayerNormalization over axes 1.. (C, H and W together), and
 `bad-attn-perm.onnx`, a Transpose that moves the batch axis.
 """
-import json
 import os
 
 import onnx
 import torch
 from torch import nn
+
+from onnx_torch_fixture import export_fixture
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "tests", "fixtures", "onnx")
@@ -63,23 +64,7 @@ def main():
         net.ln.bias.uniform_(-0.3, 0.3)
     net.eval()
     x = torch.rand(5, 1, 6, 5)
-    path = os.path.join(OUT, "torch-attn.onnx")
-    torch.onnx.export(net, (x,), path, input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                      opset_version=17, dynamo=False)
-    m = onnx.load(path)
-    onnx.checker.check_model(m)
-    ops = sorted({n.op_type for n in m.graph.node})
-    for want in ("Softmax", "LayerNormalization", "Transpose", "MatMul"):
-        assert want in ops, ops
-    with torch.no_grad():
-        y = net(x)
-    with open(os.path.join(OUT, "torch-attn.outputs.json"), "w") as f:
-        json.dump({"source": f"PyTorch {torch.__version__} (CPU, float32), eval mode; "
-                             f"exported by torch.onnx.export (TorchScript exporter, opset 17)",
-                   "input_shape": list(x.shape), "input": x.ravel().tolist(),
-                   "output_shape": list(y.shape), "output": y.ravel().tolist()}, f)
-    print(f"{path}: {len(m.graph.node)} nodes {ops}, outputs {tuple(y.shape)}")
+    m = export_fixture(net, x, "torch-attn", ("Softmax", "LayerNormalization", "Transpose", "MatMul"))
     for n in m.graph.node:
         print(n.op_type, n.name, list(n.input), [(a.name, onnx.helper.get_attribute_value(a)) for a in n.attribute])
 

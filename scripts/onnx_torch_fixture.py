@@ -52,22 +52,32 @@ def main():
             bn.running_var.uniform_(0.5, 2.0)
     net.eval()
     x = torch.rand(5, 1, 8, 8)
-    path = os.path.join(OUT, "torch-resnet.onnx")
+    export_fixture(net, x, "torch-resnet", ("BatchNormalization", "Add"))
+
+
+def export_fixture(net, x, name, want_ops):
+    """Export `net` (eval mode) to `tests/fixtures/onnx/<name>.onnx` with the TorchScript
+    exporter at opset 17 (batch axis dynamic), check the model and that it holds every op of
+    `want_ops`, and write what PyTorch computes for `x` to `<name>.outputs.json`. Returns the
+    loaded ONNX model."""
+    path = os.path.join(OUT, f"{name}.onnx")
     torch.onnx.export(net, (x,), path, input_names=["input"], output_names=["output"],
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
                       opset_version=17, dynamo=False)
     m = onnx.load(path)
     onnx.checker.check_model(m)
     ops = sorted({n.op_type for n in m.graph.node})
-    assert "BatchNormalization" in ops and "Add" in ops, ops
+    for want in want_ops:
+        assert want in ops, ops
     with torch.no_grad():
         y = net(x)
-    with open(os.path.join(OUT, "torch-resnet.outputs.json"), "w") as f:
+    with open(os.path.join(OUT, f"{name}.outputs.json"), "w") as f:
         json.dump({"source": f"PyTorch {torch.__version__} (CPU, float32), eval mode; "
                              f"exported by torch.onnx.export (TorchScript exporter, opset 17)",
                    "input_shape": list(x.shape), "input": x.ravel().tolist(),
                    "output_shape": list(y.shape), "output": y.ravel().tolist()}, f)
     print(f"{path}: {len(m.graph.node)} nodes {ops}, outputs {tuple(y.shape)}")
+    return m
 
 
 if __name__ == "__main__":
