@@ -189,6 +189,13 @@ impl nacsim_core::config::Validate for TrainConfig {
                     ),
                 );
             }
+            if !(a.erase.is_finite() && (0.0..=1.0).contains(&a.erase)) {
+                rule(
+                    "train.augment.erase",
+                    a.erase.to_string(),
+                    "must be a probability in [0, 1] (0 = off; 0.5 is Zhong et al.'s setting)",
+                );
+            }
         }
         if self.output.is_empty() {
             rule(
