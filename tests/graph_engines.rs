@@ -215,6 +215,33 @@ fn by_name_maps_layers_by_their_names_and_lists_the_names_when_one_is_unknown() 
 }
 
 #[test]
+fn a_mapping_entry_for_a_layer_without_products_is_refused_not_ignored() {
+    let spec: NetworkSpec =
+        nacsim_core::config::load(&root().join("tests/fixtures/graph/tiny-residual.ron")).unwrap();
+    let m = Model::init(spec, 1).unwrap();
+    let calib = Dataset::bundled_calibration().limit(64);
+    let mut d = design("bpca-hybrid-cnn.ron");
+    d.config.mapping.by_name = vec![("b1_add".into(), "bmv".into())];
+    let err = Simulation::new(d.clone(), &m, &calib)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mapping.by_name[0] = \"b1_add\"")
+            && err.contains("\"b1_add\" (add) has no weight or activation product")
+            && err.contains("remove this entry"),
+        "{err}"
+    );
+    // by_index the same: layer 1 is stem_relu (the BatchNorm is folded away).
+    d.config.mapping.by_name.clear();
+    d.config.mapping.by_index = vec![(1, "mac".into())];
+    let err = Simulation::new(d, &m, &calib).unwrap_err().to_string();
+    assert!(
+        err.contains("mapping.by_index[0] = 1") && err.contains("\"stem_relu\""),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_tiny_encoder_example_runs_through_info_run_and_trace_on_the_systolic_design() {
     let net = "models/networks/fmnist-tiny-encoder.ron";
     let o = nacsim(&["info", "--network", net, "--json"]);

@@ -637,7 +637,9 @@ impl Design {
     /// without products (they run on the vector unit).
     ///
     /// # Errors
-    /// A mapping entry naming a layer index outside the network.
+    /// A mapping entry naming a layer index outside the network, or a `by_name`/`by_index`
+    /// entry that names a layer without products (pooling, activations, `Add`, …: they run
+    /// on the vector unit, so the entry would be ignored).
     pub fn engine_for(
         &self,
         layers: &[ResolvedLayer],
@@ -646,6 +648,32 @@ impl Design {
         // `index` may be past the end: a network without layers has none to map.
         let kind = layers.get(index).and_then(ProductKind::of);
         let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+        let m = &self.config.mapping;
+        // An entry that names a layer without products would be silently ignored: refuse it.
+        let by_name = m.by_name.iter().enumerate().filter_map(|(i, (name, _))| {
+            let l = layers.iter().find(|l| &l.name == name)?;
+            Some((format!("mapping.by_name[{i}]"), format!("{name:?}"), l))
+        });
+        let by_index = m.by_index.iter().enumerate().filter_map(|(i, (li, _))| {
+            let l = layers.get(*li)?;
+            Some((format!("mapping.by_index[{i}]"), li.to_string(), l))
+        });
+        for (field, value, l) in by_name.chain(by_index) {
+            if ProductKind::of(l).is_none() {
+                return Err(DesignError::Mapping {
+                    path: self.path.clone(),
+                    error: FieldError::new(
+                        field,
+                        value,
+                        format!(
+                            "layer {:?} ({}) has no weight or activation product, so no engine runs it: it runs on the design's vector unit whatever the mapping says; only Dense, Conv2d and MatMul layers map to an engine, so remove this entry",
+                            l.name,
+                            nacsim_nn::qnet::LayerKind::of_spec(&l.spec)
+                        ),
+                    ),
+                });
+            }
+        }
         self.engine_for_named(&names, index, kind)
     }
 
