@@ -7,7 +7,7 @@
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
 use nacsim_nn::network::{LayerSpec, NetworkSpec, TensorAxis};
-use nacsim_nn::train::{FloatKernel, FloatStore, Optimizer, Schedule, TrainSettings, WeightStore};
+use nacsim_nn::train::{FloatKernel, FloatStore, WeightStore};
 use ndarray::Array2;
 
 use crate::util::{nacsim, root, text};
@@ -121,20 +121,7 @@ fn the_encoder_example_is_one_softmax_attention_block_and_trains() {
     }
     let data = Dataset::bundled_sample();
     let batch = data.subset(&(0..64).collect::<Vec<_>>());
-    let settings = TrainSettings {
-        seed: 1,
-        epochs: 3,
-        batch_size: 64,
-        lr: 2e-3,
-        optimizer: Optimizer::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-        schedule: Schedule::Constant,
-        augment: None,
-    };
+    let settings = crate::util::adam_settings(1, 3, 64, 2e-3);
     let mut store = FloatStore::new(m.params.clone(), settings.optimizer);
     let mut stats = m.stats.clone();
     let rec = nacsim_nn::train::train_net(

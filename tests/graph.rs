@@ -6,9 +6,7 @@
 use nacsim_nn::data::Dataset;
 use nacsim_nn::model::Model;
 use nacsim_nn::network::NetworkSpec;
-use nacsim_nn::train::{
-    FloatKernel, FloatStore, Optimizer, Schedule, TrainSettings, accuracy_net, train_net,
-};
+use nacsim_nn::train::{FloatKernel, FloatStore, accuracy_net, train_net};
 use nacsim_scheduler::design::Design;
 use nacsim_scheduler::sim::Simulation;
 
@@ -31,20 +29,7 @@ fn trained_on(images: usize, epochs: usize) -> (Model, Dataset) {
         data.subset(&(1500..2000).collect::<Vec<_>>()),
     );
     let mut model = Model::init(tiny_residual(), 1).unwrap();
-    let settings = TrainSettings {
-        seed: 1,
-        epochs,
-        batch_size: 32,
-        lr: 3e-3,
-        optimizer: Optimizer::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-        schedule: Schedule::Constant,
-        augment: None,
-    };
+    let settings = crate::util::adam_settings(1, epochs, 32, 3e-3);
     let mut store = FloatStore::new(model.params.clone(), settings.optimizer);
     let mut stats = model.stats.clone();
     let h = train_net(

@@ -5,9 +5,7 @@
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
 use nacsim_nn::network::NetworkSpec;
-use nacsim_nn::train::{
-    FloatKernel, FloatStore, Optimizer, Schedule, TrainSettings, accuracy, train,
-};
+use nacsim_nn::train::{FloatKernel, FloatStore, accuracy, train};
 
 use crate::util::{mnist_dir, nacsim, text};
 
@@ -24,20 +22,7 @@ fn mnist_test_set_loads_and_is_learnable() {
     )
     .unwrap();
     let m = Model::init(spec, 3).unwrap();
-    let s = TrainSettings {
-        seed: 3,
-        epochs: 10,
-        batch_size: 32,
-        lr: 2e-3,
-        optimizer: Optimizer::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-        schedule: Schedule::Constant,
-        augment: None,
-    };
+    let s = crate::util::adam_settings(3, 10, 32, 2e-3);
     let mut store = FloatStore::new(m.params.clone(), s.optimizer);
     train(
         &m.layers,

@@ -87,3 +87,28 @@ pub fn assert_message_snapshot(fixture: &Path, message: &str) {
     settings.set_input_file(root().join(fixture));
     settings.bind(|| insta::assert_snapshot!(name, message));
 }
+
+/// Float training settings with PyTorch's Adam defaults (β = 0.9, 0.999, ε = 1e-8, no weight
+/// decay), a constant rate and no augmentation: the set-up the graph, attention and MNIST tests
+/// share.
+pub fn adam_settings(
+    seed: u64,
+    epochs: usize,
+    batch_size: usize,
+    lr: f32,
+) -> nacsim_nn::train::TrainSettings {
+    nacsim_nn::train::TrainSettings {
+        seed,
+        epochs,
+        batch_size,
+        lr,
+        optimizer: nacsim_nn::train::Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+        schedule: nacsim_nn::train::Schedule::Constant,
+        augment: None,
+    }
+}
