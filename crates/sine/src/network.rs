@@ -89,8 +89,8 @@ struct SineLayer {
 struct FastLayer {
     /// Level 1: `ũ` rounded to f32, `[fan_in, out]` in strips.
     strips: gemm::Strips,
-    /// Level 2: `ũ` in f64, output-major `[out][fan_in]`.
-    rows: Vec<f64>,
+    /// Level 2: `ũ` rounded to f32 (half the bytes to fetch), output-major `[out][fan_in]`.
+    rows: Vec<f32>,
     /// `‖ũ_o‖₂` per output, raised by a relative `1e-9` over its own f64 rounding.
     norm: Vec<f64>,
     /// `max |ũ|` over the layer.
@@ -330,7 +330,7 @@ impl SineNetwork {
                 let max_abs = rows.iter().fold(0f64, |m, v| m.max(v.abs()));
                 l.fast = Some(FastLayer {
                     strips: gemm::Strips::new(fan_in, l.out, |k, o| rows[o * fan_in + k]),
-                    rows,
+                    rows: rows.iter().map(|&v| v as f32).collect(),
                     norm,
                     max_abs,
                 });
@@ -620,33 +620,15 @@ impl SineNetwork {
                         clo,
                         chi,
                     };
-                    let srow = &s[b * out..(b + 1) * out];
-                    match rounding {
-                        CodeRounding::HalfEven => bound.certify(
-                            |t| round_real(CodeRounding::HalfEven, t),
-                            srow,
-                            &l.bias_f64,
-                            &fl.norm,
-                            &mut lo_c,
-                            &mut ok,
-                        ),
-                        CodeRounding::HalfUp => bound.certify(
-                            |t| round_real(CodeRounding::HalfUp, t),
-                            srow,
-                            &l.bias_f64,
-                            &fl.norm,
-                            &mut lo_c,
-                            &mut ok,
-                        ),
-                        CodeRounding::Floor => bound.certify(
-                            |t| round_real(CodeRounding::Floor, t),
-                            srow,
-                            &l.bias_f64,
-                            &fl.norm,
-                            &mut lo_c,
-                            &mut ok,
-                        ),
-                    }
+                    certify(
+                        &bound,
+                        rounding,
+                        &s[b * out..(b + 1) * out],
+                        &l.bias_f64,
+                        &fl.norm,
+                        &mut lo_c,
+                        &mut ok,
+                    );
                     let nb = &mut next[b * out..(b + 1) * out];
                     for (o, (d, (&c, &k))) in nb.iter_mut().zip(lo_c.iter().zip(&ok)).enumerate() {
                         if k {
@@ -654,8 +636,10 @@ impl SineNetwork {
                             continue;
                         }
                         let mid = row.dot(fl, o) + l.bias_f64[o];
-                        // Plus the rounding of the bias add and of mid ± r.
-                        let r = r2 + 8.0 * f64::EPSILON * (mid.abs() + r2);
+                        // Plus the f32 rounding of `ũ` and the rounding of the bias add and of
+                        // mid ± r.
+                        let r = r2 + F32_ROWS * fl.norm[o] * vnorm;
+                        let r = r + 8.0 * f64::EPSILON * (mid.abs() + r);
                         let cl = round_real(rounding, (mid - r) * inv_step).max(clo).min(chi);
                         let ch = round_real(rounding, (mid + r) * inv_step).max(clo).min(chi);
                         *d = if cl == ch {
@@ -683,7 +667,8 @@ impl SineNetwork {
                     }
                     for (o, (m, r)) in mid.iter_mut().zip(&mut rad).enumerate() {
                         *m = row.dot(fl, o) + l.bias_f64[o];
-                        *r = r2 + 8.0 * f64::EPSILON * (m.abs() + r2);
+                        let r1 = r2 + F32_ROWS * fl.norm[o] * vnorm;
+                        *r = r1 + 8.0 * f64::EPSILON * (m.abs() + r1);
                     }
                     *p = certain_argmax(&mid, &rad).unwrap_or_else(|| {
                         let acc: Vec<i64> = (0..out)
@@ -902,6 +887,46 @@ impl Bound {
     }
 }
 
+/// [`Bound::certify`] of one image's outputs with `rounding`, compiled for AVX-512 and AVX2
+/// as well (the loop vectorises).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn certify(
+    bound: &Bound,
+    rounding: CodeRounding,
+    s: &[f32],
+    bias: &[f64],
+    norm: &[f64],
+    code: &mut [f64],
+    ok: &mut [bool],
+) {
+    match rounding {
+        CodeRounding::HalfEven => bound.certify(
+            |t| round_real(CodeRounding::HalfEven, t),
+            s,
+            bias,
+            norm,
+            code,
+            ok,
+        ),
+        CodeRounding::HalfUp => bound.certify(
+            |t| round_real(CodeRounding::HalfUp, t),
+            s,
+            bias,
+            norm,
+            code,
+            ok,
+        ),
+        CodeRounding::Floor => bound.certify(
+            |t| round_real(CodeRounding::Floor, t),
+            s,
+            bias,
+            norm,
+            code,
+            ok,
+        ),
+    }
+}
+
 /// The argmax of reals known to within `rad` each, if certain: the best lower bound beats
 /// every other upper bound (so the exact argmax, first on ties, is the same index).
 fn certain_argmax(mid: &[f64], rad: &[f64]) -> Option<usize> {
@@ -913,6 +938,12 @@ fn certain_argmax(mid: &[f64], rad: &[f64]) -> Option<usize> {
         .all(|(o, (m, r))| o == best || m + r < lo)
         .then_some(best)
 }
+
+/// Level 2's relative error from `ũ` rounded to f32: `|fl32(ũ) − ũ| ≤ 2^-24 |ũ|`, so
+/// `|Σ fl32(ũ)ṽ − Σ ũṽ| ≤ 2^-24 Σ|ũṽ| ≤ 2^-24 ‖ũ_o‖₂ ‖ṽ‖₂`; the products and sums in f64
+/// are in `r2` (whose `max|ũ|` term has a factor 2 of margin, covering `fl32(ũ) ≤ (1 + 2^-24) ũ`).
+/// Raised by `2^-20` relative for margin.
+const F32_ROWS: f64 = (1.0 + 1.0 / 1_048_576.0) / 16_777_216.0;
 
 /// Images per parallel task of [`SineNetwork::predict_all`] (fixed, so the partition does not
 /// depend on the thread count; each image's result is independent of the others anyway).
