@@ -28,8 +28,11 @@
 //! `|T̂ − Σ ũṽ| ≤ [2u + u² + (1 + u)² (γ_L + γ_{J−1}(1 + γ_L))] · S` = [`rel_bound`]`(m) · S`.
 //! With `L ≈ √m` this is about `2√m · u · S` rather than the `m · u · S` of one recursive sum
 //! (for the committed network's first layer, `m ≈ 610`: 51 against 610 product LSBs per unit of
-//! `S` at `F = 24`). The caller bounds `S ≤ ‖ũ_o‖₂ ‖ṽ_r‖₂` (Cauchy–Schwarz, norms per output
-//! and per image, computed once) and adds the f64-level errors of the features themselves.
+//! `S` at `F = 24`). No value can be subnormal, where the model `fl(x) = x(1 + δ)` would fail:
+//! every feature is at least `2^-21` in magnitude, so a multiple of `2^-44`, and every nonzero
+//! product or sum at least `2^-88`. The caller bounds `S ≤ ‖ũ_o‖₂ ‖ṽ_r‖₂` (Cauchy–Schwarz,
+//! norms per output and per image, computed once) and adds the f64-level errors of the
+//! features themselves.
 //!
 //! The AVX-512 kernel (fused multiply-adds) and the portable one (multiply, then add) sum the
 //! same blocks in the same order; their bits may differ (one or two roundings per term), both
