@@ -24,18 +24,24 @@
 //! # Speed
 //!
 //! For the versine and quarter-square units the product is a bilinear form plus a bounded
-//! table error (`Bilinear`): an f64 product of the operand features over a block of images
-//! (`network/gemm.rs`: it skips the inputs that are zero in all four images of a group)
-//! pins every accumulator to a proven interval, and only the outputs whose requantized code
-//! (or argmax) the interval leaves open are computed product by product.
+//! table error (`Bilinear`, `network/fast.rs`), and [`SineNetwork::predict_all`] certifies
+//! every output in up to three levels on a block of images:
 //!
-//! For the versine and quarter-square units (the `T[|i+j|] − T[|i−j|]` form) with entries that
-//! fit `i32`, the MAC runs over the nonzero inputs of an image, with the layer's weights stored
-//! input-major and partial sums in `i32` that are moved to the `i64` accumulator before they can
-//! overflow (the result is the same integer, so this is still bit-exact); on x86-64 with AVX2 the
-//! inner loop uses 8-wide table gathers. Other units call [`SineProduct::product`]. Images run in
-//! parallel over fixed blocks; each image's result does not depend on the others, so accuracy is
-//! identical for any thread count.
+//! 1. an **f32 product** of the operand features (`network/gemm.rs`: it skips the inputs that
+//!    are zero in all four images of a group, sums in `√m` blocks, and proves
+//!    `|ŝ − Σ ũṽ| ≤ rel_bound(m) · ‖ũ_o‖₂ ‖ṽ‖₂`) pins every accumulator to an interval; an
+//!    output whose requantised, rectified code (or, for the logits, the argmax) is the same at
+//!    both ends takes it;
+//! 2. every other output is recomputed as an **f64 dot product** over the image's non-zero
+//!    inputs, with the much tighter f64 bound;
+//! 3. what is still open is computed **product by product** over the non-zero inputs.
+//!
+//! Each level's bound covers the table error of the non-zero products, so the result equals
+//! the product-by-product path exactly, on the AVX-512 kernels and on the portable ones
+//! (tested against each other and against the exact path). Other units call
+//! [`SineProduct::product`] for every product. Images run in parallel over fixed blocks; each
+//! image's result does not depend on the others, so accuracy is identical for any thread
+//! count.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +57,10 @@ use crate::error::Error;
 use crate::format::{CodeRounding, ProductFormat, half_pi_code};
 use crate::product::{SineProduct, SineUnit};
 
+mod fast;
 mod gemm;
+
+use fast::{Bilinear, FastLayer};
 
 /// Shape of one Dense layer of a [`SineNetwork`], for the scheduler's cost model
 /// ([`dense_layer`](crate::timing::dense_layer)).
@@ -77,24 +86,10 @@ struct SineLayer {
     w: Vec<i32>,
     /// Bias codes at `F` fraction bits (0 without a bias).
     bias: Vec<i64>,
-    /// Fast path: the weight features `u(w)` as `[fan_in, out]`, packed, and `max |u|`.
-    u: Option<gemm::Strips>,
+    /// Fast path: the weight features, packed for each level of the certification.
+    fast: Option<FastLayer>,
     /// `bias` as f64 (exact: `|bias| < 2^53`).
     bias_f64: Vec<f64>,
-}
-
-/// The fast path of a unit whose product is a bilinear form plus a bounded error:
-/// `P(i, j) = scale · u(i) · v(j) + e`, `|e| ≤ e_max` (see [`SineNetwork`] "Speed").
-#[derive(Debug, Clone)]
-struct Bilinear {
-    /// `u(i) = v(i)` for codes `i` in `−max..=max`, at index `i + max`.
-    feature: Vec<f64>,
-    /// Offset of code 0 in `feature`.
-    zero: usize,
-    /// `scale`: `2^F` (versine, `u = sin(i · 2^-f)`) or `2^(F − 2f)` (quarter-square, `u = i`).
-    scale: f64,
-    /// Bound on `|P − scale · u(i) · v(j)|` over the table, in product LSBs.
-    e_max: f64,
 }
 
 /// A bit-exact sine network (see the module docs).
@@ -259,7 +254,7 @@ impl SineNetwork {
                 w,
                 bias_f64: bias.iter().map(|&b| b as f64).collect(),
                 bias,
-                u: None,
+                fast: None,
             });
         }
         if worst.2 > format.max_abs_a {
@@ -304,10 +299,7 @@ impl SineNetwork {
         };
         if let Some(fb) = &fast {
             for l in &mut layers {
-                let (w, fan_in) = (&l.w, l.fan_in);
-                l.u = Some(gemm::Strips::new(l.fan_in, l.out, |k, o| {
-                    fb.at(w[o * fan_in + k])
-                }));
+                l.fast = Some(FastLayer::new(fb, &l.w, l.fan_in, l.out));
             }
         }
         Ok(SineNetwork {
@@ -423,6 +415,12 @@ impl SineNetwork {
     ///
     /// [`Error::Config`] (field `image`) if the images do not have the network's input size.
     pub fn predict_all(&self, data: &Dataset) -> Result<Vec<usize>, Error> {
+        self.predict_all_with(data, true)
+    }
+
+    /// [`SineNetwork::predict_all`]; `simd: false` runs the fast path's portable f32 kernel
+    /// even where AVX-512 is present (tests compare both).
+    fn predict_all_with(&self, data: &Dataset, simd: bool) -> Result<Vec<usize>, Error> {
         self.check_len(data.image_len())?;
         let mut out = vec![0usize; data.len()];
         out.par_chunks_mut(IMAGES_PER_TASK)
@@ -433,7 +431,7 @@ impl SineNetwork {
                     .map(|i| data.image(i))
                     .collect();
                 match &self.fast {
-                    Some(fb) => self.predict_block_fast(fb, &images, preds),
+                    Some(fb) => self.predict_block_fast(fb, &images, preds, simd),
                     None => {
                         for (p, img) in preds.iter_mut().zip(&images) {
                             *p = self.predict(img).expect("length checked");
@@ -510,163 +508,11 @@ impl SineNetwork {
         }
         .clamp(-max_b, max_b)
     }
-
-    /// The fast path on a block of images (see "Speed" in the module docs): a float GEMM gives
-    /// each accumulator to within a proven bound; an output whose requantised, rectified code
-    /// (or, for the logits, the argmax) is the same at both ends of its interval takes that value,
-    /// and every other one is computed product by product. The result equals the exact path.
-    fn predict_block_fast(&self, fb: &Bilinear, images: &[&[u8]], preds: &mut [usize]) {
-        let n = images.len();
-        let mut x: Vec<i32> = Vec::with_capacity(n * self.input_len);
-        for img in images {
-            x.extend(img.iter().map(|&p| self.input_codes[p as usize]));
-        }
-        let last = self.layers.len() - 1;
-        let shift = self.format.out_frac_bits - self.format.frac_bits;
-        let rounding = self.config.rounding;
-        let monotone = self.config.activation != RectifiedSine::Periodic;
-        let max_b = self.format.max_abs_b as i32;
-        for (li, l) in self.layers.iter().enumerate() {
-            let u = l.u.as_ref().expect("fast path has features");
-            let umax = u.max_abs;
-            let mut radius = vec![0f64; n];
-            for (r, xb) in radius.iter_mut().zip(x.chunks_exact(l.fan_in)) {
-                let (mut nnz, mut sum) = (0usize, 0f64);
-                for &j in xb {
-                    nnz += usize::from(j != 0);
-                    sum += fb.at(j).abs();
-                }
-                // Table error of every nonzero product, plus the float error of the GEMM:
-                // (n + 8)·2^-53 relative to Σ |scale · u · v| (sin and products ≤ 1 ulp each),
-                // bounded by scale · max|u| · Σ|v|, doubled for margin.
-                *r = nnz as f64 * fb.e_max
-                    + 2.0 * (l.fan_in as f64 + 8.0) * f64::EPSILON * fb.scale * umax * sum
-                    + 1e-6;
-            }
-            let v = gemm::Groups::new(n, l.fan_in, &x, |j| fb.at(j));
-            let mut s = vec![0f64; n * l.out];
-            gemm::product(&v, u, &mut s);
-            // `scale` is a power of two: exact.
-            for e in &mut s {
-                *e *= fb.scale;
-            }
-            if li < last {
-                let mut next = vec![0i32; n * l.out];
-                let inv_step = (-(shift as f64)).exp2();
-                // Codes as reals: the requantised value is clamped to the activation's range,
-                // whose ends are integers, so float clamping and comparing is exact.
-                let (clo, chi) = match self.config.activation {
-                    RectifiedSine::Clamped => (0.0, self.half_pi.min(max_b) as f64),
-                    RectifiedSine::Unclamped => (0.0, max_b as f64),
-                    RectifiedSine::Periodic => (f64::NEG_INFINITY, f64::INFINITY),
-                };
-                let mut lo_c = vec![0f64; l.out];
-                let mut ok = vec![false; l.out];
-                for b in 0..n {
-                    let xb = &x[b * l.fan_in..(b + 1) * l.fan_in];
-                    let srow = &s[b * l.out..(b + 1) * l.out];
-                    let rb = radius[b];
-                    // Branch-free pass: the integer accumulator lies in [mid − r, mid + r];
-                    // requantising (monotone) and clamping map both ends to the same code iff
-                    // they decide it.
-                    for (((c, k), &sv), &bias) in lo_c
-                        .iter_mut()
-                        .zip(ok.iter_mut())
-                        .zip(srow)
-                        .zip(&l.bias_f64)
-                    {
-                        let mid = sv + bias;
-                        // Plus the rounding of the bias add and of mid ± r.
-                        let r = rb + 8.0 * f64::EPSILON * (mid.abs() + rb);
-                        let cl = round_real(rounding, (mid - r) * inv_step).clamp(clo, chi);
-                        let ch = round_real(rounding, (mid + r) * inv_step).clamp(clo, chi);
-                        *c = cl;
-                        *k = cl == ch;
-                    }
-                    let nb = &mut next[b * l.out..(b + 1) * l.out];
-                    for (o, (d, (&c, &k))) in nb.iter_mut().zip(lo_c.iter().zip(&ok)).enumerate() {
-                        *d = if k && monotone {
-                            c as i32
-                        } else if k {
-                            self.clamp_code(c as i32)
-                        } else {
-                            self.activate(self.exact_acc(l, o, xb))
-                        };
-                    }
-                }
-                x = next;
-            } else {
-                for (b, p) in preds.iter_mut().enumerate() {
-                    let xb = &x[b * l.fan_in..(b + 1) * l.fan_in];
-                    let mid: Vec<f64> = (0..l.out)
-                        .map(|o| s[b * l.out + o] + l.bias[o] as f64)
-                        .collect();
-                    let best = argmax_f64(&mid);
-                    let big = mid.iter().fold(0f64, |m, v| m.max(v.abs()));
-                    let r = radius[b] + 8.0 * f64::EPSILON * (big + radius[b]);
-                    // Certain only if the best lower bound beats every other upper bound.
-                    let certain = (0..l.out).all(|o| o == best || mid[o] + r < mid[best] - r);
-                    *p = if certain {
-                        best
-                    } else {
-                        let acc: Vec<i64> = (0..l.out).map(|o| self.exact_acc(l, o, xb)).collect();
-                        argmax(&acc)
-                    };
-                }
-            }
-        }
-    }
 }
 
 /// Images per parallel task of [`SineNetwork::predict_all`] (fixed, so the partition does not
 /// depend on the thread count; each image's result is independent of the others anyway).
 const IMAGES_PER_TASK: usize = 250;
-
-impl Bilinear {
-    /// The fast path of `unit`, if its product has the form `scale · u(i) · v(j) + e`.
-    ///
-    /// Versine: `G[|i+j|] − G[|i−j|] = 2^F (sin²((i+j)θ) − sin²((i−j)θ)) + r_s − r_d
-    /// = 2^F sin a sin b + r_s − r_d` (`θ = 2^-(f+1)`, `sin²x − sin²y = sin(x+y) sin(x−y)`),
-    /// with `r_k = G[k] − 2^F sin²(kθ)` the table's rounding, so `e_max = 2 max |r_k|` (≤ 1).
-    /// Quarter-square: `Q[|i+j|] − Q[|i−j|] = i·j · 2^(F−2f)` exactly, `e_max = 0`.
-    fn for_unit(unit: &SineUnit) -> Option<Self> {
-        let fmt = *unit.format();
-        let max = fmt.max_abs_a.max(fmt.max_abs_b) as i64;
-        let q = fmt.operand_lsb();
-        let (feature, scale, e_max): (Vec<f64>, f64, f64) = match unit {
-            SineUnit::Versine(t) => {
-                let scale = fmt.out_lsb().recip();
-                let theta = (-(fmt.frac_bits as f64 + 1.0)).exp2();
-                let r = t
-                    .entries()
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &g)| (g as f64 - scale * (k as f64 * theta).sin().powi(2)).abs())
-                    .fold(0f64, f64::max);
-                let feature = (-max..=max).map(|i| (i as f64 * q).sin()).collect();
-                // Margin for the f64 evaluation of r_k itself (entries ≤ 2^32, ulp ≤ 2^-20).
-                (feature, scale, 2.0 * r + 1e-5)
-            }
-            SineUnit::QuarterSquare(_) => {
-                let scale = (fmt.out_frac_bits as f64 - 2.0 * fmt.frac_bits as f64).exp2();
-                ((-max..=max).map(|i| i as f64).collect(), scale, 0.0)
-            }
-            _ => return None,
-        };
-        Some(Bilinear {
-            feature,
-            zero: max as usize,
-            scale,
-            e_max,
-        })
-    }
-
-    /// The feature of code `i`.
-    #[inline]
-    fn at(&self, i: i32) -> f64 {
-        self.feature[(self.zero as i64 + i as i64) as usize]
-    }
-}
 
 /// `1.5 · 2^52`: adding and subtracting it rounds an f64 of magnitude below 2^51 to an integer,
 /// half to even, in the default rounding mode (no libm call, vectorisable).
@@ -711,6 +557,51 @@ fn argmax_f64(v: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX-512 and the portable kernels (and levels 2, 3 behind them) give the exact
+    /// path's predictions on the committed network, for both fast units, a format where
+    /// nearly every output falls back (f = 8, F = 16), another rounding and the periodic
+    /// activation.
+    #[test]
+    fn both_kernels_give_the_exact_predictions() {
+        let model = Model::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/networks/fmnist-mlp-sine.ron"),
+        )
+        .expect("committed sine model");
+        let data = Dataset::bundled_sample().limit(120);
+        let v = |f, ff| SineNetworkConfig::versine(f, ff, 1.0);
+        let configs = [
+            v(10, 24),
+            v(8, 16),
+            SineNetworkConfig {
+                product: crate::ProductKind::QuarterSquare,
+                ..v(10, 24)
+            },
+            SineNetworkConfig {
+                rounding: CodeRounding::HalfUp,
+                ..v(10, 20)
+            },
+            SineNetworkConfig {
+                activation: RectifiedSine::Periodic,
+                angle_max_rad: 4.0,
+                ..v(8, 22)
+            },
+        ];
+        for cfg in configs {
+            let net = SineNetwork::new(&cfg, &model).expect("builds");
+            let exact: Vec<usize> = (0..data.len())
+                .map(|i| net.predict(data.image(i)).expect("size"))
+                .collect();
+            for simd in [true, false] {
+                assert_eq!(
+                    net.predict_all_with(&data, simd).expect("size"),
+                    exact,
+                    "{cfg:?} simd {simd}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn real_rounding_matches_integer_shifts() {
