@@ -10,7 +10,8 @@
 //! Ag:a-Si fixed voltage with stochastic rounding, 2 % read noise, 8-bit ADC: the bench's
 //! settings) and one float epoch (float store and kernel), each timed by the process CPU time
 //! (`/proc/self/stat`, user + system, in clock ticks of 1/100 s: Linux only), then the ratio,
-//! a 64-bit FNV-1a hash of the trained weights and conductances (equal hashes ⇒ bit-identical
+//! the wall times and their ratio (for runs with more than one thread, where CPU time counts
+//! the workers' spinning), a 64-bit FNV-1a hash of the trained weights and conductances (equal hashes ⇒ bit-identical
 //! training, for checking that a speed-up changed no number) and the write statistics. Data:
 //! Fashion-MNIST from `/usr/share/datasets/fashion-mnist` (or `$FMNIST_DIR`). Alternate runs of
 //! an old and a new build to compare them. With `EPOCH_CPU_IN_POOL` set, both epochs run inside a
@@ -89,7 +90,7 @@ fn main() {
         None => f(),
     };
     for _ in 0..rounds {
-        let t0 = cpu_seconds();
+        let (t0, w0) = (cpu_seconds(), std::time::Instant::now());
         let mut store =
             CrossbarStore::new(settings.clone(), model.params.clone(), SGD, 1).expect("store");
         let kernel = CrossbarKernel::new(settings.periphery, settings.w_max, 1, model.layers.len());
@@ -105,7 +106,7 @@ fn main() {
             )
             .expect("training stays finite");
         });
-        let t1 = cpu_seconds();
+        let (t1, w1) = (cpu_seconds(), std::time::Instant::now());
         let mut float = FloatStore::new(model.params.clone(), SGD);
         run(&mut || {
             train(
@@ -119,7 +120,8 @@ fn main() {
             )
             .expect("training stays finite");
         });
-        let t2 = cpu_seconds();
+        let (t2, w2) = (cpu_seconds(), std::time::Instant::now());
+        let (wall_insitu, wall_float) = ((w1 - w0).as_secs_f64(), (w2 - w1).as_secs_f64());
         let mut h = 0xcbf2_9ce4_8422_2325u64;
         for p in store.params().iter().flatten() {
             for w in &p.weight {
@@ -132,10 +134,12 @@ fn main() {
             }
         }
         println!(
-            "in situ {:.2} s  float {:.2} s  ratio {:.3}  hash {h:016x}  {:?}",
+            "CPU: in situ {:.2} s  float {:.2} s  ratio {:.3}  wall: in situ {wall_insitu:.3} s  \
+             float {wall_float:.3} s  ratio {:.3}  hash {h:016x}  {:?}",
             t1 - t0,
             t2 - t1,
             (t1 - t0) / (t2 - t1),
+            wall_insitu / wall_float,
             store.stats()
         );
     }
