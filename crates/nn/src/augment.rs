@@ -168,10 +168,10 @@ impl Augment {
         assert_eq!(x.nrows(), indices.len(), "one row per image");
         assert_eq!(x.ncols(), shape.len(), "rows of the image's shape");
         let mut scratch = vec![0.0f32; shape.len()];
+        let fill = Stream::new(seed, Purpose::Augment, 2, epoch as u32);
         for (mut row, &image) in x.rows_mut().into_iter().zip(indices) {
             let t = self.draw(seed, epoch, image);
             let e = self.draw_erase(seed, epoch, image, shape.h, shape.w);
-            let fill = Stream::new(seed, Purpose::Augment, 2, epoch as u32);
             let mut apply = |pixels: &mut [f32]| {
                 transform(pixels, &mut scratch, shape, t);
                 if let Some(e) = e {
