@@ -71,8 +71,8 @@ impl ProductKernel for MatrixMultiply {
     }
 }
 
-/// CPU time of all the process's threads in ns, from `/proc/self/task/*/schedstat` (Linux; 0
-/// elsewhere): finer than the 10 ms ticks of `common::cpu_seconds`.
+/// CPU time of the process's live threads in ns, from `/proc/self/task/*/schedstat` (Linux; 0
+/// elsewhere).
 fn cpu_ns() -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0;

@@ -66,8 +66,14 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    // `sweep --threads N` sizes the pool every command runs on (a value it refuses falls back to
+    // all cores here, and `sweep` reports it).
+    let threads = match &cli.command {
+        Some(Command::Sweep(a)) => a.threads.filter(|n| (1..=cmd::max_threads()).contains(n)),
+        _ => None,
+    };
     let result = cmd::check_rayon_env().and_then(|()| {
-        in_worker_pool(|| match cli.command {
+        in_worker_pool(threads, || match cli.command {
             None => cmd::run::run(&cmd::run::RunArgs::default()),
             Some(Command::Run(a)) => cmd::run::run(&a),
             Some(Command::Info(a)) => cmd::info::run(&a),
@@ -96,14 +102,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the command on a worker of a rayon pool sized as rayon's global pool would be
-/// (`RAYON_NUM_THREADS`, else all cores), so each parallel loop starts on a worker that takes
-/// part in it instead of handing the loop from the main thread to the pool and waiting: with
+/// Runs the command on a worker of a rayon pool of `threads` workers (`sweep --threads`), else
+/// sized as rayon's global pool would be (`RAYON_NUM_THREADS`, else all cores), so each
+/// parallel loop starts on a worker that takes part in it instead of handing the loop from the main thread to the pool and waiting: with
 /// one thread that handoff cost `nacsim train` about 15 % of its CPU (session 11, #20). Worker
 /// stacks get 16 MiB, more than the main thread's usual 8 MiB. Falls back to the calling
 /// thread if the pool cannot be built.
-fn in_worker_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    match rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build() {
+fn in_worker_pool<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> T {
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .stack_size(16 << 20)
+        .build()
+    {
         Ok(pool) => pool.install(f),
         Err(_) => f(),
     }

@@ -26,13 +26,35 @@ pub fn facts(network: &str, calibration_data: &str, images: usize, accuracy: f64
     }
 }
 
-/// Process CPU time (user + system) in seconds, from `/proc/self/stat` (Linux; `None`
-/// elsewhere). Clock ticks assumed 100 Hz (the Linux default).
+/// Process CPU time (user + system) in seconds, from `getrusage` (microsecond resolution;
+/// Unix; `None` elsewhere or if the call fails).
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    #[cfg(unix)]
+    {
+        // SAFETY: `getrusage` writes one `rusage` into the zeroed value it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return None;
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        Some(tv(u.ru_utime) + tv(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Runs `f` on a worker of a fresh rayon pool sized as the global pool would be
+/// (`RAYON_NUM_THREADS`, else all cores), with 16 MiB stacks: how every `nacsim` command runs
+/// (`src/main.rs`, `in_worker_pool`), so the benches time parallel loops as the CLI pays for
+/// them (started on a worker, not handed over from the main thread).
+pub fn in_worker_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .stack_size(16 << 20)
+        .build()
+        .expect("a rayon pool")
+        .install(f)
 }
 
 /// The rounds `NACSIM_INTERLEAVED=<rounds>` asks for (the benches' interleaved float-vs-engine

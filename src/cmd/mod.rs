@@ -45,6 +45,30 @@ pub fn check_threads(threads: Option<usize>) -> crate::CliResult<Option<usize>> 
     }
 }
 
+/// Runs `f` on a rayon pool of `threads` workers (`None`: all cores, as rayon's global pool),
+/// reusing the pool the caller already runs on when it fits: every command runs on a worker
+/// of such a pool (`main`), sized by `--threads` for the commands that take it, so a command
+/// does not build a second pool beside an idle first one.
+///
+/// # Errors
+/// The pool cannot be built (the operating system refused the threads).
+pub fn in_pool<R: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> R + Send,
+) -> crate::CliResult<R> {
+    let fits = rayon::current_thread_index().is_some()
+        && threads.is_none_or(|n| n == rayon::current_num_threads());
+    if fits {
+        return Ok(f());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .stack_size(16 << 20)
+        .build()
+        .map_err(|e| format!("--threads: {e}"))?;
+    Ok(pool.install(f))
+}
+
 /// The `RAYON_NUM_THREADS` environment variable (the size of rayon's global pool, which every
 /// command's parallel loops use) checked as `--threads` is: unset, empty or 0 (rayon's "all
 /// cores") pass; a whole number from 1 to [`max_threads`] passes; anything else is refused

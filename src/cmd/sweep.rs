@@ -116,10 +116,6 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
             _ => groups.push((v, vec![t])),
         }
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.unwrap_or(0))
-        .build()
-        .map_err(|e| format!("--threads: {e}"))?;
     let pb = crate::progress_bar(todo.len() as u64 * UNITS, a.quiet);
     // The bar counts thousandths of points (a training point ticks after every step); the
     // message counts whole points.
@@ -195,7 +191,7 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
         }
         Ok(())
     };
-    pool.install(|| -> CliResult<()> {
+    super::in_pool(threads, || -> CliResult<()> {
         groups
             .par_iter()
             .map(|(vi, trials)| run_group(*vi, trials, false))
@@ -208,7 +204,7 @@ pub fn run(a: &SweepArgs) -> CliResult<()> {
             .map(|&(vi, t)| run_group(vi, &[t], true))
             .collect::<CliResult<Vec<()>>>()?;
         Ok(())
-    })?;
+    })??;
     pb.finish_and_clear();
     if unlocked.load(Ordering::Relaxed) {
         eprintln!(

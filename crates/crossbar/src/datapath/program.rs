@@ -267,15 +267,10 @@ impl ProgrammedLayer {
                     }
                 }
             });
-        // `assign` into fresh arrays: standard layout with standard strides, whatever the
+        // Transposed into fresh arrays: standard layout with standard strides, whatever the
         // shape (the read loops slice rows of products with these).
-        let mut w_eff = Array2::<f64>::zeros((fan_in, out));
-        w_eff.assign(&w_t.t());
-        let n2 = (sigma_read > 0.0).then(|| {
-            let mut n2 = Array2::<f32>::zeros((fan_in, out));
-            n2.assign(&n2_t.t());
-            n2
-        });
+        let w_eff = transposed(&w_t);
+        let n2 = (sigma_read > 0.0).then(|| transposed(&n2_t));
         let nref = (sigma_read > 0.0 && n_ref > 0).then(|| {
             let u = dg / 2.0;
             Array2::from_shape_fn((fan_in, geo.col_tiles), |(k, ct)| {
@@ -289,19 +284,21 @@ impl ProgrammedLayer {
         let rows_t = cfg.array_rows.min(fan_in) as f64;
         let max_digit = slices.iter().map(|s| s.max_abs).max().unwrap_or(1);
         let use_f64 = rows_t * q_max * f64::from(max_digit) >= F32_EXACT;
-        let mut worst_abs = 0i64; // max over tiles and columns of Σ|q|
-        let mut worst_sq = 0i64; // max over tiles and columns of Σq²
-        for t in 0..geo.row_tiles {
-            let start = t * cfg.array_rows;
-            let end = (start + cfg.array_rows).min(fan_in);
-            for q_row in q_rows.chunks_exact(fan_in) {
-                let q_tile = &q_row[start..end];
-                let s: i64 = q_tile.iter().map(|&v| i64::from(v.abs())).sum();
-                let s2: i64 = q_tile.iter().map(|&v| i64::from(v).pow(2)).sum();
-                worst_abs = worst_abs.max(s);
-                worst_sq = worst_sq.max(s2);
-            }
-        }
+        // Max over tiles and columns of Σ|q| and of Σq² (integer maxima: any order gives the
+        // same result, so the columns are scanned in parallel).
+        let (worst_abs, worst_sq) = q_rows
+            .par_chunks_exact(fan_in)
+            .map(|q_row| {
+                q_row
+                    .chunks(cfg.array_rows)
+                    .map(|q_tile| {
+                        let s: i64 = q_tile.iter().map(|&v| i64::from(v.abs())).sum();
+                        let s2: i64 = q_tile.iter().map(|&v| i64::from(v).pow(2)).sum();
+                        (s, s2)
+                    })
+                    .fold((0i64, 0i64), |(a, b), (s, s2)| (a.max(s), b.max(s2)))
+            })
+            .reduce(|| (0, 0), |(a, b), (s, s2)| (a.max(s), b.max(s2)));
         // A 1-bit ADC is a comparator with a dead zone: codes −1, 0, 1.
         let cmax = ((1i64 << (cfg.adc.bits - 1)) - 1).max(1);
         let ideal_adc = cfg.adc.kind == AdcKind::Ideal;
@@ -344,6 +341,7 @@ impl ProgrammedLayer {
 
         let before_adc = cfg.nonideal.read_noise_model == ReadNoiseModel::BeforeAdc;
         let tiles = (0..geo.row_tiles)
+            .into_par_iter()
             .map(|t| {
                 let start = t * cfg.array_rows;
                 let len = cfg.array_rows.min(fan_in - start);
@@ -389,6 +387,34 @@ impl ProgrammedLayer {
     }
 }
 
+/// `a` transposed into a fresh standard-layout array (the read loops slice rows of products
+/// with it), its rows filled in parallel: each element is copied, so the result does not
+/// depend on the thread count.
+fn transposed<T: Copy + Send + Sync + Default>(a: &Array2<T>) -> Array2<T> {
+    let (rows, cols) = a.dim();
+    let mut t = Array2::<T>::default((cols, rows));
+    if rows == 0 || cols == 0 {
+        return t;
+    }
+    let src = a.as_slice().expect("standard layout");
+    // Blocks of 64 output rows: each reads a 64-column strip of every source row.
+    const B: usize = 64;
+    t.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(B * rows)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let c0 = b * B;
+            let n = block.len() / rows;
+            for (r, src_row) in src.chunks_exact(cols).enumerate() {
+                for (j, &v) in src_row[c0..c0 + n].iter().enumerate() {
+                    block[j * rows + r] = v;
+                }
+            }
+        });
+    t
+}
+
 /// The static perturbation pipeline of the module docs, over all devices.
 fn perturb(
     cfg: &CrossbarConfig,
@@ -396,7 +422,7 @@ fn perturb(
     seed: u64,
     layer: u32,
     trial: u32,
-    row_driver: impl Fn(usize) -> usize,
+    row_driver: impl Fn(usize) -> usize + Sync,
     n_drivers: usize,
 ) -> Vec<f64> {
     let ni = &cfg.nonideal;
@@ -410,53 +436,49 @@ fn perturb(
             }
             VoltageErrorScope::RowDriver => {
                 let per = normals(seed, Purpose::ProgrammingVoltage, layer, trial, n_drivers);
-                (0..n).map(|i| per[row_driver(i)]).collect()
+                (0..n).into_par_iter().map(|i| per[row_driver(i)]).collect()
             }
         };
         let s = ni.programming_voltage_sensitivity * ni.programming_voltage_sigma_rel;
-        for (g, e) in g.iter_mut().zip(eps) {
+        g.par_iter_mut().zip(eps).for_each(|(g, e)| {
             *g = d.g_off_s + (*g - d.g_off_s) * (1.0 + s * f64::from(e));
-        }
+        });
     }
     if ni.programming_sigma_rel > 0.0 {
         let sd = ni.programming_sigma_rel * (d.g_on_s - d.g_off_s);
-        for (g, e) in g
-            .iter_mut()
+        g.par_iter_mut()
             .zip(normals(seed, Purpose::ProgrammingError, layer, trial, n))
-        {
-            *g += sd * f64::from(e);
-        }
+            .for_each(|(g, e)| *g += sd * f64::from(e));
     }
+    let clamp = ni.programming_voltage_sigma_rel > 0.0
+        || ni.programming_sigma_rel > 0.0
+        || ni.d2d_sigma_rel > 0.0;
     if ni.d2d_sigma_rel > 0.0 {
         let sigma = ni.d2d_sigma_rel;
-        for (g, e) in g
-            .iter_mut()
+        // The d2d factor and the clamp at 0 S in one pass (each element on its own: the same
+        // values as two passes).
+        g.par_iter_mut()
             .zip(normals(seed, Purpose::DeviceToDevice, layer, trial, n))
-        {
-            *g *= match ni.d2d_distribution {
-                D2dDistribution::Normal => 1.0 + sigma * f64::from(e),
-                D2dDistribution::LogNormal => (sigma * f64::from(e)).exp(),
-            };
-        }
-    }
-    if ni.programming_voltage_sigma_rel > 0.0
-        || ni.programming_sigma_rel > 0.0
-        || ni.d2d_sigma_rel > 0.0
-    {
-        for g in &mut g {
-            *g = g.max(0.0);
-        }
+            .for_each(|(g, e)| {
+                *g *= match ni.d2d_distribution {
+                    D2dDistribution::Normal => 1.0 + sigma * f64::from(e),
+                    D2dDistribution::LogNormal => (sigma * f64::from(e)).exp(),
+                };
+                *g = g.max(0.0);
+            });
+    } else if clamp {
+        g.par_iter_mut().for_each(|g| *g = g.max(0.0));
     }
     if ni.stuck_on_frac > 0.0 || ni.stuck_off_frac > 0.0 {
         let mut u = vec![0f64; n];
         Stream::new(seed, Purpose::StuckAt, layer, trial).fill_uniform_at(&mut u, 0);
-        for (g, u) in g.iter_mut().zip(u) {
+        g.par_iter_mut().zip(u).for_each(|(g, u)| {
             if u < ni.stuck_on_frac {
                 *g = d.g_on_s;
             } else if u < ni.stuck_on_frac + ni.stuck_off_frac {
                 *g = d.g_off_s;
             }
-        }
+        });
     }
     if ni.drift_nu > 0.0 || ni.drift_nu_sigma > 0.0 {
         let ratio = ni.drift_time_s / ni.drift_t0_s;
@@ -465,10 +487,10 @@ fn perturb(
         } else {
             vec![0.0; n]
         };
-        for (g, z) in g.iter_mut().zip(z) {
+        g.par_iter_mut().zip(z).for_each(|(g, z)| {
             let nu = (ni.drift_nu + ni.drift_nu_sigma * f64::from(z)).max(0.0);
             *g *= ratio.powf(-nu);
-        }
+        });
     }
     g
 }

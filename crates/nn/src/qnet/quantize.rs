@@ -36,6 +36,22 @@ impl Stat {
         }
     }
 
+    /// The statistic of `parts` observed one after the other, in order: the same as one
+    /// `Stat` observing their images in that order (the maximum is order-free; the kept values
+    /// are concatenated in order).
+    fn merge(parts: Vec<Stat>) -> Stat {
+        let total: usize = parts.iter().map(|p| p.values.len()).sum();
+        let mut parts = parts.into_iter();
+        let mut out = parts.next().unwrap_or_default();
+        out.values.reserve_exact(total - out.values.len());
+        for p in parts {
+            out.nonfinite |= p.nonfinite;
+            out.max = out.max.max(p.max);
+            out.values.extend_from_slice(&p.values);
+        }
+        out
+    }
+
     fn range(mut self, cal: Calibration) -> f32 {
         match cal {
             Calibration::MaxAbs => self.max,
@@ -402,37 +418,51 @@ fn calibrate(
 ) -> Result<Vec<f32>, QuantizeError> {
     let layers = &model.layers;
     let n = layers.len();
+    use rayon::prelude::*;
     let keep = matches!(cfg.calibration, Calibration::Percentile(_));
-    let mut stats: Vec<Stat> = (0..=n).map(|_| Stat::default()).collect(); // [0] = input
     let images = cfg.calibration_images.min(calib.len());
-    for start in (0..images).step_by(256) {
-        let mut h = calib.batch_range(start, (start + 256).min(images));
-        stats[0].observe(&h, keep);
-        if !is_chain(layers) {
-            crate::graph::net_forward_observe(
-                &FloatKernel,
-                layers,
-                &model.params,
-                &model.stats,
-                h,
-                &mut |i, y| {
-                    if need[i] {
-                        stats[i + 1].observe(y, keep);
-                    }
-                },
-            );
-            continue;
-        }
-        for (i, l) in layers.iter().enumerate() {
-            h = float_layer_forward(&FloatKernel, i, l, model.params[i].as_ref(), h, false).0;
-            if need[i] {
-                stats[i + 1].observe(&h, keep);
+    // The chunks of 256 images run in parallel, each with its own statistics ([0] = input),
+    // merged in image order afterwards: the same statistics as one pass in order.
+    let starts: Vec<usize> = (0..images).step_by(256).collect();
+    let per_chunk: Vec<Vec<Stat>> = starts
+        .par_iter()
+        .map(|&start| {
+            let mut stats: Vec<Stat> = (0..=n).map(|_| Stat::default()).collect();
+            let mut h = calib.batch_range(start, (start + 256).min(images));
+            stats[0].observe(&h, keep);
+            if !is_chain(layers) {
+                crate::graph::net_forward_observe(
+                    &FloatKernel,
+                    layers,
+                    &model.params,
+                    &model.stats,
+                    h,
+                    &mut |i, y| {
+                        if need[i] {
+                            stats[i + 1].observe(y, keep);
+                        }
+                    },
+                );
+                return stats;
             }
+            for (i, l) in layers.iter().enumerate() {
+                h = float_layer_forward(&FloatKernel, i, l, model.params[i].as_ref(), h, false).0;
+                if need[i] {
+                    stats[i + 1].observe(&h, keep);
+                }
+            }
+            stats
+        })
+        .collect();
+    let mut by_point: Vec<Vec<Stat>> = (0..=n).map(|_| Vec::new()).collect();
+    for chunk in per_chunk {
+        for (point, s) in by_point.iter_mut().zip(chunk) {
+            point.push(s);
         }
     }
-    let amax = code_max(cfg.act_bits);
-    let mut scales = Vec::with_capacity(n + 1);
-    for (i, s) in stats.into_iter().enumerate() {
+    let stats: Vec<Stat> = by_point.into_iter().map(Stat::merge).collect();
+    // Errors in point order, before any range is taken.
+    for (i, s) in stats.iter().enumerate() {
         let calibrated = i == 0 || need[i - 1];
         if calibrated && s.nonfinite {
             let what = if i == 0 {
@@ -442,18 +472,27 @@ fn calibrate(
             };
             return Err(QuantizeError::NonFinite(what));
         }
-        let r = if calibrated {
-            s.range(cfg.calibration)
-        } else {
-            0.0
-        };
-        // An all-zero tensor may take any scale; use range 1.
-        scales.push(if r > 0.0 {
-            r / amax as f32
-        } else {
-            1.0 / amax as f32
-        });
     }
+    let amax = code_max(cfg.act_bits);
+    // Each point's range (a percentile select) on its own: in parallel, results in order.
+    let scales = stats
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let calibrated = i == 0 || need[i - 1];
+            let r = if calibrated {
+                s.range(cfg.calibration)
+            } else {
+                0.0
+            };
+            // An all-zero tensor may take any scale; use range 1.
+            if r > 0.0 {
+                r / amax as f32
+            } else {
+                1.0 / amax as f32
+            }
+        })
+        .collect();
     Ok(scales)
 }
 
