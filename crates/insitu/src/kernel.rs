@@ -69,10 +69,30 @@ impl CrossbarKernel {
     }
 }
 
+/// The largest magnitude of each sample row, `max(0, |x|…)` (NaN ignored, as `f32::max` does).
 fn row_absmax(x: ArrayView2<f32>) -> Vec<f32> {
     x.axis_iter(Axis(0))
-        .map(|r| r.iter().fold(0.0f32, |m, v| m.max(v.abs())))
+        .map(|r| match r.as_slice() {
+            Some(r) => absmax_dispatch(r),
+            None => r.iter().fold(0.0f32, |m, v| m.max(v.abs())),
+        })
         .collect()
+}
+
+/// `max(0, |x|…)` of a slice in 16 lane-wise maxima folded at the end, compiled for AVX-512,
+/// AVX2 and the baseline: the same value as a left fold, because `f32::max` of magnitudes is
+/// associative and commutative (no −0 after `abs`, NaN ignored either way).
+#[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2"))]
+fn absmax_dispatch(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let mut it = x.chunks_exact(16);
+    for c in &mut it {
+        for (m, v) in lanes.iter_mut().zip(c) {
+            *m = m.max(v.abs());
+        }
+    }
+    let tail = it.remainder().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    lanes.into_iter().fold(tail, f32::max)
 }
 
 /// `rand_distr`'s 256-strip standard-normal ziggurat (Marsaglia & Tsang's layout as
@@ -343,6 +363,30 @@ mod tests {
         // Strips narrow towards the mode; the last one's fast bound is 0.
         assert!(ZIG.x.windows(2).all(|w| w[0] > w[1] && w[1] > 0.0));
         assert!(ZIG.lim[254] == ZIG.x[255] && ZIG.lim[255] == 0.0);
+    }
+
+    #[test]
+    fn vector_absmax_is_the_left_fold() {
+        use rand::RngCore;
+        let mut rng = nacsim_core::keyed::SplitMix::new(11);
+        for len in [0usize, 1, 15, 16, 17, 31, 300, 784, 1000] {
+            for kind in 0..4 {
+                let x: Vec<f32> = (0..len)
+                    .map(|i| match (kind, i % 7) {
+                        (1, 3) => f32::NAN,
+                        (2, _) => -0.0,
+                        (3, 5) => f32::NEG_INFINITY,
+                        _ => f32::from_bits(rng.next_u32() & 0xBFFF_FFFF),
+                    })
+                    .collect();
+                let want = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                assert_eq!(
+                    absmax_dispatch(&x).to_bits(),
+                    want.to_bits(),
+                    "{len}, {kind}"
+                );
+            }
+        }
     }
 
     #[test]
