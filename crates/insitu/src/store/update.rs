@@ -149,20 +149,13 @@ pub(super) fn update_block(
     );
     // Pass 2: the exact programmer on the candidates' devices (device order, so the c2c and
     // voltage-error normals are consumed in a fixed order).
-    // Touch the candidates' conductances, pulse counters and device constants first:
-    // independent loads overlap their cache misses, which the long per-device loop below would
-    // take one at a time. (A device's constants, `Phys`, are 128 bytes over two cache lines, and
-    // the 60 MB of them for this bench's 470k devices live in memory, not in cache.)
+    // Touch the candidates' conductances and pulse counters first: independent loads overlap
+    // their cache misses, which the long per-device loop below would take one at a time.
     acc.row_lat.reserve_exact(cand.len() * dpw);
     let mut warm = 0.0f64;
     for &(wi, _) in &cand {
         let d = wi as usize * dpw;
         warm += blk.g[d] + f64::from(blk.pulses[d]);
-        if let BankView::PerDevice { phys, .. } = l.bank {
-            for p in &phys[dev0 + d..dev0 + d + dpw] {
-                warm += p.g_min_s();
-            }
-        }
     }
     std::hint::black_box(warm);
     let est = blk.est;
