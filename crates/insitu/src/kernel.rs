@@ -28,7 +28,7 @@ use multiversion::multiversion;
 use nacsim_core::{Purpose, Stream};
 use nacsim_nn::forward::par_matmul;
 use nacsim_nn::train::ProductKernel;
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis};
 use std::sync::LazyLock;
 
 use nacsim_core::keyed::{Seq, SplitMix};
@@ -69,14 +69,21 @@ impl CrossbarKernel {
     }
 }
 
-/// The largest magnitude of each sample row, `max(0, |x|…)` (NaN ignored, as `f32::max` does).
+/// Outputs of a forward product below which its periphery (read noise, ADC) runs on the calling
+/// thread instead of as parallel tasks.
+const PERIPHERY_PAR_MIN: usize = 4096;
+
+/// The largest magnitude of each sample row ([`absmax`]).
 fn row_absmax(x: ArrayView2<f32>) -> Vec<f32> {
-    x.axis_iter(Axis(0))
-        .map(|r| match r.as_slice() {
-            Some(r) => absmax_dispatch(r),
-            None => r.iter().fold(0.0f32, |m, v| m.max(v.abs())),
-        })
-        .collect()
+    x.axis_iter(Axis(0)).map(absmax).collect()
+}
+
+/// The largest magnitude of a sample row, `max(0, |x|…)` (NaN ignored, as `f32::max` does).
+fn absmax(r: ArrayView1<f32>) -> f32 {
+    match r.as_slice() {
+        Some(r) => absmax_dispatch(r),
+        None => r.iter().fold(0.0f32, |m, v| m.max(v.abs())),
+    }
 }
 
 /// `max(0, |x|…)` of a slice in 16 lane-wise maxima folded at the end, compiled for AVX-512,
@@ -237,15 +244,18 @@ impl ProductKernel for CrossbarKernel {
             return par_matmul(x, w.t());
         }
         let p = &self.periphery;
-        let amax = row_absmax(x);
-        let mut y = if p.dac_bits > 0 {
-            let mut xq = x.to_owned();
-            for (r, &a) in xq.axis_iter_mut(Axis(0)).zip(&amax) {
-                p.dac_row(r, a);
+        // With a DAC the magnitudes scale the inputs before the product; without one they are
+        // taken row by row in the parallel loop below.
+        let amax = (p.dac_bits > 0).then(|| row_absmax(x));
+        let mut y = match &amax {
+            Some(amax) => {
+                let mut xq = x.to_owned();
+                for (r, &a) in xq.axis_iter_mut(Axis(0)).zip(amax) {
+                    p.dac_row(r, a);
+                }
+                par_matmul(xq.view(), w.t())
             }
-            par_matmul(xq.view(), w.t())
-        } else {
-            par_matmul(x, w.t())
+            None => par_matmul(x, w.t()),
         };
         let call = self
             .calls
@@ -259,32 +269,45 @@ impl ProductKernel for CrossbarKernel {
         };
         let noisy = p.read_noise_sigma > 0.0;
         let wm = self.w_max as f32;
-        y.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .zip(amax.par_iter())
-            .enumerate()
-            .with_min_len(16)
-            .for_each(|(n, (mut row, &a))| {
-                let full = wm * a;
-                if noisy {
-                    let rs = seq.derive(n as u64);
-                    let s = p.read_noise_scale(full);
-                    match row.as_slice_mut() {
-                        Some(r) => noise_dispatch(rs, s, r, &ZIG),
-                        None => {
-                            let mut rng = rs.rng(0);
-                            for v in row.iter_mut() {
-                                let z: f64 = rng.sample(StandardNormal);
-                                *v += s * z as f32;
-                            }
+        let periphery = |n: usize, mut row: ArrayViewMut1<f32>| {
+            let a = match &amax {
+                Some(amax) => amax[n],
+                None => absmax(x.row(n)),
+            };
+            let full = wm * a;
+            if noisy {
+                let rs = seq.derive(n as u64);
+                let s = p.read_noise_scale(full);
+                match row.as_slice_mut() {
+                    Some(r) => noise_dispatch(rs, s, r, &ZIG),
+                    None => {
+                        let mut rng = rs.rng(0);
+                        for v in row.iter_mut() {
+                            let z: f64 = rng.sample(StandardNormal);
+                            *v += s * z as f32;
                         }
                     }
                 }
-                match row.as_slice_mut() {
-                    Some(r) => adc_row(p, r, full),
-                    None => p.adc_row(row, full),
-                }
-            });
+            }
+            match row.as_slice_mut() {
+                Some(r) => adc_row(p, r, full),
+                None => p.adc_row(row, full),
+            }
+        };
+        // Each row draws from its own keyed sequence, so the order of rows does not matter: a
+        // small product's rows (the 10-output layer: ~2 µs of work) run here rather than as
+        // parallel tasks.
+        if y.len() < PERIPHERY_PAR_MIN {
+            for (n, row) in y.axis_iter_mut(Axis(0)).enumerate() {
+                periphery(n, row);
+            }
+        } else {
+            y.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .enumerate()
+                .with_min_len(16)
+                .for_each(|(n, row)| periphery(n, row));
+        }
         y
     }
 
