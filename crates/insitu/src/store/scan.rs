@@ -135,9 +135,7 @@ fn scan_dispatch<'c, 'b>(
 /// Weights per group of the zero-pulse test (one AVX-512 vector of f32).
 const LANES: usize = 16;
 
-/// The zero-pulse test of one step, on one group of [`LANES`] changes `d` whose first has
-/// layer-wide index `first`: a flag byte (0 or 1) per weight, and the lane-wise maximum of the
-/// finite `|ΔW|` bits raised in `mx`.
+/// The zero-pulse test of one step.
 #[derive(Clone, Copy)]
 enum Test {
     /// `All` and `Nearest`: `|ΔW| > 0` and not below `skip_below` (when positive).
@@ -149,12 +147,17 @@ enum Test {
         cu: f32,
         /// The same for a device moving down.
         cd: f32,
+        /// Two devices per weight (differential pair).
         two: bool,
+        /// The coincidence test (`Stochastic` scheme) instead of `q ≥ u`.
         coinc: bool,
     },
 }
 
 impl Test {
+    /// The test on one group of [`LANES`] changes `d` whose first has layer-wide index `first`:
+    /// a flag byte (0 or 1) per weight, and the lane-wise maximum of the finite `|ΔW|` bits
+    /// raised in `mx`.
     #[inline(always)]
     fn flags(self, first: u32, d: &[f32; LANES], mx: &mut [u32; LANES]) -> [u8; LANES] {
         let mut f = [0u8; LANES];
@@ -221,6 +224,7 @@ fn push_flagged(f: [u8; LANES], wi0: usize, d: &[f32; LANES], cand: &mut Vec<(u3
 /// and layer-wide index `first + j`, tested [`LANES`] at a time; the last partial group is
 /// padded with `x = y = 0`, whose change (`dw(0, 0)` is ±0 for every optimiser here) never
 /// passes the test nor raises the maximum.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn run(
     test: Test,
