@@ -15,41 +15,22 @@
 //!   learning rate) with the float store and kernel — the reference for the in-situ/float ratio,
 //!   measured in the same run because the machine's load changes timings between runs.
 //!
-//! Data: Fashion-MNIST from `/usr/share/datasets/fashion-mnist` when present, else synthetic
-//! images of the same size. Run: `cargo bench -p nacsim-insitu --bench epoch`.
+//! Data: Fashion-MNIST from `/usr/share/datasets/fashion-mnist` (or `$FMNIST_DIR`) when present,
+//! else synthetic images of the same size. The `fmnist_mlp` settings, network and epoch are
+//! shared with `examples/epoch_cpu.rs` (`benches/common`). Run: `cargo bench -p nacsim-insitu
+//! --bench epoch`.
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
-use std::path::Path;
 
+use common::{FMNIST_INSITU, FMNIST_MLP, SGD, load, net, settings, train_settings};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use nacsim_insitu::{CrossbarKernel, CrossbarStore, InSituConfig};
 use nacsim_nn::data::{Dataset, Split};
 use nacsim_nn::model::Model;
-use nacsim_nn::network::NetworkSpec;
-use nacsim_nn::train::{
-    FloatKernel, FloatStore, Optimizer, Schedule, TrainSettings, accuracy, train,
-};
-
-const SGD: Optimizer = Optimizer::Sgd {
-    momentum: 0.0,
-    weight_decay: 0.0,
-};
-
-fn load(split: Split, n: usize) -> Dataset {
-    let dir = Path::new("/usr/share/datasets/fashion-mnist");
-    match Dataset::load_dir(dir, split) {
-        Ok(d) => d.limit(n),
-        Err(_) => Dataset::synthetic(n, 28, 28, 10, 1),
-    }
-}
-
-fn net(text: &str) -> NetworkSpec {
-    nacsim_core::config::parse(text, Path::new("bench.ron")).expect("network")
-}
-
-fn settings(text: &str) -> InSituConfig {
-    nacsim_core::config::parse(text, Path::new("bench.ron")).expect("settings")
-}
+use nacsim_nn::train::{FloatKernel, FloatStore, WeightStore, accuracy};
 
 fn run_epoch(
     c: &InSituConfig,
@@ -61,24 +42,14 @@ fn run_epoch(
     lr: f32,
 ) -> f64 {
     let kernel = CrossbarKernel::new(c.periphery, c.w_max, 1, model.layers.len());
-    let ts = TrainSettings {
-        seed: 1,
-        epochs: 1,
-        batch_size: batch,
-        lr,
-        optimizer: SGD,
-        schedule: Schedule::Constant,
-        augment: None,
-    };
-    train(&model.layers, &kernel, store, tr, None, &ts, &mut |_| {})
-        .expect("training stays finite");
-    accuracy(
-        &kernel,
+    common::epoch(
         &model.layers,
-        nacsim_nn::train::WeightStore::params(store),
-        te,
-        1000,
-    )
+        &kernel,
+        store,
+        tr,
+        &train_settings(batch, lr),
+    );
+    accuracy(&kernel, &model.layers, store.params(), te, 1000)
 }
 
 fn bench(c: &mut Criterion) {
@@ -126,17 +97,10 @@ fn bench(c: &mut Criterion) {
         );
     });
 
-    let fx = settings(
-        "(device: Preset((preset: AgASi)), \
-         scheme: FixedVoltage(magnitude: Count, rounding: Stochastic), \
-         periphery: (read_noise_sigma: 0.02, adc_bits: 8))",
-    );
+    let fx = settings(FMNIST_INSITU);
     let tr = load(Split::Train, 60_000);
     let te = load(Split::Test, 0);
-    let spec = net(
-        "(schema_version: 1, name: \"mlp\", input: (c: 1, h: 28, w: 28), classes: 10, \
-         layers: [Flatten, Dense(out: 256), Act(ReLU), Dense(out: 128), Act(ReLU), Dense(out: 10)])",
-    );
+    let spec = net(FMNIST_MLP);
     let model = Model::init(spec, 1).expect("model");
     g.bench_function("fmnist_mlp_epoch", |b| {
         b.iter_batched(
@@ -149,29 +113,17 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || FloatStore::new(model.params.clone(), SGD),
             |mut store| {
-                let ts = TrainSettings {
-                    seed: 1,
-                    epochs: 1,
-                    batch_size: 64,
-                    lr: 0.1,
-                    optimizer: SGD,
-                    schedule: Schedule::Constant,
-                    augment: None,
-                };
-                train(
+                common::epoch(
                     &model.layers,
                     &FloatKernel,
                     &mut store,
                     &tr,
-                    None,
-                    &ts,
-                    &mut |_| {},
-                )
-                .expect("training stays finite");
+                    &train_settings(64, 0.1),
+                );
                 black_box(accuracy(
                     &FloatKernel,
                     &model.layers,
-                    nacsim_nn::train::WeightStore::params(&store),
+                    store.params(),
                     &te,
                     1000,
                 ))

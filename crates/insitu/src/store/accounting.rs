@@ -64,10 +64,10 @@ pub(super) fn merge_layer(
         hs += a.hs_factor;
         l.g_sum += a.dg_sum;
         for &(row, phase, dur) in &a.row_lat {
+            // Branch-free `if dur > t { t = dur }`: the same value (durations are ≥ +0, and a
+            // NaN never replaces `t` either way).
             let t = &mut row_lat[row as usize][usize::from(phase)];
-            if dur > *t {
-                *t = dur;
-            }
+            *t = t.max(dur);
         }
         for (t, s) in row_dist.iter_mut().zip(&a.row_dist) {
             t[0] += s[0];

@@ -51,53 +51,67 @@ impl Ctx<'_> {
     }
 }
 
-/// Reusable buffers of pass 1.
+/// Reusable buffer of pass 1 (the changes of one row under momentum or Adam).
 #[derive(Default)]
 pub(super) struct ScanBuf {
     dw: Vec<f32>,
-    flag: Vec<u8>,
 }
 
 /// The weight-part and bias-part slices of row `row` (block-local weight index of its first
 /// column) of an optimiser buffer (empty slices when the buffer is unused).
-pub(super) fn split_row(
-    buf: &mut [f32],
-    row: usize,
-    fan_in: usize,
-    cols: usize,
-) -> (&mut [f32], &mut [f32]) {
+fn split_row(buf: &mut [f32], row: usize, fan_in: usize, cols: usize) -> (&mut [f32], &mut [f32]) {
     if buf.is_empty() {
         return (&mut [], &mut []);
     }
     buf[row..row + cols].split_at_mut(fan_in)
 }
 
-/// Pass 1 of a block update over one contiguous run of weights: gradients `gs`, current
-/// weights `ws`, optimiser buffers `m`, `v` (empty when unused), block-local weight index
-/// `wi0` of the first, layer-wide index `w0 + wi0`; pushes `(block-local index, ΔW)` of every
-/// weight whose devices may get a pulse and raises `max_bits` to the bits of the largest
-/// finite `|ΔW|`. The zero-pulse test runs in f32 on 24-bit uniforms with a 1e-6 relative
-/// margin, in straight-line loops the compiler vectorises; pass 2 decides exactly.
+/// The block pass 1 works on: its rows' gradients, weights, biases and optimiser buffers.
+pub(super) struct ScanBlock<'b> {
+    /// Layer-wide index of the block's first weight (keys the rounding words).
+    pub(super) w0: u64,
+    /// Output rows of the block.
+    pub(super) rows: usize,
+    /// Inputs per row (weights; the bias, if any, is column `fan_in`).
+    pub(super) fan_in: usize,
+    /// Crossbar columns per row: `fan_in`, plus one with a bias.
+    pub(super) cols: usize,
+    /// Weight gradients, `rows × fan_in`.
+    pub(super) gw: &'b [f32],
+    /// Bias gradients, `rows` (when the layer has a bias).
+    pub(super) gb: Option<&'b [f32]>,
+    /// Weights, `rows × fan_in`.
+    pub(super) w: &'b [f32],
+    /// Biases, `rows` (empty without a bias).
+    pub(super) b: &'b [f32],
+    /// First-moment buffer, `rows × cols` (empty when unused).
+    pub(super) m: &'b mut [f32],
+    /// Second-moment buffer, `rows × cols` (empty when unused).
+    pub(super) v: &'b mut [f32],
+}
+
+/// Pass 1 of a block update: the optimiser's `ΔW` over every weight and bias of the block (row
+/// by row, each row's weights then its bias, block-local weight index `row·cols + k`), pushing
+/// `(block-local index, ΔW)` of every weight whose devices may get a pulse, in index order, and
+/// raising `max_bits` to the bits of the largest finite `|ΔW|`. The zero-pulse test runs in f32
+/// on 24-bit uniforms with a 1e-6 relative margin, on 16 weights at a time in straight-line
+/// code the compiler vectorises (a row's last partial group and its bias run as a group padded
+/// with zero changes, which never pass the test); pass 2 decides exactly.
 ///
-/// `baseline` runs the build without extra target features (the test of the vector versions).
-#[allow(clippy::too_many_arguments)]
+/// `ctx.baseline_scan` runs the build without extra target features (the test of the vector
+/// versions).
 pub(super) fn scan(
     ctx: &Ctx<'_>,
     keys: Keys32,
-    w0: u64,
-    wi0: usize,
-    gs: &[f32],
-    ws: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
+    blk: ScanBlock<'_>,
     buf: &mut ScanBuf,
     cand: &mut Vec<(u32, f32)>,
     max_bits: &mut u32,
 ) {
     if ctx.baseline_scan {
-        scan_impl(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
+        scan_impl(ctx, keys, blk, buf, cand, max_bits);
     } else {
-        scan_dispatch(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
+        scan_dispatch(ctx, keys, blk, buf, cand, max_bits);
     }
 }
 
@@ -107,160 +121,249 @@ pub(super) fn scan(
 /// (`neurosim_epoch` 1.17 s vs 1.26 s). The source stays plain Rust: the compiler vectorises
 /// it for each target.
 #[multiversion(targets("x86_64+avx2+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+avx2",))]
-#[allow(clippy::too_many_arguments)]
-fn scan_dispatch<'c>(
+fn scan_dispatch<'c, 'b>(
     ctx: &Ctx<'c>,
     keys: Keys32,
-    w0: u64,
-    wi0: usize,
-    gs: &[f32],
-    ws: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
+    blk: ScanBlock<'b>,
     buf: &mut ScanBuf,
     cand: &mut Vec<(u32, f32)>,
     max_bits: &mut u32,
 ) {
-    scan_impl(ctx, keys, w0, wi0, gs, ws, m, v, buf, cand, max_bits);
+    scan_impl(ctx, keys, blk, buf, cand, max_bits);
+}
+
+/// Weights per group of the zero-pulse test (one AVX-512 vector of f32).
+const LANES: usize = 16;
+
+/// The zero-pulse test of one step.
+#[derive(Clone, Copy)]
+enum Test {
+    /// `All` and `Nearest`: `|ΔW| > 0` and not below `skip_below` (when positive).
+    Magnitude { skip_below: f64 },
+    /// `Stochastic` and `Coincidence`: against the devices' 24-bit rounding uniforms.
+    Uniform {
+        keys: Keys32,
+        /// `q·2^24·(1 + 2e-6)` per unit `|ΔW|` of a device moving up.
+        cu: f32,
+        /// The same for a device moving down.
+        cd: f32,
+        /// Two devices per weight (differential pair).
+        two: bool,
+        /// The coincidence test (`Stochastic` scheme) instead of `q ≥ u`.
+        coinc: bool,
+    },
+}
+
+impl Test {
+    /// The test on one group of [`LANES`] changes `d` whose first has layer-wide index `first`:
+    /// a flag byte (0 or 1) per weight, and the lane-wise maximum of the finite `|ΔW|` bits
+    /// raised in `mx`.
+    #[inline(always)]
+    fn flags(self, first: u32, d: &[f32; LANES], mx: &mut [u32; LANES]) -> [u8; LANES] {
+        let mut f = [0u8; LANES];
+        match self {
+            Test::Magnitude { skip_below: sb } => {
+                for j in 0..LANES {
+                    let a = d[j].abs();
+                    let b = a.to_bits();
+                    // NaN (bits above +inf) does not count, as `f32::max` would ignore it.
+                    mx[j] = mx[j].max(if b > 0x7F80_0000 { 0 } else { b });
+                    f[j] = u8::from(a > 0.0 && !(sb > 0.0 && f64::from(a) < sb));
+                }
+            }
+            Test::Uniform {
+                keys,
+                cu,
+                cd,
+                two,
+                coinc,
+            } => {
+                for j in 0..LANES {
+                    let dj = d[j];
+                    let a = dj.abs();
+                    let b = a.to_bits();
+                    mx[j] = mx[j].max(if b > 0x7F80_0000 { 0 } else { b });
+                    let (w0, w1) = keys.words(first.wrapping_add(j as u32));
+                    let (u0, u1) = ((w0 >> 8) as i32 as f32, (w1 >> 8) as i32 as f32);
+                    // Device 0 moves up for ΔW > 0, device 1 the other way.
+                    let (t0, t1) = if dj > 0.0 {
+                        (a * cu, a * cd)
+                    } else {
+                        (a * cd, a * cu)
+                    };
+                    let hit = if coinc {
+                        // u + q ≥ 1 − 1e-9 with u ≤ (u24 + 1)·2^-24; 16 = 1e-6·2^24 of slack.
+                        (u0 + 1.0 + t0 + 16.0 >= 16_777_216.0)
+                            | (two & (u1 + 1.0 + t1 + 16.0 >= 16_777_216.0))
+                    } else {
+                        // q ≥ u, with u ≥ u24·2^-24.
+                        (t0 >= u0) | (two & (t1 >= u1))
+                    };
+                    f[j] = u8::from(hit & (a > 0.0));
+                }
+            }
+        }
+        f
+    }
+}
+
+/// Pushes `(wi0 + j, d[j])` for every set flag of a group, in order: the 16 flag bytes (0 or 1
+/// each) are read as one little-endian word and its set bytes visited by their trailing zeros,
+/// so a group without a candidate costs one test.
+#[inline(always)]
+fn push_flagged(f: [u8; LANES], wi0: usize, d: &[f32; LANES], cand: &mut Vec<(u32, f32)>) {
+    let mut m = u128::from_le_bytes(f);
+    while m != 0 {
+        let k = (m.trailing_zeros() / 8) as usize;
+        cand.push(((wi0 + k) as u32, d[k]));
+        m &= m - 1;
+    }
+}
+
+/// The changes `dw(x[j], y[j])` of a run of `x.len()` weights with block-local index `wi0 + j`
+/// and layer-wide index `first + j`, tested [`LANES`] at a time; the last partial group is
+/// padded with `x = y = 0`, whose change (`dw(0, 0)` is ±0 for every optimiser here) never
+/// passes the test nor raises the maximum.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn run(
+    test: Test,
+    first: u64,
+    wi0: usize,
+    x: &[f32],
+    y: &[f32],
+    dw: impl Fn(f32, f32) -> f32,
+    mx: &mut [u32; LANES],
+    cand: &mut Vec<(u32, f32)>,
+) {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut xs = x.chunks_exact(LANES);
+    let mut ys = y.chunks_exact(LANES);
+    let mut c = 0;
+    for (xc, yc) in (&mut xs).zip(&mut ys) {
+        let mut d = [0.0f32; LANES];
+        for j in 0..LANES {
+            d[j] = dw(xc[j], yc[j]);
+        }
+        let f = test.flags(first.wrapping_add(c as u64) as u32, &d, mx);
+        push_flagged(f, wi0 + c, &d, cand);
+        c += LANES;
+    }
+    let (xr, yr) = (xs.remainder(), ys.remainder());
+    if !xr.is_empty() {
+        let (mut xp, mut yp) = ([0.0f32; LANES], [0.0f32; LANES]);
+        xp[..xr.len()].copy_from_slice(xr);
+        yp[..yr.len()].copy_from_slice(yr);
+        let mut d = [0.0f32; LANES];
+        for j in 0..LANES {
+            d[j] = dw(xp[j], yp[j]);
+        }
+        let f = test.flags(first.wrapping_add(c as u64) as u32, &d, mx);
+        push_flagged(f, wi0 + c, &d, cand);
+    }
 }
 
 /// The body of [`scan`].
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn scan_impl(
     ctx: &Ctx<'_>,
     keys: Keys32,
-    w0: u64,
-    wi0: usize,
-    gs: &[f32],
-    ws: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
+    blk: ScanBlock<'_>,
     buf: &mut ScanBuf,
     cand: &mut Vec<(u32, f32)>,
     max_bits: &mut u32,
 ) {
-    let n = gs.len().min(ws.len());
-    buf.flag.clear();
-    buf.flag.resize(n, 0);
-    match ctx.opt_step {
-        Step::Sgd(s) => {
-            // Plain SGD: ΔW is recomputed where needed instead of stored.
-            let dw = |j: usize| s.delta(gs[j], ws[j]);
-            flag_run(ctx, keys, w0 + wi0 as u64, n, &dw, &mut buf.flag, max_bits);
-            push_flagged(&buf.flag, wi0, &dw, cand);
-            return;
-        }
-        Step::Momentum(s) => {
-            debug_assert!(m.len() >= n);
-            buf.dw.clear();
-            buf.dw.extend(
-                gs.iter()
-                    .zip(ws)
-                    .zip(m.iter_mut())
-                    .map(|((&g, &w), m)| s.delta(g, w, m)),
-            );
-        }
-        Step::Adam(s) => {
-            debug_assert!(m.len() >= n && v.len() >= n);
-            buf.dw.clear();
-            buf.dw.extend(
-                gs.iter()
-                    .zip(ws)
-                    .zip(m.iter_mut().zip(v.iter_mut()))
-                    .map(|((&g, &w), (m, v))| s.delta(g, w, m, v)),
-            );
-        }
-    }
-    let dws = &buf.dw[..];
-    let dw = |j: usize| dws[j];
-    flag_run(ctx, keys, w0 + wi0 as u64, n, &dw, &mut buf.flag, max_bits);
-    push_flagged(&buf.flag, wi0, &dw, cand);
-}
-
-/// Sets `flags[j]` for the weights `j < n` of a run (layer-wide index `first + j`, change
-/// `dw(j)`) whose devices may get a pulse, and raises `max_bits` to the bits of the largest
-/// finite `|ΔW|`: one straight-line loop the compiler vectorises.
-#[inline(always)]
-fn flag_run(
-    ctx: &Ctx<'_>,
-    keys: Keys32,
-    first: u64,
-    n: usize,
-    dw: &impl Fn(usize) -> f32,
-    flags: &mut [u8],
-    max_bits: &mut u32,
-) {
-    let flags = &mut flags[..n];
-    let mut mx = *max_bits;
-    match ctx.filter {
-        Filter::All | Filter::Nearest => {
-            let sb = ctx.skip_below;
-            for (j, f) in flags.iter_mut().enumerate() {
-                let a = dw(j).abs();
-                let b = a.to_bits();
-                // NaN (bits above +inf) does not count, as `f32::max` would ignore it.
-                mx = mx.max(if b > 0x7F80_0000 { 0 } else { b });
-                *f = u8::from(a > 0.0 && !(sb > 0.0 && f64::from(a) < sb));
-            }
-        }
+    let test = match ctx.filter {
+        Filter::All | Filter::Nearest => Test::Magnitude {
+            skip_below: ctx.skip_below,
+        },
         Filter::Stochastic | Filter::Coincidence => {
             // t = q·2^24·(1 + 2e-6) per device; u24 = word >> 8.
             let c = (ctx.range / (2.0 * ctx.cfg.w_max) * 16_777_216.0 * (1.0 + 1e-6)) as f32;
-            let (cu, cd) = (
-                c * ctx.inv_step_up as f32 * (1.0 + 1e-6),
-                c * ctx.inv_step_down as f32 * (1.0 + 1e-6),
-            );
-            let two = ctx.dpw == 2;
-            let coinc = ctx.filter == Filter::Coincidence;
-            let base = first as u32;
-            for (j, f) in flags.iter_mut().enumerate() {
-                let d = dw(j);
-                let a = d.abs();
-                let b = a.to_bits();
-                mx = mx.max(if b > 0x7F80_0000 { 0 } else { b });
-                let (w0, w1) = keys.words(base.wrapping_add(j as u32));
-                let (u0, u1) = ((w0 >> 8) as i32 as f32, (w1 >> 8) as i32 as f32);
-                // Device 0 moves up for ΔW > 0, device 1 the other way.
-                let (t0, t1) = if d > 0.0 {
-                    (a * cu, a * cd)
-                } else {
-                    (a * cd, a * cu)
-                };
-                let hit = if coinc {
-                    // u + q ≥ 1 − 1e-9 with u ≤ (u24 + 1)·2^-24; 16 = 1e-6·2^24 of slack.
-                    (u0 + 1.0 + t0 + 16.0 >= 16_777_216.0)
-                        | (two & (u1 + 1.0 + t1 + 16.0 >= 16_777_216.0))
-                } else {
-                    // q ≥ u, with u ≥ u24·2^-24.
-                    (t0 >= u0) | (two & (t1 >= u1))
-                };
-                *f = u8::from(hit & (a > 0.0));
+            Test::Uniform {
+                keys,
+                cu: c * ctx.inv_step_up as f32 * (1.0 + 1e-6),
+                cd: c * ctx.inv_step_down as f32 * (1.0 + 1e-6),
+                two: ctx.dpw == 2,
+                coinc: ctx.filter == Filter::Coincidence,
+            }
+        }
+    };
+    let mut mx = [0u32; LANES];
+    let ScanBlock {
+        w0,
+        rows,
+        fan_in,
+        cols,
+        gw,
+        gb,
+        w,
+        b,
+        m,
+        v,
+    } = blk;
+    let bias = cols > fan_in;
+    for r in 0..rows {
+        let row = r * cols;
+        let gs = &gw[r * fan_in..(r + 1) * fan_in];
+        let ws = &w[r * fan_in..(r + 1) * fan_in];
+        // The bias: its gradient and value (0 without gradients or value, as before).
+        let (gbr, br) = (gb.map_or(0.0, |gb| gb[r]), b.get(r).copied().unwrap_or(0.0));
+        let first = w0 + row as u64;
+        let at_bias = w0 + (row + fan_in) as u64;
+        match ctx.opt_step {
+            Step::Sgd(s) => {
+                // Plain SGD: ΔW straight from the gradient and the weight.
+                let dw = |g: f32, w: f32| s.delta(g, w);
+                run(test, first, row, gs, ws, dw, &mut mx, cand);
+                if bias {
+                    run(
+                        test,
+                        at_bias,
+                        row + fan_in,
+                        &[gbr],
+                        &[br],
+                        dw,
+                        &mut mx,
+                        cand,
+                    );
+                }
+            }
+            Step::Momentum(s) => {
+                let (m_w, m_b) = split_row(m, row, fan_in, cols);
+                debug_assert!(m_w.len() >= fan_in);
+                buf.dw.clear();
+                buf.dw.extend(
+                    gs.iter()
+                        .zip(ws)
+                        .zip(m_w.iter_mut())
+                        .map(|((&g, &w), m)| s.delta(g, w, m)),
+                );
+                run(test, first, row, &buf.dw, &buf.dw, |d, _| d, &mut mx, cand);
+                if bias {
+                    let d = [s.delta(gbr, br, &mut m_b[0])];
+                    run(test, at_bias, row + fan_in, &d, &d, |d, _| d, &mut mx, cand);
+                }
+            }
+            Step::Adam(s) => {
+                let (m_w, m_b) = split_row(m, row, fan_in, cols);
+                let (v_w, v_b) = split_row(v, row, fan_in, cols);
+                debug_assert!(m_w.len() >= fan_in && v_w.len() >= fan_in);
+                buf.dw.clear();
+                buf.dw.extend(
+                    gs.iter()
+                        .zip(ws)
+                        .zip(m_w.iter_mut().zip(v_w.iter_mut()))
+                        .map(|((&g, &w), (m, v))| s.delta(g, w, m, v)),
+                );
+                run(test, first, row, &buf.dw, &buf.dw, |d, _| d, &mut mx, cand);
+                if bias {
+                    let d = [s.delta(gbr, br, &mut m_b[0], &mut v_b[0])];
+                    run(test, at_bias, row + fan_in, &d, &d, |d, _| d, &mut mx, cand);
+                }
             }
         }
     }
-    *max_bits = mx;
-}
-
-/// Pushes `(wi0 + j, dw(j))` for every set flag, in order: eight flags (0 or 1 each) are read as
-/// one little-endian word and its set bytes visited by their trailing zeros, so a run of
-/// unflagged weights costs one load and one test per eight.
-#[inline(always)]
-fn push_flagged(flags: &[u8], wi0: usize, dw: &impl Fn(usize) -> f32, cand: &mut Vec<(u32, f32)>) {
-    let mut words = flags.chunks_exact(8);
-    let mut j = 0;
-    for chunk in &mut words {
-        let mut m = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
-        while m != 0 {
-            let k = j + (m.trailing_zeros() / 8) as usize;
-            cand.push(((wi0 + k) as u32, dw(k)));
-            m &= m - 1;
-        }
-        j += 8;
-    }
-    for (k, &f) in words.remainder().iter().enumerate() {
-        if f != 0 {
-            cand.push(((wi0 + j + k) as u32, dw(j + k)));
-        }
-    }
+    *max_bits = mx.into_iter().fold(*max_bits, u32::max);
 }

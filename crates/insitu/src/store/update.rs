@@ -11,7 +11,7 @@ use nacsim_nn::optim::Step;
 
 use super::draws::ChunkNormals;
 use super::neurosim::CellWrite;
-use super::scan::{Filter, ScanBuf, scan, split_row};
+use super::scan::{Filter, ScanBlock, ScanBuf, scan};
 use crate::config::{
     InSituConfig, Linearization, Magnitude, Modulation, PulseCountRounding, Scheme, VoltageError,
 };
@@ -128,44 +128,25 @@ pub(super) fn update_block(
     let mut max_bits = 0u32;
     let w0 = (dev0 / dpw) as u64; // layer-wide index of the block's first weight
     let fan_in = l.fan_in;
-    for r in 0..rows {
-        let row = r * cols;
-        let (m_w, m_b) = split_row(blk.m, row, fan_in, cols);
-        let (v_w, v_b) = split_row(blk.v, row, fan_in, cols);
-        let ws = &blk.w[r * fan_in..(r + 1) * fan_in];
-        let gs = &gw[r * fan_in..(r + 1) * fan_in];
-        scan(
-            ctx,
-            keys,
+    scan(
+        ctx,
+        keys,
+        ScanBlock {
             w0,
-            row,
-            gs,
-            ws,
-            m_w,
-            v_w,
-            &mut buf,
-            &mut cand,
-            &mut max_bits,
-        );
-        if cols > fan_in {
-            let b = blk.b.get(r).copied().unwrap_or(0.0);
-            let g = gb.map_or(0.0, |gb| gb[r]);
-            let (bs, gs) = ([b], [g]);
-            scan(
-                ctx,
-                keys,
-                w0,
-                row + fan_in,
-                &gs,
-                &bs,
-                m_b,
-                v_b,
-                &mut buf,
-                &mut cand,
-                &mut max_bits,
-            );
-        }
-    }
+            rows,
+            fan_in,
+            cols,
+            gw,
+            gb,
+            w: blk.w,
+            b: blk.b,
+            m: blk.m,
+            v: blk.v,
+        },
+        &mut buf,
+        &mut cand,
+        &mut max_bits,
+    );
     // Pass 2: the exact programmer on the candidates' devices (device order, so the c2c and
     // voltage-error normals are consumed in a fixed order).
     // Touch the candidates' conductances and pulse counters first: independent loads overlap
@@ -186,12 +167,16 @@ pub(super) fn update_block(
         let a = f64::from(dw.abs()) * scale;
         let base = wi * dpw;
         let mut programmed = false;
+        let words = if ctx.needs_uniform {
+            keys.words(index)
+        } else {
+            (0, 0)
+        };
         for j in 0..dpw {
             let sign = if j == 0 { 1.0 } else { -1.0 };
             let up = (dw > 0.0) == (j == 0);
             let u = if ctx.needs_uniform {
-                let (w0, w1) = keys.words(index);
-                unit32(if j == 0 { w0 } else { w1 })
+                unit32(if j == 0 { words.0 } else { words.1 })
             } else {
                 0.0
             };
