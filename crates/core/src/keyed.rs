@@ -253,11 +253,13 @@ fn normals_impl(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
 /// [`normals_impl`] with AVX-512 intrinsics: per block of [`LANES`] = 16 draws, the eight
 /// SplitMix64 words are hashed in one register (`vpmullq`), whose 16 halves are the block's
 /// draw words in order (low half first, as [`draw_word`]); the strip's scale and accept bound
-/// are fetched with two gathers (the compiled clones of [`normals_impl`] fetch them one lane at
-/// a time). The arithmetic is the fast path's: `i32 → f32` conversion (round to nearest) and
-/// one f32 multiply, an unsigned compare of `|hz|` with the bound, so the same bits (tested
-/// against [`normals_impl`]); rejections and the last partial block go through the same code
-/// as there.
+/// are looked up in the tables held in registers ([`lookup256`]: permutes and blends; the
+/// compiled clones of [`normals_impl`] fetch them one lane at a time, and two 16-lane gathers,
+/// used until session 12, took about twice as long on Zen 5: 16 against 8 ns per block in a
+/// micro-benchmark). The arithmetic is the fast path's: `i32 → f32` conversion (round to
+/// nearest) and one f32 multiply, an unsigned compare of `|hz|` with the bound, so the same
+/// bits (tested against [`normals_impl`]); rejections and the last partial block go through
+/// the same code as there.
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512DQ.
@@ -277,7 +279,14 @@ unsafe fn normals_avx512(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
     );
     let m1 = _mm512_set1_epi64(0xBF58_476D_1CE4_E5B9u64 as i64);
     let m2 = _mm512_set1_epi64(0x94D0_49BB_1331_11EBu64 as i64);
-    let strip = _mm512_set1_epi32((STRIPS - 1) as i32);
+    // The strips' scales and accept bounds (bit patterns, moved but never computed on), 16
+    // entries a register.
+    // SAFETY: each table holds STRIPS = 256 = 16·16 entries of 4 bytes.
+    let w_tab: [__m512; 16] =
+        std::array::from_fn(|i| unsafe { _mm512_loadu_ps(zig.w32.as_ptr().add(16 * i)) });
+    let k_tab: [__m512; 16] = std::array::from_fn(|i| unsafe {
+        _mm512_castsi512_ps(_mm512_loadu_si512(zig.k.as_ptr().add(16 * i).cast()))
+    });
     let full = out.len() / LANES * LANES;
     let (head, tail) = out.split_at_mut(full);
     for (b, block) in head.chunks_exact_mut(LANES).enumerate() {
@@ -290,14 +299,12 @@ unsafe fn normals_avx512(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
         z = _mm512_xor_si512(z, _mm512_srli_epi64::<27>(z));
         z = _mm512_mullo_epi64(z, m2);
         z = _mm512_xor_si512(z, _mm512_srli_epi64::<31>(z));
-        let iz = _mm512_and_si512(z, strip);
-        // SAFETY: every index is below STRIPS, the tables' length.
-        let (w, k) = unsafe {
-            (
-                _mm512_i32gather_ps::<4>(iz, zig.w32.as_ptr() as _),
-                _mm512_i32gather_epi32::<4>(iz, zig.k.as_ptr() as _),
-            )
-        };
+        // The strip index is each lane's low 8 bits: bits 0–4 pick one of 32 entries (the
+        // permutes), bits 5–7 one of the 8 permutes' results (the blends).
+        let bit = |b: i32| _mm512_test_epi32_mask(z, _mm512_set1_epi32(1 << b));
+        let (b5, b6, b7) = (bit(5), bit(6), bit(7));
+        let w = lookup256(&w_tab, z, b5, b6, b7);
+        let k = _mm512_castps_si512(lookup256(&k_tab, z, b5, b6, b7));
         let x = _mm512_mul_ps(_mm512_cvtepi32_ps(z), w);
         let mut rejected = u32::from(_mm512_cmpge_epu32_mask(_mm512_abs_epi32(z), k));
         // SAFETY: the block holds LANES = 16 floats.
@@ -318,6 +325,28 @@ unsafe fn normals_avx512(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
             hz as f32 * zig.w32[iz]
         };
     }
+}
+
+/// Entry `i mod 256` of the 256-entry table `t` (16 registers) for each 32-bit lane `i` of
+/// `z`, given the lanes' bits 5, 6 and 7 as masks: 8 two-register permutes (bits 0–4) and 7
+/// blends. Pure data movement (no arithmetic on the entries), so the table's bits exactly,
+/// as a gather would fetch them (on Zen 5 a 16-lane gather costs about as much as both
+/// look-ups this way).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn lookup256(
+    t: &[std::arch::x86_64::__m512; 16],
+    z: std::arch::x86_64::__m512i,
+    b5: std::arch::x86_64::__mmask16,
+    b6: std::arch::x86_64::__mmask16,
+    b7: std::arch::x86_64::__mmask16,
+) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let l0: [__m512; 8] = std::array::from_fn(|j| _mm512_permutex2var_ps(t[2 * j], z, t[2 * j + 1]));
+    let l1: [__m512; 4] = std::array::from_fn(|j| _mm512_mask_blend_ps(b5, l0[2 * j], l0[2 * j + 1]));
+    let l2: [__m512; 2] = std::array::from_fn(|j| _mm512_mask_blend_ps(b6, l1[2 * j], l1[2 * j + 1]));
+    _mm512_mask_blend_ps(b7, l2[0], l2[1])
 }
 
 /// Marsaglia & Tsang's `nfix`: the wedge and tail of the ziggurat for a rejected word `w`,
