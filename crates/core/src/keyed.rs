@@ -343,9 +343,12 @@ fn lookup256(
     b7: std::arch::x86_64::__mmask16,
 ) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
-    let l0: [__m512; 8] = std::array::from_fn(|j| _mm512_permutex2var_ps(t[2 * j], z, t[2 * j + 1]));
-    let l1: [__m512; 4] = std::array::from_fn(|j| _mm512_mask_blend_ps(b5, l0[2 * j], l0[2 * j + 1]));
-    let l2: [__m512; 2] = std::array::from_fn(|j| _mm512_mask_blend_ps(b6, l1[2 * j], l1[2 * j + 1]));
+    let l0: [__m512; 8] =
+        std::array::from_fn(|j| _mm512_permutex2var_ps(t[2 * j], z, t[2 * j + 1]));
+    let l1: [__m512; 4] =
+        std::array::from_fn(|j| _mm512_mask_blend_ps(b5, l0[2 * j], l0[2 * j + 1]));
+    let l2: [__m512; 2] =
+        std::array::from_fn(|j| _mm512_mask_blend_ps(b6, l1[2 * j], l1[2 * j + 1]));
     _mm512_mask_blend_ps(b7, l2[0], l2[1])
 }
 
@@ -649,7 +652,11 @@ mod tests {
                 } else {
                     zig.f[iz] + open_unit(&mut r) * (zig.f[iz - 1] - zig.f[iz])
                 };
-                assert_eq!(below_density(zig, iz, x, y), y < e, "strip {iz}, x {x}, y {y}");
+                assert_eq!(
+                    below_density(zig, iz, x, y),
+                    y < e,
+                    "strip {iz}, x {x}, y {y}"
+                );
                 let (a, b) = (zig.edge[iz - 1], zig.edge[iz]);
                 if j % 4 != 0 && a >= 1.0 {
                     total += 1;
