@@ -137,6 +137,9 @@ struct Ziggurat {
     w32: [f32; STRIPS],
     w: [f64; STRIPS],
     f: [f64; STRIPS],
+    /// `edge[i] = x_i`, the right edge of strip `i ≥ 1` (`f[i] = exp(−x_i²/2)`), and
+    /// `edge[0] = 0` (`f[0] = 1`): the corners of the wedges for [`below_density`].
+    edge: [f64; STRIPS],
 }
 
 /// Right edge of the base strip (`r`) of the 256-strip normal ziggurat (Marsaglia & Tsang 2000,
@@ -165,11 +168,14 @@ static ZIGGURAT: LazyLock<Ziggurat> = LazyLock::new(|| {
         f[i] = (-0.5 * dn * dn).exp();
         w[i] = dn / m1;
     }
+    let mut edge = w.map(|v| v * m1);
+    edge[0] = 0.0;
     Ziggurat {
         k,
         w32: w.map(|v| v as f32),
         w,
         f,
+        edge,
     }
 });
 
@@ -247,11 +253,13 @@ fn normals_impl(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
 /// [`normals_impl`] with AVX-512 intrinsics: per block of [`LANES`] = 16 draws, the eight
 /// SplitMix64 words are hashed in one register (`vpmullq`), whose 16 halves are the block's
 /// draw words in order (low half first, as [`draw_word`]); the strip's scale and accept bound
-/// are fetched with two gathers (the compiled clones of [`normals_impl`] fetch them one lane at
-/// a time). The arithmetic is the fast path's: `i32 → f32` conversion (round to nearest) and
-/// one f32 multiply, an unsigned compare of `|hz|` with the bound, so the same bits (tested
-/// against [`normals_impl`]); rejections and the last partial block go through the same code
-/// as there.
+/// are looked up in the tables held in registers ([`lookup256`]: permutes and blends; the
+/// compiled clones of [`normals_impl`] fetch them one lane at a time, and two 16-lane gathers,
+/// used until session 12, took about twice as long on Zen 5: 16 against 8 ns per block in a
+/// micro-benchmark). The arithmetic is the fast path's: `i32 → f32` conversion (round to
+/// nearest) and one f32 multiply, an unsigned compare of `|hz|` with the bound, so the same
+/// bits (tested against [`normals_impl`]); rejections and the last partial block go through
+/// the same code as there.
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512DQ.
@@ -271,7 +279,14 @@ unsafe fn normals_avx512(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
     );
     let m1 = _mm512_set1_epi64(0xBF58_476D_1CE4_E5B9u64 as i64);
     let m2 = _mm512_set1_epi64(0x94D0_49BB_1331_11EBu64 as i64);
-    let strip = _mm512_set1_epi32((STRIPS - 1) as i32);
+    // The strips' scales and accept bounds (bit patterns, moved but never computed on), 16
+    // entries a register.
+    // SAFETY: each table holds STRIPS = 256 = 16·16 entries of 4 bytes.
+    let w_tab: [__m512; 16] =
+        std::array::from_fn(|i| unsafe { _mm512_loadu_ps(zig.w32.as_ptr().add(16 * i)) });
+    let k_tab: [__m512; 16] = std::array::from_fn(|i| unsafe {
+        _mm512_castsi512_ps(_mm512_loadu_si512(zig.k.as_ptr().add(16 * i).cast()))
+    });
     let full = out.len() / LANES * LANES;
     let (head, tail) = out.split_at_mut(full);
     for (b, block) in head.chunks_exact_mut(LANES).enumerate() {
@@ -284,14 +299,12 @@ unsafe fn normals_avx512(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
         z = _mm512_xor_si512(z, _mm512_srli_epi64::<27>(z));
         z = _mm512_mullo_epi64(z, m2);
         z = _mm512_xor_si512(z, _mm512_srli_epi64::<31>(z));
-        let iz = _mm512_and_si512(z, strip);
-        // SAFETY: every index is below STRIPS, the tables' length.
-        let (w, k) = unsafe {
-            (
-                _mm512_i32gather_ps::<4>(iz, zig.w32.as_ptr() as _),
-                _mm512_i32gather_epi32::<4>(iz, zig.k.as_ptr() as _),
-            )
-        };
+        // The strip index is each lane's low 8 bits: bits 0–4 pick one of 32 entries (the
+        // permutes), bits 5–7 one of the 8 permutes' results (the blends).
+        let bit = |b: i32| _mm512_test_epi32_mask(z, _mm512_set1_epi32(1 << b));
+        let (b5, b6, b7) = (bit(5), bit(6), bit(7));
+        let w = lookup256(&w_tab, z, b5, b6, b7);
+        let k = _mm512_castps_si512(lookup256(&k_tab, z, b5, b6, b7));
         let x = _mm512_mul_ps(_mm512_cvtepi32_ps(z), w);
         let mut rejected = u32::from(_mm512_cmpge_epu32_mask(_mm512_abs_epi32(z), k));
         // SAFETY: the block holds LANES = 16 floats.
@@ -314,6 +327,31 @@ unsafe fn normals_avx512(seq: Seq, zig: &Ziggurat, out: &mut [f32]) {
     }
 }
 
+/// Entry `i mod 256` of the 256-entry table `t` (16 registers) for each 32-bit lane `i` of
+/// `z`, given the lanes' bits 5, 6 and 7 as masks: 8 two-register permutes (bits 0–4) and 7
+/// blends. Pure data movement (no arithmetic on the entries), so the table's bits exactly,
+/// as a gather would fetch them (on Zen 5 a 16-lane gather costs about as much as both
+/// look-ups this way).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn lookup256(
+    t: &[std::arch::x86_64::__m512; 16],
+    z: std::arch::x86_64::__m512i,
+    b5: std::arch::x86_64::__mmask16,
+    b6: std::arch::x86_64::__mmask16,
+    b7: std::arch::x86_64::__mmask16,
+) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let l0: [__m512; 8] =
+        std::array::from_fn(|j| _mm512_permutex2var_ps(t[2 * j], z, t[2 * j + 1]));
+    let l1: [__m512; 4] =
+        std::array::from_fn(|j| _mm512_mask_blend_ps(b5, l0[2 * j], l0[2 * j + 1]));
+    let l2: [__m512; 2] =
+        std::array::from_fn(|j| _mm512_mask_blend_ps(b6, l1[2 * j], l1[2 * j + 1]));
+    _mm512_mask_blend_ps(b7, l2[0], l2[1])
+}
+
 /// Marsaglia & Tsang's `nfix`: the wedge and tail of the ziggurat for a rejected word `w`,
 /// drawing further words from `seq` (the element's own sequence).
 #[cold]
@@ -332,7 +370,8 @@ fn slow_normal(seq: Seq, zig: &Ziggurat, w: u32) -> f64 {
                 }
             }
         }
-        if zig.f[iz] + open_unit(&mut rng) * (zig.f[iz - 1] - zig.f[iz]) < (-0.5 * x * x).exp() {
+        let y = zig.f[iz] + open_unit(&mut rng) * (zig.f[iz - 1] - zig.f[iz]);
+        if below_density(zig, iz, x, y) {
             return x;
         }
         (hz, iz) = split_word(rng.next_u32());
@@ -340,6 +379,43 @@ fn slow_normal(seq: Seq, zig: &Ziggurat, w: u32) -> f64 {
             return f64::from(hz) * zig.w[iz];
         }
     }
+}
+
+/// Relative margin of the squeeze in [`below_density`]: far above the rounding errors of the
+/// bounds (≈ 1e-15) and of `exp` (< 1 ulp), and above the ≤ 4e-9 relative by which a wedge
+/// draw may lie left of its strip's wedge (the accept bound `k` is truncated).
+const SQUEEZE_MARGIN: f64 = 1e-6;
+
+/// Whether `y < exp(−x²/2)` (`exp` of the f64 `−0.5·x·x`, as Marsaglia & Tsang's wedge test
+/// computes it) for a draw `x` in the wedge of strip `iz ≥ 1`, `|x|` in `[x_{iz−1}, x_iz]`, and
+/// `y` in `[f[iz], f[iz−1]]`. The density is convex for `|x| ≥ 1` and concave below, so on the
+/// wedge it lies between the chord through the strip's corners and the tangents at them
+/// (the tangents below where it is convex, above where it is concave). A `y` clearly below
+/// the lower bound or above the upper one (by [`SQUEEZE_MARGIN`] relative) is decided
+/// without `exp`; the rest, and the one strip that contains `x = 1`, compare with `exp`.
+/// The same answer as the comparison with `exp` (tested), so the same draws.
+#[inline(always)]
+fn below_density(zig: &Ziggurat, iz: usize, x: f64, y: f64) -> bool {
+    let ax = x.abs();
+    let (a, b) = (zig.edge[iz - 1], zig.edge[iz]);
+    let (fa, fb) = (zig.f[iz - 1], zig.f[iz]);
+    let chord = fb + (fa - fb) * ((b - ax) / (b - a));
+    // Tangents of exp(−t²/2) at t = a and t = b, evaluated at |x|.
+    let (ta, tb) = (fa * (1.0 - a * (ax - a)), fb * (1.0 + b * (b - ax)));
+    let (lo, hi) = if a >= 1.0 {
+        (ta.max(tb), chord)
+    } else if b <= 1.0 {
+        (chord, ta.min(tb))
+    } else {
+        (fb, fa)
+    };
+    if y < lo * (1.0 - SQUEEZE_MARGIN) {
+        return true;
+    }
+    if y > hi * (1.0 + SQUEEZE_MARGIN) {
+        return false;
+    }
+    y < (-0.5 * x * x).exp()
 }
 
 /// A uniform draw in the open interval (0, 1) (53 bits plus half an ulp; never 0, so its
@@ -528,6 +604,96 @@ mod tests {
             "{slow} vs {}",
             nf * p
         );
+    }
+
+    /// The wedge and tail as before the squeeze: every wedge draw compared with `exp`.
+    fn slow_normal_exp(seq: Seq, zig: &Ziggurat, w: u32) -> f64 {
+        let mut rng = seq.rng(0);
+        let (mut hz, mut iz) = split_word(w);
+        loop {
+            let x = f64::from(hz) * zig.w[iz];
+            if iz == 0 {
+                loop {
+                    let x = -open_unit(&mut rng).ln() / ZIG_R;
+                    let y = -open_unit(&mut rng).ln();
+                    if y + y >= x * x {
+                        return if hz > 0 { ZIG_R + x } else { -ZIG_R - x };
+                    }
+                }
+            }
+            if zig.f[iz] + open_unit(&mut rng) * (zig.f[iz - 1] - zig.f[iz]) < (-0.5 * x * x).exp()
+            {
+                return x;
+            }
+            (hz, iz) = split_word(rng.next_u32());
+            if hz.unsigned_abs() < zig.k[iz] {
+                return f64::from(hz) * zig.w[iz];
+            }
+        }
+    }
+
+    #[test]
+    fn squeeze_decides_as_exp() {
+        let zig = &*ZIGGURAT;
+        let mut r = SplitMix::new(11);
+        let (mut decided, mut total) = (0usize, 0usize);
+        for iz in 1..STRIPS {
+            let k = u64::from(zig.k[iz]);
+            for j in 0..20_000 {
+                // A wedge draw of strip iz: |hz| in [k, 2^31), either sign.
+                let m = (k + r.next_u64() % ((1u64 << 31) - k)) as i64;
+                let hz = if r.next_u32() & 1 == 0 { m } else { -m };
+                let x = hz as f64 * zig.w[iz];
+                let e = (-0.5 * x * x).exp();
+                let y = if j % 4 == 0 {
+                    // Near the density, where the margins matter.
+                    let d = (open_unit(&mut r) - 0.5) * 1e-5;
+                    (e * (1.0 + d)).clamp(zig.f[iz], zig.f[iz - 1])
+                } else {
+                    zig.f[iz] + open_unit(&mut r) * (zig.f[iz - 1] - zig.f[iz])
+                };
+                assert_eq!(
+                    below_density(zig, iz, x, y),
+                    y < e,
+                    "strip {iz}, x {x}, y {y}"
+                );
+                let (a, b) = (zig.edge[iz - 1], zig.edge[iz]);
+                if j % 4 != 0 && a >= 1.0 {
+                    total += 1;
+                    let ax = x.abs();
+                    let (fa, fb) = (zig.f[iz - 1], zig.f[iz]);
+                    let chord = fb + (fa - fb) * ((b - ax) / (b - a));
+                    let tang = (fa * (1.0 - a * (ax - a))).max(fb * (1.0 + b * (b - ax)));
+                    decided += usize::from(
+                        y < tang * (1.0 - SQUEEZE_MARGIN) || y > chord * (1.0 + SQUEEZE_MARGIN),
+                    );
+                }
+            }
+        }
+        // Most wedge draws of the convex strips never reach exp.
+        assert!(decided as f64 > 0.9 * total as f64, "{decided} of {total}");
+        println!("squeeze: {decided} of {total} convex wedge draws decided without exp");
+    }
+
+    #[test]
+    fn fill_normals_equals_the_exp_wedge_test() {
+        let zig = &*ZIGGURAT;
+        for c in 0..40u64 {
+            let seq = Keyed::of(&Stream::new(5, Purpose::ReadNoise, 0, 0)).at(c);
+            let mut z = vec![0f32; 50_000];
+            seq.fill_normals(&mut z);
+            for (i, &v) in z.iter().enumerate() {
+                let i = i as u64;
+                let w = draw_word(seq, i);
+                let (hz, iz) = split_word(w);
+                let want = if hz.unsigned_abs() >= zig.k[iz] {
+                    slow_normal_exp(seq.derive(i), zig, w) as f32
+                } else {
+                    hz as f32 * zig.w32[iz]
+                };
+                assert_eq!(v.to_bits(), want.to_bits(), "counter {c}, element {i}");
+            }
+        }
     }
 
     #[test]

@@ -10,11 +10,15 @@
 //! bit on such CPUs (tested against `dot`). A term whose input is zero is skipped: on a
 //! running sum that is not `-0` (sums start at `+0`, and `+0 + -0 = +0`), `fma(0, b, s) = s`.
 //! Rows are handled in groups of [`MR`]; a term is skipped when the input is zero in every row
-//! of the group (the others multiply by 0, exactly as before). The DAC digits of non-negative
-//! activations (ReLU outputs, pixels) are zero for about half the inputs, so this does about
-//! half the multiply-adds of the dense product and needs no packing of the weights, nor of the
-//! inputs: the kernels convert each int8 code through the slice's digit table as they read it
-//! (the same f32 a packing pass would have stored, so the same bits).
+//! of the group (the others multiply by 0, exactly as before). A row's sums therefore do not
+//! depend on which rows share its group, so the rows of a block are grouped in order of their
+//! number of non-zero inputs in the tile: rows of similar count tend to share their zeros
+//! (Fashion-MNIST pixels, first layer: 64 % of the dense terms done instead of 78 % for groups
+//! of consecutive rows). The DAC digits of non-negative activations (ReLU outputs, pixels)
+//! are zero for about half the inputs, so this does well under the multiply-adds of the dense
+//! product and needs no packing of the weights, nor of the inputs: the kernels convert each
+//! int8 code through the slice's digit table as they read it (the same f32 a packing pass
+//! would have stored, so the same bits).
 
 use ndarray::{ArrayView2, CowArray, Ix2};
 
@@ -30,7 +34,8 @@ const NR: usize = 64;
 /// Inputs of one row tile for a block of rows, ready for [`product`]: the block's int8 codes
 /// (borrowed when the block is in standard layout, as the read path's blocks are), the table
 /// from code to value (and to its square when `squares` is set), and per group of [`MR`] rows
-/// the inputs `k` that are non-zero in at least one of its rows. The kernels convert each code
+/// the inputs `k` that are non-zero in at least one of its rows (groups of rows of similar
+/// non-zero count, see the module docs). The kernels convert each code
 /// through the table as they use it (`table[code]`, the same f32 a packing pass would store),
 /// so no packed copy of the values is written.
 #[derive(Debug)]
@@ -46,6 +51,9 @@ pub(super) struct Packed<'a> {
     table: [f32; 256],
     /// `table[c]²` (exact: digits are integers below 2^12).
     squares: Option<[f32; 256]>,
+    /// The rows of group `g` are `perm[g·MR..g·MR + MR]` (a slot `≥ rows` pads the last
+    /// group with a repeated row, whose sums are computed and dropped).
+    perm: Vec<u32>,
     nz: Vec<u32>,
     /// `nz[nz_off[g]..nz_off[g + 1]]`: the non-zero inputs of group `g`.
     nz_off: Vec<usize>,
@@ -85,40 +93,58 @@ impl<'a> Packed<'a> {
         for (n, t) in nonzero.iter_mut().zip(table) {
             *n = u8::from(t.to_bits() << 1 != 0);
         }
-        let mut row_any = vec![false; rows];
-        let mut nz = Vec::with_capacity(groups * len);
-        let mut buf = vec![0u32; len];
-        let mut nz_off = Vec::with_capacity(groups + 1);
-        nz_off.push(0);
+        // Per row: its non-zero inputs as a bit set (64 inputs a word), and how many.
+        let words = len.div_ceil(64);
+        let mut bits = vec![0u64; rows * words];
+        let mut count = vec![0u32; rows];
+        // Whether exactly the code 0 has the value 0 (the DAC digits of one slice): then a
+        // code's flag is `code != 0`, which compiles to vector compares.
+        let plain = nonzero
+            .iter()
+            .enumerate()
+            .all(|(i, &n)| (n != 0) == (i != 0));
         {
             let data = codes.as_slice().expect("standard layout");
             let cols = codes.ncols();
-            for g in 0..groups {
-                let [r0, r1, r2, r3] = group_rows(data, cols, rows, start, len, g);
-                let mut any = [0u8; MR];
-                let mut m = 0usize;
-                for (k, (((&c0, &c1), &c2), &c3)) in r0.iter().zip(r1).zip(r2).zip(r3).enumerate() {
-                    let b = [
-                        nonzero[usize::from(c0 as u8)],
-                        nonzero[usize::from(c1 as u8)],
-                        nonzero[usize::from(c2 as u8)],
-                        nonzero[usize::from(c3 as u8)],
-                    ];
-                    for (a, b) in any.iter_mut().zip(b) {
-                        *a |= b;
-                    }
-                    buf[m] = k as u32;
-                    m += usize::from(b[0] | b[1] | b[2] | b[3]);
+            for (r, c) in count.iter_mut().enumerate() {
+                let row = &data[r * cols + start..r * cols + start + len];
+                let b = &mut bits[r * words..(r + 1) * words];
+                for (w, chunk) in b.iter_mut().zip(row.chunks(64)) {
+                    *w = if plain {
+                        nonzero_bits(chunk)
+                    } else {
+                        chunk.iter().enumerate().fold(0, |m, (j, &v)| {
+                            m | (u64::from(nonzero[usize::from(v as u8)]) << j)
+                        })
+                    };
                 }
-                for (i, a) in any.iter().enumerate() {
-                    if let Some(r) = row_any.get_mut(g * MR + i) {
-                        *r = *a != 0;
-                    }
-                }
-                nz.extend_from_slice(&buf[..m]);
-                nz_off.push(nz.len());
+                *c = b.iter().map(|w| w.count_ones()).sum();
             }
         }
+        let row_any = count.iter().map(|&c| c != 0).collect();
+        // Rows in order of their non-zero count (stable), so that the rows of a group tend to
+        // share their zero inputs; a padding slot of the last group repeats the last row.
+        let mut perm: Vec<u32> = (0..rows as u32).collect();
+        perm.sort_by_key(|&r| count[r as usize]);
+        perm.resize(groups * MR, perm.last().copied().unwrap_or(0));
+        let mut nz = vec![0u32; groups * len];
+        let mut nz_off = Vec::with_capacity(groups + 1);
+        nz_off.push(0);
+        let mut m = 0;
+        for slots in perm.chunks_exact(MR) {
+            for w in 0..words {
+                let mut any = slots
+                    .iter()
+                    .fold(0, |m, &r| m | bits[r as usize * words + w]);
+                while any != 0 {
+                    nz[m] = (w * 64) as u32 + any.trailing_zeros();
+                    m += 1;
+                    any &= any - 1;
+                }
+            }
+            nz_off.push(m);
+        }
+        nz.truncate(m);
         Self {
             rows,
             len,
@@ -126,6 +152,7 @@ impl<'a> Packed<'a> {
             start,
             table: *table,
             squares: squares.then(|| table.map(|v| v * v)),
+            perm,
             nz,
             nz_off,
             row_any,
@@ -160,26 +187,48 @@ impl<'a> Packed<'a> {
     /// The tile's codes of group `g`'s rows.
     #[inline(always)]
     fn rows_of<'d>(&self, data: &'d [i8], g: usize) -> [&'d [i8]; MR] {
-        group_rows(data, self.codes.ncols(), self.rows, self.start, self.len, g)
+        let cols = self.codes.ncols();
+        std::array::from_fn(|i| {
+            let r = self.perm[g * MR + i] as usize;
+            &data[r * cols + self.start..r * cols + self.start + self.len]
+        })
+    }
+
+    /// The row of slot `i` of group `g`, `None` for a padding slot.
+    #[inline(always)]
+    fn row_of(&self, g: usize, i: usize) -> Option<usize> {
+        let slot = g * MR + i;
+        (slot < self.rows).then(|| self.perm[slot] as usize)
     }
 }
 
-/// The codes of columns `start..start + len` of rows `g·MR..g·MR + MR` of the `rows × cols`
-/// standard-layout `data`. A padding row past the last reads the last row: its sums are
-/// computed but never stored, and its non-zero inputs are the last row's, already counted.
+/// Bit `j` set when `chunk[j] != 0` (at most 64 codes).
 #[inline(always)]
-fn group_rows(
-    data: &[i8],
-    cols: usize,
-    rows: usize,
-    start: usize,
-    len: usize,
-    g: usize,
-) -> [&[i8]; MR] {
-    std::array::from_fn(|i| {
-        let r = (g * MR + i).min(rows - 1);
-        &data[r * cols + start..r * cols + start + len]
-    })
+fn nonzero_bits(chunk: &[i8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut m = 0u64;
+        let mut parts = chunk.chunks_exact(16);
+        for (i, p) in (&mut parts).enumerate() {
+            // SAFETY: SSE2 is part of x86_64; `p` holds 16 bytes (unaligned load).
+            let z = unsafe {
+                let v = _mm_loadu_si128(p.as_ptr().cast());
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128()))
+            };
+            m |= u64::from(!z as u16) << (16 * i);
+        }
+        let done = chunk.len() / 16 * 16;
+        for (j, &v) in parts.remainder().iter().enumerate() {
+            m |= u64::from(v != 0) << (done + j);
+        }
+        m
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0, |m, (j, &v)| m | (u64::from(v != 0) << j))
 }
 
 /// The operand value of input `k` of a row: `table[code]`.
@@ -263,8 +312,7 @@ fn strip_portable(
     }
     merge(&mut acc, &mut blk, first);
     for (i, ar) in acc.iter().enumerate() {
-        let r = g * MR + i;
-        if r < a.rows {
+        if let Some(r) = a.row_of(g, i) {
             c[r * n + c0..r * n + c0 + w].copy_from_slice(&ar[..w]);
         }
     }
@@ -327,8 +375,7 @@ unsafe fn product_avx512(a: &Packed, tab: &[f32; 256], b: &[f32], n: usize, c: &
                 }
             }
             for (i, ar) in acc.iter().enumerate() {
-                let r = g * MR + i;
-                if r < a.rows {
+                if let Some(r) = a.row_of(g, i) {
                     let cr = &mut c[r * n + c0..r * n + c0 + NR];
                     for (j, x) in ar.iter().enumerate() {
                         // SAFETY: cr holds NR = 4·16 floats.
@@ -382,10 +429,13 @@ mod tests {
         (x, b)
     }
 
-    fn table() -> [f32; 256] {
+    /// The digit of every code: the code itself, or (`sliced`) a coarser digit that is also
+    /// zero for some non-zero codes, as a slice of a bit-sliced DAC is.
+    fn table(sliced: bool) -> [f32; 256] {
         let mut t = [0f32; 256];
         for (i, v) in t.iter_mut().enumerate() {
-            *v = f32::from((i as u8) as i8);
+            let c = (i as u8) as i8;
+            *v = f32::from(if sliced { c / 4 } else { c });
         }
         t
     }
@@ -402,9 +452,10 @@ mod tests {
             n in prop_oneof![1usize..20, 60usize..140],
             start in 0usize..3,
             seed in any::<u64>(),
+            sliced in any::<bool>(),
         ) {
             let (x, b) = case(rows, len + start + 1, len, n, seed);
-            let t = table();
+            let t = table(sliced);
             let p = Packed::new(x.view(), start, len, &t, true);
             let mut c = vec![0f32; rows * n];
             product(&p, Operand::Values, b.as_slice().unwrap(), n, &mut c);
