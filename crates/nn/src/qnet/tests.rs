@@ -108,6 +108,41 @@ proptest! {
         }
     }
 
+    /// The vectorized Dense epilogue ([`gemm_epilogue`], one row of many channels, each with its
+    /// own bias, multiplier and shift) equals `requantize` channel by channel.
+    #[test]
+    fn fast_dense_epilogue_equals_requantize_per_channel(
+        chans in proptest::collection::vec(((1i32 << 30)..=i32::MAX, 1i32..63, any::<i32>()), 1..70),
+        relu: bool, act_bits in 2u32..9, rows in 1usize..4, seed: u64,
+    ) {
+        let o = chans.len();
+        let q = QGemm {
+            name: "t".into(),
+            kind: GemmKind::Dense,
+            input: Shape { c: 1, h: 1, w: 1 },
+            output: Shape { c: o, h: 1, w: 1 },
+            weight: Array2::zeros((o, 1)),
+            bias: chans.iter().map(|c| c.2 >> (c.2 as u32 % 31)).collect(),
+            requant: chans.iter().map(|c| Requant { multiplier: c.0, shift: c.1 }).collect(),
+            in_scale: 1.0,
+            out_scale: 1.0,
+            w_scale: vec![1.0; o],
+            relu,
+            act_max: (1 << (act_bits - 1)) - 1,
+            rounding: Rounding::NearestEven,
+        };
+        // Accumulators of every size, so that ties, saturation and both clamps are hit.
+        let acc = Array2::from_shape_fn((rows, o), |(r, c)| {
+            let h = seed.wrapping_add((r * o + c) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let a = (h >> 32) as i32;
+            a >> ((h as u32) % 32)
+        });
+        let y = gemm_epilogue(&q, acc.view(), rows);
+        for ((r, c), &a) in acc.indexed_iter() {
+            prop_assert_eq!(y[[r, c]], q.requantize(c, a), "row {} channel {} acc {}", r, c, a);
+        }
+    }
+
     #[test]
     fn ref_gemm_is_the_core_oracle(m in 0usize..70, k in 0usize..50, n in 0usize..20, seed: u64, t in 0usize..2) {
         let code = |i: usize| (seed.wrapping_mul(6364136223846793005).wrapping_add((i as u64).wrapping_mul(1442695040888963407)) >> 56) as u8 as i8;
