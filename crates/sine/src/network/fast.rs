@@ -157,7 +157,7 @@ impl SineNetwork {
                             *d = code_of(c);
                             continue;
                         }
-                        let mid = row.dot(fl, o) + l.bias_f64[o];
+                        let mid = row.dot(fl, o, simd) + l.bias_f64[o];
                         // Plus the f32 rounding of `ũ` and the rounding of the bias add and of
                         // mid ± r.
                         let r = r2 + F32_ROWS * fl.norm[o] * vnorm;
@@ -188,7 +188,7 @@ impl SineNetwork {
                         continue;
                     }
                     for (o, (m, r)) in mid.iter_mut().zip(&mut rad).enumerate() {
-                        *m = row.dot(fl, o) + l.bias_f64[o];
+                        *m = row.dot(fl, o, simd) + l.bias_f64[o];
                         let r1 = r2 + F32_ROWS * fl.norm[o] * vnorm;
                         *r = r1 + 8.0 * f64::EPSILON * (m.abs() + r1);
                     }
@@ -373,7 +373,7 @@ impl SparseRow {
 
     /// Level 2: `Σ_k ũ_ok ṽ_k` in f64 over all inputs (a zero input adds exactly 0; its bound
     /// in `r2` counts `len` terms), contiguous rather than gathered.
-    fn dot(&mut self, fl: &FastLayer, o: usize) -> f64 {
+    fn dot(&mut self, fl: &FastLayer, o: usize, simd: bool) -> f64 {
         let fan_in = fl.rows.len() / fl.norm.len();
         if !self.dense_ready {
             self.dense.clear();
@@ -383,7 +383,7 @@ impl SparseRow {
             }
             self.dense_ready = true;
         }
-        gemm::dense_dot(&fl.rows[o * fan_in..(o + 1) * fan_in], &self.dense)
+        gemm::dense_dot(&fl.rows[o * fan_in..(o + 1) * fan_in], &self.dense, simd)
     }
 }
 
