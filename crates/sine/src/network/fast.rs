@@ -157,7 +157,7 @@ impl SineNetwork {
                             *d = code_of(c);
                             continue;
                         }
-                        let mid = row.dot(fl, o) + l.bias_f64[o];
+                        let mid = row.dot(fl, o, simd) + l.bias_f64[o];
                         // Plus the f32 rounding of `ũ` and the rounding of the bias add and of
                         // mid ± r.
                         let r = r2 + F32_ROWS * fl.norm[o] * vnorm;
@@ -188,7 +188,7 @@ impl SineNetwork {
                         continue;
                     }
                     for (o, (m, r)) in mid.iter_mut().zip(&mut rad).enumerate() {
-                        *m = row.dot(fl, o) + l.bias_f64[o];
+                        *m = row.dot(fl, o, simd) + l.bias_f64[o];
                         let r1 = r2 + F32_ROWS * fl.norm[o] * vnorm;
                         *r = r1 + 8.0 * f64::EPSILON * (m.abs() + r1);
                     }
@@ -213,17 +213,26 @@ struct SparseRow {
     j: Vec<i32>,
     /// Their f64 features `ṽ = u(j)`.
     v: Vec<f64>,
+    /// The features of all `len` inputs (`ṽ`, 0 for a zero input), filled by the first
+    /// level-2 dot product of the image (`dense_ready`).
+    dense: Vec<f64>,
+    /// Whether `dense` holds the current image's features.
+    dense_ready: bool,
+    /// The number of inputs of the current image.
+    len: usize,
 }
 
 impl SparseRow {
     /// Loads the non-zero inputs of `xb`; returns `(r2, ‖ṽ‖₂)`: `r2` is the table error of
-    /// every non-zero product plus the f64 error of the level-2 dot product, `(n + 8)·2^-53`
+    /// every non-zero product plus the f64 error of the level-2 dot product, `(len + 8)·2^-53`
     /// relative to `Σ |ũ · ṽ|` (sin and products ≤ 1 ulp each) bounded by `max|ũ| · Σ|ṽ|`,
     /// doubled for margin (it also covers the f64 features' own error for level 1);
     /// `‖ṽ‖₂` (raised by a relative `1e-9` over its rounding) gives level 1's
     /// `Σ|ũṽ| ≤ ‖ũ_o‖₂ ‖ṽ‖₂`.
     fn load(&mut self, xb: &[i32], fb: &Bilinear, fl: &FastLayer, simd: bool) -> (f64, f64) {
         let len = xb.len();
+        self.len = len;
+        self.dense_ready = false;
         #[cfg(target_arch = "x86_64")]
         if simd
             && std::is_x86_feature_detected!("avx512f")
@@ -362,10 +371,19 @@ impl SparseRow {
         (pos, _mm512_reduce_add_pd(sum), _mm512_reduce_add_pd(sq))
     }
 
-    /// Level 2: `Σ_k ũ_ok ṽ_k` in f64 over the non-zero inputs.
-    fn dot(&self, fl: &FastLayer, o: usize) -> f64 {
+    /// Level 2: `Σ_k ũ_ok ṽ_k` in f64 over all inputs (a zero input adds exactly 0; its bound
+    /// in `r2` counts `len` terms), contiguous rather than gathered.
+    fn dot(&mut self, fl: &FastLayer, o: usize, simd: bool) -> f64 {
         let fan_in = fl.rows.len() / fl.norm.len();
-        gemm::sparse_dot(&fl.rows[o * fan_in..(o + 1) * fan_in], &self.k, &self.v)
+        if !self.dense_ready {
+            self.dense.clear();
+            self.dense.resize(self.len, 0.0);
+            for (&k, &v) in self.k.iter().zip(&self.v) {
+                self.dense[k as usize] = v;
+            }
+            self.dense_ready = true;
+        }
+        gemm::dense_dot(&fl.rows[o * fan_in..(o + 1) * fan_in], &self.dense, simd)
     }
 }
 
