@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     // `sweep --threads N` sizes the pool every command runs on (a value it refuses falls back to
     // all cores here, and `sweep` reports it).
     let threads = match &cli.command {
-        Some(Command::Sweep(a)) => a.threads.filter(|n| (1..=cmd::max_threads()).contains(n)),
+        Some(Command::Sweep(a)) => cmd::check_threads(a.threads).ok().flatten(),
         _ => None,
     };
     let result = cmd::check_rayon_env().and_then(|()| {
